@@ -1,0 +1,74 @@
+//! `evident match`: the reference matcher on the command line.
+
+use std::io::{self, BufRead, BufWriter, Write};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use evident_model::Event;
+
+use crate::cli::MatchArgs;
+
+/// Exit code for a query that does not parse.
+const EXIT_BAD_QUERY: u8 = 2;
+
+pub fn run(args: &MatchArgs) -> anyhow::Result<ExitCode> {
+    let query = match evident_search::parse(&args.query) {
+        Ok(query) => query,
+        Err(error) => {
+            eprintln!("error: invalid query: {error}");
+            eprintln!("  {}", args.query);
+            eprintln!("  {}^", " ".repeat(error.column.saturating_sub(1)));
+            return Ok(ExitCode::from(EXIT_BAD_QUERY));
+        }
+    };
+    if args.explain {
+        print!("{}", evident_search::explain(&query));
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let stdin = io::stdin().lock();
+    let mut stdout = BufWriter::new(io::stdout().lock());
+    let mut bad_lines = 0usize;
+    for (index, line) in stdin.lines().enumerate() {
+        let line_number = index + 1;
+        let line = line.with_context(|| format!("reading line {line_number} of standard input"))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let verdict = match serde_json::from_str::<Event>(&line) {
+            Ok(event) => {
+                if evident_search::matches(&query.filter, &event) {
+                    "true"
+                } else {
+                    "false"
+                }
+            }
+            Err(error) => {
+                // Keep one output line per event line so the output stays
+                // aligned with the input.
+                eprintln!("error: line {line_number}: invalid event: {error}");
+                bad_lines += 1;
+                "error"
+            }
+        };
+        if let Err(error) = writeln!(stdout, "{verdict}") {
+            return broken_pipe_is_success(error);
+        }
+    }
+    if let Err(error) = stdout.flush() {
+        return broken_pipe_is_success(error);
+    }
+    Ok(if bad_lines == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `evident match ... | head` closing the pipe early is not a failure.
+fn broken_pipe_is_success(error: io::Error) -> anyhow::Result<ExitCode> {
+    if error.kind() == io::ErrorKind::BrokenPipe {
+        return Ok(ExitCode::SUCCESS);
+    }
+    Err(error).context("writing to standard output")
+}

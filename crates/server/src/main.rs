@@ -1,0 +1,27 @@
+//! The `evident` binary: one executable for every role.
+//!
+//! `main` only parses the command line and hands over to a module under
+//! `commands/`; each command returns the process exit code.
+
+mod cli;
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Match(args) => commands::match_events::run(&args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
