@@ -143,11 +143,12 @@ impl Literal {
     }
 }
 
-/// A number from a query or an event: integers compare exactly, anything
-/// else as `f64`.
+/// A number from a query or an event: integers that fit in `i64` compare
+/// exactly, anything else as `f64` (equality on huge integers still holds
+/// through the canonical text).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Number {
-    Int(i128),
+    Int(i64),
     Float(f64),
 }
 
@@ -187,7 +188,7 @@ impl Number {
         if at != bytes.len() {
             return None;
         }
-        if integral && let Ok(int) = text.parse::<i128>() {
+        if integral && let Ok(int) = text.parse::<i64>() {
             return Some(Number::Int(int));
         }
         text.parse::<f64>()
@@ -198,12 +199,9 @@ impl Number {
 
     /// A JSON number as a [`Number`].
     pub fn from_json(number: &serde_json::Number) -> Option<Number> {
-        if let Some(int) = number.as_i64() {
-            Some(Number::Int(i128::from(int)))
-        } else if let Some(int) = number.as_u64() {
-            Some(Number::Int(i128::from(int)))
-        } else {
-            number.as_f64().map(Number::Float)
+        match number.as_i64() {
+            Some(int) => Some(Number::Int(int)),
+            None => number.as_f64().map(Number::Float),
         }
     }
 

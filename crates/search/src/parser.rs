@@ -120,22 +120,13 @@ impl Parser<'_> {
         Ok(found)
     }
 
+    // `or_expr`, `and_expr`, `unary`, `primary` and `group` are the frames
+    // that recursion through parentheses stacks up; they delegate scanning
+    // and error building to helpers to keep those frames small.
+
     fn or_expr(&mut self, context: &Field) -> Result<Expr, ParseError> {
         let mut operands = vec![self.and_expr(context)?];
-        loop {
-            let before = self.cursor.position();
-            self.cursor.skip_whitespace();
-            let operator_at = self.cursor.position();
-            if !(self.eat_keyword("OR")? || self.cursor.eat_str("||")) {
-                self.cursor.reset(before);
-                break;
-            }
-            self.cursor.skip_whitespace();
-            if self.at_clause_end() {
-                return Err(self
-                    .cursor
-                    .error(operator_at, "expected a clause after 'OR'"));
-            }
+        while self.eat_or()? {
             operands.push(self.and_expr(context)?);
         }
         Ok(if operands.len() == 1 {
@@ -147,25 +138,7 @@ impl Parser<'_> {
 
     fn and_expr(&mut self, context: &Field) -> Result<Expr, ParseError> {
         let mut operands = vec![self.unary(context)?];
-        loop {
-            let before = self.cursor.position();
-            self.cursor.skip_whitespace();
-            if self.at_clause_end()
-                || self.at_keyword("OR")?
-                || self.cursor.rest().starts_with("||")
-            {
-                self.cursor.reset(before);
-                break;
-            }
-            let operator_at = self.cursor.position();
-            if self.eat_keyword("AND")? || self.cursor.eat_str("&&") {
-                self.cursor.skip_whitespace();
-                if self.at_clause_end() {
-                    return Err(self
-                        .cursor
-                        .error(operator_at, "expected a clause after 'AND'"));
-                }
-            }
+        while self.next_and_operand()? {
             operands.push(self.unary(context)?);
         }
         Ok(if operands.len() == 1 {
@@ -175,7 +148,63 @@ impl Parser<'_> {
         })
     }
 
+    /// Consumes an `OR` (or `||`) that has a clause after it.
+    #[inline(never)]
+    fn eat_or(&mut self) -> Result<bool, ParseError> {
+        let before = self.cursor.position();
+        self.cursor.skip_whitespace();
+        let operator_at = self.cursor.position();
+        if !(self.eat_keyword("OR")? || self.cursor.eat_str("||")) {
+            self.cursor.reset(before);
+            return Ok(false);
+        }
+        self.cursor.skip_whitespace();
+        if self.at_clause_end() {
+            return Err(self
+                .cursor
+                .error(operator_at, "expected a clause after 'OR'"));
+        }
+        Ok(true)
+    }
+
+    /// True when another AND operand follows (explicit `AND`, `&&`, or
+    /// juxtaposition), with the operator consumed.
+    #[inline(never)]
+    fn next_and_operand(&mut self) -> Result<bool, ParseError> {
+        let before = self.cursor.position();
+        self.cursor.skip_whitespace();
+        if self.at_clause_end() || self.at_keyword("OR")? || self.cursor.rest().starts_with("||") {
+            self.cursor.reset(before);
+            return Ok(false);
+        }
+        let operator_at = self.cursor.position();
+        if self.eat_keyword("AND")? || self.cursor.eat_str("&&") {
+            self.cursor.skip_whitespace();
+            if self.at_clause_end() {
+                return Err(self
+                    .cursor
+                    .error(operator_at, "expected a clause after 'AND'"));
+            }
+        }
+        Ok(true)
+    }
+
     fn unary(&mut self, context: &Field) -> Result<Expr, ParseError> {
+        let negations = self.prefixes()?;
+        self.depth += negations;
+        let primary = self.primary(context);
+        self.depth -= negations;
+        let mut expr = primary?;
+        for _ in 0..negations {
+            expr = Expr::Not(Box::new(expr));
+        }
+        Ok(expr)
+    }
+
+    /// Consumes the prefix operators `NOT`, `-`, `+` and `!` (before `(`);
+    /// returns how many negate.
+    #[inline(never)]
+    fn prefixes(&mut self) -> Result<usize, ParseError> {
         let start = self.cursor.position();
         let mut negations = 0;
         loop {
@@ -193,7 +222,7 @@ impl Parser<'_> {
                 negations += 1;
                 continue;
             } else {
-                break;
+                return Ok(negations);
             };
             self.cursor.skip_whitespace();
             if self.at_clause_end() {
@@ -205,14 +234,6 @@ impl Parser<'_> {
                 return Err(self.too_deep(start));
             }
         }
-        self.depth += negations;
-        let primary = self.primary(context);
-        self.depth -= negations;
-        let mut expr = primary?;
-        for _ in 0..negations {
-            expr = Expr::Not(Box::new(expr));
-        }
-        Ok(expr)
     }
 
     fn too_deep(&self, at: usize) -> ParseError {
@@ -222,13 +243,22 @@ impl Parser<'_> {
         )
     }
 
+    /// Groups recurse; everything else is handled by [`Parser::leaf`], kept
+    /// out of this frame so that deep nesting costs little stack.
     fn primary(&mut self, context: &Field) -> Result<Expr, ParseError> {
+        if self.cursor.peek() == Some('(') {
+            return self.group(context);
+        }
+        self.leaf(context)
+    }
+
+    #[inline(never)]
+    fn leaf(&mut self, context: &Field) -> Result<Expr, ParseError> {
         let start = self.cursor.position();
         let Some(ch) = self.cursor.peek() else {
             return Err(self.error_here("expected a clause"));
         };
         match ch {
-            '(' => self.group(context),
             '"' => {
                 let text = self.cursor.phrase()?;
                 if self.cursor.peek() == Some(':') {
@@ -271,18 +301,23 @@ impl Parser<'_> {
     }
 
     fn group(&mut self, context: &Field) -> Result<Expr, ParseError> {
+        let open = self.open_group()?;
+        self.depth += 1;
+        let inner = self.or_expr(context);
+        self.depth -= 1;
+        let inner = inner?;
+        self.close_group(open)?;
+        Ok(inner)
+    }
+
+    /// Consumes `(` and checks that a clause follows; returns its offset.
+    #[inline(never)]
+    fn open_group(&mut self) -> Result<usize, ParseError> {
         let open = self.cursor.position();
         self.cursor.bump();
         if self.depth >= MAX_DEPTH {
             return Err(self.too_deep(open));
         }
-        self.depth += 1;
-        let inner = self.group_body(context, open);
-        self.depth -= 1;
-        inner
-    }
-
-    fn group_body(&mut self, context: &Field, open: usize) -> Result<Expr, ParseError> {
         self.cursor.skip_whitespace();
         if self.cursor.peek() == Some(')') {
             return Err(self.cursor.error(open, "empty group '()'"));
@@ -290,12 +325,16 @@ impl Parser<'_> {
         if self.at_clause_end() {
             return Err(self.cursor.error(open, "unbalanced '(': missing ')'"));
         }
-        let inner = self.or_expr(context)?;
+        Ok(open)
+    }
+
+    #[inline(never)]
+    fn close_group(&mut self, open: usize) -> Result<(), ParseError> {
         self.cursor.skip_whitespace();
         if !self.cursor.eat(')') {
             return Err(self.cursor.error(open, "unbalanced '(': missing ')'"));
         }
-        Ok(inner)
+        Ok(())
     }
 
     /// A word in clause position: a field clause, a `CIDR(...)` call, a
@@ -637,22 +676,21 @@ impl Parser<'_> {
     fn stats(&mut self) -> Result<Stats, ParseError> {
         self.cursor.skip_whitespace();
         let at = self.cursor.position();
-        if self.identifier() != "stats" || !self.cursor.skip_whitespace() {
+        if self.identifier() != "stats" {
             return Err(self.cursor.error(
                 at,
                 "expected 'stats' after '|', as in '| stats count by @field'",
             ));
         }
+        self.cursor.skip_whitespace();
         let mut aggregations = vec![self.aggregation()?];
         while self.eat_separator(',') {
             aggregations.push(self.aggregation()?);
         }
         let mut group_by = Vec::new();
         let before = self.cursor.position();
-        if self.cursor.skip_whitespace()
-            && self.identifier() == "by"
-            && self.cursor.skip_whitespace()
-        {
+        if self.cursor.skip_whitespace() && self.identifier() == "by" {
+            self.cursor.skip_whitespace();
             group_by.push(self.stats_field()?);
             while self.eat_separator(',') {
                 group_by.push(self.stats_field()?);

@@ -82,11 +82,16 @@ impl Display for Field {
                     matches!(key.as_str(), "tags" | "_exists_" | "_missing_" | "*")
                         || evident_model::ReservedField::from_name(key).is_some()
                         || key.starts_with(['@', '#']);
-                if reserved_spelling {
+                let mut chars = key.chars();
+                match chars.next() {
                     // An escape keeps the name from being read as special.
-                    f.write_char('\\')?;
+                    Some(first) if reserved_spelling => {
+                        f.write_char('\\')?;
+                        f.write_char(first)?;
+                        write_escaped(f, chars.as_str(), EscapeContext::FieldNameRest)
+                    }
+                    _ => write_escaped(f, key, EscapeContext::FieldName),
                 }
-                write_escaped(f, key, EscapeContext::FieldName)
             }
             Field::Attribute(path) => write!(f, "{path}"),
         }
@@ -114,7 +119,10 @@ impl Display for Value {
             Value::Wildcard(pattern) => write!(f, "{pattern}"),
             Value::Compare(operator, literal) => {
                 f.write_str(operator.symbol())?;
-                write_word(f, literal.text())
+                match literal.text() {
+                    "" => write_phrase(f, ""),
+                    text => write_word(f, text),
+                }
             }
             Value::Range(range) => write!(f, "{range}"),
         }
@@ -246,6 +254,8 @@ enum EscapeContext {
     WordStart,
     WordMiddle,
     FieldName,
+    /// A field name after its first character.
+    FieldNameRest,
     PathSegment,
 }
 
@@ -257,11 +267,14 @@ fn write_escaped(f: &mut Formatter<'_>, text: &str, context: EscapeContext) -> f
                 '(' | ')' | '[' | ']' | '{' | '}' | '"' | '\\' | ':' | '*' | '?' | '|' | '&'
             );
         let at_start = index == 0
-            && context != EscapeContext::WordMiddle
+            && !matches!(
+                context,
+                EscapeContext::WordMiddle | EscapeContext::FieldNameRest
+            )
             && matches!(ch, '-' | '+' | '!' | '=' | '<' | '>');
         let in_name = matches!(
             context,
-            EscapeContext::FieldName | EscapeContext::PathSegment
+            EscapeContext::FieldName | EscapeContext::FieldNameRest | EscapeContext::PathSegment
         ) && ch == ',';
         let in_path = context == EscapeContext::PathSegment && ch == '.';
         if always || at_start || in_name || in_path {

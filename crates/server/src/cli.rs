@@ -27,7 +27,9 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct MatchArgs {
-    /// The query, in the Datadog search syntax.
+    /// The query, in the Datadog search syntax. It may start with '-'
+    /// (`-@action:deleted`).
+    #[arg(allow_hyphen_values = true)]
     pub query: String,
 
     /// Print the parsed tree instead of reading events.
