@@ -412,6 +412,18 @@ impl Parser<'_> {
                 if word.chars.is_empty() {
                     return Err(self.cursor.error(at, "expected a value after ':'"));
                 }
+                if word.is_plain("CIDR") && self.cursor.peek() == Some('(') {
+                    // `@network.client.ip:CIDR(10.0.0.0/8)`
+                    self.cursor.bump();
+                    let blocks = self.cidr_blocks(at, false)?;
+                    if blocks.is_empty() {
+                        return Err(self.cursor.error(at, "CIDR(...) needs at least one block"));
+                    }
+                    return Ok(Expr::Cidr {
+                        field: field.clone(),
+                        blocks,
+                    });
+                }
                 return Ok(value_from_word(field, &word));
             }
         };
@@ -500,10 +512,7 @@ impl Parser<'_> {
                         .cursor
                         .error(name.start, "empty quoted key in attribute path"));
                 }
-                if chars
-                    .get(index)
-                    .is_some_and(|c| !(c.ch == '.' && !c.escaped))
-                {
+                if chars.get(index).is_some_and(|c| c.ch != '.' || c.escaped) {
                     return Err(self.cursor.error(
                         name.start,
                         "expected '.' after a quoted key in attribute path",
@@ -626,6 +635,7 @@ impl Parser<'_> {
         Ok(Value::Compare(operator, Literal::new(text)))
     }
 
+    /// `CIDR(@field, block, ...)`, the cursor on the `(`.
     fn cidr(&mut self, start: usize) -> Result<Expr, ParseError> {
         self.cursor.bump();
         self.cursor.skip_whitespace();
@@ -637,6 +647,23 @@ impl Parser<'_> {
                 .error(field_at, "expected a field name in CIDR(...)"));
         }
         let field = self.resolve_field(&field_word)?;
+        let blocks = self.cidr_blocks(start, true)?;
+        if blocks.is_empty() {
+            return Err(self
+                .cursor
+                .error(start, "CIDR(...) needs a field and at least one block"));
+        }
+        Ok(Expr::Cidr { field, blocks })
+    }
+
+    /// The blocks of `CIDR(...)` up to and including the closing `)`; the
+    /// function form has the field first, so its first block follows a
+    /// comma.
+    fn cidr_blocks(
+        &mut self,
+        start: usize,
+        after_field: bool,
+    ) -> Result<Vec<crate::ast::CidrBlock>, ParseError> {
         let mut blocks = Vec::new();
         loop {
             self.cursor.skip_whitespace();
@@ -646,9 +673,10 @@ impl Parser<'_> {
                     .error(start, "unterminated CIDR(...): missing ')'"));
             }
             if self.cursor.eat(')') {
-                break;
+                return Ok(blocks);
             }
-            if !self.cursor.eat(',') {
+            let needs_comma = after_field || !blocks.is_empty();
+            if needs_comma && !self.cursor.eat(',') {
                 return Err(self.error_here("expected ',' or ')' in CIDR(...)"));
             }
             self.cursor.skip_whitespace();
@@ -665,12 +693,6 @@ impl Parser<'_> {
             })?;
             blocks.push(parsed);
         }
-        if blocks.is_empty() {
-            return Err(self
-                .cursor
-                .error(start, "CIDR(...) needs a field and at least one block"));
-        }
-        Ok(Expr::Cidr { field, blocks })
     }
 
     fn stats(&mut self) -> Result<Stats, ParseError> {
@@ -900,6 +922,16 @@ mod tests {
             .expect("valid")
             .filter;
         assert_eq!(parsed, expected);
+    }
+
+    #[test]
+    fn both_cidr_forms_mean_the_same() {
+        let value_form =
+            parse("@network.client.ip:CIDR(10.0.0.0/8, 2001:db8::/32)").expect("valid");
+        let function_form =
+            parse("CIDR(@network.client.ip,10.0.0.0/8,2001:db8::/32)").expect("valid");
+        assert_eq!(value_form, function_form);
+        assert!(matches!(value_form.filter, Expr::Cidr { ref blocks, .. } if blocks.len() == 2));
     }
 
     #[test]

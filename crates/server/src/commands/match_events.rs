@@ -29,13 +29,16 @@ pub fn run(args: &MatchArgs) -> anyhow::Result<ExitCode> {
     let stdin = io::stdin().lock();
     let mut stdout = BufWriter::new(io::stdout().lock());
     let mut bad_lines = 0usize;
-    for (index, line) in stdin.lines().enumerate() {
+    // Lines are read as bytes so that one line of invalid UTF-8 is reported
+    // like any other bad event instead of ending the run.
+    for (index, line) in stdin.split(b'\n').enumerate() {
         let line_number = index + 1;
         let line = line.with_context(|| format!("reading line {line_number} of standard input"))?;
-        if line.trim().is_empty() {
+        let line = line.strip_suffix(b"\r").unwrap_or(&line);
+        if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let verdict = match serde_json::from_str::<Event>(&line) {
+        let verdict = match serde_json::from_slice::<Event>(line) {
             Ok(event) => {
                 if evident_search::matches(&query.filter, &event) {
                     "true"

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Everything CI runs: formatting, lints with warnings denied, the whole test
+# suite. Installs what the tests need first. Run from anywhere.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain components"
+rustup component add rustfmt clippy 2>/dev/null || true
+cargo fmt --version
+cargo clippy --version
+
+step "shared specs"
+shared="${EVIDENT_SHARED_DIR:-../shared}"
+if [[ ! -f "$shared/spec/search-conformance.jsonl" ]]; then
+    echo "error: $shared/spec/search-conformance.jsonl not found; put shared/ beside the checkout or set EVIDENT_SHARED_DIR" >&2
+    exit 1
+fi
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --workspace --locked --no-fail-fast
