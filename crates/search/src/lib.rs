@@ -13,6 +13,8 @@
 //! - [`matches`] is the reference matcher: the definition of what a query
 //!   means for one [`evident_model::Event`]. Columnar evaluation elsewhere
 //!   must agree with it.
+//! - [`Aggregator`] is the reference evaluation of `| stats` over the
+//!   events a filter matched.
 //! - `Display` on any tree prints a canonical query that parses back to the
 //!   same tree.
 //! - [`text::words`] is the tokeniser of the free-text fields, shared with
@@ -41,6 +43,7 @@ mod lexer;
 mod matcher;
 mod parser;
 mod printer;
+pub mod stats;
 pub mod text;
 
 pub use ast::{Expr, Field, Query, Stats, Value};
@@ -48,3 +51,4 @@ pub use error::ParseError;
 pub use explain::explain;
 pub use matcher::matches;
 pub use parser::{MAX_DEPTH, parse, parse_filter};
+pub use stats::{Aggregator, StatsRow};

@@ -19,8 +19,9 @@ pub enum Command {
     ///
     /// Reads one event per line (JSON in the stored-event shape: message,
     /// host, service, status, source, trace_id, timestamp, tags, attributes)
-    /// and prints `true` or `false` for each. A query that does not parse
-    /// exits with code 2 and the position of the error.
+    /// and prints `true` or `false` for each. A query ending in
+    /// `| stats ...` prints one JSON object per group instead. A query that
+    /// does not parse exits with code 2 and the position of the error.
     #[command(name = "match")]
     Match(MatchArgs),
 }

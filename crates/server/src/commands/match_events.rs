@@ -29,6 +29,7 @@ pub fn run(args: &MatchArgs) -> anyhow::Result<ExitCode> {
     let stdin = io::stdin().lock();
     let mut stdout = BufWriter::new(io::stdout().lock());
     let mut bad_lines = 0usize;
+    let mut aggregator = query.stats.as_ref().map(evident_search::Aggregator::new);
     // Lines are read as bytes so that one line of invalid UTF-8 is reported
     // like any other bad event instead of ending the run.
     for (index, line) in stdin.split(b'\n').enumerate() {
@@ -40,22 +41,35 @@ pub fn run(args: &MatchArgs) -> anyhow::Result<ExitCode> {
         }
         let verdict = match serde_json::from_slice::<Event>(line) {
             Ok(event) => {
-                if evident_search::matches(&query.filter, &event) {
-                    "true"
-                } else {
-                    "false"
+                let matched = evident_search::matches(&query.filter, &event);
+                if let Some(aggregator) = aggregator.as_mut() {
+                    if matched {
+                        aggregator.add(&event);
+                    }
+                    continue;
                 }
+                if matched { "true" } else { "false" }
             }
             Err(error) => {
                 // Keep one output line per event line so the output stays
                 // aligned with the input.
                 eprintln!("error: line {line_number}: invalid event: {error}");
                 bad_lines += 1;
+                if aggregator.is_some() {
+                    continue;
+                }
                 "error"
             }
         };
         if let Err(error) = writeln!(stdout, "{verdict}") {
             return broken_pipe_is_success(error);
+        }
+    }
+    if let (Some(aggregator), Some(stats)) = (aggregator, &query.stats) {
+        for row in aggregator.finish() {
+            if let Err(error) = writeln!(stdout, "{}", stats_row_json(stats, &row)) {
+                return broken_pipe_is_success(error);
+            }
         }
     }
     if let Err(error) = stdout.flush() {
@@ -66,6 +80,29 @@ pub fn run(args: &MatchArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// One JSON object per group, keys in query order: the `by` fields, then
+/// the aggregations (named by their alias or as written).
+fn stats_row_json(stats: &evident_search::Stats, row: &evident_search::StatsRow) -> String {
+    let group_names = stats.group_by.iter().map(ToString::to_string);
+    let value_names = stats
+        .aggregations
+        .iter()
+        .map(|aggregation| match &aggregation.alias {
+            Some(alias) => alias.clone(),
+            None => evident_search::ast::Aggregation {
+                alias: None,
+                ..aggregation.clone()
+            }
+            .to_string(),
+        });
+    let entries: Vec<String> = group_names
+        .chain(value_names)
+        .zip(row.group.iter().chain(&row.values))
+        .map(|(name, value)| format!("{}:{value}", serde_json::Value::String(name)))
+        .collect();
+    format!("{{{}}}", entries.join(","))
 }
 
 /// `evident match ... | head` closing the pipe early is not a failure.

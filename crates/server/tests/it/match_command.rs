@@ -124,3 +124,20 @@ fn bad_event_lines_are_reported_and_keep_alignment() {
     );
     assert!(stderr.contains("line 4: invalid event"), "{stderr}");
 }
+
+#[test]
+fn a_stats_pipe_prints_one_row_per_group() {
+    let output = evident_match(
+        &["-@action:deleted | stats count, count(@evt.name) as kinds by @usr.email"],
+        EVENTS.as_bytes(),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        stdout_lines(&output),
+        [r#"{"@usr.email":"alice@example.com","count":2,"kinds":2}"#]
+    );
+}
