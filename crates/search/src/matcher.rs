@@ -13,7 +13,8 @@
 //! - **comparisons and ranges** are numeric when the stored value is a JSON
 //!   number and the bound is numeric; a stored string compares byte-wise
 //!   with the bound's text (so `"9" > "10"`), everything else is false;
-//!   `timestamp` compares instants;
+//!   `timestamp` compares instants; `[* TO *]` only asks that the field
+//!   exists;
 //! - an attribute path walks objects and tries **every element** of an array
 //!   it meets; a clause holds if any reached value satisfies it;
 //! - `NOT` is the plain complement: `-@a:x` holds when `@a` is absent.
@@ -85,6 +86,14 @@ impl<'e> Scalar<'e> {
     }
 
     fn in_range(self, range: &Range) -> bool {
+        let open = matches!(
+            (&range.lower, &range.upper),
+            (Bound::Unbounded, Bound::Unbounded)
+        );
+        if open {
+            // `[* TO *]` is an existence test, whatever the value's type.
+            return true;
+        }
         if matches!(self, Scalar::Bool(_) | Scalar::Other) {
             return false;
         }

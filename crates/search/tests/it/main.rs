@@ -3,4 +3,5 @@
 mod conformance;
 mod hostile;
 mod round_trip;
+mod semantics;
 mod support;
