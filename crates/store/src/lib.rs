@@ -1,0 +1,12 @@
+//! The write path of evident: everything between an accepted request and
+//! an immutable, searchable segment.
+//!
+//! - [`wal`]: the write-ahead log. A batch of events is framed, checksummed
+//!   and fsync'd before the intake answers 202; concurrent requests share
+//!   one fsync ([`wal::GroupCommit`]). On restart the log replays every
+//!   durable record and cuts a torn tail.
+//!
+//! Segments (Parquet through `object_store`), their indexes and retention
+//! come next; they read the log, they never replace its guarantees.
+
+pub mod wal;
