@@ -8,11 +8,15 @@
 //!
 //! This crate does no IO and has no opinion on storage; it only fixes the
 //! shape and the names ([`ReservedField`]) so that the search language, the
-//! store and the API agree on them. Instants are [`Timestamp`]s: nanoseconds
+//! store and the API agree on them. A [`StoredEvent`] wraps an event with
+//! the fields assigned at ingest (id, discovery time, tiebreaker, random
+//! draw, size) and is what the log and the ledger hold. Instants are [`Timestamp`]s: nanoseconds
 //! since the Unix epoch, in UTC.
 
 mod event;
+mod stored;
 mod timestamp;
 
 pub use event::{Event, ReservedField};
+pub use stored::StoredEvent;
 pub use timestamp::{Timestamp, TimestampError};

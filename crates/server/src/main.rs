@@ -3,14 +3,11 @@
 //! `main` only parses the command line and hands over to a module under
 //! `commands/`; each command returns the process exit code.
 
-mod cli;
-mod commands;
-
 use std::process::ExitCode;
 
 use clap::Parser;
-
-use crate::cli::{Cli, Command};
+use evident::cli::{Cli, Command};
+use evident::commands;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

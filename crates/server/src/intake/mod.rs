@@ -1,0 +1,3 @@
+//! The Datadog logs intake: request bodies to events.
+
+pub mod normalize;

@@ -1,0 +1,10 @@
+//! evident's server side and command line, as a library so that the
+//! integration tests can drive it in-process.
+//!
+//! - [`cli`]: the command-line arguments;
+//! - [`commands`]: one module per subcommand (`match`);
+//! - [`intake`]: the Datadog logs intake, from request bodies to events.
+
+pub mod cli;
+pub mod commands;
+pub mod intake;
