@@ -6,7 +6,18 @@
 //!   one fsync ([`wal::GroupCommit`]). On restart the log replays every
 //!   durable record and cuts a torn tail.
 //!
+//! - [`Store`]: the log, the events it holds and the ledger over them, with
+//!   signed checkpoints and proofs.
+//!
+//! - [`verify`]: offline verification of a data directory.
+//!
 //! Segments (Parquet through `object_store`), their indexes and retention
 //! come next; they read the log, they never replace its guarantees.
 
+mod store;
+pub mod verify;
 pub mod wal;
+
+pub use store::{
+    DataPaths, SignedCheckpoint, Store, StoreError, StoreOptions, append_and_wait, read_checkpoints,
+};

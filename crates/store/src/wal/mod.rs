@@ -335,12 +335,58 @@ fn create_file(directory: &Path, first_sequence: u64) -> Result<(File, WalFile),
     ))
 }
 
+/// Reads every record of the log in `directory` without changing anything
+/// (for offline verification): a torn tail is reported in
+/// [`Recovery::truncated_bytes`], not cut.
+pub fn read_only(
+    directory: &Path,
+    mut replay: impl FnMut(u64, &[u8]),
+) -> Result<Recovery, WalError> {
+    let mut firsts: Vec<u64> = fs::read_dir(directory)
+        .map_err(WalError::io(format!("listing {}", directory.display())))?
+        .filter_map(|entry| parse_file_name(&entry.ok()?.file_name().to_string_lossy()))
+        .collect();
+    firsts.sort_unstable();
+    let mut recovery = Recovery::default();
+    let mut expected: Option<u64> = None;
+    for (position, &first_sequence) in firsts.iter().enumerate() {
+        let path = directory.join(file_name(first_sequence));
+        if let Some(expected) = expected
+            && expected != first_sequence
+        {
+            return Err(WalError::Corrupt {
+                path,
+                offset: 0,
+                reason: format!(
+                    "starts at record {first_sequence}, expected {expected} (a file is missing)"
+                ),
+            });
+        }
+        let newest = position + 1 == firsts.len();
+        let (end, cut) = replay_file_with(&path, first_sequence, newest, false, &mut replay)?;
+        recovery.records += end - first_sequence;
+        recovery.truncated_bytes += cut;
+        expected = Some(end);
+    }
+    Ok(recovery)
+}
+
 /// Replays one file; returns one past its last sequence number and the
 /// bytes cut from a torn tail.
 fn replay_file(
     path: &Path,
     first_sequence: u64,
     newest: bool,
+    replay: &mut impl FnMut(u64, &[u8]),
+) -> Result<(u64, u64), WalError> {
+    replay_file_with(path, first_sequence, newest, true, replay)
+}
+
+fn replay_file_with(
+    path: &Path,
+    first_sequence: u64,
+    newest: bool,
+    repair: bool,
     replay: &mut impl FnMut(u64, &[u8]),
 ) -> Result<(u64, u64), WalError> {
     let bytes = fs::read(path).map_err(WalError::io(format!("reading {}", path.display())))?;
@@ -352,6 +398,9 @@ fn replay_file(
     if bytes.len() < MAGIC.len() {
         if !newest {
             return Err(corrupt(0, "file shorter than its header".into()));
+        }
+        if !repair {
+            return Ok((first_sequence, bytes.len() as u64));
         }
         // Created but its header never reached the disk: rewrite it.
         let mut file = OpenOptions::new()
@@ -393,6 +442,9 @@ fn replay_file(
                 if newest && !whole_record_after(&bytes, offset, expected) =>
             {
                 let cut = (bytes.len() - offset) as u64;
+                if !repair {
+                    return Ok((expected, cut));
+                }
                 let file = OpenOptions::new()
                     .write(true)
                     .open(path)

@@ -1,0 +1,455 @@
+//! The store: the write-ahead log, the events it holds and the ledger over
+//! them, behind one handle.
+//!
+//! Data directory layout:
+//!
+//! ```text
+//! <data>/wal/wal-<first seq>.log       the write-ahead log
+//! <data>/ledger/signing-key            Ed25519 key, C2SP note encoding (mode 0600)
+//! <data>/ledger/checkpoints.jsonl      every signed checkpoint, one JSON object a line
+//! ```
+//!
+//! Events are appended through the group commit; once durable they enter,
+//! in log order, the in-memory event list (searchable at once) and the
+//! Merkle tree. A record's sequence number is its leaf index.
+//!
+//! The events live in memory for now; sealed Parquet segments on
+//! `object_store` take over the older ones in a later step, behind the
+//! same handle.
+
+use std::collections::HashMap;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use evident_ledger::tree::{self, MemoryTree, Nodes};
+use evident_ledger::{Checkpoint, Hash, LedgerError, NoteSigner, NoteVerifier, leaf_hash};
+use evident_model::StoredEvent;
+
+use crate::wal::{CommitReply, GroupCommit, Wal, WalError, WalOptions};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Wal(#[from] WalError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+    #[error("record {sequence} of the write-ahead log is not a stored event: {reason}")]
+    BadRecord { sequence: u64, reason: String },
+    #[error("no event with id {0:?}")]
+    UnknownEvent(String),
+}
+
+fn io_error(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
+    let context = context.into();
+    move |source| StoreError::Io { context, source }
+}
+
+/// The paths inside a data directory.
+#[derive(Debug, Clone)]
+pub struct DataPaths {
+    pub root: PathBuf,
+}
+
+impl DataPaths {
+    pub fn new(root: impl Into<PathBuf>) -> DataPaths {
+        DataPaths { root: root.into() }
+    }
+    pub fn wal(&self) -> PathBuf {
+        self.root.join("wal")
+    }
+    pub fn ledger(&self) -> PathBuf {
+        self.root.join("ledger")
+    }
+    pub fn signing_key(&self) -> PathBuf {
+        self.ledger().join("signing-key")
+    }
+    pub fn checkpoints(&self) -> PathBuf {
+        self.ledger().join("checkpoints.jsonl")
+    }
+}
+
+/// A signed checkpoint as kept in `checkpoints.jsonl`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedCheckpoint {
+    pub checkpoint: Checkpoint,
+    /// The C2SP signed note (body, blank line, signature line).
+    pub note: String,
+}
+
+#[derive(Debug, Default)]
+struct Contents {
+    events: Vec<Arc<StoredEvent>>,
+    by_id: HashMap<String, u64>,
+    tree: MemoryTree,
+}
+
+impl Contents {
+    fn push(&mut self, sequence: u64, payload: &[u8]) -> Result<(), StoreError> {
+        let event = StoredEvent::from_bytes(payload).map_err(|error| StoreError::BadRecord {
+            sequence,
+            reason: error.to_string(),
+        })?;
+        debug_assert_eq!(
+            sequence,
+            self.events.len() as u64,
+            "records arrive in log order"
+        );
+        self.by_id.insert(event.id.clone(), sequence);
+        self.events.push(Arc::new(event));
+        self.tree.append(leaf_hash(payload));
+        Ok(())
+    }
+}
+
+/// The open store. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Store {
+    paths: DataPaths,
+    commit: GroupCommit,
+    contents: Arc<RwLock<Contents>>,
+    signer: NoteSigner,
+    latest: Mutex<Option<SignedCheckpoint>>,
+}
+
+/// Options for [`Store::open`].
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub wal: WalOptions,
+    /// How many bytes one fsync may cover.
+    pub max_group_bytes: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> StoreOptions {
+        StoreOptions {
+            wal: WalOptions::default(),
+            max_group_bytes: 32 << 20,
+        }
+    }
+}
+
+impl Store {
+    /// Opens or creates the store in `root`, replaying the log.
+    pub fn open(root: &Path, options: StoreOptions) -> Result<Store, StoreError> {
+        let paths = DataPaths::new(root);
+        fs::create_dir_all(paths.ledger())
+            .map_err(io_error(format!("creating {}", paths.ledger().display())))?;
+        let signer = load_or_create_signer(&paths)?;
+
+        let mut contents = Contents::default();
+        let mut bad_record: Option<StoreError> = None;
+        let (wal, recovery) = Wal::open(&paths.wal(), options.wal, |sequence, payload| {
+            if bad_record.is_none()
+                && let Err(error) = contents.push(sequence, payload)
+            {
+                bad_record = Some(error);
+            }
+        })?;
+        if let Some(error) = bad_record {
+            return Err(error);
+        }
+        tracing::info!(
+            events = recovery.records,
+            truncated_bytes = recovery.truncated_bytes,
+            "store opened"
+        );
+
+        let latest = read_checkpoints(&paths, &signer.verifier())?.pop();
+        let contents = Arc::new(RwLock::new(contents));
+        let hook_contents = Arc::clone(&contents);
+        let commit = GroupCommit::start(
+            wal,
+            options.max_group_bytes,
+            Box::new(move |first, payloads| {
+                let mut contents = match hook_contents.write() {
+                    Ok(contents) => contents,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
+                for (offset, payload) in payloads.iter().enumerate() {
+                    // The intake serialized these bytes from a StoredEvent.
+                    if let Err(error) = contents.push(first + offset as u64, payload) {
+                        tracing::error!(%error, "an acknowledged record is not a stored event");
+                    }
+                }
+            }),
+        )?;
+        Ok(Store {
+            paths,
+            commit,
+            contents,
+            signer,
+            latest: Mutex::new(latest),
+        })
+    }
+
+    pub fn paths(&self) -> &DataPaths {
+        &self.paths
+    }
+
+    /// Queues events for the log; `reply` gets their sequence numbers once
+    /// they are durable, searchable and in the tree.
+    pub fn append(&self, events: &[StoredEvent], reply: CommitReply) {
+        let payloads = events.iter().map(StoredEvent::to_bytes).collect();
+        self.commit.submit(payloads, reply);
+    }
+
+    /// Events whose timestamp is in `[from, to)` (nanoseconds), in log
+    /// order. A snapshot: later appends do not change it.
+    pub fn events_between(&self, from: i64, to: i64) -> Vec<Arc<StoredEvent>> {
+        let contents = self.read();
+        contents
+            .events
+            .iter()
+            .filter(|stored| {
+                let time = stored
+                    .event
+                    .timestamp
+                    .map_or(stored.discovery_timestamp.as_nanos(), |t| t.as_nanos());
+                time >= from && time < to
+            })
+            .cloned()
+            .collect()
+    }
+
+    pub fn len(&self) -> u64 {
+        self.read().events.len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Contents> {
+        match self.contents.read() {
+            Ok(contents) => contents,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// The public key that verifies this store's checkpoints.
+    pub fn verifier(&self) -> NoteVerifier {
+        self.signer.verifier()
+    }
+
+    pub fn latest_checkpoint(&self) -> Option<SignedCheckpoint> {
+        self.latest.lock().ok().and_then(|latest| latest.clone())
+    }
+
+    /// Signs and records a checkpoint if the tree grew since the last one
+    /// (or none exists); returns the latest checkpoint either way.
+    pub fn checkpoint(&self) -> Result<SignedCheckpoint, StoreError> {
+        let mut latest = match self.latest.lock() {
+            Ok(latest) => latest,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let (size, root) = {
+            let contents = self.read();
+            let size = contents.tree.size();
+            (size, tree::root(&contents.tree, size)?)
+        };
+        if let Some(current) = latest.as_ref()
+            && current.checkpoint.size == size
+        {
+            return Ok(current.clone());
+        }
+        let checkpoint = Checkpoint::new(self.signer.name(), size, root);
+        let note = self.signer.sign(&checkpoint.to_string())?;
+        append_checkpoint(&self.paths, size, &note)?;
+        let signed = SignedCheckpoint { checkpoint, note };
+        *latest = Some(signed.clone());
+        Ok(signed)
+    }
+
+    /// The event with `id`, its leaf index and its audit path in the tree
+    /// of the latest checkpoint.
+    pub fn inclusion_proof(
+        &self,
+        id: &str,
+    ) -> Result<(Arc<StoredEvent>, u64, SignedCheckpoint, Vec<Hash>), StoreError> {
+        let checkpoint = self.checkpoint()?;
+        let contents = self.read();
+        let index = *contents
+            .by_id
+            .get(id)
+            .ok_or_else(|| StoreError::UnknownEvent(id.to_string()))?;
+        if index >= checkpoint.checkpoint.size {
+            // Appended after the checkpoint was taken: sign a newer one.
+            drop(contents);
+            return self.inclusion_proof_at(id, self.checkpoint()?);
+        }
+        let proof = tree::inclusion_proof(&contents.tree, index, checkpoint.checkpoint.size)?;
+        Ok((
+            Arc::clone(&contents.events[index as usize]),
+            index,
+            checkpoint,
+            proof,
+        ))
+    }
+
+    fn inclusion_proof_at(
+        &self,
+        id: &str,
+        checkpoint: SignedCheckpoint,
+    ) -> Result<(Arc<StoredEvent>, u64, SignedCheckpoint, Vec<Hash>), StoreError> {
+        let contents = self.read();
+        let index = *contents
+            .by_id
+            .get(id)
+            .ok_or_else(|| StoreError::UnknownEvent(id.to_string()))?;
+        let proof = tree::inclusion_proof(&contents.tree, index, checkpoint.checkpoint.size)?;
+        Ok((
+            Arc::clone(&contents.events[index as usize]),
+            index,
+            checkpoint,
+            proof,
+        ))
+    }
+
+    /// The proof that the tree of `old_size` leaves is a prefix of the tree
+    /// of `new_size` leaves, with both roots.
+    pub fn consistency_proof(
+        &self,
+        old_size: u64,
+        new_size: u64,
+    ) -> Result<(Hash, Hash, Vec<Hash>), StoreError> {
+        let contents = self.read();
+        let proof = tree::consistency_proof(&contents.tree, old_size, new_size)?;
+        Ok((
+            tree::root(&contents.tree, old_size)?,
+            tree::root(&contents.tree, new_size)?,
+            proof,
+        ))
+    }
+
+    /// The stored bytes of the event at a leaf index.
+    pub fn event_bytes(&self, index: u64) -> Option<Vec<u8>> {
+        self.read()
+            .events
+            .get(usize::try_from(index).ok()?)
+            .map(|event| event.to_bytes())
+    }
+}
+
+fn load_or_create_signer(paths: &DataPaths) -> Result<NoteSigner, StoreError> {
+    let path = paths.signing_key();
+    match fs::read_to_string(&path) {
+        Ok(text) => Ok(NoteSigner::from_private_key(&text)?),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let mut id = [0u8; 8];
+            getrandom::fill(&mut id).map_err(|error| LedgerError::Random(error.to_string()))?;
+            let origin = format!(
+                "evident.local/{}",
+                id.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            );
+            let signer = NoteSigner::generate(&origin)?;
+            write_private(&path, &format!("{}\n", signer.to_private_key()))?;
+            tracing::info!(origin, "created the ledger signing key");
+            Ok(signer)
+        }
+        Err(error) => Err(StoreError::Io {
+            context: format!("reading {}", path.display()),
+            source: error,
+        }),
+    }
+}
+
+fn write_private(path: &Path, text: &str) -> Result<(), StoreError> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .map_err(io_error(format!("creating {}", path.display())))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(io_error(format!("writing {}", path.display())))
+}
+
+/// One line of `checkpoints.jsonl`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CheckpointLine {
+    size: u64,
+    note: String,
+}
+
+fn append_checkpoint(paths: &DataPaths, size: u64, note: &str) -> Result<(), StoreError> {
+    let path = paths.checkpoints();
+    let mut line = serde_json::to_vec(&CheckpointLine {
+        size,
+        note: note.to_string(),
+    })
+    .map_err(|error| StoreError::Io {
+        context: "encoding a checkpoint".into(),
+        source: error.into(),
+    })?;
+    line.push(b'\n');
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(io_error(format!("opening {}", path.display())))?;
+    file.write_all(&line)
+        .and_then(|()| file.sync_data())
+        .map_err(io_error(format!("writing {}", path.display())))
+}
+
+/// Every checkpoint recorded in the data directory, verified against
+/// `verifier`, oldest first. A torn last line (a crash while appending) is
+/// ignored.
+pub fn read_checkpoints(
+    paths: &DataPaths,
+    verifier: &NoteVerifier,
+) -> Result<Vec<SignedCheckpoint>, StoreError> {
+    let path = paths.checkpoints();
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => {
+            return Err(StoreError::Io {
+                context: format!("reading {}", path.display()),
+                source: error,
+            });
+        }
+    };
+    let mut checkpoints = Vec::new();
+    for line in text.split_inclusive('\n') {
+        if !line.ends_with('\n') {
+            tracing::warn!("ignoring a torn last line of {}", path.display());
+            break;
+        }
+        let CheckpointLine { note, .. } = serde_json::from_str(line).map_err(|error| {
+            LedgerError::InvalidNote(format!("malformed line in {}: {error}", path.display()))
+        })?;
+        let body = verifier.open(&note)?;
+        let checkpoint = Checkpoint::parse(body)?;
+        checkpoints.push(SignedCheckpoint { checkpoint, note });
+    }
+    Ok(checkpoints)
+}
+
+/// Appends and blocks until the events are durable, for callers without
+/// an async runtime (imports into a stopped data directory, tests).
+pub fn append_and_wait(store: &Store, events: &[StoredEvent]) -> Result<Range<u64>, WalError> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    store.append(
+        events,
+        Box::new(move |result| {
+            let _ = sender.send(result);
+        }),
+    );
+    receiver
+        .recv()
+        .unwrap_or_else(|_| Err(WalError::Poisoned("the write-ahead log stopped".into())))
+}
