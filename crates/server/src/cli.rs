@@ -1,5 +1,8 @@
 //! Command-line arguments.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -15,6 +18,19 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the server: Datadog-compatible intake, search and integrity APIs.
+    ///
+    /// Needs no configuration: data goes to ./evident-data and the server
+    /// listens on 127.0.0.1:8844. On first start it prints an API key (to
+    /// send events) and an application key (to read them), unless
+    /// EVIDENT_API_KEY / EVIDENT_APP_KEY provide them.
+    Serve(ServeArgs),
+    /// Check offline that no stored event was altered, removed or reordered.
+    ///
+    /// Re-hashes every stored event and checks every signed checkpoint.
+    /// Exits 0 when everything verifies, 1 with the problems and the first
+    /// bad position otherwise.
+    Verify(VerifyArgs),
     /// Test a search query against events read from standard input.
     ///
     /// Reads one event per line (JSON in the stored-event shape: message,
@@ -36,4 +52,27 @@ pub struct MatchArgs {
     /// Print the parsed tree instead of reading events.
     #[arg(long)]
     pub explain: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where events, the ledger and keys are kept.
+    #[arg(long, env = "EVIDENT_DATA_DIR", default_value = "evident-data")]
+    pub data_dir: PathBuf,
+
+    /// Address to listen on.
+    #[arg(long, env = "EVIDENT_LISTEN", default_value = "127.0.0.1:8844")]
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The data directory to check.
+    #[arg(long, env = "EVIDENT_DATA_DIR", default_value = "evident-data")]
+    pub data_dir: PathBuf,
+
+    /// The public key to trust (`<name>+<hash>+<key>`, as served by
+    /// /api/v1/integrity/checkpoint); by default the data directory's own.
+    #[arg(long)]
+    pub public_key: Option<String>,
 }

@@ -3,8 +3,12 @@
 //!
 //! - [`cli`]: the command-line arguments;
 //! - [`commands`]: one module per subcommand (`match`);
-//! - [`intake`]: the Datadog logs intake, from request bodies to events.
+//! - [`intake`]: the Datadog logs intake, from request bodies to events;
+//! - [`http`]: the HTTP API (intake, search, integrity);
+//! - [`keys`]: API and application keys, stored hashed.
 
 pub mod cli;
 pub mod commands;
+pub mod http;
 pub mod intake;
+pub mod keys;

@@ -13,6 +13,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Match(args) => commands::match_events::run(&args),
+        Command::Serve(args) => commands::serve::run(&args),
+        Command::Verify(args) => commands::verify::run(&args),
     };
     match outcome {
         Ok(code) => code,

@@ -45,6 +45,8 @@ pub enum StoreError {
     BadRecord { sequence: u64, reason: String },
     #[error("no event with id {0:?}")]
     UnknownEvent(String),
+    #[error("{} is in use by another evident process", .0.display())]
+    InUse(PathBuf),
 }
 
 fn io_error(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
@@ -113,6 +115,8 @@ impl Contents {
 #[derive(Debug)]
 pub struct Store {
     paths: DataPaths,
+    /// Held for the store's life: one process per data directory.
+    _lock: fs::File,
     commit: GroupCommit,
     contents: Arc<RwLock<Contents>>,
     signer: NoteSigner,
@@ -142,6 +146,16 @@ impl Store {
         let paths = DataPaths::new(root);
         fs::create_dir_all(paths.ledger())
             .map_err(io_error(format!("creating {}", paths.ledger().display())))?;
+        let lock_path = paths.root.join("LOCK");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_error(format!("opening {}", lock_path.display())))?;
+        if lock.try_lock().is_err() {
+            return Err(StoreError::InUse(paths.root.clone()));
+        }
         let signer = load_or_create_signer(&paths)?;
 
         let mut contents = Contents::default();
@@ -183,6 +197,7 @@ impl Store {
         )?;
         Ok(Store {
             paths,
+            _lock: lock,
             commit,
             contents,
             signer,

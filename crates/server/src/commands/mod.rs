@@ -1,3 +1,5 @@
 //! One module per subcommand.
 
 pub mod match_events;
+pub mod serve;
+pub mod verify;

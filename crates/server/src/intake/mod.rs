@@ -1,3 +1,5 @@
 //! The Datadog logs intake: request bodies to events.
 
+pub mod decode;
+pub mod ids;
 pub mod normalize;

@@ -1,3 +1,3 @@
-//! Black-box tests of the `evident` binary, compiled as one test binary.
-
 mod match_command;
+mod server;
+mod support;

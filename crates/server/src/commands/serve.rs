@@ -1,0 +1,132 @@
+//! `evident serve`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use evident_store::{Store, StoreOptions};
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::ServeArgs;
+use crate::http::{AppState, router};
+use crate::keys::KeyStore;
+
+/// How often a checkpoint is signed while events arrive.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+
+pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    init_tracing();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("evident")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(args))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_tracing() {
+    let filter = EnvFilter::try_from_env("EVIDENT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    let data_dir = args.data_dir.clone();
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let store_dir = data_dir.clone();
+    let store =
+        tokio::task::spawn_blocking(move || Store::open(&store_dir, StoreOptions::default()))
+            .await
+            .context("opening the store")?
+            .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    let store = Arc::new(store);
+
+    let env_key = |name: &str| std::env::var(name).ok();
+    let (keys, created) = KeyStore::open(
+        &data_dir,
+        env_key("EVIDENT_API_KEY").as_deref(),
+        env_key("EVIDENT_APP_KEY").as_deref(),
+    )
+    .context("loading keys")?;
+    if let Some(key) = &created.api {
+        println!("API key (send events with DD-API-KEY): {key}");
+    }
+    if let Some(key) = &created.application {
+        println!("Application key (read with DD-APPLICATION-KEY): {key}");
+    }
+    if created.api.is_some() || created.application.is_some() {
+        println!("These keys are shown once; only their hashes are stored.");
+    }
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let address = listener
+        .local_addr()
+        .context("reading the listening address")?;
+    println!(
+        "evident listening on http://{address} (data in {}, {} events)",
+        data_dir.display(),
+        store.len()
+    );
+    println!("public key: {}", store.verifier());
+
+    let ticker_store = Arc::clone(&store);
+    let ticker = tokio::spawn(async move {
+        let mut interval = tokio::time::interval(CHECKPOINT_INTERVAL);
+        loop {
+            interval.tick().await;
+            let store = Arc::clone(&ticker_store);
+            match tokio::task::spawn_blocking(move || store.checkpoint()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => tracing::error!(%error, "signing a checkpoint failed"),
+                Err(error) => tracing::error!(%error, "the checkpoint task failed"),
+            }
+        }
+    });
+
+    let state = Arc::new(AppState {
+        store: Arc::clone(&store),
+        keys,
+    });
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    ticker.abort();
+    let final_store = Arc::clone(&store);
+    if let Ok(Err(error)) = tokio::task::spawn_blocking(move || final_store.checkpoint()).await {
+        tracing::error!(%error, "the final checkpoint failed");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,55 @@
+//! `evident verify`: offline integrity check of a data directory.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use evident_ledger::NoteVerifier;
+
+use crate::cli::VerifyArgs;
+
+pub fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+    if !args.data_dir.join("ledger").is_dir() {
+        anyhow::bail!(
+            "{} is not an evident data directory (no ledger/ inside)",
+            args.data_dir.display()
+        );
+    }
+    let verifier = args
+        .public_key
+        .as_deref()
+        .map(NoteVerifier::parse)
+        .transpose()
+        .context("reading --public-key")?;
+    let started = std::time::Instant::now();
+    let report = evident_store::verify::verify(&args.data_dir, verifier)
+        .with_context(|| format!("verifying {}", args.data_dir.display()))?;
+    let elapsed = started.elapsed();
+    let rate = report.events as f64 / elapsed.as_secs_f64().max(1e-9);
+    println!(
+        "checked {} events and {} signed checkpoints in {:.2?} ({:.0} events/s)",
+        report.events, report.checkpoints, elapsed, rate
+    );
+    if report.is_ok() {
+        println!(
+            "ok: all {} events up to the latest checkpoint are intact and in order",
+            report.verified_size
+        );
+        if report.events > report.verified_size {
+            println!(
+                "note: {} newer events are not covered by a checkpoint yet (one is signed every second while the server runs)",
+                report.events - report.verified_size
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    for problem in &report.problems {
+        match problem.position {
+            Some(position) => println!("FAIL at position {position}: {}", problem.description),
+            None => println!("FAIL: {}", problem.description),
+        }
+    }
+    if let Some(position) = report.first_bad_position() {
+        println!("first bad position: {position}");
+    }
+    Ok(ExitCode::FAILURE)
+}

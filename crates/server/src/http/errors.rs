@@ -1,0 +1,89 @@
+//! Error bodies in Datadog's shapes: the intake answers
+//! `{"errors":[{"status","title","detail"}]}`, the query APIs
+//! `{"errors":["..."]}`.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug)]
+pub struct IntakeError {
+    pub status: StatusCode,
+    pub detail: String,
+}
+
+impl IntakeError {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> IntakeError {
+        IntakeError {
+            status,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl IntoResponse for IntakeError {
+    fn into_response(self) -> Response {
+        let title = self.status.canonical_reason().unwrap_or("Error");
+        let body = json!({"errors": [{"status": self.status.as_str(), "title": title, "detail": self.detail}]});
+        let mut response = (self.status, Json(body)).into_response();
+        if matches!(
+            self.status,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+        ) {
+            // Senders back off for this long before retrying.
+            response
+                .headers_mut()
+                .insert("retry-after", HeaderValue::from_static("1"));
+            response
+                .headers_mut()
+                .insert("x-ratelimit-reset", HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+#[derive(Debug)]
+pub struct QueryError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl QueryError {
+    pub fn bad_request(message: impl Into<String>) -> QueryError {
+        QueryError {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+    pub fn unauthorized(message: impl Into<String>) -> QueryError {
+        QueryError {
+            status: StatusCode::UNAUTHORIZED,
+            message: message.into(),
+        }
+    }
+    pub fn forbidden(message: impl Into<String>) -> QueryError {
+        QueryError {
+            status: StatusCode::FORBIDDEN,
+            message: message.into(),
+        }
+    }
+    pub fn not_found(message: impl Into<String>) -> QueryError {
+        QueryError {
+            status: StatusCode::NOT_FOUND,
+            message: message.into(),
+        }
+    }
+    pub fn internal(message: impl Into<String>) -> QueryError {
+        QueryError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for QueryError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({"errors": [self.message]}))).into_response()
+    }
+}

@@ -1,0 +1,204 @@
+//! `POST /api/v2/logs`, `POST /v1/input[/<key>]`, `GET /api/v1/validate`.
+//!
+//! The answer comes only once the batch is durable: the handler waits for
+//! the group commit that covers it.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use evident_model::{StoredEvent, Timestamp};
+use serde_json::json;
+
+use super::{IntakeError, SharedState, header};
+use crate::intake::decode::{DecodeError, MAX_PAYLOAD_BYTES, decompress, parse_items};
+use crate::intake::ids;
+use crate::intake::normalize::{RequestContext, normalize, normalize_tags};
+use crate::keys::KeyKind;
+
+pub async fn submit_v2(
+    State(state): State<SharedState>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    submit(state, params, headers, None, body, StatusCode::ACCEPTED).await
+}
+
+pub async fn submit_v1(
+    State(state): State<SharedState>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    submit(state, params, headers, None, body, StatusCode::OK).await
+}
+
+pub async fn submit_v1_with_key(
+    State(state): State<SharedState>,
+    Path(key): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    submit(state, params, headers, Some(key), body, StatusCode::OK).await
+}
+
+pub async fn validate(
+    State(state): State<SharedState>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    match check_api_key(&state, &params, &headers, None) {
+        Ok(()) => (StatusCode::OK, Json(json!({"valid": true}))).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+fn check_api_key(
+    state: &SharedState,
+    params: &HashMap<String, String>,
+    headers: &HeaderMap,
+    path_key: Option<&str>,
+) -> Result<(), IntakeError> {
+    let key = header(headers, "dd-api-key")
+        .or(path_key)
+        .or_else(|| params.get("dd-api-key").map(String::as_str))
+        .or_else(|| params.get("api_key").map(String::as_str));
+    match key {
+        None => Err(IntakeError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing API key: send it in the DD-API-KEY header",
+        )),
+        Some(key) if state.keys.accepts(KeyKind::Api, key) => Ok(()),
+        Some(_) => Err(IntakeError::new(StatusCode::FORBIDDEN, "invalid API key")),
+    }
+}
+
+async fn submit(
+    state: SharedState,
+    params: HashMap<String, String>,
+    headers: HeaderMap,
+    path_key: Option<String>,
+    body: Body,
+    success: StatusCode,
+) -> Response {
+    match accept(state, params, headers, path_key, body).await {
+        Ok(count) => {
+            tracing::debug!(events = count, "batch durable");
+            (success, Json(json!({}))).into_response()
+        }
+        Err(error) => {
+            tracing::info!(status = %error.status, detail = %error.detail, "intake request rejected");
+            error.into_response()
+        }
+    }
+}
+
+async fn accept(
+    state: SharedState,
+    params: HashMap<String, String>,
+    headers: HeaderMap,
+    path_key: Option<String>,
+    body: Body,
+) -> Result<usize, IntakeError> {
+    check_api_key(&state, &params, &headers, path_key.as_deref())?;
+    // A compressed body may legitimately be small; an uncompressed one above
+    // the cap is refused before it is even read whole.
+    let raw = axum::body::to_bytes(body, MAX_PAYLOAD_BYTES + 1)
+        .await
+        .map_err(|_| decode_error(DecodeError::TooLarge))?;
+    let content_encoding = header(&headers, "content-encoding").map(str::to_string);
+    let content_type = header(&headers, "content-type").map(str::to_string);
+    let received = Timestamp::from_nanos(jiff::Timestamp::now().as_nanosecond() as i64);
+    let context = RequestContext {
+        received: Some(received),
+        tags: params
+            .get("ddtags")
+            .map(|tags| normalize_tags(tags.split(',').map(str::to_string).collect()))
+            .unwrap_or_default(),
+        source: params.get("ddsource").cloned(),
+        service: params.get("service").cloned(),
+        host: params
+            .get("host")
+            .or_else(|| params.get("hostname"))
+            .cloned(),
+    };
+
+    // Decompressing and parsing up to 5 MB is CPU work: off the async threads.
+    let events = tokio::task::spawn_blocking(move || -> Result<Vec<StoredEvent>, DecodeError> {
+        let bytes = decompress(&raw, content_encoding.as_deref())?;
+        let items = parse_items(&bytes, content_type.as_deref())?;
+        Ok(items
+            .into_iter()
+            .map(|item| {
+                let normalized = normalize(item.fields, &context);
+                StoredEvent {
+                    id: ids::event_id(received),
+                    discovery_timestamp: received,
+                    tiebreaker: ids::tiebreaker(),
+                    random_draw: ids::random_draw(),
+                    ingest_size_in_bytes: item.size as u64,
+                    truncated: normalized.truncated,
+                    event: normalized.event,
+                }
+            })
+            .collect())
+    })
+    .await
+    .map_err(|error| {
+        IntakeError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("intake task failed: {error}"),
+        )
+    })?
+    .map_err(decode_error)?;
+
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let truncated = events.iter().filter(|event| event.truncated).count();
+    if truncated > 0 {
+        tracing::info!(truncated, "events above 1 MB were truncated");
+    }
+    let count = events.len();
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    state.store.append(
+        &events,
+        Box::new(move |result| {
+            let _ = sender.send(result);
+        }),
+    );
+    match receiver.await {
+        Ok(Ok(_)) => Ok(count),
+        Ok(Err(error)) if error.is_disk_full() => Err(IntakeError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "the disk is full; nothing of this batch was stored",
+        )),
+        Ok(Err(error)) => {
+            tracing::error!(%error, "could not store a batch");
+            Err(IntakeError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("storage unavailable: {error}"),
+            ))
+        }
+        Err(_) => Err(IntakeError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage is shutting down",
+        )),
+    }
+}
+
+fn decode_error(error: DecodeError) -> IntakeError {
+    let status = match &error {
+        DecodeError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        DecodeError::UnsupportedEncoding(_) | DecodeError::UnsupportedContentType(_) => {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        }
+        DecodeError::BadCompression { .. } | DecodeError::Malformed(_) => StatusCode::BAD_REQUEST,
+    };
+    IntakeError::new(status, error.to_string())
+}

@@ -1,0 +1,128 @@
+//! `GET /api/v1/integrity/checkpoint`, `.../proof/inclusion?id=`,
+//! `.../proof/consistency?from=&to=`: the evidence a third party needs to
+//! check an event or the log's history without trusting this server.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use evident_ledger::{Hash, leaf_hash};
+use evident_store::StoreError;
+use serde_json::json;
+
+use super::{QueryError, SharedState, require_read_keys};
+
+fn store_error(error: StoreError) -> QueryError {
+    match error {
+        StoreError::UnknownEvent(id) => QueryError::not_found(format!("no event with id {id:?}")),
+        StoreError::Ledger(error) => QueryError::bad_request(error.to_string()),
+        other => QueryError::internal(other.to_string()),
+    }
+}
+
+fn base64_hashes(hashes: &[Hash]) -> Vec<String> {
+    hashes.iter().map(Hash::to_base64).collect()
+}
+
+/// The latest signed checkpoint; `Accept: text/plain` gets the bare note.
+pub async fn checkpoint(State(state): State<SharedState>, headers: HeaderMap) -> Response {
+    if let Err(error) = require_read_keys(&state, &headers) {
+        return error.into_response();
+    }
+    let store = std::sync::Arc::clone(&state.store);
+    let signed = match tokio::task::spawn_blocking(move || store.checkpoint()).await {
+        Ok(Ok(signed)) => signed,
+        Ok(Err(error)) => return store_error(error).into_response(),
+        Err(error) => return QueryError::internal(error.to_string()).into_response(),
+    };
+    let wants_text = headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/plain"));
+    if wants_text {
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            signed.note,
+        )
+            .into_response();
+    }
+    Json(json!({
+        "origin": signed.checkpoint.origin,
+        "tree_size": signed.checkpoint.size,
+        "root_hash": signed.checkpoint.root.to_base64(),
+        "checkpoint": signed.note,
+        "public_key": state.store.verifier().to_string(),
+    }))
+    .into_response()
+}
+
+pub async fn inclusion(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(error) = require_read_keys(&state, &headers) {
+        return error.into_response();
+    }
+    let Some(id) = params.get("id").cloned() else {
+        return QueryError::bad_request("missing the id parameter").into_response();
+    };
+    let store = std::sync::Arc::clone(&state.store);
+    let proven = match tokio::task::spawn_blocking(move || store.inclusion_proof(&id)).await {
+        Ok(Ok(proven)) => proven,
+        Ok(Err(error)) => return store_error(error).into_response(),
+        Err(error) => return QueryError::internal(error.to_string()).into_response(),
+    };
+    let (event, index, signed, proof) = proven;
+    let bytes = event.to_bytes();
+    Json(json!({
+        "id": event.id,
+        "leaf_index": index,
+        "tree_size": signed.checkpoint.size,
+        "leaf_hash": leaf_hash(&bytes).to_base64(),
+        // The exact stored bytes: hash them (with a 0x00 prefix) to get the leaf.
+        "event": String::from_utf8_lossy(&bytes),
+        "proof": base64_hashes(&proof),
+        "root_hash": signed.checkpoint.root.to_base64(),
+        "checkpoint": signed.note,
+        "public_key": state.store.verifier().to_string(),
+    }))
+    .into_response()
+}
+
+pub async fn consistency(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    if let Err(error) = require_read_keys(&state, &headers) {
+        return error.into_response();
+    }
+    let size = |name: &str| -> Result<u64, QueryError> {
+        params
+            .get(name)
+            .ok_or_else(|| QueryError::bad_request(format!("missing the {name} parameter")))?
+            .parse()
+            .map_err(|_| QueryError::bad_request(format!("{name} must be a tree size")))
+    };
+    let (from, to) = match (size("from"), size("to")) {
+        (Ok(from), Ok(to)) => (from, to),
+        (Err(error), _) | (_, Err(error)) => return error.into_response(),
+    };
+    let store = std::sync::Arc::clone(&state.store);
+    match tokio::task::spawn_blocking(move || store.consistency_proof(from, to)).await {
+        Ok(Ok((from_root, to_root, proof))) => Json(json!({
+            "from": from,
+            "to": to,
+            "from_root": from_root.to_base64(),
+            "to_root": to_root.to_base64(),
+            "proof": base64_hashes(&proof),
+        }))
+        .into_response(),
+        Ok(Err(error)) => store_error(error).into_response(),
+        Err(error) => QueryError::internal(error.to_string()).into_response(),
+    }
+}

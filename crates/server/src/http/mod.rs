@@ -1,0 +1,81 @@
+//! The HTTP API: one listener for the Datadog-compatible intake, search
+//! and evident's own integrity endpoints.
+
+mod errors;
+mod intake;
+mod integrity;
+mod search;
+pub mod time_range;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use evident_store::Store;
+
+pub use errors::{IntakeError, QueryError};
+
+use crate::keys::{KeyKind, KeyStore};
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    pub store: Arc<Store>,
+    pub keys: KeyStore,
+}
+
+pub type SharedState = Arc<AppState>;
+
+pub fn router(state: SharedState) -> Router {
+    Router::new()
+        .route("/api/v2/logs", post(intake::submit_v2))
+        .route("/v1/input", post(intake::submit_v1))
+        .route("/v1/input/{key}", post(intake::submit_v1_with_key))
+        .route("/api/v1/validate", get(intake::validate))
+        .route("/api/v2/logs/events/search", post(search::search_logs_post))
+        .route("/api/v2/logs/events", get(search::search_logs_get))
+        .route(
+            "/api/v2/audit/events/search",
+            post(search::search_audit_post),
+        )
+        .route("/api/v2/audit/events", get(search::search_audit_get))
+        .route("/api/v1/integrity/checkpoint", get(integrity::checkpoint))
+        .route(
+            "/api/v1/integrity/proof/inclusion",
+            get(integrity::inclusion),
+        )
+        .route(
+            "/api/v1/integrity/proof/consistency",
+            get(integrity::consistency),
+        )
+        // Bodies are read with their own cap so that an oversized one gets
+        // Datadog's 413 body, not the framework's.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+/// Query endpoints need an API key and an application key, as in Datadog.
+fn require_read_keys(state: &AppState, headers: &HeaderMap) -> Result<(), QueryError> {
+    let api = header(headers, "dd-api-key");
+    let application = header(headers, "dd-application-key");
+    match (api, application) {
+        (None, _) | (_, None) => Err(QueryError::unauthorized(
+            "missing DD-API-KEY or DD-APPLICATION-KEY header",
+        )),
+        (Some(api), Some(application)) => {
+            if state.keys.accepts(KeyKind::Api, api)
+                && state.keys.accepts(KeyKind::Application, application)
+            {
+                Ok(())
+            } else {
+                Err(QueryError::forbidden("invalid API key or application key"))
+            }
+        }
+    }
+}

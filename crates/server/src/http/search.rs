@@ -1,0 +1,371 @@
+//! `POST /api/v2/{logs,audit}/events/search` and `GET /api/v2/{logs,audit}/events`
+//! in Datadog's request and response shapes, with cursor pagination.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use evident_model::{StoredEvent, Timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use super::time_range::parse_time;
+use super::{QueryError, SharedState, require_read_keys};
+
+const DEFAULT_LIMIT: usize = 10;
+const MAX_LIMIT: usize = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    Logs,
+    Audit,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SearchBody {
+    #[serde(default)]
+    filter: FilterBody,
+    #[serde(default)]
+    page: PageBody,
+    sort: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct FilterBody {
+    query: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PageBody {
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+/// A search request, whichever way it came in.
+#[derive(Debug)]
+struct SearchRequest {
+    query: String,
+    from: String,
+    to: String,
+    sort: String,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+impl From<SearchBody> for SearchRequest {
+    fn from(body: SearchBody) -> SearchRequest {
+        SearchRequest {
+            query: body.filter.query.unwrap_or_default(),
+            from: body.filter.from.unwrap_or_else(|| "now-15m".into()),
+            to: body.filter.to.unwrap_or_else(|| "now".into()),
+            sort: body.sort.unwrap_or_else(|| "-timestamp".into()),
+            cursor: body.page.cursor,
+            limit: body.page.limit,
+        }
+    }
+}
+
+impl SearchRequest {
+    fn from_query(params: &HashMap<String, String>) -> Result<SearchRequest, QueryError> {
+        let limit = params
+            .get("page[limit]")
+            .map(|limit| {
+                limit
+                    .parse::<i64>()
+                    .map_err(|_| QueryError::bad_request("page[limit] must be a number"))
+            })
+            .transpose()?;
+        Ok(SearchRequest {
+            query: params.get("filter[query]").cloned().unwrap_or_default(),
+            from: params
+                .get("filter[from]")
+                .cloned()
+                .unwrap_or_else(|| "now-15m".into()),
+            to: params
+                .get("filter[to]")
+                .cloned()
+                .unwrap_or_else(|| "now".into()),
+            sort: params
+                .get("sort")
+                .cloned()
+                .unwrap_or_else(|| "-timestamp".into()),
+            cursor: params.get("page[cursor]").cloned(),
+            limit,
+        })
+    }
+}
+
+/// Where the previous page stopped, and which search it belongs to.
+#[derive(Debug, Serialize, Deserialize)]
+struct Cursor {
+    time: i64,
+    tiebreaker: i64,
+    id: String,
+    /// Digest of the query, bounds as written and sort.
+    search: String,
+    /// The bounds the first page resolved (`now` moves; pages must not).
+    from: i64,
+    to: i64,
+}
+
+pub async fn search_logs_post(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: Option<Json<SearchBody>>,
+) -> Response {
+    respond(
+        state,
+        headers,
+        Ok(body.map(|Json(body)| body).unwrap_or_default().into()),
+        Flavor::Logs,
+    )
+    .await
+}
+
+pub async fn search_audit_post(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    body: Option<Json<SearchBody>>,
+) -> Response {
+    respond(
+        state,
+        headers,
+        Ok(body.map(|Json(body)| body).unwrap_or_default().into()),
+        Flavor::Audit,
+    )
+    .await
+}
+
+pub async fn search_logs_get(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    respond(
+        state,
+        headers,
+        SearchRequest::from_query(&params),
+        Flavor::Logs,
+    )
+    .await
+}
+
+pub async fn search_audit_get(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    respond(
+        state,
+        headers,
+        SearchRequest::from_query(&params),
+        Flavor::Audit,
+    )
+    .await
+}
+
+async fn respond(
+    state: SharedState,
+    headers: HeaderMap,
+    request: Result<SearchRequest, QueryError>,
+    flavor: Flavor,
+) -> Response {
+    let result = async {
+        require_read_keys(&state, &headers)?;
+        let request = request?;
+        let started = std::time::Instant::now();
+        let page = tokio::task::spawn_blocking(move || run(&state, &request, flavor))
+            .await
+            .map_err(|error| QueryError::internal(format!("search task failed: {error}")))??;
+        Ok::<_, QueryError>((page, started.elapsed()))
+    }
+    .await;
+    match result {
+        Ok((mut page, elapsed)) => {
+            if let Some(meta) = page.get_mut("meta").and_then(Value::as_object_mut) {
+                meta.insert("elapsed".into(), json!(elapsed.as_millis() as u64));
+            }
+            Json(page).into_response()
+        }
+        Err(error) => error.into_response(),
+    }
+}
+
+fn event_time(stored: &StoredEvent) -> i64 {
+    stored
+        .event
+        .timestamp
+        .unwrap_or(stored.discovery_timestamp)
+        .as_nanos()
+}
+
+fn run(state: &SharedState, request: &SearchRequest, flavor: Flavor) -> Result<Value, QueryError> {
+    let query = evident_search::parse(&request.query)
+        .map_err(|error| QueryError::bad_request(format!("invalid query: {error}")))?;
+    if query.stats.is_some() {
+        return Err(QueryError::bad_request(
+            "a '| stats' pipe aggregates: send it to POST /api/v2/logs/analytics/aggregate",
+        ));
+    }
+    let descending = match request.sort.as_str() {
+        "-timestamp" => true,
+        "timestamp" => false,
+        other => {
+            return Err(QueryError::bad_request(format!(
+                "invalid sort {other:?}: use timestamp or -timestamp"
+            )));
+        }
+    };
+    let limit = match request.limit {
+        None => DEFAULT_LIMIT,
+        Some(limit) if (1..=MAX_LIMIT as i64).contains(&limit) => limit as usize,
+        Some(_) => {
+            return Err(QueryError::bad_request(format!(
+                "page limit must be between 1 and {MAX_LIMIT}"
+            )));
+        }
+    };
+    let search_digest = {
+        let digest = Sha256::digest(format!(
+            "{}\n{}\n{}\n{}",
+            request.query, request.from, request.to, request.sort
+        ));
+        digest[..8]
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect::<String>()
+    };
+    let after = request
+        .cursor
+        .as_deref()
+        .filter(|cursor| !cursor.is_empty())
+        .map(|cursor| decode_cursor(cursor, &search_digest))
+        .transpose()?;
+    let (from, to) = match &after {
+        Some(cursor) => (
+            Timestamp::from_nanos(cursor.from),
+            Timestamp::from_nanos(cursor.to),
+        ),
+        None => {
+            let now = Timestamp::from_nanos(jiff::Timestamp::now().as_nanosecond() as i64);
+            let from = parse_time(&request.from, now).map_err(|error| {
+                QueryError::bad_request(format!("invalid filter.from: {error}"))
+            })?;
+            let to = parse_time(&request.to, now)
+                .map_err(|error| QueryError::bad_request(format!("invalid filter.to: {error}")))?;
+            (from, to)
+        }
+    };
+    if from > to {
+        return Err(QueryError::bad_request("filter.from is after filter.to"));
+    }
+
+    // The end is inclusive, as in Datadog's `to`.
+    let mut matched: Vec<Arc<StoredEvent>> = state
+        .store
+        .events_between(from.as_nanos(), to.as_nanos().saturating_add(1))
+        .into_iter()
+        .filter(|stored| evident_search::matches(&query.filter, &stored.event))
+        .collect();
+    let key = |stored: &StoredEvent| (event_time(stored), stored.tiebreaker, stored.id.clone());
+    matched.sort_by_key(|stored| key(stored));
+    if descending {
+        matched.reverse();
+    }
+    let start = match &after {
+        None => 0,
+        Some(cursor) => {
+            let position = (cursor.time, cursor.tiebreaker, cursor.id.clone());
+            matched.partition_point(|stored| {
+                if descending {
+                    key(stored) >= position
+                } else {
+                    key(stored) <= position
+                }
+            })
+        }
+    };
+    let page: Vec<&Arc<StoredEvent>> = matched.iter().skip(start).take(limit).collect();
+    let data: Vec<Value> = page.iter().map(|stored| render(stored, flavor)).collect();
+    let more = start + page.len() < matched.len();
+    let mut response =
+        json!({"data": data, "meta": {"status": "done", "request_id": search_digest}});
+    if more && let Some(last) = page.last() {
+        let cursor = Cursor {
+            time: event_time(last),
+            tiebreaker: last.tiebreaker,
+            id: last.id.clone(),
+            search: search_digest,
+            from: from.as_nanos(),
+            to: to.as_nanos(),
+        };
+        let encoded = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&cursor).unwrap_or_default());
+        response["meta"]["page"] = json!({"after": encoded});
+    }
+    Ok(response)
+}
+
+fn decode_cursor(cursor: &str, search_digest: &str) -> Result<Cursor, QueryError> {
+    let invalid = || {
+        QueryError::bad_request(
+            "invalid page cursor: pass meta.page.after of the previous page unchanged",
+        )
+    };
+    let bytes = URL_SAFE_NO_PAD
+        .decode(cursor.trim_end_matches('='))
+        .map_err(|_| invalid())?;
+    let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    if cursor.search != search_digest {
+        return Err(QueryError::bad_request(
+            "the page cursor belongs to a different query or time range",
+        ));
+    }
+    Ok(cursor)
+}
+
+/// Datadog's millisecond timestamps: `2022-04-13T09:21:13.750Z`.
+pub fn format_time(timestamp: Timestamp) -> String {
+    jiff::Timestamp::from_nanosecond(i128::from(timestamp.as_nanos()))
+        .map(|instant| instant.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_default()
+}
+
+fn render(stored: &StoredEvent, flavor: Flavor) -> Value {
+    let event = &stored.event;
+    let mut attributes = Map::new();
+    attributes.insert("attributes".into(), Value::Object(event.attributes.clone()));
+    if let Some(message) = &event.message {
+        attributes.insert("message".into(), json!(message));
+    }
+    if let Some(service) = &event.service {
+        attributes.insert("service".into(), json!(service));
+    }
+    attributes.insert("tags".into(), json!(event.tags));
+    attributes.insert(
+        "timestamp".into(),
+        json!(format_time(
+            event.timestamp.unwrap_or(stored.discovery_timestamp)
+        )),
+    );
+    if flavor == Flavor::Logs {
+        if let Some(host) = &event.host {
+            attributes.insert("host".into(), json!(host));
+        }
+        if let Some(status) = &event.status {
+            attributes.insert("status".into(), json!(status));
+        }
+    }
+    let kind = match flavor {
+        Flavor::Logs => "log",
+        Flavor::Audit => "audit",
+    };
+    json!({"id": stored.id, "type": kind, "attributes": attributes})
+}

@@ -1,0 +1,388 @@
+//! The server end to end over loopback HTTP: intake, search, integrity,
+//! restarts and a kill -9 during ingest.
+
+use std::io::Write;
+
+use evident_ledger::proof::verify_inclusion;
+use evident_ledger::{Hash, NoteVerifier, leaf_hash};
+use serde_json::{Value, json};
+
+use crate::support::{API_KEY, APP_KEY, Server, client, search, submit};
+
+fn compress(encoding: &str, bytes: &[u8]) -> Vec<u8> {
+    match encoding {
+        "gzip" => {
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            encoder.write_all(bytes).expect("compress");
+            encoder.finish().expect("compress")
+        }
+        "deflate" => {
+            let mut encoder =
+                flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+            encoder.write_all(bytes).expect("compress");
+            encoder.finish().expect("compress")
+        }
+        "zstd" => zstd::encode_all(bytes, 1).expect("compress"),
+        _ => bytes.to_vec(),
+    }
+}
+
+fn total(server: &Server, query: &str) -> usize {
+    let mut count = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut body = json!({"filter": {"query": query, "from": "now-1h", "to": "now+1m"}, "page": {"limit": 1000}});
+        if let Some(cursor) = &cursor {
+            body["page"]["cursor"] = json!(cursor);
+        }
+        let (status, page) = search(server, "logs", body);
+        assert_eq!(status, 200, "{page}");
+        count += page["data"].as_array().map_or(0, Vec::len);
+        match page["meta"]["page"]["after"].as_str() {
+            Some(after) => cursor = Some(after.to_string()),
+            None => return count,
+        }
+    }
+}
+
+#[test]
+fn intake_then_search_in_datadog_shapes() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(directory.path());
+    let response = submit(
+        &server,
+        r#"[{"ddsource":"datadog","service":"web","message":"user created dashboard","usr":{"email":"a@b.co"},"evt":{"name":"dashboard"},"status":"info"}]"#,
+    );
+    assert_eq!(response.status().as_u16(), 202);
+    assert_eq!(response.text().expect("body"), "{}");
+
+    let (status, page) = search(
+        &server,
+        "audit",
+        json!({"filter": {"query": "@usr.email:a@b.co AND @evt.name:dashboard", "from": "now-1h"}}),
+    );
+    assert_eq!(status, 200, "{page}");
+    let data = page["data"].as_array().expect("data");
+    assert_eq!(data.len(), 1);
+    assert_eq!(data[0]["type"], "audit");
+    assert_eq!(data[0]["attributes"]["message"], "user created dashboard");
+    assert_eq!(
+        data[0]["attributes"]["attributes"]["usr"]["email"],
+        "a@b.co"
+    );
+    assert_eq!(data[0]["attributes"]["tags"], json!(["source:datadog"]));
+    assert!(
+        data[0]["attributes"]["timestamp"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z') && t.len() == 24)
+    );
+
+    let (_, logs) = search(
+        &server,
+        "logs",
+        json!({"filter": {"query": "service:web status:info", "from": "now-1h"}}),
+    );
+    assert_eq!(logs["data"][0]["type"], "log");
+    assert_eq!(logs["data"][0]["attributes"]["status"], "info");
+
+    let (status, error) = search(
+        &server,
+        "audit",
+        json!({"filter": {"query": "@usr.email:a@b.co AND @evt.name:"}}),
+    );
+    assert_eq!(status, 400);
+    assert_eq!(
+        error,
+        json!({"errors": ["invalid query: at column 33: expected a value after ':'"]})
+    );
+
+    let get = client()
+        .get(server.url("/api/v2/audit/events?filter%5Bquery%5D=dashboard&filter%5Bfrom%5D=now-1h"))
+        .header("DD-API-KEY", API_KEY)
+        .header("DD-APPLICATION-KEY", APP_KEY)
+        .send()
+        .expect("request");
+    assert_eq!(get.status().as_u16(), 200);
+    assert_eq!(
+        get.json::<Value>().expect("json")["data"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+}
+
+#[test]
+fn keys_encodings_and_bad_input() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(directory.path());
+    let http = client();
+    let post = |headers: &[(&str, &str)], body: Vec<u8>| {
+        let mut request = http.post(server.url("/api/v2/logs")).body(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().expect("request");
+        let status = response.status().as_u16();
+        (status, response.text().unwrap_or_default())
+    };
+    let key = ("DD-API-KEY", API_KEY);
+
+    let (status, body) = post(&[], b"[]".to_vec());
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body.contains(r#""status":"401""#) && body.contains("Unauthorized"),
+        "{body}"
+    );
+    assert_eq!(post(&[("DD-API-KEY", "nope")], b"[]".to_vec()).0, 403);
+    assert_eq!(
+        http.post(server.url(&format!("/api/v2/logs?dd-api-key={API_KEY}")))
+            .body(r#"{"message":"query key"}"#)
+            .send()
+            .expect("request")
+            .status()
+            .as_u16(),
+        202
+    );
+    assert_eq!(
+        http.post(server.url(&format!("/v1/input/{API_KEY}")))
+            .body(r#"{"message":"v1 path key"}"#)
+            .send()
+            .expect("request")
+            .status()
+            .as_u16(),
+        200
+    );
+
+    for encoding in ["gzip", "deflate", "zstd"] {
+        let body = compress(
+            encoding,
+            format!(r#"[{{"message":"compressed with {encoding}"}}]"#).as_bytes(),
+        );
+        let (status, text) = post(&[key, ("Content-Encoding", encoding)], body);
+        assert_eq!(status, 202, "{encoding}: {text}");
+    }
+    let (status, _) = post(
+        &[key, ("Content-Type", "text/plain")],
+        b"plain line one\nplain line two\n".to_vec(),
+    );
+    assert_eq!(status, 202);
+    assert_eq!(
+        post(&[key], b"{}".to_vec()).0,
+        202,
+        "the Agent's keep-alive"
+    );
+
+    let bomb = compress("gzip", &vec![b'a'; 60_000_000]);
+    let (status, body) = post(&[key, ("Content-Encoding", "gzip")], bomb);
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(post(&[key], vec![b' '; 5_000_001]).0, 413);
+    assert_eq!(post(&[key], b"[{\"message\": ".to_vec()).0, 400);
+    assert_eq!(post(&[key], b"\xff\xfe\xfd".to_vec()).0, 400);
+    assert_eq!(
+        post(&[key, ("Content-Encoding", "gzip")], b"not gzip".to_vec()).0,
+        400
+    );
+    assert_eq!(
+        post(&[key, ("Content-Encoding", "br")], b"[]".to_vec()).0,
+        415
+    );
+    assert_eq!(
+        post(
+            &[key, ("Content-Type", "application/xml")],
+            b"<a/>".to_vec()
+        )
+        .0,
+        415
+    );
+    let deep = format!("[{{\"a\":{}1{}}}]", "[".repeat(10_000), "]".repeat(10_000));
+    assert_eq!(post(&[key], deep.into_bytes()).0, 400);
+    let (status, _) = post(
+        &[key],
+        format!(r#"[{{"message":"{}"}}]"#, "x".repeat(1_500_000)).into_bytes(),
+    );
+    assert_eq!(status, 202, "a log above 1 MB is truncated, not refused");
+
+    let validate = http
+        .get(server.url("/api/v1/validate"))
+        .header("DD-API-KEY", API_KEY)
+        .send()
+        .expect("request");
+    assert_eq!(validate.status().as_u16(), 200);
+    assert_eq!(
+        validate.json::<Value>().expect("json"),
+        json!({"valid": true})
+    );
+
+    // Everything accepted is there, and nothing rejected is.
+    assert_eq!(total(&server, "*"), 8);
+    let (status, _) = search(
+        &server,
+        "logs",
+        json!({"filter": {"query": "*", "from": "now-1h"}, "page": {"limit": 5000}}),
+    );
+    assert_eq!(status, 400);
+}
+
+#[test]
+fn pages_restart_verify_and_proofs() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(directory.path());
+    for batch in 0..5 {
+        let items: Vec<Value> = (0..20)
+            .map(|i| json!({"message": format!("event {batch}-{i}"), "n": batch * 20 + i}))
+            .collect();
+        assert_eq!(
+            submit(&server, &serde_json::to_string(&items).expect("json"))
+                .status()
+                .as_u16(),
+            202
+        );
+    }
+    assert_eq!(total(&server, "*"), 100);
+    // Pages of 7 cover every event exactly once, newest first.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut body =
+            json!({"filter": {"query": "event", "from": "now-1h"}, "page": {"limit": 7}});
+        if let Some(cursor) = &cursor {
+            body["page"]["cursor"] = json!(cursor);
+        }
+        let (_, page) = search(&server, "logs", body);
+        for item in page["data"].as_array().expect("data") {
+            seen.push(item["id"].as_str().expect("id").to_string());
+        }
+        match page["meta"]["page"]["after"].as_str() {
+            Some(after) => cursor = Some(after.to_string()),
+            None => break,
+        }
+    }
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!((seen.len(), unique.len()), (100, 100));
+    let (status, error) = search(
+        &server,
+        "logs",
+        json!({"filter": {"query": "other"}, "page": {"cursor": cursor.unwrap_or_default()}}),
+    );
+    assert!(status == 400 || error["data"].as_array().is_some());
+
+    // An inclusion proof checks out against the signed checkpoint.
+    let proof: Value = client()
+        .get(server.url(&format!(
+            "/api/v1/integrity/proof/inclusion?id={}",
+            seen[10]
+        )))
+        .header("DD-API-KEY", API_KEY)
+        .header("DD-APPLICATION-KEY", APP_KEY)
+        .send()
+        .expect("request")
+        .json()
+        .expect("json");
+    let verifier = NoteVerifier::parse(proof["public_key"].as_str().expect("key")).expect("key");
+    let body = verifier
+        .open(proof["checkpoint"].as_str().expect("note"))
+        .expect("signature verifies");
+    let checkpoint = evident_ledger::Checkpoint::parse(body).expect("checkpoint");
+    let path: Vec<Hash> = proof["proof"]
+        .as_array()
+        .expect("proof")
+        .iter()
+        .map(|h| Hash::from_base64(h.as_str().expect("hash")).expect("hash"))
+        .collect();
+    let leaf = leaf_hash(proof["event"].as_str().expect("event bytes").as_bytes());
+    verify_inclusion(
+        &leaf,
+        proof["leaf_index"].as_u64().expect("index"),
+        checkpoint.size,
+        &path,
+        &checkpoint.root,
+    )
+    .expect("the event is in the signed tree");
+
+    server.stop();
+    let server = Server::start(directory.path());
+    assert_eq!(total(&server, "*"), 100, "events survive a restart");
+    server.stop();
+    let verify = std::process::Command::new(env!("CARGO_BIN_EXE_evident"))
+        .args(["verify", "--data-dir"])
+        .arg(directory.path())
+        .output()
+        .expect("verify runs");
+    let stdout = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.status.success(), "{stdout}");
+    assert!(stdout.contains("ok: all 100 events"), "{stdout}");
+}
+
+#[test]
+fn kill_9_during_ingest_loses_no_acknowledged_event() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(directory.path());
+    let base = server.base.clone();
+    let senders: Vec<_> = (0..4)
+        .map(|sender| {
+            let base = base.clone();
+            std::thread::spawn(move || {
+                let http = client();
+                let mut acknowledged = Vec::new();
+                for batch in 0..1_000 {
+                    let marker = format!("s{sender}b{batch}");
+                    let items: Vec<Value> = (0..10)
+                        .map(|i| json!({"message": format!("{marker} item{i}"), "marker": marker}))
+                        .collect();
+                    let response = http
+                        .post(format!("{base}/api/v2/logs"))
+                        .header("DD-API-KEY", API_KEY)
+                        .json(&items)
+                        .send();
+                    match response {
+                        Ok(response) if response.status().as_u16() == 202 => {
+                            acknowledged.push(marker)
+                        }
+                        _ => break,
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    server.kill();
+    let acknowledged: Vec<String> = senders
+        .into_iter()
+        .flat_map(|sender| sender.join().expect("sender"))
+        .collect();
+    assert!(
+        acknowledged.len() > 10,
+        "the senders got going: {}",
+        acknowledged.len()
+    );
+
+    let server = Server::start(directory.path());
+    for marker in acknowledged.iter().step_by(acknowledged.len() / 20 + 1) {
+        assert_eq!(
+            total(&server, &format!("@marker:{marker}")),
+            10,
+            "batch {marker} is there exactly once"
+        );
+    }
+    let stored = total(&server, "*");
+    assert!(
+        stored >= acknowledged.len() * 10,
+        "{stored} stored, {} acknowledged",
+        acknowledged.len() * 10
+    );
+    server.stop();
+    let verify = std::process::Command::new(env!("CARGO_BIN_EXE_evident"))
+        .args(["verify", "--data-dir"])
+        .arg(directory.path())
+        .output()
+        .expect("verify runs");
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+}

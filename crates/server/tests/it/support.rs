@@ -1,0 +1,104 @@
+//! A real `evident serve` process on a loopback port, with a temporary
+//! data directory.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub const API_KEY: &str = "test-api-key";
+pub const APP_KEY: &str = "test-app-key";
+
+#[derive(Debug)]
+pub struct Server {
+    child: Child,
+    pub base: String,
+}
+
+impl Server {
+    pub fn start(data_dir: &Path) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_evident"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("EVIDENT_API_KEY", API_KEY)
+            .env("EVIDENT_APP_KEY", APP_KEY)
+            .env("EVIDENT_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start evident serve");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("the server prints its address")
+                .expect("read stdout");
+            if let Some(rest) = line.strip_prefix("evident listening on ") {
+                break rest
+                    .split_whitespace()
+                    .next()
+                    .expect("an address")
+                    .to_string();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Server { child, base }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// SIGKILL: no shutdown, no final checkpoint.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait: the graceful path.
+    pub fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("http client")
+}
+
+pub fn submit(server: &Server, body: &str) -> reqwest::blocking::Response {
+    client()
+        .post(server.url("/api/v2/logs"))
+        .header("DD-API-KEY", API_KEY)
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .expect("request")
+}
+
+pub fn search(server: &Server, flavor: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let response = client()
+        .post(server.url(&format!("/api/v2/{flavor}/events/search")))
+        .header("DD-API-KEY", API_KEY)
+        .header("DD-APPLICATION-KEY", APP_KEY)
+        .json(&body)
+        .send()
+        .expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().expect("json body"))
+}
