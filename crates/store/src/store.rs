@@ -89,6 +89,9 @@ pub struct SignedCheckpoint {
 #[derive(Debug, Default)]
 struct Contents {
     events: Vec<Arc<StoredEvent>>,
+    /// The exact bytes of each record: what the ledger hashed and what a
+    /// proof must hand out (re-serializing could differ in a float digit).
+    payloads: Vec<Arc<[u8]>>,
     by_id: HashMap<String, u64>,
     tree: MemoryTree,
 }
@@ -106,6 +109,7 @@ impl Contents {
         );
         self.by_id.insert(event.id.clone(), sequence);
         self.events.push(Arc::new(event));
+        self.payloads.push(Arc::from(payload));
         self.tree.append(leaf_hash(payload));
         Ok(())
     }

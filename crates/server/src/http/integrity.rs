@@ -77,7 +77,9 @@ pub async fn inclusion(
         Err(error) => return QueryError::internal(error.to_string()).into_response(),
     };
     let (event, index, signed, proof) = proven;
-    let bytes = event.to_bytes();
+    let Some(bytes) = state.store.event_bytes(index) else {
+        return QueryError::internal("the proven event has no stored bytes").into_response();
+    };
     Json(json!({
         "id": event.id,
         "leaf_index": index,

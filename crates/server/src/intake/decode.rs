@@ -217,7 +217,7 @@ mod tests {
     #[test]
     fn a_bomb_stops_at_the_cap() {
         let bomb = gzip(&vec![b'a'; 50_000_000]);
-        assert!(bomb.len() < 100_000);
+        assert!(bomb.len() < 1_000_000, "a bomb: {} bytes", bomb.len());
         assert!(matches!(
             decompress(&bomb, Some("gzip")),
             Err(DecodeError::TooLarge)

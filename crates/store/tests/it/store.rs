@@ -87,7 +87,7 @@ fn appends_survive_a_restart_with_proofs_that_verify() {
     let (event, index, checkpoint, proof) = store.inclusion_proof("id-0042").expect("known id");
     assert_eq!((event.id.as_str(), index), ("id-0042", 42));
     verify_inclusion(
-        &leaf_hash(&event.to_bytes()),
+        &leaf_hash(&store.event_bytes(index).expect("stored bytes")),
         index,
         checkpoint.checkpoint.size,
         &proof,
