@@ -50,5 +50,5 @@ pub use ast::{Expr, Field, Query, Stats, Value};
 pub use error::ParseError;
 pub use explain::explain;
 pub use matcher::matches;
-pub use parser::{MAX_DEPTH, parse, parse_filter};
+pub use parser::{MAX_DEPTH, parse, parse_field, parse_filter};
 pub use stats::{Aggregator, StatsRow};

@@ -43,6 +43,23 @@ pub fn parse_filter(query: &str) -> Result<Expr, ParseError> {
     Ok(parsed.filter)
 }
 
+/// Resolves a facet name as the aggregate API and `| stats` take it
+/// (`@usr.email`, `service`, `env`): an attribute path, a reserved field,
+/// `tags` or a tag key.
+pub fn parse_field(name: &str) -> Result<Field, ParseError> {
+    let mut cursor = Cursor::new(name.trim());
+    let word = cursor.word(WordEnd::Argument)?;
+    if !cursor.at_end() || word.chars.is_empty() {
+        return Err(ParseError::at(
+            name,
+            cursor.position(),
+            format!("invalid field name {name:?}"),
+        ));
+    }
+    let parser = Parser { cursor, depth: 0 };
+    parser.resolve_field(&word)
+}
+
 /// Where the pipe starts, for error messages.
 fn pipe_offset(query: &str) -> Option<usize> {
     let mut cursor = Cursor::new(query);

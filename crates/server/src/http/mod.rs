@@ -1,6 +1,7 @@
 //! The HTTP API: one listener for the Datadog-compatible intake, search
 //! and evident's own integrity endpoints.
 
+mod aggregate;
 mod errors;
 mod intake;
 mod integrity;
@@ -41,6 +42,10 @@ pub fn router(state: SharedState) -> Router {
             post(search::search_audit_post),
         )
         .route("/api/v2/audit/events", get(search::search_audit_get))
+        .route(
+            "/api/v2/logs/analytics/aggregate",
+            post(aggregate::aggregate),
+        )
         .route("/api/v1/integrity/checkpoint", get(integrity::checkpoint))
         .route(
             "/api/v1/integrity/proof/inclusion",

@@ -386,3 +386,113 @@ fn kill_9_during_ingest_loses_no_acknowledged_event() {
         String::from_utf8_lossy(&verify.stdout)
     );
 }
+
+fn aggregate(server: &Server, body: Value) -> (u16, Value) {
+    let response = client()
+        .post(server.url("/api/v2/logs/analytics/aggregate"))
+        .header("DD-API-KEY", API_KEY)
+        .header("DD-APPLICATION-KEY", APP_KEY)
+        .json(&body)
+        .send()
+        .expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().expect("json"))
+}
+
+#[test]
+fn aggregates_by_facet_as_totals_timeseries_and_stats_pipes() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(directory.path());
+    let items: Vec<Value> = (0..30)
+        .map(|i| {
+            let name = ["Request", "Dashboard", "Monitor"][i % 3];
+            let mut item = json!({"message": "x", "evt": {"name": name}, "duration": i});
+            if i % 3 != 2 {
+                item["usr"] = json!({"email": format!("user{}@example.com", i % 2)});
+            }
+            item
+        })
+        .collect();
+    assert_eq!(
+        submit(&server, &serde_json::to_string(&items).expect("json"))
+            .status()
+            .as_u16(),
+        202
+    );
+
+    let (status, response) = aggregate(
+        &server,
+        json!({"filter": {"query": "*", "from": "now-1h"}, "compute": [{"aggregation": "count"}, {"aggregation": "sum", "metric": "@duration"}],
+               "group_by": [{"facet": "@evt.name", "limit": 2}]}),
+    );
+    assert_eq!(status, 200, "{response}");
+    let buckets = response["data"]["buckets"].as_array().expect("buckets");
+    assert_eq!(buckets.len(), 2, "the limit applies");
+    assert_eq!(buckets[0]["computes"]["c0"], 10);
+    assert!(buckets[0]["by"]["@evt.name"].is_string());
+
+    let (_, piped) = aggregate(
+        &server,
+        json!({"filter": {"query": "* | stats count by @usr.email", "from": "now-1h"}}),
+    );
+    let piped = piped["data"]["buckets"]
+        .as_array()
+        .expect("buckets")
+        .clone();
+    assert_eq!(piped.len(), 3, "two users and the missing group: {piped:?}");
+    assert!(
+        piped
+            .iter()
+            .any(|bucket| bucket["by"]["@usr.email"].is_null() && bucket["computes"]["c0"] == 10)
+    );
+
+    let (_, missing) = aggregate(
+        &server,
+        json!({"filter": {"from": "now-1h"}, "group_by": [{"facet": "@usr.email", "missing": "N/A"}]}),
+    );
+    assert!(
+        missing["data"]["buckets"]
+            .as_array()
+            .expect("buckets")
+            .iter()
+            .any(|bucket| bucket["by"]["@usr.email"] == "N/A")
+    );
+
+    let (status, series) = aggregate(
+        &server,
+        json!({"filter": {"from": "now-10m", "to": "now"}, "compute": [{"aggregation": "count", "type": "timeseries", "interval": "1m"}]}),
+    );
+    assert_eq!(status, 200, "{series}");
+    let points = series["data"]["buckets"][0]["computes"]["c0"]
+        .as_array()
+        .expect("a series");
+    assert!(points.len() >= 10);
+    assert_eq!(
+        points
+            .iter()
+            .map(|point| point["value"].as_u64().unwrap_or(0))
+            .sum::<u64>(),
+        30
+    );
+
+    assert_eq!(
+        aggregate(&server, json!({"compute": [{"aggregation": "p42"}]})).0,
+        400
+    );
+    assert_eq!(
+        aggregate(&server, json!({"compute": [{"aggregation": "sum"}]})).0,
+        400
+    );
+    assert_eq!(
+        aggregate(
+            &server,
+            json!({"filter": {"query": "a | stats count"}, "compute": [{"aggregation": "count"}]})
+        )
+        .0,
+        400
+    );
+    assert_eq!(
+        aggregate(&server, json!({"filter": {"query": "(a"}})).0,
+        400
+    );
+}
