@@ -31,6 +31,11 @@ pub enum Command {
     /// Exits 0 when everything verifies, 1 with the problems and the first
     /// bad position otherwise.
     Verify(VerifyArgs),
+    /// Search events, on a running server or directly in a data directory.
+    ///
+    /// Prints a table (or JSON lines with --json), newest first. Against a
+    /// server, keys come from EVIDENT_API_KEY and EVIDENT_APP_KEY.
+    Search(SearchArgs),
     /// Test a search query against events read from standard input.
     ///
     /// Reads one event per line (JSON in the stored-event shape: message,
@@ -75,4 +80,39 @@ pub struct VerifyArgs {
     /// /api/v1/integrity/checkpoint); by default the data directory's own.
     #[arg(long)]
     pub public_key: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// The query, in the Datadog search syntax ('*' for everything).
+    #[arg(allow_hyphen_values = true, default_value = "*")]
+    pub query: String,
+
+    /// Start of the time range: now-15m, now-1h, now-7d, ISO 8601 or epoch ms.
+    #[arg(long, default_value = "now-15m")]
+    pub from: String,
+
+    /// End of the time range.
+    #[arg(long, default_value = "now")]
+    pub to: String,
+
+    /// At most this many events.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+
+    /// Oldest first instead of newest first.
+    #[arg(long)]
+    pub ascending: bool,
+
+    /// Print one JSON object per event instead of a table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// A running server to ask.
+    #[arg(long, env = "EVIDENT_SERVER", conflicts_with = "data_dir")]
+    pub server: Option<String>,
+
+    /// Read a data directory directly (no server may be using it).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
 }

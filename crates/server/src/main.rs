@@ -15,6 +15,7 @@ fn main() -> ExitCode {
         Command::Match(args) => commands::match_events::run(&args),
         Command::Serve(args) => commands::serve::run(&args),
         Command::Verify(args) => commands::verify::run(&args),
+        Command::Search(args) => commands::search::run(&args),
     };
     match outcome {
         Ok(code) => code,

@@ -5,7 +5,7 @@ mod aggregate;
 mod errors;
 mod intake;
 mod integrity;
-mod search;
+pub mod search;
 pub mod time_range;
 
 use std::sync::Arc;

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use evident_model::{StoredEvent, Timestamp};
+use evident_store::Store;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -22,7 +23,7 @@ const DEFAULT_LIMIT: usize = 10;
 const MAX_LIMIT: usize = 1000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Flavor {
+pub enum Flavor {
     Logs,
     Audit,
 }
@@ -51,13 +52,13 @@ struct PageBody {
 
 /// A search request, whichever way it came in.
 #[derive(Debug)]
-struct SearchRequest {
-    query: String,
-    from: String,
-    to: String,
-    sort: String,
-    cursor: Option<String>,
-    limit: Option<i64>,
+pub struct SearchRequest {
+    pub query: String,
+    pub from: String,
+    pub to: String,
+    pub sort: String,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
 }
 
 impl From<SearchBody> for SearchRequest {
@@ -182,7 +183,7 @@ async fn respond(
         require_read_keys(&state, &headers)?;
         let request = request?;
         let started = std::time::Instant::now();
-        let page = tokio::task::spawn_blocking(move || run(&state, &request, flavor))
+        let page = tokio::task::spawn_blocking(move || search_page(&state.store, &request, flavor))
             .await
             .map_err(|error| QueryError::internal(format!("search task failed: {error}")))??;
         Ok::<_, QueryError>((page, started.elapsed()))
@@ -207,7 +208,13 @@ fn event_time(stored: &StoredEvent) -> i64 {
         .as_nanos()
 }
 
-fn run(state: &SharedState, request: &SearchRequest, flavor: Flavor) -> Result<Value, QueryError> {
+/// One page of results in Datadog's response shape. The HTTP handlers and
+/// `evident search --data-dir` share it.
+pub fn search_page(
+    store: &Store,
+    request: &SearchRequest,
+    flavor: Flavor,
+) -> Result<Value, QueryError> {
     let query = evident_search::parse(&request.query)
         .map_err(|error| QueryError::bad_request(format!("invalid query: {error}")))?;
     if query.stats.is_some() {
@@ -269,8 +276,7 @@ fn run(state: &SharedState, request: &SearchRequest, flavor: Flavor) -> Result<V
     }
 
     // The end is inclusive, as in Datadog's `to`.
-    let mut matched: Vec<Arc<StoredEvent>> = state
-        .store
+    let mut matched: Vec<Arc<StoredEvent>> = store
         .events_between(from.as_nanos(), to.as_nanos().saturating_add(1))
         .into_iter()
         .filter(|stored| evident_search::matches(&query.filter, &stored.event))

@@ -496,3 +496,81 @@ fn aggregates_by_facet_as_totals_timeseries_and_stats_pipes() {
         400
     );
 }
+
+#[test]
+fn the_search_command_against_a_server_and_a_data_directory() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(directory.path());
+    let items = r#"[{"service":"web","message":"user created dashboard","usr":{"email":"a@b.co"},"evt":{"name":"dashboard"}},
+                    {"service":"web","message":"user deleted monitor","usr":{"email":"c@d.co"},"evt":{"name":"monitor"}}]"#;
+    assert_eq!(submit(&server, items).status().as_u16(), 202);
+    let search = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_evident"))
+            .arg("search")
+            .args(args)
+            .env("EVIDENT_API_KEY", API_KEY)
+            .env("EVIDENT_APP_KEY", APP_KEY)
+            .output()
+            .expect("evident search runs")
+    };
+    let output = search(&[
+        "@usr.email:a@b.co AND @evt.name:dashboard",
+        "--from",
+        "now-1h",
+        "--server",
+        &server.base,
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.starts_with("TIMESTAMP"), "{stdout}");
+    assert!(
+        stdout.contains("a@b.co") && stdout.contains("dashboard") && !stdout.contains("c@d.co"),
+        "{stdout}"
+    );
+    assert!(stdout.trim_end().ends_with("1 event"), "{stdout}");
+
+    let output = search(&[
+        "-@evt.name:dashboard",
+        "--json",
+        "--from",
+        "now-1h",
+        "--server",
+        &server.base,
+    ]);
+    let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("json"))
+        .collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(
+        lines[0]["attributes"]["attributes"]["usr"]["email"],
+        "c@d.co"
+    );
+
+    let output = search(&["@usr.email:", "--server", &server.base]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("at column 12"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let data_dir = directory.path().to_str().expect("utf-8 path");
+    let busy = search(&["*", "--data-dir", data_dir]);
+    assert!(
+        !busy.status.success(),
+        "the running server holds the directory"
+    );
+    server.stop();
+    let output = search(&["*", "--from", "now-1h", "--json", "--data-dir", data_dir]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout).lines().count(), 2);
+}
