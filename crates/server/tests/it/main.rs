@@ -1,3 +1,4 @@
+mod disk_full;
 mod match_command;
 mod server;
 mod support;
