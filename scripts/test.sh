@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Everything CI runs: formatting, lints with warnings denied, the whole test
-# suite. Installs what the tests need first. Run from anywhere.
+# suite (Rust, then the real Datadog client in Python against a real
+# server). Installs what the tests need first (a Python virtualenv with the
+# pinned client). Run from anywhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,3 +28,12 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test"
 cargo test --workspace --locked --no-fail-fast
+
+step "real Datadog clients (Python datadog-api-client)"
+venv="${EVIDENT_VENV:-$HOME/.cache/evident/venv}"
+if [[ ! -x "$venv/bin/python" ]]; then
+    python3 -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
+cargo build --locked -p evident
+EVIDENT_BIN="${CARGO_TARGET_DIR:-target}/debug/evident" "$venv/bin/python" -m pytest -q tests/clients
