@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Everything CI runs: formatting, lints with warnings denied, the whole test
-# suite (Rust, then the real Datadog client in Python against a real
-# server). Installs what the tests need first (a Python virtualenv with the
-# pinned client). Run from anywhere.
+# suite (Rust, then real clients against a real server: the Python Datadog
+# client and syslog-ng). Installs what the tests need first: Debian's
+# syslog-ng packages and a Python virtualenv with the pinned client. Run
+# from anywhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,18 @@ step "toolchain components"
 rustup component add rustfmt clippy 2>/dev/null || true
 cargo fmt --version
 cargo clippy --version
+
+step "Debian packages the tests need"
+packages=()
+dpkg -s syslog-ng-core >/dev/null 2>&1 || packages+=(syslog-ng-core)
+dpkg -s syslog-ng-mod-http >/dev/null 2>&1 || packages+=(syslog-ng-mod-http)
+if ((${#packages[@]})); then
+    sudo=()
+    [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+fi
+echo "syslog-ng: $(syslog-ng --version | head -1)"
 
 step "shared specs"
 shared="${EVIDENT_SHARED_DIR:-../shared}"
@@ -29,7 +42,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked --no-fail-fast
 
-step "real Datadog clients (Python datadog-api-client)"
+step "real clients: Python datadog-api-client, syslog-ng http()"
 venv="${EVIDENT_VENV:-$HOME/.cache/evident/venv}"
 if [[ ! -x "$venv/bin/python" ]]; then
     python3 -m venv "$venv"
