@@ -7,6 +7,7 @@
 //! <data>/wal/wal-<first seq>.log       the write-ahead log
 //! <data>/ledger/signing-key            Ed25519 key, C2SP note encoding (mode 0600)
 //! <data>/ledger/checkpoints.jsonl      every signed checkpoint, one JSON object a line
+//! <data>/ledger/leaves.bin             the leaf hash of every event as stored, 32 bytes each
 //! ```
 //!
 //! Events are appended through the group commit; once durable they enter,
@@ -47,6 +48,10 @@ pub enum StoreError {
     UnknownEvent(String),
     #[error("{} is in use by another evident process", .0.display())]
     InUse(PathBuf),
+    #[error(
+        "the stored events no longer match the ledger ({0}); run `evident verify` to see what changed"
+    )]
+    Tampered(String),
 }
 
 fn io_error(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
@@ -75,6 +80,11 @@ impl DataPaths {
     }
     pub fn checkpoints(&self) -> PathBuf {
         self.ledger().join("checkpoints.jsonl")
+    }
+    /// The leaf hash of every event, 32 bytes each, in log order: the
+    /// record of what each event hashed to when it was stored.
+    pub fn leaves(&self) -> PathBuf {
+        self.ledger().join("leaves.bin")
     }
 }
 
@@ -181,6 +191,11 @@ impl Store {
         );
 
         let latest = read_checkpoints(&paths, &signer.verifier())?.pop();
+        check_against_ledger(&paths, &contents, latest.as_ref())?;
+        let mut leaves_file = OpenOptions::new()
+            .append(true)
+            .open(paths.leaves())
+            .map_err(io_error(format!("opening {}", paths.leaves().display())))?;
         let contents = Arc::new(RwLock::new(contents));
         let hook_contents = Arc::clone(&contents);
         let commit = GroupCommit::start(
@@ -191,11 +206,18 @@ impl Store {
                     Ok(contents) => contents,
                     Err(poisoned) => poisoned.into_inner(),
                 };
+                let mut hashes = Vec::with_capacity(payloads.len() * 32);
                 for (offset, payload) in payloads.iter().enumerate() {
                     // The intake serialized these bytes from a StoredEvent.
                     if let Err(error) = contents.push(first + offset as u64, payload) {
                         tracing::error!(%error, "an acknowledged record is not a stored event");
                     }
+                    hashes.extend_from_slice(leaf_hash(payload).as_bytes());
+                }
+                // Not synced: the log is the durable copy, and a missing tail
+                // of this file is rebuilt from it on the next start.
+                if let Err(error) = leaves_file.write_all(&hashes) {
+                    tracing::error!(%error, "recording leaf hashes failed");
                 }
             }),
         )?;
@@ -355,6 +377,74 @@ impl Store {
             .get(usize::try_from(index).ok()?)
             .map(|event| event.to_bytes())
     }
+}
+
+/// Refuses to serve a log that changed behind the ledger's back: the rebuilt
+/// tree must reproduce the latest signed root, and every leaf recorded when
+/// its event was stored must match. Completes a leaf file cut short by a
+/// crash.
+fn check_against_ledger(
+    paths: &DataPaths,
+    contents: &Contents,
+    latest: Option<&SignedCheckpoint>,
+) -> Result<(), StoreError> {
+    let size = contents.tree.size();
+    if let Some(signed) = latest {
+        let signed_size = signed.checkpoint.size;
+        if signed_size > size {
+            return Err(StoreError::Tampered(format!(
+                "the checkpoint of size {signed_size} covers more than the {size} stored events"
+            )));
+        }
+        if tree::root(&contents.tree, signed_size)? != signed.checkpoint.root {
+            return Err(StoreError::Tampered(format!(
+                "the first {signed_size} events do not hash to the signed root"
+            )));
+        }
+    }
+    let recorded = match fs::read(paths.leaves()) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(source) => {
+            return Err(StoreError::Io {
+                context: format!("reading {}", paths.leaves().display()),
+                source,
+            });
+        }
+    };
+    let recorded_count = (recorded.len() / 32) as u64;
+    if recorded_count > size {
+        return Err(StoreError::Tampered(format!(
+            "{recorded_count} events were recorded but only {size} are stored"
+        )));
+    }
+    for (index, chunk) in recorded.chunks_exact(32).enumerate() {
+        let stored = leaf_hash(&contents.payloads[index]);
+        if chunk != stored.as_bytes() {
+            return Err(StoreError::Tampered(format!(
+                "the event at position {index} changed since it was stored"
+            )));
+        }
+    }
+    // Whole leaves only; then append what a crash kept from being written.
+    let mut missing = Vec::new();
+    for payload in &contents.payloads[recorded_count as usize..] {
+        missing.extend_from_slice(leaf_hash(payload).as_bytes());
+    }
+    let mut file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(paths.leaves())
+        .map_err(io_error(format!("opening {}", paths.leaves().display())))?;
+    file.set_len(recorded_count * 32)
+        .and_then(|()| {
+            use std::io::{Seek, SeekFrom};
+            file.seek(SeekFrom::End(0))?;
+            file.write_all(&missing)?;
+            file.sync_data()
+        })
+        .map_err(io_error(format!("completing {}", paths.leaves().display())))
 }
 
 fn load_or_create_signer(paths: &DataPaths) -> Result<NoteSigner, StoreError> {

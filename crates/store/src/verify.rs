@@ -12,16 +12,22 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use evident_ledger::tree::RootBuilder;
-use evident_ledger::{NoteVerifier, leaf_hash};
+use evident_ledger::{Hash, NoteVerifier, leaf_hash};
 use evident_model::StoredEvent;
 
 use crate::store::{DataPaths, StoreError, read_checkpoints};
 use crate::wal::{self, WalError};
 
+/// Beyond this many, per-event problems are not listed one by one.
+const MAX_PROBLEMS: usize = 100;
+
 /// One thing found wrong, at a position (leaf index) when it has one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub position: Option<u64>,
+    /// True when the position is the event itself, not the start of a
+    /// range that contains it.
+    pub exact: bool,
     pub description: String,
 }
 
@@ -39,17 +45,35 @@ impl VerifyReport {
         self.problems.is_empty()
     }
 
-    /// The earliest position a problem points at.
+    /// The earliest bad position: an event pinpointed by its recorded leaf
+    /// hash if there is one, else the start of the first range that failed.
     pub fn first_bad_position(&self) -> Option<u64> {
-        self.problems
+        let exact = self
+            .problems
             .iter()
+            .filter(|problem| problem.exact)
             .filter_map(|problem| problem.position)
-            .min()
+            .min();
+        exact.or_else(|| {
+            self.problems
+                .iter()
+                .filter_map(|problem| problem.position)
+                .min()
+        })
     }
 
     fn problem(&mut self, position: Option<u64>, description: String) {
         self.problems.push(Problem {
             position,
+            exact: true,
+            description,
+        });
+    }
+
+    fn range_problem(&mut self, start: u64, description: String) {
+        self.problems.push(Problem {
+            position: Some(start),
+            exact: false,
             description,
         });
     }
@@ -92,9 +116,25 @@ pub fn verify(root: &Path, verifier: Option<NoteVerifier>) -> Result<VerifyRepor
         }
     }
 
+    // The leaf hashes recorded at ingest pinpoint which event changed; the
+    // checkpoints hold even if this file was rewritten too.
+    let recorded: Vec<Hash> = std::fs::read(paths.leaves())
+        .map(|bytes| {
+            bytes
+                .chunks_exact(32)
+                .filter_map(|chunk| <[u8; 32]>::try_from(chunk).ok().map(Hash))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut recorded_at: HashMap<Hash, u64> = HashMap::new();
+    for (index, hash) in recorded.iter().enumerate() {
+        recorded_at.entry(*hash).or_insert(index as u64);
+    }
+
     let mut builder = RootBuilder::new();
     let mut ids: HashMap<String, u64> = HashMap::new();
     let mut pending = checkpoints.iter().peekable();
+    let mut root_failed = false;
     let mut check_at_size = |builder: &RootBuilder, report: &mut VerifyReport| {
         while let Some(signed) = pending.next_if(|signed| signed.checkpoint.size <= builder.size())
         {
@@ -102,10 +142,14 @@ pub fn verify(root: &Path, verifier: Option<NoteVerifier>) -> Result<VerifyRepor
                 continue;
             }
             if signed.checkpoint.root == builder.root() {
-                report.verified_size = signed.checkpoint.size;
-            } else {
-                report.problem(
-                    Some(report.verified_size),
+                if !root_failed {
+                    report.verified_size = signed.checkpoint.size;
+                }
+            } else if !root_failed {
+                // Every later checkpoint fails too; the first one says it all.
+                root_failed = true;
+                report.range_problem(
+                    report.verified_size,
                     format!(
                         "the events at positions {}..{} do not match the checkpoint of size {}: one of them was altered, removed or reordered",
                         report.verified_size,
@@ -135,7 +179,22 @@ pub fn verify(root: &Path, verifier: Option<NoteVerifier>) -> Result<VerifyRepor
                 format!("position {sequence} is not a stored event: {error}"),
             ),
         }
-        builder.push(leaf_hash(payload));
+        let leaf = leaf_hash(payload);
+        if let Some(expected) = recorded.get(sequence as usize)
+            && *expected != leaf
+            && report.problems.len() < MAX_PROBLEMS
+        {
+            let description = match recorded_at.get(&leaf) {
+                Some(&original) => format!(
+                    "the event at position {sequence} was stored at position {original}: events were removed, reordered or duplicated"
+                ),
+                None => format!(
+                    "the event at position {sequence} was altered: it no longer hashes to the leaf recorded when it was stored"
+                ),
+            };
+            report.problem(Some(sequence), description);
+        }
+        builder.push(leaf);
         check_at_size(&builder, &mut report);
     });
     match replayed {
@@ -164,6 +223,12 @@ pub fn verify(root: &Path, verifier: Option<NoteVerifier>) -> Result<VerifyRepor
             );
         }
         Err(error) => return Err(error.into()),
+    }
+    if recorded.len() as u64 > report.events {
+        report.problem(
+            Some(report.events),
+            format!("{} events were recorded but only {} are stored: events from position {} on are missing", recorded.len(), report.events, report.events),
+        );
     }
     if let Some(last) = checkpoints.last()
         && last.checkpoint.size > report.events

@@ -128,11 +128,46 @@ fn verify_finds_a_rewritten_event() {
         report.verified_size, 20,
         "the checkpoints before the change still hold"
     );
-    assert_eq!(report.first_bad_position(), Some(20));
+    assert_eq!(
+        report.first_bad_position(),
+        Some(23),
+        "the recorded leaves pinpoint the event"
+    );
+    let described: Vec<&str> = report
+        .problems
+        .iter()
+        .map(|p| p.description.as_str())
+        .collect();
     assert!(
-        report.problems[0].description.contains("positions 20..30"),
-        "{:?}",
-        report.problems
+        described
+            .iter()
+            .any(|d| d.contains("position 23 was altered")),
+        "{described:?}"
+    );
+    assert!(
+        described.iter().any(|d| d.contains("positions 20..30")),
+        "{described:?}"
+    );
+    assert_eq!(report.problems.len(), 2, "{described:?}");
+
+    // An attacker who also rewrites the recorded leaves is still caught by
+    // the signed checkpoints, to within the range between two of them.
+    fs::remove_file(directory.path().join("ledger/leaves.bin")).expect("remove");
+    let report = verify(directory.path(), None).expect("verify runs");
+    assert_eq!(report.first_bad_position(), Some(20));
+    assert_eq!(report.verified_size, 20);
+}
+
+#[test]
+fn the_store_refuses_to_open_a_rewritten_log() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    fill(directory.path(), 20, 10);
+    rewrite_log(directory.path(), |payloads| payloads.swap(2, 3));
+    let error =
+        Store::open(directory.path(), StoreOptions::default()).expect_err("tampering is refused");
+    assert!(
+        error.to_string().contains("run `evident verify`"),
+        "{error}"
     );
 }
 
