@@ -14,6 +14,7 @@
 //! Segments (Parquet through `object_store`), their indexes and retention
 //! come next; they read the log, they never replace its guarantees.
 
+pub mod segment;
 mod store;
 pub mod verify;
 pub mod wal;
