@@ -20,5 +20,6 @@ pub mod verify;
 pub mod wal;
 
 pub use store::{
-    DataPaths, SignedCheckpoint, Store, StoreError, StoreOptions, append_and_wait, read_checkpoints,
+    DataPaths, SignedCheckpoint, Store, StoreError, StoreOptions, append_and_wait, local_objects,
+    read_checkpoints,
 };

@@ -4,7 +4,9 @@
 //! Data directory layout:
 //!
 //! ```text
-//! <data>/wal/wal-<first seq>.log       the write-ahead log
+//! <data>/wal/wal-<first seq>.log       the write-ahead log (the unsealed tail)
+//! <data>/segments/seg-<first>-<end>.parquet   sealed events (through object_store)
+//! <data>/segments/manifest.json        the sealed segments, in order
 //! <data>/ledger/signing-key            Ed25519 key, C2SP note encoding (mode 0600)
 //! <data>/ledger/checkpoints.jsonl      every signed checkpoint, one JSON object a line
 //! <data>/ledger/leaves.bin             the leaf hash of every event as stored, 32 bytes each
@@ -14,9 +16,11 @@
 //! in log order, the in-memory event list (searchable at once) and the
 //! Merkle tree. A record's sequence number is its leaf index.
 //!
-//! The events live in memory for now; sealed Parquet segments on
-//! `object_store` take over the older ones in a later step, behind the
-//! same handle.
+//! Full runs of events are sealed into Parquet segments ([`Store::seal`]);
+//! the log then drops the files they cover. On start, events come back
+//! from the segments, then from the log. Searches still run over all
+//! events held in memory; the columnar read path comes with the query
+//! engine.
 
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
@@ -29,6 +33,11 @@ use evident_ledger::tree::{self, MemoryTree, Nodes};
 use evident_ledger::{Checkpoint, Hash, LedgerError, NoteSigner, NoteVerifier, leaf_hash};
 use evident_model::StoredEvent;
 
+use object_store::ObjectStore;
+
+use crate::segment::{
+    Manifest, SealInput, SegmentError, SegmentMeta, SegmentStore, decode_raw, encode,
+};
 use crate::wal::{CommitReply, GroupCommit, Wal, WalError, WalOptions};
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +46,8 @@ pub enum StoreError {
     Wal(#[from] WalError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Segment(#[from] SegmentError),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -135,6 +146,10 @@ pub struct Store {
     contents: Arc<RwLock<Contents>>,
     signer: NoteSigner,
     latest: Mutex<Option<SignedCheckpoint>>,
+    segments: SegmentStore,
+    manifest: Mutex<Manifest>,
+    runtime: IoRuntime,
+    seal_rows: usize,
 }
 
 /// Options for [`Store::open`].
@@ -143,6 +158,11 @@ pub struct StoreOptions {
     pub wal: WalOptions,
     /// How many bytes one fsync may cover.
     pub max_group_bytes: usize,
+    /// Events per sealed segment.
+    pub seal_rows: usize,
+    /// Where segments go; by default the data directory on the local
+    /// filesystem.
+    pub objects: Option<Arc<dyn ObjectStore>>,
 }
 
 impl Default for StoreOptions {
@@ -150,8 +170,49 @@ impl Default for StoreOptions {
         StoreOptions {
             wal: WalOptions::default(),
             max_group_bytes: 32 << 20,
+            seal_rows: 100_000,
+            objects: None,
         }
     }
+}
+
+/// A small runtime for object-store IO, usable from the store's plain
+/// threads; dropping it never blocks (the store may be dropped inside an
+/// async context).
+#[derive(Debug)]
+struct IoRuntime(Option<tokio::runtime::Runtime>);
+
+impl IoRuntime {
+    fn new() -> Result<IoRuntime, StoreError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .thread_name("evident-io")
+            .build()
+            .map_err(io_error("starting the object-store runtime"))?;
+        Ok(IoRuntime(Some(runtime)))
+    }
+
+    fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        match &self.0 {
+            Some(runtime) => runtime.block_on(future),
+            None => unreachable!("the runtime lives as long as the store"),
+        }
+    }
+}
+
+impl Drop for IoRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// The local-filesystem object store rooted at the data directory.
+pub fn local_objects(root: &Path) -> Result<Arc<dyn ObjectStore>, StoreError> {
+    let store = object_store::local::LocalFileSystem::new_with_prefix(root)
+        .map_err(|error| StoreError::Segment(SegmentError::ObjectStore(error)))?;
+    Ok(Arc::new(store))
 }
 
 impl Store {
@@ -172,17 +233,60 @@ impl Store {
         }
         let signer = load_or_create_signer(&paths)?;
 
+        let objects = match options.objects.clone() {
+            Some(objects) => objects,
+            None => local_objects(&paths.root)?,
+        };
+        let segments = SegmentStore::new(objects);
+        let runtime = IoRuntime::new()?;
+        let manifest = runtime.block_on(segments.manifest())?;
+
+        // Sealed events first, from their segments, then the log's tail.
         let mut contents = Contents::default();
+        for meta in &manifest.segments {
+            let bytes = runtime.block_on(segments.get(&meta.path))?;
+            for (sequence, raw) in decode_raw(&meta.path, bytes)? {
+                if sequence != contents.events.len() as u64 {
+                    return Err(StoreError::Tampered(format!(
+                        "segment {} holds event {sequence} where {} was expected",
+                        meta.path,
+                        contents.events.len()
+                    )));
+                }
+                contents.push(sequence, &raw)?;
+            }
+        }
+        let sealed_end = manifest.sealed_end();
         let mut bad_record: Option<StoreError> = None;
-        let (wal, recovery) = Wal::open(&paths.wal(), options.wal, |sequence, payload| {
-            if bad_record.is_none()
-                && let Err(error) = contents.push(sequence, payload)
-            {
+        let wal_options = WalOptions {
+            start_sequence: sealed_end,
+            ..options.wal.clone()
+        };
+        let (wal, recovery) = Wal::open(&paths.wal(), wal_options, |sequence, payload| {
+            let expected = contents.events.len() as u64;
+            if bad_record.is_some() || sequence < expected {
+                return;
+            }
+            let pushed = if sequence == expected {
+                contents.push(sequence, payload)
+            } else {
+                Err(StoreError::Tampered(format!(
+                    "the log resumes at event {sequence}, after {expected}"
+                )))
+            };
+            if let Err(error) = pushed {
                 bad_record = Some(error);
             }
         })?;
         if let Some(error) = bad_record {
             return Err(error);
+        }
+        if wal.next_sequence() < contents.events.len() as u64 {
+            return Err(StoreError::Tampered(format!(
+                "the log ends at event {} but segments hold {}",
+                wal.next_sequence(),
+                contents.events.len()
+            )));
         }
         tracing::info!(
             events = recovery.records,
@@ -228,7 +332,83 @@ impl Store {
             contents,
             signer,
             latest: Mutex::new(latest),
+            segments,
+            manifest: Mutex::new(manifest),
+            runtime,
+            seal_rows: options.seal_rows.max(1),
         })
+    }
+
+    /// Seals every full run of `seal_rows` unsealed events into a Parquet
+    /// segment, records it in the manifest, then lets the log drop the
+    /// files it no longer needs. Returns how many segments were written.
+    pub fn seal(&self) -> Result<usize, StoreError> {
+        let mut manifest = self
+            .manifest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut written = 0;
+        loop {
+            let start = manifest.sealed_end();
+            let (events, payloads) = {
+                let contents = self.read();
+                let first = usize::try_from(start).unwrap_or(usize::MAX);
+                if contents.events.len().saturating_sub(first) < self.seal_rows {
+                    break;
+                }
+                let range = first..first + self.seal_rows;
+                (
+                    contents.events[range.clone()].to_vec(),
+                    contents.payloads[range].to_vec(),
+                )
+            };
+            let inputs: Vec<SealInput<'_>> = events
+                .iter()
+                .zip(&payloads)
+                .enumerate()
+                .map(|(offset, (event, raw))| SealInput {
+                    sequence: start + offset as u64,
+                    event,
+                    raw,
+                })
+                .collect();
+            let (bytes, min_time, max_time) = encode(&inputs)?;
+            let end = start + inputs.len() as u64;
+            let path = SegmentStore::segment_path(start, end);
+            let size = bytes.len() as u64;
+            self.runtime.block_on(self.segments.put(&path, bytes))?;
+            manifest.segments.push(SegmentMeta {
+                path: path.clone(),
+                first_sequence: start,
+                end_sequence: end,
+                min_time,
+                max_time,
+                bytes: size,
+            });
+            if let Err(error) = self
+                .runtime
+                .block_on(self.segments.save_manifest(&manifest))
+            {
+                manifest.segments.pop();
+                return Err(error.into());
+            }
+            tracing::info!(path, events = end - start, bytes = size, "sealed a segment");
+            self.commit.maintain(Box::new(move |wal| {
+                if let Err(error) = wal.remove_before(end) {
+                    tracing::warn!(%error, "could not remove sealed write-ahead log files");
+                }
+            }));
+            written += 1;
+        }
+        Ok(written)
+    }
+
+    /// The sealed segments, oldest first.
+    pub fn segments(&self) -> Vec<SegmentMeta> {
+        self.manifest
+            .lock()
+            .map(|manifest| manifest.segments.clone())
+            .unwrap_or_default()
     }
 
     pub fn paths(&self) -> &DataPaths {

@@ -15,7 +15,8 @@ use evident_ledger::tree::RootBuilder;
 use evident_ledger::{Hash, NoteVerifier, leaf_hash};
 use evident_model::StoredEvent;
 
-use crate::store::{DataPaths, StoreError, read_checkpoints};
+use crate::segment::{SegmentStore, decode_raw};
+use crate::store::{DataPaths, StoreError, local_objects, read_checkpoints};
 use crate::wal::{self, WalError};
 
 /// Beyond this many, per-event problems are not listed one by one.
@@ -161,7 +162,10 @@ pub fn verify(root: &Path, verifier: Option<NoteVerifier>) -> Result<VerifyRepor
         }
     };
     check_at_size(&builder, &mut report);
-    let replayed = wal::read_only(&paths.wal(), |sequence, payload| {
+    let mut process = |report: &mut VerifyReport,
+                       builder: &mut RootBuilder,
+                       sequence: u64,
+                       payload: &[u8]| {
         match StoredEvent::from_bytes(payload) {
             Ok(event) => {
                 if let Some(first) = ids.insert(event.id.clone(), sequence) {
@@ -195,14 +199,80 @@ pub fn verify(root: &Path, verifier: Option<NoteVerifier>) -> Result<VerifyRepor
             report.problem(Some(sequence), description);
         }
         builder.push(leaf);
-        check_at_size(&builder, &mut report);
+        check_at_size(builder, report);
+    };
+
+    // Sealed segments first, in manifest order, then the log's tail.
+    let segments = SegmentStore::new(local_objects(root)?);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| StoreError::Io {
+            context: "starting a runtime".into(),
+            source,
+        })?;
+    let manifest = match runtime.block_on(segments.manifest()) {
+        Ok(manifest) => manifest,
+        Err(error) => {
+            report.problem(
+                None,
+                format!("the segment manifest cannot be read: {error}"),
+            );
+            Default::default()
+        }
+    };
+    let mut expected = 0u64;
+    for meta in &manifest.segments {
+        if meta.first_sequence != expected {
+            report.problem(
+                Some(expected),
+                format!(
+                    "segment {} starts at position {}, expected {expected}: events are missing",
+                    meta.path, meta.first_sequence
+                ),
+            );
+        }
+        let rows = runtime
+            .block_on(segments.get(&meta.path))
+            .map_err(|error| error.to_string())
+            .and_then(|bytes| decode_raw(&meta.path, bytes).map_err(|error| error.to_string()));
+        match rows {
+            Ok(rows) => {
+                for (sequence, raw) in rows {
+                    if sequence != expected {
+                        report.problem(Some(expected), format!("segment {} holds position {sequence} where {expected} was expected", meta.path));
+                    }
+                    process(&mut report, &mut builder, sequence, &raw);
+                    expected = sequence + 1;
+                }
+            }
+            Err(error) => report.problem(
+                Some(meta.first_sequence),
+                format!("segment {} cannot be read: {error}", meta.path),
+            ),
+        }
+    }
+    let replayed = wal::read_only(&paths.wal(), |sequence, payload| {
+        if sequence < expected {
+            // Also in a sealed segment: the log keeps it until its file goes.
+            return;
+        }
+        if sequence > expected {
+            report.problem(
+                Some(expected),
+                format!(
+                    "events {expected}..{sequence} are missing between the segments and the log"
+                ),
+            );
+        }
+        process(&mut report, &mut builder, sequence, payload);
+        expected = sequence + 1;
     });
     match replayed {
         Ok(recovery) => {
-            report.events = recovery.records;
             if recovery.truncated_bytes > 0 {
                 report.problem(
-                    Some(recovery.records),
+                    Some(builder.size()),
                     format!("{} bytes of an unfinished write follow the last event (cut on the next start)", recovery.truncated_bytes),
                 );
             }
@@ -212,7 +282,6 @@ pub fn verify(root: &Path, verifier: Option<NoteVerifier>) -> Result<VerifyRepor
             offset,
             reason,
         }) => {
-            report.events = builder.size();
             report.problem(
                 Some(builder.size()),
                 format!(
@@ -224,6 +293,7 @@ pub fn verify(root: &Path, verifier: Option<NoteVerifier>) -> Result<VerifyRepor
         }
         Err(error) => return Err(error.into()),
     }
+    report.events = builder.size();
     if recorded.len() as u64 > report.events {
         report.problem(
             Some(report.events),

@@ -12,7 +12,8 @@ use crate::cli::ServeArgs;
 use crate::http::{AppState, router};
 use crate::keys::KeyStore;
 
-/// How often a checkpoint is signed while events arrive.
+/// How often a checkpoint is signed while events arrive, and full segments
+/// sealed.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 
 pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
@@ -82,10 +83,16 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         loop {
             interval.tick().await;
             let store = Arc::clone(&ticker_store);
-            match tokio::task::spawn_blocking(move || store.checkpoint()).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(error)) => tracing::error!(%error, "signing a checkpoint failed"),
-                Err(error) => tracing::error!(%error, "the checkpoint task failed"),
+            let work = tokio::task::spawn_blocking(move || {
+                if let Err(error) = store.checkpoint() {
+                    tracing::error!(%error, "signing a checkpoint failed");
+                }
+                if let Err(error) = store.seal() {
+                    tracing::error!(%error, "sealing a segment failed; the log keeps the events");
+                }
+            });
+            if let Err(error) = work.await {
+                tracing::error!(%error, "the checkpoint and sealing task failed");
             }
         }
     });

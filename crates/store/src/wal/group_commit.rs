@@ -19,7 +19,19 @@ pub type CommitReply = Box<dyn FnOnce(Result<Range<u64>, WalError>) + Send>;
 /// and the in-memory index, so that they see records in log order.
 pub type OnDurable = Box<dyn FnMut(u64, &[Vec<u8>]) + Send>;
 
-struct Request {
+/// Work for the log that must not race with appends (deleting sealed
+/// files), run on the commit thread between groups.
+pub type Maintenance = Box<dyn FnOnce(&mut Wal) + Send>;
+
+enum Request {
+    Append {
+        payloads: Vec<Vec<u8>>,
+        reply: CommitReply,
+    },
+    Maintain(Maintenance),
+}
+
+struct Append {
     payloads: Vec<Vec<u8>>,
     reply: CommitReply,
 }
@@ -54,15 +66,22 @@ impl GroupCommit {
     /// Queues a batch; `reply` runs on the commit thread once the batch is
     /// durable (or failed).
     pub fn submit(&self, payloads: Vec<Vec<u8>>, reply: CommitReply) {
-        let request = Request { payloads, reply };
+        let request = Request::Append { payloads, reply };
         let unsent = match &self.sender {
             Some(sender) => sender.send(request).err().map(|error| error.0),
             None => Some(request),
         };
-        if let Some(request) = unsent {
-            (request.reply)(Err(WalError::Poisoned(
+        if let Some(Request::Append { reply, .. }) = unsent {
+            reply(Err(WalError::Poisoned(
                 "the write-ahead log is shut down".into(),
             )));
+        }
+    }
+
+    /// Runs `work` on the commit thread, between two groups.
+    pub fn maintain(&self, work: Maintenance) {
+        if let Some(sender) = &self.sender {
+            let _ = sender.send(Request::Maintain(work));
         }
     }
 
@@ -89,39 +108,57 @@ fn commit_loop(
     mut on_durable: OnDurable,
 ) -> Wal {
     while let Ok(first) = receiver.recv() {
-        let mut group = vec![first];
-        let mut group_bytes: usize = group[0].payloads.iter().map(Vec::len).sum();
-        while group_bytes < max_group_bytes {
-            let Ok(next) = receiver.try_recv() else { break };
-            group_bytes += next.payloads.iter().map(Vec::len).sum::<usize>();
-            group.push(next);
-        }
-
-        let appended: Vec<Result<Range<u64>, WalError>> = group
-            .iter()
-            .map(|request| wal.append(&request.payloads))
-            .collect();
-        let synced = if appended.iter().any(Result::is_ok) {
-            wal.sync()
-        } else {
-            Ok(())
-        };
-        match synced {
-            Ok(()) => {
-                for (request, result) in group.into_iter().zip(appended) {
-                    if let Ok(range) = &result {
-                        on_durable(range.start, &request.payloads);
-                    }
-                    (request.reply)(result);
+        let mut group: Vec<Append> = Vec::new();
+        let mut group_bytes = 0usize;
+        let mut next = Some(first);
+        while let Some(request) = next.take() {
+            match request {
+                Request::Append { payloads, reply } => {
+                    group_bytes += payloads.iter().map(Vec::len).sum::<usize>();
+                    group.push(Append { payloads, reply });
+                }
+                // Maintenance waits for the group before it to be durable.
+                Request::Maintain(work) => {
+                    commit_group(&mut wal, std::mem::take(&mut group), &mut on_durable);
+                    work(&mut wal);
                 }
             }
-            Err(error) => {
-                let reason = error.to_string();
-                for request in group {
-                    (request.reply)(Err(WalError::Poisoned(reason.clone())));
+            if group_bytes < max_group_bytes {
+                next = receiver.try_recv().ok();
+            }
+        }
+        commit_group(&mut wal, group, &mut on_durable);
+    }
+    wal
+}
+
+fn commit_group(wal: &mut Wal, group: Vec<Append>, on_durable: &mut OnDurable) {
+    if group.is_empty() {
+        return;
+    }
+    let appended: Vec<Result<Range<u64>, WalError>> = group
+        .iter()
+        .map(|request| wal.append(&request.payloads))
+        .collect();
+    let synced = if appended.iter().any(Result::is_ok) {
+        wal.sync()
+    } else {
+        Ok(())
+    };
+    match synced {
+        Ok(()) => {
+            for (request, result) in group.into_iter().zip(appended) {
+                if let Ok(range) = &result {
+                    on_durable(range.start, &request.payloads);
                 }
+                (request.reply)(result);
+            }
+        }
+        Err(error) => {
+            let reason = error.to_string();
+            for request in group {
+                (request.reply)(Err(WalError::Poisoned(reason.clone())));
             }
         }
     }
-    wal
 }

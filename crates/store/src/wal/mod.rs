@@ -26,7 +26,7 @@ use std::io::{self, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-pub use group_commit::{CommitReply, GroupCommit};
+pub use group_commit::{CommitReply, GroupCommit, Maintenance};
 pub use record::MAX_RECORD_BYTES;
 use record::{Decoded, decode, encode};
 
@@ -66,12 +66,16 @@ pub struct WalOptions {
     /// A file that grows past this many bytes is closed and a new one
     /// started.
     pub file_bytes: u64,
+    /// The first sequence number of a log created empty (the records
+    /// before it are sealed elsewhere).
+    pub start_sequence: u64,
 }
 
 impl Default for WalOptions {
     fn default() -> WalOptions {
         WalOptions {
             file_bytes: 64 << 20,
+            start_sequence: 0,
         }
     }
 }
@@ -182,9 +186,9 @@ impl Wal {
                 (active, length, last.end_sequence)
             }
             None => {
-                let (active, file) = create_file(directory, 0)?;
+                let (active, file) = create_file(directory, options.start_sequence)?;
                 files.push(file);
-                (active, MAGIC.len() as u64, 0)
+                (active, MAGIC.len() as u64, options.start_sequence)
             }
         };
         if recovery.truncated_bytes > 0 {

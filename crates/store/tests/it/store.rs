@@ -248,3 +248,115 @@ fn a_forged_checkpoint_or_a_foreign_key_is_rejected() {
         "a checkpoint whose signature does not match is reported"
     );
 }
+
+fn sealing_options() -> StoreOptions {
+    StoreOptions {
+        seal_rows: 25,
+        wal: evident_store::wal::WalOptions {
+            file_bytes: 2_000,
+            ..Default::default()
+        },
+        ..StoreOptions::default()
+    }
+}
+
+#[test]
+fn sealed_segments_replace_the_log_and_verify() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(directory.path(), sealing_options()).expect("open");
+    for start in (0..110).step_by(10) {
+        let batch: Vec<StoredEvent> = (start..start + 10).map(stored).collect();
+        append_and_wait(&store, &batch).expect("durable");
+    }
+    store.checkpoint().expect("checkpoint");
+    assert_eq!(store.seal().expect("seal"), 4);
+    assert_eq!(store.seal().expect("nothing more to seal"), 0);
+    let segments = store.segments();
+    assert_eq!(
+        segments
+            .iter()
+            .map(|s| (s.first_sequence, s.end_sequence))
+            .collect::<Vec<_>>(),
+        [(0, 25), (25, 50), (50, 75), (75, 100)]
+    );
+    // The log drops sealed files before the next group commits.
+    append_and_wait(&store, &[stored(110)]).expect("durable");
+    let wal_files: Vec<String> = fs::read_dir(directory.path().join("wal"))
+        .expect("list")
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    let oldest: u64 = wal_files
+        .iter()
+        .filter_map(|name| {
+            name.strip_prefix("wal-")?
+                .strip_suffix(".log")?
+                .parse()
+                .ok()
+        })
+        .min()
+        .expect("a file");
+    assert!(
+        oldest > 0 && oldest <= 100,
+        "sealed log files are gone: {wal_files:?}"
+    );
+    store.checkpoint().expect("checkpoint");
+    drop(store);
+
+    let store =
+        Store::open(directory.path(), sealing_options()).expect("reopen from segments and log");
+    assert_eq!(store.len(), 111);
+    let (event, index, _, _) = store.inclusion_proof("id-0030").expect("a sealed event");
+    assert_eq!((event.id.as_str(), index), ("id-0030", 30));
+    drop(store);
+    let report = verify(directory.path(), None).expect("verify");
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!((report.events, report.verified_size), (111, 111));
+}
+
+#[test]
+fn a_rewritten_segment_is_caught() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(directory.path(), sealing_options()).expect("open");
+    append_and_wait(&store, &(0..50).map(stored).collect::<Vec<_>>()).expect("durable");
+    store.checkpoint().expect("checkpoint");
+    store.seal().expect("seal");
+    drop(store);
+    // Re-encode the first segment with one event changed, as an attacker could.
+    let mut events: Vec<StoredEvent> = (0..25).map(stored).collect();
+    events[7].event.message = Some("nothing to see here".into());
+    let raws: Vec<Vec<u8>> = events.iter().map(StoredEvent::to_bytes).collect();
+    let inputs: Vec<evident_store::segment::SealInput<'_>> = events
+        .iter()
+        .zip(&raws)
+        .enumerate()
+        .map(|(index, (event, raw))| evident_store::segment::SealInput {
+            sequence: index as u64,
+            event,
+            raw,
+        })
+        .collect();
+    let (bytes, _, _) = evident_store::segment::encode(&inputs).expect("encode");
+    fs::write(
+        directory
+            .path()
+            .join(evident_store::segment::SegmentStore::segment_path(0, 25)),
+        bytes,
+    )
+    .expect("write");
+
+    let error = Store::open(directory.path(), sealing_options()).expect_err("refused");
+    assert!(error.to_string().contains("evident verify"), "{error}");
+    let report = verify(directory.path(), None).expect("verify");
+    assert_eq!(
+        report.first_bad_position(),
+        Some(7),
+        "{:?}",
+        report.problems
+    );
+}

@@ -10,9 +10,16 @@ use proptest::prelude::*;
 
 fn open(directory: &Path, file_bytes: u64) -> (Wal, Vec<(u64, Vec<u8>)>) {
     let mut replayed = Vec::new();
-    let (wal, _) = Wal::open(directory, WalOptions { file_bytes }, |sequence, payload| {
-        replayed.push((sequence, payload.to_vec()));
-    })
+    let (wal, _) = Wal::open(
+        directory,
+        WalOptions {
+            file_bytes,
+            ..WalOptions::default()
+        },
+        |sequence, payload| {
+            replayed.push((sequence, payload.to_vec()));
+        },
+    )
     .expect("open");
     (wal, replayed)
 }
