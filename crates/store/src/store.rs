@@ -123,16 +123,23 @@ impl Contents {
             sequence,
             reason: error.to_string(),
         })?;
+        self.push_parsed(sequence, payload, Arc::new(event));
+        Ok(())
+    }
+
+    /// Adds an event whose bytes were just serialized from `event`.
+    fn push_parsed(&mut self, sequence: u64, payload: &[u8], event: Arc<StoredEvent>) -> Hash {
         debug_assert_eq!(
             sequence,
             self.events.len() as u64,
             "records arrive in log order"
         );
         self.by_id.insert(event.id.clone(), sequence);
-        self.events.push(Arc::new(event));
+        self.events.push(event);
         self.payloads.push(Arc::from(payload));
-        self.tree.append(leaf_hash(payload));
-        Ok(())
+        let leaf = leaf_hash(payload);
+        self.tree.append(leaf);
+        leaf
     }
 }
 
@@ -142,7 +149,7 @@ pub struct Store {
     paths: DataPaths,
     /// Held for the store's life: one process per data directory.
     _lock: fs::File,
-    commit: GroupCommit,
+    commit: GroupCommit<Vec<Arc<StoredEvent>>>,
     contents: Arc<RwLock<Contents>>,
     signer: NoteSigner,
     latest: Mutex<Option<SignedCheckpoint>>,
@@ -305,18 +312,15 @@ impl Store {
         let commit = GroupCommit::start(
             wal,
             options.max_group_bytes,
-            Box::new(move |first, payloads| {
+            Box::new(move |first, payloads, events: Vec<Arc<StoredEvent>>| {
                 let mut contents = match hook_contents.write() {
                     Ok(contents) => contents,
                     Err(poisoned) => poisoned.into_inner(),
                 };
                 let mut hashes = Vec::with_capacity(payloads.len() * 32);
-                for (offset, payload) in payloads.iter().enumerate() {
-                    // The intake serialized these bytes from a StoredEvent.
-                    if let Err(error) = contents.push(first + offset as u64, payload) {
-                        tracing::error!(%error, "an acknowledged record is not a stored event");
-                    }
-                    hashes.extend_from_slice(leaf_hash(payload).as_bytes());
+                for (offset, (payload, event)) in payloads.iter().zip(events).enumerate() {
+                    let leaf = contents.push_parsed(first + offset as u64, payload, event);
+                    hashes.extend_from_slice(leaf.as_bytes());
                 }
                 // Not synced: the log is the durable copy, and a missing tail
                 // of this file is rebuilt from it on the next start.
@@ -417,9 +421,10 @@ impl Store {
 
     /// Queues events for the log; `reply` gets their sequence numbers once
     /// they are durable, searchable and in the tree.
-    pub fn append(&self, events: &[StoredEvent], reply: CommitReply) {
+    pub fn append(&self, events: Vec<StoredEvent>, reply: CommitReply) {
         let payloads = events.iter().map(StoredEvent::to_bytes).collect();
-        self.commit.submit(payloads, reply);
+        let events = events.into_iter().map(Arc::new).collect();
+        self.commit.submit(payloads, events, reply);
     }
 
     /// Events whose timestamp is in `[from, to)` (nanoseconds), in log
@@ -733,7 +738,7 @@ pub fn read_checkpoints(
 pub fn append_and_wait(store: &Store, events: &[StoredEvent]) -> Result<Range<u64>, WalError> {
     let (sender, receiver) = std::sync::mpsc::channel();
     store.append(
-        events,
+        events.to_vec(),
         Box::new(move |result| {
             let _ = sender.send(result);
         }),

@@ -167,7 +167,7 @@ async fn accept(
     let count = events.len();
     let (sender, receiver) = tokio::sync::oneshot::channel();
     state.store.append(
-        &events,
+        events,
         Box::new(move |result| {
             let _ = sender.send(result);
         }),

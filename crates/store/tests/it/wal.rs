@@ -171,7 +171,7 @@ fn group_commit_orders_and_acknowledges_every_batch() {
         GroupCommit::start(
             wal,
             1 << 20,
-            Box::new(move |first, payloads| {
+            Box::new(move |first, payloads, (): ()| {
                 let mut seen = seen_by_hook.lock().expect("lock");
                 seen.extend(first..first + payloads.len() as u64);
             }),
@@ -191,6 +191,7 @@ fn group_commit_orders_and_acknowledges_every_batch() {
                     let sender = sender.clone();
                     commit.submit(
                         payloads,
+                        (),
                         Box::new(move |result| {
                             let _ = sender.send(result.map_err(|error| error.to_string()));
                         }),
