@@ -135,7 +135,7 @@ async fn accept(
         Ok(items
             .into_iter()
             .map(|item| {
-                let normalized = normalize(item.fields, &context);
+                let normalized = normalize(item.fields, item.size, &context);
                 StoredEvent {
                     id: ids::event_id(received),
                     discovery_timestamp: received,

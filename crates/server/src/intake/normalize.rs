@@ -96,8 +96,14 @@ fn first_text(item: &Map<String, Value>, keys: &[&str]) -> Option<String> {
         .filter(|text| !text.is_empty())
 }
 
-/// Maps an item to an event. `received` is the default timestamp.
-pub fn normalize(mut item: Map<String, Value>, context: &RequestContext) -> Normalized {
+/// Maps an item to an event. `raw_size` is the item's size as received:
+/// far below the limit, the event cannot need truncating and is not
+/// measured again.
+pub fn normalize(
+    mut item: Map<String, Value>,
+    raw_size: usize,
+    context: &RequestContext,
+) -> Normalized {
     // Agent-JSON protocol: the message is an object holding the attributes.
     if let Some(Value::Object(inner)) = item.get("message").cloned() {
         item.remove("message");
@@ -155,6 +161,14 @@ pub fn normalize(mut item: Map<String, Value>, context: &RequestContext) -> Norm
         tags,
         attributes: item,
     };
+    // Mapping adds little: a few reserved fields and the request's tags.
+    let added = context.tags.iter().map(|tag| tag.len() + 3).sum::<usize>() + 4096;
+    if raw_size.saturating_add(added) < MAX_EVENT_BYTES {
+        return Normalized {
+            event,
+            truncated: false,
+        };
+    }
     truncate(event)
 }
 
@@ -274,7 +288,8 @@ mod tests {
             received: Some(Timestamp::from_millis(1_700_000_000_000).expect("in range")),
             ..RequestContext::default()
         };
-        normalize(item, &context)
+        let size = serde_json::to_vec(&item).map_or(0, |bytes| bytes.len());
+        normalize(item, size, &context)
     }
 
     #[test]
