@@ -27,6 +27,7 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use evident_ledger::tree::{self, MemoryTree, Nodes};
@@ -157,6 +158,7 @@ pub struct Store {
     manifest: Mutex<Manifest>,
     runtime: IoRuntime,
     seal_rows: usize,
+    pending_bytes: Arc<AtomicUsize>,
 }
 
 /// Options for [`Store::open`].
@@ -340,6 +342,7 @@ impl Store {
             manifest: Mutex::new(manifest),
             runtime,
             seal_rows: options.seal_rows.max(1),
+            pending_bytes: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -422,9 +425,25 @@ impl Store {
     /// Queues events for the log; `reply` gets their sequence numbers once
     /// they are durable, searchable and in the tree.
     pub fn append(&self, events: Vec<StoredEvent>, reply: CommitReply) {
-        let payloads = events.iter().map(StoredEvent::to_bytes).collect();
+        let payloads: Vec<Vec<u8>> = events.iter().map(StoredEvent::to_bytes).collect();
+        let bytes: usize = payloads.iter().map(Vec::len).sum();
+        self.pending_bytes.fetch_add(bytes, Ordering::Relaxed);
+        let pending = Arc::clone(&self.pending_bytes);
         let events = events.into_iter().map(Arc::new).collect();
-        self.commit.submit(payloads, events, reply);
+        self.commit.submit(
+            payloads,
+            events,
+            Box::new(move |result| {
+                pending.fetch_sub(bytes, Ordering::Relaxed);
+                reply(result);
+            }),
+        );
+    }
+
+    /// Bytes submitted and not yet durable: the intake sheds load above a
+    /// limit instead of queueing without bound.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes.load(Ordering::Relaxed)
     }
 
     /// Events whose timestamp is in `[from, to)` (nanoseconds), in log

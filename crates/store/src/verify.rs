@@ -19,6 +19,9 @@ use crate::segment::{SegmentStore, decode_raw};
 use crate::store::{DataPaths, StoreError, local_objects, read_checkpoints};
 use crate::wal::{self, WalError};
 
+/// How often [`verify_with_progress`] reports.
+pub const PROGRESS_EVERY: u64 = 100_000;
+
 /// Beyond this many, per-event problems are not listed one by one.
 const MAX_PROBLEMS: usize = 100;
 
@@ -84,6 +87,16 @@ impl VerifyReport {
 /// default the public half of the directory's own signing key (pass the
 /// published key to check against it instead).
 pub fn verify(root: &Path, verifier: Option<NoteVerifier>) -> Result<VerifyReport, StoreError> {
+    verify_with_progress(root, verifier, &mut |_| {})
+}
+
+/// [`verify`], calling `progress` with the number of events checked so far
+/// every [`PROGRESS_EVERY`] events.
+pub fn verify_with_progress(
+    root: &Path,
+    verifier: Option<NoteVerifier>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<VerifyReport, StoreError> {
     let paths = DataPaths::new(root);
     let verifier = match verifier {
         Some(verifier) => verifier,
@@ -200,6 +213,9 @@ pub fn verify(root: &Path, verifier: Option<NoteVerifier>) -> Result<VerifyRepor
         }
         builder.push(leaf);
         check_at_size(builder, report);
+        if builder.size().is_multiple_of(PROGRESS_EVERY) {
+            progress(builder.size());
+        }
     };
 
     // Sealed segments first, in manifest order, then the log's tail.

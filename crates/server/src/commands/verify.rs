@@ -21,8 +21,16 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         .transpose()
         .context("reading --public-key")?;
     let started = std::time::Instant::now();
-    let report = evident_store::verify::verify(&args.data_dir, verifier)
-        .with_context(|| format!("verifying {}", args.data_dir.display()))?;
+    let mut last_report = std::time::Instant::now();
+    let mut progress = |checked: u64| {
+        if last_report.elapsed() >= std::time::Duration::from_secs(2) {
+            eprintln!("... {checked} events checked ({:.0?})", started.elapsed());
+            last_report = std::time::Instant::now();
+        }
+    };
+    let report =
+        evident_store::verify::verify_with_progress(&args.data_dir, verifier, &mut progress)
+            .with_context(|| format!("verifying {}", args.data_dir.display()))?;
     let elapsed = started.elapsed();
     let rate = report.events as f64 / elapsed.as_secs_f64().max(1e-9);
     println!(
