@@ -1,5 +1,6 @@
 //! `evident verify`: offline integrity check of a data directory.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -32,18 +33,23 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         evident_store::verify::verify_with_progress(&args.data_dir, verifier, &mut progress)
             .with_context(|| format!("verifying {}", args.data_dir.display()))?;
     let elapsed = started.elapsed();
+    // A closed pipe (`evident verify | head`) is not a failure of the check.
+    let mut out = std::io::stdout().lock();
     let rate = report.events as f64 / elapsed.as_secs_f64().max(1e-9);
-    println!(
+    let _ = writeln!(
+        out,
         "checked {} events and {} signed checkpoints in {:.2?} ({:.0} events/s)",
         report.events, report.checkpoints, elapsed, rate
     );
     if report.is_ok() {
-        println!(
+        let _ = writeln!(
+            out,
             "ok: all {} events up to the latest checkpoint are intact and in order",
             report.verified_size
         );
         if report.events > report.verified_size {
-            println!(
+            let _ = writeln!(
+                out,
                 "note: {} newer events are not covered by a checkpoint yet (one is signed every second while the server runs)",
                 report.events - report.verified_size
             );
@@ -52,12 +58,16 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     }
     for problem in &report.problems {
         match problem.position {
-            Some(position) => println!("FAIL at position {position}: {}", problem.description),
-            None => println!("FAIL: {}", problem.description),
+            Some(position) => {
+                let _ = writeln!(out, "FAIL at position {position}: {}", problem.description);
+            }
+            None => {
+                let _ = writeln!(out, "FAIL: {}", problem.description);
+            }
         }
     }
     if let Some(position) = report.first_bad_position() {
-        println!("first bad position: {position}");
+        let _ = writeln!(out, "first bad position: {position}");
     }
     Ok(ExitCode::FAILURE)
 }
