@@ -68,6 +68,11 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "EVIDENT_LISTEN", default_value = "127.0.0.1:8844")]
     pub listen: SocketAddr,
+
+    /// Refuse new batches (503, Retry-After) while more than this many
+    /// bytes wait for the disk.
+    #[arg(long, default_value_t = 256 << 20)]
+    pub max_pending_bytes: usize,
 }
 
 #[derive(Debug, Args)]

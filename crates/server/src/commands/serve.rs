@@ -100,6 +100,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let state = Arc::new(AppState {
         store: Arc::clone(&store),
         keys,
+        max_pending_bytes: args.max_pending_bytes,
     });
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())

@@ -19,10 +19,6 @@ use crate::intake::ids;
 use crate::intake::normalize::{RequestContext, normalize, normalize_tags};
 use crate::keys::KeyKind;
 
-/// Above this many bytes waiting for the disk, new batches are refused
-/// with 503 until the log catches up.
-const MAX_PENDING_BYTES: usize = 256 << 20;
-
 pub async fn submit_v2(
     State(state): State<SharedState>,
     Query(params): Query<HashMap<String, String>>,
@@ -110,7 +106,7 @@ async fn accept(
     body: Body,
 ) -> Result<usize, IntakeError> {
     check_api_key(&state, &params, &headers, path_key.as_deref())?;
-    if state.store.pending_bytes() > MAX_PENDING_BYTES {
+    if state.store.pending_bytes() > state.max_pending_bytes {
         // Senders retry 503 after Retry-After; queueing more only adds latency.
         return Err(IntakeError::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -25,6 +25,8 @@ use crate::keys::{KeyKind, KeyStore};
 pub struct AppState {
     pub store: Arc<Store>,
     pub keys: KeyStore,
+    /// Above this many bytes waiting for the disk, the intake answers 503.
+    pub max_pending_bytes: usize,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -574,3 +574,51 @@ fn the_search_command_against_a_server_and_a_data_directory() {
     );
     assert_eq!(String::from_utf8_lossy(&output.stdout).lines().count(), 2);
 }
+
+#[test]
+fn an_overloaded_server_sheds_load_with_503_and_keeps_what_it_acknowledged() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    // Any batch already waiting for the disk makes the next one wait its turn.
+    let server = Server::start_with(directory.path(), &["--max-pending-bytes", "1"]);
+    let base = server.base.clone();
+    let senders: Vec<_> = (0..8)
+        .map(|sender| {
+            let base = base.clone();
+            std::thread::spawn(move || {
+                let http = client();
+                let (mut accepted, mut shed) = (Vec::new(), 0);
+                for batch in 0..40 {
+                    let marker = format!("o{sender}x{batch}");
+                    let items: Vec<Value> = (0..50).map(|i| json!({"message": format!("{marker} {i} {}", "y".repeat(300)), "marker": marker})).collect();
+                    let response = http.post(format!("{base}/api/v2/logs")).header("DD-API-KEY", API_KEY).json(&items).send().expect("request");
+                    match response.status().as_u16() {
+                        202 => accepted.push(marker),
+                        503 => {
+                            assert_eq!(response.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
+                            assert!(response.text().expect("body").contains("overloaded"));
+                            shed += 1;
+                        }
+                        other => panic!("unexpected status {other}"),
+                    }
+                }
+                (accepted, shed)
+            })
+        })
+        .collect();
+    let results: Vec<(Vec<String>, usize)> = senders
+        .into_iter()
+        .map(|sender| sender.join().expect("sender"))
+        .collect();
+    let shed: usize = results.iter().map(|(_, shed)| shed).sum();
+    let accepted: Vec<String> = results
+        .into_iter()
+        .flat_map(|(accepted, _)| accepted)
+        .collect();
+    assert!(shed > 0, "concurrent senders overran a 1-byte queue");
+    assert!(!accepted.is_empty());
+    assert_eq!(
+        total(&server, "*"),
+        accepted.len() * 50,
+        "exactly the acknowledged batches are stored"
+    );
+}

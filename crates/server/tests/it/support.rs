@@ -17,9 +17,14 @@ pub struct Server {
 
 impl Server {
     pub fn start(data_dir: &Path) -> Server {
+        Server::start_with(data_dir, &[])
+    }
+
+    pub fn start_with(data_dir: &Path, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_evident"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .args(extra)
             .env("EVIDENT_API_KEY", API_KEY)
             .env("EVIDENT_APP_KEY", APP_KEY)
             .env("EVIDENT_LOG", "warn")
