@@ -133,7 +133,8 @@ pub fn normalize(
     match item.get("ddtags") {
         Some(Value::String(list)) => tags.extend(list.split(',').map(str::to_string)),
         Some(Value::Array(list)) => tags.extend(list.iter().filter_map(scalar_text)),
-        _ => {}
+        Some(other) => tags.extend(scalar_text(other)),
+        None => {}
     }
     tags.extend(context.tags.iter().cloned());
     if let Some(source) = &source {
@@ -141,8 +142,18 @@ pub fn normalize(
     }
     let tags = normalize_tags(tags);
 
+    // A transport key leaves the attributes only if its value was taken; a
+    // value of the wrong type (`"host": {...}`, `"message": [...]`) stays
+    // an attribute rather than being lost. `ddtags` lists were taken too.
     for key in TRANSPORT_KEYS {
-        item.remove(key);
+        let taken = match item.get(key) {
+            Some(Value::Array(_)) => key == "ddtags",
+            Some(value) => scalar_text(value).is_some(),
+            None => false,
+        };
+        if taken {
+            item.remove(key);
+        }
     }
     // `source` is the reserved field only when it was a plain string; an
     // object under `source` is an ordinary attribute.
@@ -378,6 +389,36 @@ mod tests {
                 .as_str()
                 .is_some_and(|s| s.starts_with("...TRUNCATED ("))
         );
+    }
+
+    #[test]
+    fn reserved_fields_of_the_wrong_type() {
+        let event = run(json!({
+            "service": 123, "status": 5, "host": {"name": "h"}, "message": ["a", "b"],
+            "ddtags": 7, "timestamp": {"not": "a time"}, "ddsource": true
+        }))
+        .event;
+        assert_eq!(event.service.as_deref(), Some("123"));
+        assert_eq!(event.status.as_deref(), Some("notice"));
+        assert_eq!(event.host, None);
+        assert_eq!(
+            event.attributes.get("host"),
+            Some(&json!({"name": "h"})),
+            "kept, not lost"
+        );
+        assert_eq!(event.message, None);
+        assert_eq!(event.attributes.get("message"), Some(&json!(["a", "b"])));
+        assert_eq!(event.source.as_deref(), Some("true"));
+        assert_eq!(
+            event.timestamp,
+            Timestamp::from_millis(1_700_000_000_000),
+            "receive time"
+        );
+        assert_eq!(
+            event.attributes.get("timestamp"),
+            Some(&json!({"not": "a time"}))
+        );
+        assert_eq!(event.tags, ["7", "source:true"]);
     }
 
     #[test]
