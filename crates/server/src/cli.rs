@@ -73,6 +73,12 @@ pub struct ServeArgs {
     /// bytes wait for the disk.
     #[arg(long, default_value_t = 256 << 20)]
     pub max_pending_bytes: usize,
+
+    /// Keep events this many days after they arrived (0: forever). Whole
+    /// sealed segments are dropped; the ledger keeps their hashes, so what
+    /// remains still verifies.
+    #[arg(long, env = "EVIDENT_RETENTION_DAYS", default_value_t = 90)]
+    pub retention_days: u32,
 }
 
 #[derive(Debug, Args)]

@@ -87,12 +87,24 @@ pub struct SegmentMeta {
     /// Earliest and latest event timestamps (ns), for time pruning.
     pub min_time: i64,
     pub max_time: i64,
+    /// Latest discovery time (ns): retention counts from ingest, so that
+    /// imported history is not dropped on arrival.
+    #[serde(default = "never_expires")]
+    pub max_discovery: i64,
     pub bytes: u64,
+}
+
+fn never_expires() -> i64 {
+    i64::MAX
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     pub segments: Vec<SegmentMeta>,
+    /// Events before this position were dropped by retention; the ledger
+    /// keeps their leaf hashes, so what remains still verifies.
+    #[serde(default)]
+    pub expired_end: u64,
 }
 
 impl Manifest {
@@ -100,7 +112,7 @@ impl Manifest {
     pub fn sealed_end(&self) -> u64 {
         self.segments
             .last()
-            .map_or(0, |segment| segment.end_sequence)
+            .map_or(self.expired_end, |segment| segment.end_sequence)
     }
 }
 
@@ -167,6 +179,8 @@ pub struct SealInput<'a> {
 
 /// Encodes consecutive events as one Parquet file.
 pub fn encode(events: &[SealInput<'_>]) -> Result<(Vec<u8>, i64, i64), SegmentError> {
+    // Returns the file and the event-time bounds; callers take the
+    // discovery bound from the events themselves.
     let schema = schema();
     let time_of = |input: &SealInput<'_>| {
         input
@@ -346,6 +360,11 @@ impl SegmentStore {
         self.objects
             .put(&ObjectPath::from(path), bytes.into())
             .await?;
+        Ok(())
+    }
+
+    pub async fn delete(&self, path: &str) -> Result<(), SegmentError> {
+        self.objects.delete(&ObjectPath::from(path)).await?;
         Ok(())
     }
 

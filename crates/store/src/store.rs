@@ -110,6 +110,8 @@ pub struct SignedCheckpoint {
 
 #[derive(Debug, Default)]
 struct Contents {
+    /// Sequence number of `events[0]`: the events before it expired.
+    base: u64,
     events: Vec<Arc<StoredEvent>>,
     /// The exact bytes of each record: what the ledger hashed and what a
     /// proof must hand out (re-serializing could differ in a float digit).
@@ -119,6 +121,34 @@ struct Contents {
 }
 
 impl Contents {
+    /// One past the last sequence number held.
+    fn end(&self) -> u64 {
+        self.base + self.events.len() as u64
+    }
+
+    fn position(&self, sequence: u64) -> Option<usize> {
+        usize::try_from(sequence.checked_sub(self.base)?).ok()
+    }
+
+    fn event(&self, sequence: u64) -> Option<&Arc<StoredEvent>> {
+        self.events.get(self.position(sequence)?)
+    }
+
+    fn payload(&self, sequence: u64) -> Option<&Arc<[u8]>> {
+        self.payloads.get(self.position(sequence)?)
+    }
+
+    /// Drops the events before `sequence` from memory (their leaves stay in
+    /// the tree).
+    fn expire_before(&mut self, sequence: u64) {
+        let count = self.position(sequence).unwrap_or(0).min(self.events.len());
+        for event in self.events.drain(..count) {
+            self.by_id.remove(&event.id);
+        }
+        self.payloads.drain(..count);
+        self.base += count as u64;
+    }
+
     fn push(&mut self, sequence: u64, payload: &[u8]) -> Result<(), StoreError> {
         let event = StoredEvent::from_bytes(payload).map_err(|error| StoreError::BadRecord {
             sequence,
@@ -130,11 +160,7 @@ impl Contents {
 
     /// Adds an event whose bytes were just serialized from `event`.
     fn push_parsed(&mut self, sequence: u64, payload: &[u8], event: Arc<StoredEvent>) -> Hash {
-        debug_assert_eq!(
-            sequence,
-            self.events.len() as u64,
-            "records arrive in log order"
-        );
+        debug_assert_eq!(sequence, self.end(), "records arrive in log order");
         self.by_id.insert(event.id.clone(), sequence);
         self.events.push(event);
         self.payloads.push(Arc::from(payload));
@@ -250,16 +276,38 @@ impl Store {
         let runtime = IoRuntime::new()?;
         let manifest = runtime.block_on(segments.manifest())?;
 
-        // Sealed events first, from their segments, then the log's tail.
-        let mut contents = Contents::default();
+        // Expired events: only their recorded leaves remain, and rebuild the
+        // tree's prefix. Then sealed events from their segments, then the
+        // log's tail.
+        let mut contents = Contents {
+            base: manifest.expired_end,
+            ..Contents::default()
+        };
+        if manifest.expired_end > 0 {
+            let recorded = fs::read(paths.leaves())
+                .map_err(io_error(format!("reading {}", paths.leaves().display())))?;
+            let expired = usize::try_from(manifest.expired_end).unwrap_or(usize::MAX);
+            if recorded.len() / 32 < expired {
+                return Err(StoreError::Tampered(format!(
+                    "{} events expired but only {} leaves are recorded",
+                    manifest.expired_end,
+                    recorded.len() / 32
+                )));
+            }
+            for chunk in recorded.chunks_exact(32).take(expired) {
+                let mut leaf = [0u8; 32];
+                leaf.copy_from_slice(chunk);
+                contents.tree.append(Hash(leaf));
+            }
+        }
         for meta in &manifest.segments {
             let bytes = runtime.block_on(segments.get(&meta.path))?;
             for (sequence, raw) in decode_raw(&meta.path, bytes)? {
-                if sequence != contents.events.len() as u64 {
+                if sequence != contents.end() {
                     return Err(StoreError::Tampered(format!(
                         "segment {} holds event {sequence} where {} was expected",
                         meta.path,
-                        contents.events.len()
+                        contents.end()
                     )));
                 }
                 contents.push(sequence, &raw)?;
@@ -272,7 +320,7 @@ impl Store {
             ..options.wal.clone()
         };
         let (wal, recovery) = Wal::open(&paths.wal(), wal_options, |sequence, payload| {
-            let expected = contents.events.len() as u64;
+            let expected = contents.end();
             if bad_record.is_some() || sequence < expected {
                 return;
             }
@@ -290,11 +338,11 @@ impl Store {
         if let Some(error) = bad_record {
             return Err(error);
         }
-        if wal.next_sequence() < contents.events.len() as u64 {
+        if wal.next_sequence() < contents.end() {
             return Err(StoreError::Tampered(format!(
                 "the log ends at event {} but segments hold {}",
                 wal.next_sequence(),
-                contents.events.len()
+                contents.end()
             )));
         }
         tracing::info!(
@@ -384,12 +432,18 @@ impl Store {
             let path = SegmentStore::segment_path(start, end);
             let size = bytes.len() as u64;
             self.runtime.block_on(self.segments.put(&path, bytes))?;
+            let max_discovery = events
+                .iter()
+                .map(|event| event.discovery_timestamp.as_nanos())
+                .max()
+                .unwrap_or(i64::MAX);
             manifest.segments.push(SegmentMeta {
                 path: path.clone(),
                 first_sequence: start,
                 end_sequence: end,
                 min_time,
                 max_time,
+                max_discovery,
                 bytes: size,
             });
             if let Err(error) = self
@@ -408,6 +462,47 @@ impl Store {
             written += 1;
         }
         Ok(written)
+    }
+
+    /// Drops the oldest sealed segments whose events all arrived before
+    /// `cutoff` (ns since the epoch): retention counts from ingest time.
+    /// The leaves of dropped events stay in the ledger, so the remaining
+    /// events still verify against every checkpoint. Returns the number of
+    /// events dropped.
+    pub fn expire_before(&self, cutoff: i64) -> Result<u64, StoreError> {
+        let mut manifest = self
+            .manifest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let expired = manifest
+            .segments
+            .iter()
+            .take_while(|segment| segment.max_discovery < cutoff)
+            .count();
+        if expired == 0 {
+            return Ok(0);
+        }
+        let mut next = manifest.clone();
+        let dropped: Vec<SegmentMeta> = next.segments.drain(..expired).collect();
+        next.expired_end = dropped
+            .last()
+            .map_or(next.expired_end, |segment| segment.end_sequence);
+        self.runtime.block_on(self.segments.save_manifest(&next))?;
+        let events = next.expired_end - manifest.expired_end;
+        *manifest = next;
+        drop(manifest);
+        for segment in &dropped {
+            if let Err(error) = self.runtime.block_on(self.segments.delete(&segment.path)) {
+                tracing::warn!(%error, path = segment.path, "could not delete an expired segment");
+            }
+        }
+        let expired_end = dropped.last().map_or(0, |segment| segment.end_sequence);
+        match self.contents.write() {
+            Ok(mut contents) => contents.expire_before(expired_end),
+            Err(poisoned) => poisoned.into_inner().expire_before(expired_end),
+        }
+        tracing::info!(events, segments = dropped.len(), "expired under retention");
+        Ok(events)
     }
 
     /// The sealed segments, oldest first.
@@ -532,7 +627,11 @@ impl Store {
         }
         let proof = tree::inclusion_proof(&contents.tree, index, checkpoint.checkpoint.size)?;
         Ok((
-            Arc::clone(&contents.events[index as usize]),
+            Arc::clone(
+                contents
+                    .event(index)
+                    .ok_or_else(|| StoreError::UnknownEvent(id.to_string()))?,
+            ),
             index,
             checkpoint,
             proof,
@@ -551,7 +650,11 @@ impl Store {
             .ok_or_else(|| StoreError::UnknownEvent(id.to_string()))?;
         let proof = tree::inclusion_proof(&contents.tree, index, checkpoint.checkpoint.size)?;
         Ok((
-            Arc::clone(&contents.events[index as usize]),
+            Arc::clone(
+                contents
+                    .event(index)
+                    .ok_or_else(|| StoreError::UnknownEvent(id.to_string()))?,
+            ),
             index,
             checkpoint,
             proof,
@@ -575,11 +678,8 @@ impl Store {
     }
 
     /// The stored bytes of the event at a leaf index.
-    pub fn event_bytes(&self, index: u64) -> Option<Vec<u8>> {
-        self.read()
-            .events
-            .get(usize::try_from(index).ok()?)
-            .map(|event| event.to_bytes())
+    pub fn event_bytes(&self, index: u64) -> Option<Arc<[u8]>> {
+        self.read().payload(index).cloned()
     }
 }
 
@@ -622,8 +722,18 @@ fn check_against_ledger(
             "{recorded_count} events were recorded but only {size} are stored"
         )));
     }
+    if recorded_count < contents.base {
+        return Err(StoreError::Tampered(format!(
+            "{recorded_count} leaves are recorded but {} events expired",
+            contents.base
+        )));
+    }
     for (index, chunk) in recorded.chunks_exact(32).enumerate() {
-        let stored = leaf_hash(&contents.payloads[index]);
+        // Expired events have no bytes left; their recorded leaves built the tree.
+        let Some(payload) = contents.payload(index as u64) else {
+            continue;
+        };
+        let stored = leaf_hash(payload);
         if chunk != stored.as_bytes() {
             return Err(StoreError::Tampered(format!(
                 "the event at position {index} changed since it was stored"
@@ -632,7 +742,8 @@ fn check_against_ledger(
     }
     // Whole leaves only; then append what a crash kept from being written.
     let mut missing = Vec::new();
-    for payload in &contents.payloads[recorded_count as usize..] {
+    let first_missing = contents.position(recorded_count).unwrap_or(0);
+    for payload in &contents.payloads[first_missing..] {
         missing.extend_from_slice(leaf_hash(payload).as_bytes());
     }
     let mut file = OpenOptions::new()

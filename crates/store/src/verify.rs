@@ -38,6 +38,8 @@ pub struct Problem {
 #[derive(Debug, Clone, Default)]
 pub struct VerifyReport {
     pub events: u64,
+    /// Events dropped by retention: checked through their recorded leaves.
+    pub expired: u64,
     pub checkpoints: usize,
     /// Size of the newest checkpoint that matched the stored events.
     pub verified_size: u64,
@@ -175,10 +177,25 @@ pub fn verify_with_progress(
         }
     };
     check_at_size(&builder, &mut report);
+    // `payload` is `None` for an expired event: its recorded leaf stands in.
     let mut process = |report: &mut VerifyReport,
                        builder: &mut RootBuilder,
                        sequence: u64,
-                       payload: &[u8]| {
+                       payload: Option<&[u8]>| {
+        let Some(payload) = payload else {
+            match recorded.get(sequence as usize) {
+                Some(leaf) => builder.push(*leaf),
+                None => {
+                    report.problem(
+                        Some(sequence),
+                        format!("event {sequence} expired but its leaf hash was not kept"),
+                    );
+                    builder.push(Hash::empty());
+                }
+            }
+            check_at_size(builder, report);
+            return;
+        };
         match event_id(payload) {
             Ok(id) => {
                 if let Some(first) = ids.insert(id.clone(), sequence) {
@@ -234,7 +251,11 @@ pub fn verify_with_progress(
             Default::default()
         }
     };
-    let mut expected = 0u64;
+    report.expired = manifest.expired_end;
+    for sequence in 0..manifest.expired_end {
+        process(&mut report, &mut builder, sequence, None);
+    }
+    let mut expected = manifest.expired_end;
     for meta in &manifest.segments {
         if meta.first_sequence != expected {
             report.problem(
@@ -255,7 +276,7 @@ pub fn verify_with_progress(
                     if sequence != expected {
                         report.problem(Some(expected), format!("segment {} holds position {sequence} where {expected} was expected", meta.path));
                     }
-                    process(&mut report, &mut builder, sequence, &raw);
+                    process(&mut report, &mut builder, sequence, Some(&raw));
                     expected = sequence + 1;
                 }
             }
@@ -278,7 +299,7 @@ pub fn verify_with_progress(
                 ),
             );
         }
-        process(&mut report, &mut builder, sequence, payload);
+        process(&mut report, &mut builder, sequence, Some(payload));
         expected = sequence + 1;
     });
     match replayed {

@@ -78,6 +78,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     println!("public key: {}", store.verifier());
 
     let ticker_store = Arc::clone(&store);
+    let retention_days = args.retention_days;
     let ticker = tokio::spawn(async move {
         let mut interval = tokio::time::interval(CHECKPOINT_INTERVAL);
         loop {
@@ -89,6 +90,14 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
                 }
                 if let Err(error) = store.seal() {
                     tracing::error!(%error, "sealing a segment failed; the log keeps the events");
+                }
+                if retention_days > 0 {
+                    let now = jiff::Timestamp::now().as_nanosecond() as i64;
+                    let cutoff =
+                        now.saturating_sub(i64::from(retention_days) * 86_400 * 1_000_000_000);
+                    if let Err(error) = store.expire_before(cutoff) {
+                        tracing::error!(%error, "applying retention failed");
+                    }
                 }
             });
             if let Err(error) = work.await {

@@ -41,6 +41,13 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         "checked {} events and {} signed checkpoints in {:.2?} ({:.0} events/s)",
         report.events, report.checkpoints, elapsed, rate
     );
+    if report.expired > 0 {
+        let _ = writeln!(
+            out,
+            "{} older events expired under retention; checked through the leaf hashes kept for them",
+            report.expired
+        );
+    }
     if report.is_ok() {
         let _ = writeln!(
             out,

@@ -360,3 +360,60 @@ fn a_rewritten_segment_is_caught() {
         report.problems
     );
 }
+
+#[test]
+fn retention_drops_old_segments_and_what_remains_still_verifies() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(directory.path(), sealing_options()).expect("open");
+    // Half the events arrived long ago; retention counts from arrival.
+    let events: Vec<StoredEvent> = (0..100)
+        .map(|index| {
+            let mut event = stored(index);
+            if index < 50 {
+                event.discovery_timestamp =
+                    Timestamp::from_millis(1_577_836_800_000 + index as i64).expect("2020");
+            }
+            event
+        })
+        .collect();
+    append_and_wait(&store, &events).expect("durable");
+    store.checkpoint().expect("checkpoint");
+    assert_eq!(store.seal().expect("seal"), 4);
+    let cutoff = Timestamp::from_millis(1_640_995_200_000)
+        .expect("2022")
+        .as_nanos();
+    assert_eq!(store.expire_before(cutoff).expect("expire"), 50);
+    assert_eq!(store.expire_before(cutoff).expect("nothing more"), 0);
+    assert_eq!(store.len(), 50);
+    assert!(
+        store.inclusion_proof("id-0010").is_err(),
+        "an expired event is gone"
+    );
+    let (_, index, checkpoint, proof) = store.inclusion_proof("id-0060").expect("a kept event");
+    verify_inclusion(
+        &leaf_hash(&store.event_bytes(index).expect("bytes")),
+        index,
+        checkpoint.checkpoint.size,
+        &proof,
+        &checkpoint.checkpoint.root,
+    )
+    .expect("kept events still prove against the same tree");
+    assert_eq!(checkpoint.checkpoint.size, 100);
+    let segment_files = fs::read_dir(directory.path().join("segments"))
+        .expect("list")
+        .count();
+    assert_eq!(segment_files, 3, "two segments and the manifest remain");
+    drop(store);
+
+    let store = Store::open(directory.path(), sealing_options()).expect("reopen after expiry");
+    assert_eq!(store.len(), 50);
+    append_and_wait(&store, &[stored(100)]).expect("durable");
+    store.checkpoint().expect("checkpoint");
+    drop(store);
+    let report = verify(directory.path(), None).expect("verify");
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(
+        (report.expired, report.events, report.verified_size),
+        (50, 101, 101)
+    );
+}
