@@ -1,0 +1,115 @@
+"""Search benchmark: the same events in evident (loaded over HTTP) and in
+DuckDB (native table), the same questions asked of both, medians printed
+side by side.
+
+    python bench/search.py --evident target/release/evident --events 1000000
+
+Questions: a needle (`@usr.email:<mid-frequency user>`: count, and the
+newest 50), free text (`suspicious`), and `| stats count by @evt.name`.
+"""
+
+import argparse
+import collections
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import ingest
+
+
+def timed(function, runs):
+    times = []
+    result = None
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = function()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), result
+
+
+def post(base, path, body):
+    request = urllib.request.Request(
+        base + path,
+        data=json.dumps(body).encode(),
+        headers={"DD-API-KEY": ingest.API_KEY, "DD-APPLICATION-KEY": ingest.APP_KEY, "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=600) as response:
+        return json.load(response)
+
+
+def mid_frequency_user(events_path):
+    counts = collections.Counter()
+    with open(events_path) as lines:
+        for line in lines:
+            counts[json.loads(line)["usr"]["email"]] += 1
+    ranked = counts.most_common()
+    return ranked[len(ranked) // 10][0]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--evident", required=True)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--work-dir", default=None)
+    args = parser.parse_args()
+    work = Path(args.work_dir or tempfile.mkdtemp(prefix="evident-bench-"))
+    events_path = work / f"events-{args.events}.jsonl"
+    if not events_path.exists():
+        base_ms = int(time.time() * 1000) - 3 * args.events
+        subprocess.run([sys.executable, str(Path(__file__).parent / "generate.py"), "--events", str(args.events),
+                        "--base-ms", str(base_ms), str(events_path)], check=True)
+    user = mid_frequency_user(events_path)
+    window = {"from": "now-30d", "to": "now+1h"}
+    results = []
+
+    import duckdb
+    with tempfile.TemporaryDirectory(dir=work) as data_dir:
+        process, base = ingest.start_evident(args.evident, data_dir)
+        try:
+            ingest.send_all(base, list(ingest.batches(str(events_path), 1000)), 4)
+            questions = {
+                "needle count": lambda: post(base, "/api/v2/logs/analytics/aggregate",
+                                             {"filter": {"query": f"@usr.email:{user}", **window}})["data"]["buckets"][0]["computes"]["c0"],
+                "needle newest 50": lambda: len(post(base, "/api/v2/logs/events/search",
+                                                     {"filter": {"query": f"@usr.email:{user}", **window}, "page": {"limit": 50}})["data"]),
+                "free text 'suspicious'": lambda: len(post(base, "/api/v2/logs/events/search",
+                                                          {"filter": {"query": "suspicious", **window}, "page": {"limit": 1000}})["data"]),
+                "stats count by @evt.name": lambda: len(post(base, "/api/v2/logs/analytics/aggregate",
+                                                            {"filter": {"query": "* | stats count by @evt.name", **window}})["data"]["buckets"]),
+            }
+            evident_times = {name: timed(question, args.runs) for name, question in questions.items()}
+        finally:
+            process.terminate()
+            process.wait(timeout=120)
+
+    connection = duckdb.connect(str(work / "search.duckdb"))
+    connection.execute("DROP TABLE IF EXISTS events")
+    connection.execute(f"CREATE TABLE events AS SELECT * FROM read_json('{events_path}', format='newline_delimited')")
+    duck_questions = {
+        "needle count": lambda: connection.execute("SELECT count(*) FROM events WHERE usr.email = ?", [user]).fetchone()[0],
+        "needle newest 50": lambda: len(connection.execute(
+            "SELECT * FROM events WHERE usr.email = ? ORDER BY timestamp DESC LIMIT 50", [user]).fetchall()),
+        "free text 'suspicious'": lambda: len(connection.execute(
+            "SELECT * FROM events WHERE regexp_matches(message, '(?i)\\bsuspicious\\b')").fetchall()),
+        "stats count by @evt.name": lambda: len(connection.execute(
+            "SELECT evt.name, count(*) FROM events GROUP BY 1").fetchall()),
+    }
+    duck_times = {name: timed(question, args.runs) for name, question in duck_questions.items()}
+    connection.close()
+
+    print(f"events: {args.events:,}, runs: {args.runs} (medians), needle user: {user}")
+    print(f"{'question':28} {'evident':>12} {'duckdb':>12} {'evident/duckdb':>15}  results (evident / duckdb)")
+    for name in questions:
+        (evident_seconds, evident_result), (duck_seconds, duck_result) = evident_times[name], duck_times[name]
+        print(f"{name:28} {evident_seconds * 1000:10.1f}ms {duck_seconds * 1000:10.1f}ms {evident_seconds / duck_seconds:14.1f}x  {evident_result} / {duck_result}")
+
+
+if __name__ == "__main__":
+    main()
