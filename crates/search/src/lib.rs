@@ -13,6 +13,8 @@
 //! - [`matches`] is the reference matcher: the definition of what a query
 //!   means for one [`evident_model::Event`]. Columnar evaluation elsewhere
 //!   must agree with it.
+//! - [`terms`] turns events and queries into exact index terms, so that an
+//!   index can skip events a query cannot match.
 //! - [`Aggregator`] is the reference evaluation of `| stats` over the
 //!   events a filter matched.
 //! - `Display` on any tree prints a canonical query that parses back to the
@@ -44,6 +46,7 @@ mod matcher;
 mod parser;
 mod printer;
 pub mod stats;
+pub mod terms;
 pub mod text;
 
 pub use ast::{Expr, Field, Query, Stats, Value};

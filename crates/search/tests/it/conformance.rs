@@ -82,3 +82,21 @@ fn every_corpus_query_survives_a_print_round_trip() {
         );
     }
 }
+
+#[test]
+fn required_terms_hold_for_every_matching_corpus_case() {
+    for case in load_cases() {
+        let filter = evident_search::parse_filter(&case.query).expect("corpus queries parse");
+        if evident_search::matches(&filter, &case.event) {
+            let have = evident_search::terms::event_terms(&case.event);
+            let need = evident_search::terms::required_terms(&filter);
+            assert!(
+                need.is_subset(&have),
+                "{}: {:?} lacks {:?}",
+                case.id,
+                case.query,
+                need.difference(&have).collect::<Vec<_>>()
+            );
+        }
+    }
+}

@@ -242,6 +242,66 @@ proptest! {
         prop_assert_eq!(evident_search::matches(&reparsed, &event), verdict);
     }
 
+    /// The index contract: a matching event holds every required term.
+    #[test]
+    fn required_terms_never_exclude_a_match(filter in expr(), event in event()) {
+        if evident_search::matches(&filter, &event) {
+            let have = evident_search::terms::event_terms(&event);
+            let need = evident_search::terms::required_terms(&filter);
+            prop_assert!(need.is_subset(&have), "missing {:?}", need.difference(&have).collect::<Vec<_>>());
+        }
+    }
+
+    /// Queries built from an event's own values match it, so the contract
+    /// is exercised on matches, not only on misses.
+    #[test]
+    fn required_terms_of_queries_taken_from_the_event(event in event(), pick in any::<usize>()) {
+        let mut queries: Vec<Expr> = Vec::new();
+        fn leaves(prefix: &mut Vec<String>, value: &Json, out: &mut Vec<(Vec<String>, Json)>) {
+            match value {
+                Json::Object(object) => for (key, child) in object {
+                    prefix.push(key.clone());
+                    leaves(prefix, child, out);
+                    prefix.pop();
+                },
+                Json::Array(items) => items.iter().for_each(|item| leaves(prefix, item, out)),
+                scalar => out.push((prefix.clone(), scalar.clone())),
+            }
+        }
+        let mut found = Vec::new();
+        for (key, value) in &event.attributes {
+            leaves(&mut vec![key.clone()], value, &mut found);
+        }
+        for (path, value) in found {
+            let Some(path) = AttrPath::new(path) else { continue };
+            let text = match value { Json::String(text) => text, Json::Bool(flag) => flag.to_string(), Json::Number(n) => n.to_string(), _ => continue };
+            if text.is_empty() { continue }
+            queries.push(Expr::Match { field: Field::Attribute(path.clone()), value: Value::Term(Literal::new(text.clone())) });
+            queries.push(Expr::Match { field: Field::Attribute(path), value: Value::Phrase(text) });
+        }
+        for tag in &event.tags {
+            queries.push(Expr::Match { field: Field::Tags, value: Value::Phrase(tag.clone()) });
+            if let Some((key, value)) = tag.split_once(':') && !key.is_empty() {
+                queries.push(Expr::Match { field: Field::TagKey(key.to_string()), value: Value::Phrase(value.to_string()) });
+            }
+        }
+        if let Some(message) = &event.message {
+            let words: Vec<&str> = message.split_whitespace().collect();
+            if !words.is_empty() {
+                let word = words[pick % words.len()];
+                queries.push(Expr::Match { field: Field::FreeText, value: Value::Term(Literal::new(word)) });
+                queries.push(Expr::Match { field: Field::FreeText, value: Value::Phrase(message.clone()) });
+            }
+        }
+        let have = evident_search::terms::event_terms(&event);
+        for query in queries {
+            if evident_search::matches(&query, &event) {
+                let need = evident_search::terms::required_terms(&query);
+                prop_assert!(need.is_subset(&have), "{} lacks {:?}", query, need.difference(&have).collect::<Vec<_>>());
+            }
+        }
+    }
+
     #[test]
     fn arbitrary_text_never_panics(query in "\\PC{0,40}") {
         if let Ok(parsed) = evident_search::parse(&query) {

@@ -1,0 +1,267 @@
+//! Index terms: what an event contains, and what a query requires, as
+//! exact strings an index can store (a bloom filter, a term dictionary).
+//!
+//! The contract, checked by a property test: if [`crate::matches`] accepts
+//! an event, every term in [`required_terms`] of the query is among the
+//! [`event_terms`] of the event. An index may therefore skip any group of
+//! events whose terms lack one required term. Queries the terms cannot
+//! narrow (negations, ranges, wildcards, numbers) require nothing.
+//!
+//! Term shapes:
+//! - `w:<word>`: a lowercased word of a free-text field (`message`,
+//!   `@error.message`, `@error.stack`, `@title`);
+//! - `m:<word>`: a lowercased word of `message` alone;
+//! - `a:<path>=<text>`: an attribute value (every element of arrays), as
+//!   its JSON text;
+//! - `r:<field>=<text>`: a reserved field (`status` and `source` as the
+//!   matcher resolves them);
+//! - `t:<tag>`: a whole tag.
+
+use std::collections::BTreeSet;
+
+use evident_model::{Event, ReservedField};
+use serde_json::Value as Json;
+
+use crate::ast::{Expr, Field, Value};
+use crate::text::words;
+
+const FULL_TEXT_PATHS: [&[&str]; 3] = [&["error", "message"], &["error", "stack"], &["title"]];
+
+/// Every term of an event.
+pub fn event_terms(event: &Event) -> BTreeSet<String> {
+    let mut terms = BTreeSet::new();
+    if let Some(message) = &event.message {
+        for word in words(message) {
+            terms.insert(format!("m:{word}"));
+            terms.insert(format!("w:{word}"));
+        }
+    }
+    for path in FULL_TEXT_PATHS {
+        let mut values = Vec::new();
+        collect(&event.attributes, path, &mut values);
+        for value in values {
+            if let Some(text) = scalar_text(value) {
+                terms.extend(words(&text).map(|word| format!("w:{word}")));
+            }
+        }
+    }
+    let mut prefix = Vec::new();
+    for (key, value) in &event.attributes {
+        prefix.push(key.clone());
+        attribute_terms(&mut prefix, value, &mut terms);
+        prefix.pop();
+    }
+    for reserved in [
+        ReservedField::Host,
+        ReservedField::Service,
+        ReservedField::TraceId,
+    ] {
+        if let Some(text) = event.reserved_text(reserved) {
+            terms.insert(format!("r:{}={text}", reserved.name()));
+        }
+    }
+    match &event.status {
+        Some(status) => {
+            terms.insert(format!("r:status={status}"));
+        }
+        None => {
+            // Audit events carry `status` as an attribute, arrays included.
+            let mut values = Vec::new();
+            collect(&event.attributes, &["status"], &mut values);
+            terms.extend(
+                values
+                    .into_iter()
+                    .filter_map(scalar_text)
+                    .map(|text| format!("r:status={text}")),
+            );
+        }
+    }
+    if let Some(source) = &event.source {
+        terms.insert(format!("r:source={source}"));
+    }
+    for tag in &event.tags {
+        terms.insert(format!("t:{tag}"));
+        if let Some(source) = tag.strip_prefix("source:") {
+            terms.insert(format!("r:source={source}"));
+        }
+    }
+    terms
+}
+
+fn attribute_terms(prefix: &mut Vec<String>, value: &Json, terms: &mut BTreeSet<String>) {
+    match value {
+        Json::Object(object) => {
+            for (key, child) in object {
+                prefix.push(key.clone());
+                attribute_terms(prefix, child, terms);
+                prefix.pop();
+            }
+        }
+        // The matcher tries every element of an array at the same path.
+        Json::Array(items) => items
+            .iter()
+            .for_each(|item| attribute_terms(prefix, item, terms)),
+        scalar => {
+            if let Some(text) = scalar_text(scalar) {
+                terms.insert(format!("a:{}={text}", prefix.join("\u{1f}")));
+            }
+        }
+    }
+}
+
+fn scalar_text(value: &Json) -> Option<String> {
+    match value {
+        Json::String(text) => Some(text.clone()),
+        Json::Number(number) => Some(number.to_string()),
+        Json::Bool(flag) => Some(flag.to_string()),
+        Json::Null | Json::Array(_) | Json::Object(_) => None,
+    }
+}
+
+fn collect<'e>(
+    attributes: &'e serde_json::Map<String, Json>,
+    path: &[&str],
+    out: &mut Vec<&'e Json>,
+) {
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
+    if let Some(value) = attributes.get(*first) {
+        descend(value, rest, out);
+    }
+}
+
+fn descend<'e>(value: &'e Json, rest: &[&str], out: &mut Vec<&'e Json>) {
+    match value {
+        Json::Array(items) => items.iter().for_each(|item| descend(item, rest, out)),
+        Json::Object(object) if !rest.is_empty() => collect(object, rest, out),
+        value if rest.is_empty() => out.push(value),
+        _ => {}
+    }
+}
+
+/// Terms every matching event contains. Empty when the query cannot be
+/// narrowed this way (it may still match anything).
+pub fn required_terms(expr: &Expr) -> BTreeSet<String> {
+    match expr {
+        Expr::And(operands) => operands.iter().flat_map(required_terms).collect(),
+        // Each branch must supply a term the others share to narrow an OR;
+        // keep only what all branches require.
+        Expr::Or(operands) => {
+            let mut branches = operands.iter().map(required_terms);
+            let Some(first) = branches.next() else {
+                return BTreeSet::new();
+            };
+            branches.fold(first, |common, branch| {
+                common.intersection(&branch).cloned().collect()
+            })
+        }
+        Expr::Match { field, value } => match_terms(field, value),
+        Expr::All | Expr::Not(_) | Expr::Exists(_) | Expr::Cidr { .. } => BTreeSet::new(),
+    }
+}
+
+fn match_terms(field: &Field, value: &Value) -> BTreeSet<String> {
+    let mut terms = BTreeSet::new();
+    match (field, value) {
+        // Free text: each word of a bare term must be in some text field.
+        (Field::FreeText, Value::Term(term)) => {
+            terms.extend(words(term.text()).map(|word| format!("w:{word}")))
+        }
+        (Field::FreeText, Value::Phrase(phrase)) => {
+            terms.extend(words(phrase).map(|word| format!("w:{word}")))
+        }
+        (Field::Reserved(ReservedField::Message), Value::Term(term)) => {
+            terms.extend(words(term.text()).map(|word| format!("m:{word}")));
+        }
+        (Field::Reserved(ReservedField::Message), Value::Phrase(phrase)) => {
+            terms.extend(words(phrase).map(|word| format!("m:{word}")));
+        }
+        // Keyword fields: whole values. Numbers can match numerically
+        // (`200` matches `200.0`), so numeric terms require nothing.
+        (Field::Attribute(path), Value::Term(term))
+            if !path.is_full_text() && term.number().is_none() =>
+        {
+            terms.insert(format!(
+                "a:{}={}",
+                path.segments().join("\u{1f}"),
+                term.text()
+            ));
+        }
+        (Field::Attribute(path), Value::Phrase(phrase)) if !path.is_full_text() => {
+            terms.insert(format!("a:{}={phrase}", path.segments().join("\u{1f}")));
+        }
+        // `status` may fall back to a numeric attribute: numbers again
+        // require nothing.
+        (Field::Reserved(reserved), Value::Term(term))
+            if term.number().is_none()
+                && matches!(
+                    reserved,
+                    ReservedField::Host
+                        | ReservedField::Service
+                        | ReservedField::TraceId
+                        | ReservedField::Status
+                        | ReservedField::Source
+                ) =>
+        {
+            terms.insert(format!("r:{}={}", reserved.name(), term.text()));
+        }
+        (Field::Reserved(reserved), Value::Phrase(phrase))
+            if matches!(
+                reserved,
+                ReservedField::Host
+                    | ReservedField::Service
+                    | ReservedField::TraceId
+                    | ReservedField::Status
+                    | ReservedField::Source
+            ) =>
+        {
+            terms.insert(format!("r:{}={phrase}", reserved.name()));
+        }
+        (Field::TagKey(key), Value::Term(term)) => {
+            terms.insert(format!("t:{key}:{}", term.text()));
+        }
+        (Field::TagKey(key), Value::Phrase(phrase)) => {
+            terms.insert(format!("t:{key}:{phrase}"));
+        }
+        (Field::Tags, Value::Term(term)) => {
+            terms.insert(format!("t:{}", term.text()));
+        }
+        (Field::Tags, Value::Phrase(phrase)) => {
+            terms.insert(format!("t:{phrase}"));
+        }
+        _ => {}
+    }
+    terms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn terms_of(query: &str) -> Vec<String> {
+        required_terms(&crate::parse_filter(query).expect("valid"))
+            .into_iter()
+            .collect()
+    }
+
+    #[test]
+    fn needles_and_words() {
+        assert_eq!(
+            terms_of("@usr.email:a@b.co @evt.name:Request"),
+            ["a:evt\u{1f}name=Request", "a:usr\u{1f}email=a@b.co"]
+        );
+        assert_eq!(terms_of("Hello, World"), ["w:hello", "w:world"]);
+        assert_eq!(
+            terms_of("service:web env:prod"),
+            ["r:service=web", "t:env:prod"]
+        );
+        assert!(terms_of("-@usr.email:x").is_empty());
+        assert!(
+            terms_of("@http.status_code:200").is_empty(),
+            "numbers match numerically"
+        );
+        assert_eq!(terms_of("(a b) OR (a c)"), ["w:a"]);
+        assert!(terms_of("a OR b").is_empty());
+    }
+}
