@@ -16,6 +16,7 @@
 
 pub mod segment;
 mod store;
+pub mod term_index;
 pub mod verify;
 pub mod wal;
 

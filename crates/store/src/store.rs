@@ -22,7 +22,7 @@
 //! events held in memory; the columnar read path comes with the query
 //! engine.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::ops::Range;
@@ -39,6 +39,7 @@ use object_store::ObjectStore;
 use crate::segment::{
     Manifest, SealInput, SegmentError, SegmentMeta, SegmentStore, decode_raw, encode,
 };
+use crate::term_index::{TermIndex, term_hash};
 use crate::wal::{CommitReply, GroupCommit, Wal, WalError, WalOptions};
 
 #[derive(Debug, thiserror::Error)]
@@ -185,6 +186,8 @@ pub struct Store {
     runtime: IoRuntime,
     seal_rows: usize,
     pending_bytes: Arc<AtomicUsize>,
+    /// Term postings of the sealed events, oldest first.
+    indexes: RwLock<Vec<TermIndex>>,
 }
 
 /// Options for [`Store::open`].
@@ -276,6 +279,7 @@ impl Store {
         let runtime = IoRuntime::new()?;
         let manifest = runtime.block_on(segments.manifest())?;
 
+        let mut indexes: Vec<TermIndex> = Vec::new();
         // Expired events: only their recorded leaves remain, and rebuild the
         // tree's prefix. Then sealed events from their segments, then the
         // log's tail.
@@ -311,6 +315,15 @@ impl Store {
                     )));
                 }
                 contents.push(sequence, &raw)?;
+            }
+            if let (Some(first), Some(end)) = (
+                contents.position(meta.first_sequence),
+                contents.position(meta.end_sequence),
+            ) {
+                indexes.push(TermIndex::build(
+                    meta.first_sequence,
+                    &contents.events[first..end.min(contents.events.len())],
+                ));
             }
         }
         let sealed_end = manifest.sealed_end();
@@ -391,6 +404,7 @@ impl Store {
             runtime,
             seal_rows: options.seal_rows.max(1),
             pending_bytes: Arc::new(AtomicUsize::new(0)),
+            indexes: RwLock::new(indexes),
         })
     }
 
@@ -454,6 +468,11 @@ impl Store {
                 return Err(error.into());
             }
             tracing::info!(path, events = end - start, bytes = size, "sealed a segment");
+            let index = TermIndex::build(start, &events);
+            self.indexes
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(index);
             self.commit.maintain(Box::new(move |wal| {
                 if let Err(error) = wal.remove_before(end) {
                     tracing::warn!(%error, "could not remove sealed write-ahead log files");
@@ -501,6 +520,10 @@ impl Store {
             Ok(mut contents) => contents.expire_before(expired_end),
             Err(poisoned) => poisoned.into_inner().expire_before(expired_end),
         }
+        self.indexes
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|index| index.end_sequence > expired_end);
         tracing::info!(events, segments = dropped.len(), "expired under retention");
         Ok(events)
     }
@@ -557,6 +580,58 @@ impl Store {
             })
             .cloned()
             .collect()
+    }
+
+    /// Like [`Store::events_between`], but only events that can hold every
+    /// one of `required` (terms of `evident_search::terms`): sealed events
+    /// come from the term postings, the unsealed tail is scanned. With no
+    /// required term, every event in the range.
+    pub fn candidates_between(
+        &self,
+        from: i64,
+        to: i64,
+        required: &BTreeSet<String>,
+    ) -> Vec<Arc<StoredEvent>> {
+        if required.is_empty() {
+            return self.events_between(from, to);
+        }
+        let hashes: Vec<u64> = required.iter().map(|term| term_hash(term)).collect();
+        let in_range = |stored: &Arc<StoredEvent>| {
+            let time = stored
+                .event
+                .timestamp
+                .map_or(stored.discovery_timestamp.as_nanos(), |t| t.as_nanos());
+            time >= from && time < to
+        };
+        let indexes = self
+            .indexes
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let contents = self.read();
+        let mut found = Vec::new();
+        let mut indexed_end = contents.base;
+        for index in indexes.iter() {
+            found.extend(
+                index
+                    .candidates(&hashes)
+                    .into_iter()
+                    .filter_map(|sequence| contents.event(sequence))
+                    .filter(|stored| in_range(stored))
+                    .cloned(),
+            );
+            indexed_end = indexed_end.max(index.end_sequence);
+        }
+        let tail = contents
+            .position(indexed_end)
+            .unwrap_or(0)
+            .min(contents.events.len());
+        found.extend(
+            contents.events[tail..]
+                .iter()
+                .filter(|stored| in_range(stored))
+                .cloned(),
+        );
+        found
     }
 
     pub fn len(&self) -> u64 {

@@ -193,7 +193,11 @@ fn run(state: &SharedState, body: AggregateBody) -> Result<Value, QueryError> {
     }
     let matched: Vec<Arc<StoredEvent>> = state
         .store
-        .events_between(from.as_nanos(), to.as_nanos().saturating_add(1))
+        .candidates_between(
+            from.as_nanos(),
+            to.as_nanos().saturating_add(1),
+            &evident_search::terms::required_terms(&query.filter),
+        )
         .into_iter()
         .filter(|stored| evident_search::matches(&query.filter, &stored.event))
         .collect();

@@ -277,7 +277,11 @@ pub fn search_page(
 
     // The end is inclusive, as in Datadog's `to`.
     let mut matched: Vec<Arc<StoredEvent>> = store
-        .events_between(from.as_nanos(), to.as_nanos().saturating_add(1))
+        .candidates_between(
+            from.as_nanos(),
+            to.as_nanos().saturating_add(1),
+            &evident_search::terms::required_terms(&query.filter),
+        )
         .into_iter()
         .filter(|stored| evident_search::matches(&query.filter, &stored.event))
         .collect();

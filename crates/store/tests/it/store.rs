@@ -417,3 +417,58 @@ fn retention_drops_old_segments_and_what_remains_still_verifies() {
         (50, 101, 101)
     );
 }
+
+#[test]
+fn term_postings_narrow_without_losing_a_match() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(directory.path(), sealing_options()).expect("open");
+    let events: Vec<StoredEvent> = (0..90)
+        .map(|index| {
+            let mut event = stored(index);
+            event.event.attributes.insert(
+                "usr".into(),
+                serde_json::json!({"email": format!("user{}@x.io", index % 7)}),
+            );
+            event.event.tags = vec![format!("env:{}", ["prod", "dev"][index as usize % 2])];
+            event
+        })
+        .collect();
+    append_and_wait(&store, &events).expect("durable");
+    assert_eq!(
+        store.seal().expect("seal"),
+        3,
+        "75 sealed and indexed, 15 in the tail"
+    );
+    let everything = (i64::MIN, i64::MAX);
+    for query in [
+        "@usr.email:user3@x.io",
+        "@usr.email:user3@x.io env:prod",
+        "number 42",
+        "\"event number 87\"",
+        "@usr.email:nobody@x.io",
+        "env:dev -@usr.email:user1@x.io",
+        "@n:17 OR @n:80",
+        "*",
+    ] {
+        let filter = evident_search::parse_filter(query).expect("valid");
+        let required = evident_search::terms::required_terms(&filter);
+        let ids = |events: Vec<std::sync::Arc<StoredEvent>>| -> Vec<String> {
+            events
+                .into_iter()
+                .filter(|stored| evident_search::matches(&filter, &stored.event))
+                .map(|stored| stored.id.clone())
+                .collect()
+        };
+        let scanned = ids(store.events_between(everything.0, everything.1));
+        let narrowed = ids(store.candidates_between(everything.0, everything.1, &required));
+        assert_eq!(narrowed, scanned, "{query}");
+    }
+    let needle = evident_search::terms::required_terms(
+        &evident_search::parse_filter("@usr.email:user3@x.io").expect("valid"),
+    );
+    let candidates = store.candidates_between(i64::MIN, i64::MAX, &needle).len();
+    assert!(
+        candidates < 40,
+        "postings narrow the sealed part: {candidates} candidates"
+    );
+}
