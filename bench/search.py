@@ -58,6 +58,8 @@ def main():
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--work-dir", default=None)
+    parser.add_argument("--settle", type=float, default=60.0,
+                        help="seconds to wait after loading, so that sealing and indexing catch up (the unsealed tail is scanned)")
     args = parser.parse_args()
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="evident-bench-"))
     events_path = work / f"events-{args.events}.jsonl"
@@ -74,6 +76,7 @@ def main():
         process, base = ingest.start_evident(args.evident, data_dir)
         try:
             ingest.send_all(base, list(ingest.batches(str(events_path), 1000)), 4)
+            time.sleep(args.settle)
             questions = {
                 "needle count": lambda: post(base, "/api/v2/logs/analytics/aggregate",
                                              {"filter": {"query": f"@usr.email:{user}", **window}})["data"]["buckets"][0]["computes"]["c0"],
@@ -104,7 +107,7 @@ def main():
     duck_times = {name: timed(question, args.runs) for name, question in duck_questions.items()}
     connection.close()
 
-    print(f"events: {args.events:,}, runs: {args.runs} (medians), needle user: {user}")
+    print(f"events: {args.events:,}, runs: {args.runs} (medians), needle user: {user}, settled {args.settle:.0f} s after loading")
     print(f"{'question':28} {'evident':>12} {'duckdb':>12} {'evident/duckdb':>15}  results (evident / duckdb)")
     for name in questions:
         (evident_seconds, evident_result), (duck_seconds, duck_result) = evident_times[name], duck_times[name]
