@@ -30,6 +30,37 @@ fn key_hash(name: &str, public_key: &VerifyingKey) -> u32 {
     u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
 }
 
+/// Splits `<name>+<hex hash>+<base64(0x01 || 32 bytes)>`, the common tail
+/// of both key encodings. The base64 part may itself contain '+': it is
+/// everything after the second separator.
+fn split_key(text: &str) -> Result<(&str, &str, [u8; 32]), LedgerError> {
+    let invalid = || LedgerError::InvalidKey("expected <name>+<hash>+<key>".into());
+    let mut parts = text.splitn(3, '+');
+    let (Some(name), Some(hash), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(invalid());
+    };
+    check_name(name)?;
+    let bytes = STANDARD.decode(key).map_err(|_| invalid())?;
+    match (
+        bytes.first(),
+        <[u8; 32]>::try_from(&bytes[1.min(bytes.len())..]),
+    ) {
+        (Some(&ALGORITHM_ED25519), Ok(raw)) => Ok((name, hash, raw)),
+        _ => Err(LedgerError::InvalidKey(
+            "only Ed25519 keys are supported".into(),
+        )),
+    }
+}
+
+fn check_key_hash(written: &str, actual: u32) -> Result<(), LedgerError> {
+    if written.len() != 8 || u32::from_str_radix(written, 16).ok() != Some(actual) {
+        return Err(LedgerError::InvalidKey(
+            "the key hash does not match the key".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn check_name(name: &str) -> Result<(), LedgerError> {
     if name.is_empty() || name.chars().any(|ch| ch.is_whitespace() || ch == '+') {
         return Err(LedgerError::InvalidKey(format!(
@@ -76,33 +107,12 @@ impl NoteSigner {
 
     /// Reads `PRIVATE+KEY+<name>+<hash>+<base64>`.
     pub fn from_private_key(text: &str) -> Result<NoteSigner, LedgerError> {
-        let invalid = || LedgerError::InvalidKey("expected PRIVATE+KEY+<name>+<hash>+<key>".into());
-        let rest = text
-            .trim()
-            .strip_prefix("PRIVATE+KEY+")
-            .ok_or_else(invalid)?;
-        // The base64 key may itself contain '+': it is everything after the
-        // second separator.
-        let mut parts = rest.splitn(3, '+');
-        let (Some(name), Some(hash), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(invalid());
-        };
-        check_name(name)?;
-        let bytes = STANDARD.decode(key).map_err(|_| invalid())?;
-        let (Some(&ALGORITHM_ED25519), Ok(seed)) = (
-            bytes.first(),
-            <[u8; 32]>::try_from(&bytes[1.min(bytes.len())..]),
-        ) else {
-            return Err(LedgerError::InvalidKey(
-                "only Ed25519 keys are supported".into(),
-            ));
-        };
+        let rest = text.trim().strip_prefix("PRIVATE+KEY+").ok_or_else(|| {
+            LedgerError::InvalidKey("expected PRIVATE+KEY+<name>+<hash>+<key>".into())
+        })?;
+        let (name, hash, seed) = split_key(rest)?;
         let signer = NoteSigner::from_seed(name, seed);
-        if u32::from_str_radix(hash, 16).ok() != Some(signer.key_hash) || hash.len() != 8 {
-            return Err(LedgerError::InvalidKey(
-                "the key hash does not match the key".into(),
-            ));
-        }
+        check_key_hash(hash, signer.key_hash)?;
         Ok(signer)
     }
 
@@ -169,29 +179,11 @@ pub struct NoteVerifier {
 impl NoteVerifier {
     /// Reads `<name>+<hash>+<base64(0x01 || key)>`.
     pub fn parse(text: &str) -> Result<NoteVerifier, LedgerError> {
-        let invalid = || LedgerError::InvalidKey("expected <name>+<hash>+<key>".into());
-        let mut parts = text.trim().splitn(3, '+');
-        let (Some(name), Some(hash), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(invalid());
-        };
-        check_name(name)?;
-        let bytes = STANDARD.decode(key).map_err(|_| invalid())?;
-        let (Some(&ALGORITHM_ED25519), Ok(raw)) = (
-            bytes.first(),
-            <[u8; 32]>::try_from(&bytes[1.min(bytes.len())..]),
-        ) else {
-            return Err(LedgerError::InvalidKey(
-                "only Ed25519 keys are supported".into(),
-            ));
-        };
+        let (name, hash, raw) = split_key(text.trim())?;
         let key = VerifyingKey::from_bytes(&raw)
             .map_err(|_| LedgerError::InvalidKey("not an Ed25519 public key".into()))?;
         let key_hash = self::key_hash(name, &key);
-        if hash.len() != 8 || u32::from_str_radix(hash, 16).ok() != Some(key_hash) {
-            return Err(LedgerError::InvalidKey(
-                "the key hash does not match the key".into(),
-            ));
-        }
+        check_key_hash(hash, key_hash)?;
         Ok(NoteVerifier {
             name: name.to_string(),
             key_hash,

@@ -162,77 +162,35 @@ pub fn required_terms(expr: &Expr) -> BTreeSet<String> {
 }
 
 fn match_terms(field: &Field, value: &Value) -> BTreeSet<String> {
-    let mut terms = BTreeSet::new();
-    match (field, value) {
-        // Free text: each word of a bare term must be in some text field.
-        (Field::FreeText, Value::Term(term)) => {
-            terms.extend(words(term.text()).map(|word| format!("w:{word}")))
+    // Words and whole values only; a term that reads as a number can match
+    // numerically (`200` matches `200.0`), so on keyword fields it requires
+    // nothing. Phrases compare as text.
+    let (text, numeric) = match value {
+        Value::Term(term) => (term.text(), term.number().is_some()),
+        Value::Phrase(phrase) => (phrase.as_str(), false),
+        Value::Wildcard(_) | Value::Compare(..) | Value::Range(_) => return BTreeSet::new(),
+    };
+    let word_terms = |prefix: &str| words(text).map(|word| format!("{prefix}:{word}")).collect();
+    let one = |term: String| BTreeSet::from([term]);
+    match field {
+        // Free text: each word must be in some text field.
+        Field::FreeText => word_terms("w"),
+        Field::Reserved(ReservedField::Message) => word_terms("m"),
+        Field::Attribute(path) if !path.is_full_text() && !numeric => {
+            one(format!("a:{}={text}", path.segments().join("\u{1f}")))
         }
-        (Field::FreeText, Value::Phrase(phrase)) => {
-            terms.extend(words(phrase).map(|word| format!("w:{word}")))
-        }
-        (Field::Reserved(ReservedField::Message), Value::Term(term)) => {
-            terms.extend(words(term.text()).map(|word| format!("m:{word}")));
-        }
-        (Field::Reserved(ReservedField::Message), Value::Phrase(phrase)) => {
-            terms.extend(words(phrase).map(|word| format!("m:{word}")));
-        }
-        // Keyword fields: whole values. Numbers can match numerically
-        // (`200` matches `200.0`), so numeric terms require nothing.
-        (Field::Attribute(path), Value::Term(term))
-            if !path.is_full_text() && term.number().is_none() =>
-        {
-            terms.insert(format!(
-                "a:{}={}",
-                path.segments().join("\u{1f}"),
-                term.text()
-            ));
-        }
-        (Field::Attribute(path), Value::Phrase(phrase)) if !path.is_full_text() => {
-            terms.insert(format!("a:{}={phrase}", path.segments().join("\u{1f}")));
-        }
-        // `status` may fall back to a numeric attribute: numbers again
-        // require nothing.
-        (Field::Reserved(reserved), Value::Term(term))
-            if term.number().is_none()
-                && matches!(
-                    reserved,
-                    ReservedField::Host
-                        | ReservedField::Service
-                        | ReservedField::TraceId
-                        | ReservedField::Status
-                        | ReservedField::Source
-                ) =>
-        {
-            terms.insert(format!("r:{}={}", reserved.name(), term.text()));
-        }
-        (Field::Reserved(reserved), Value::Phrase(phrase))
-            if matches!(
-                reserved,
-                ReservedField::Host
-                    | ReservedField::Service
-                    | ReservedField::TraceId
-                    | ReservedField::Status
-                    | ReservedField::Source
-            ) =>
-        {
-            terms.insert(format!("r:{}={phrase}", reserved.name()));
-        }
-        (Field::TagKey(key), Value::Term(term)) => {
-            terms.insert(format!("t:{key}:{}", term.text()));
-        }
-        (Field::TagKey(key), Value::Phrase(phrase)) => {
-            terms.insert(format!("t:{key}:{phrase}"));
-        }
-        (Field::Tags, Value::Term(term)) => {
-            terms.insert(format!("t:{}", term.text()));
-        }
-        (Field::Tags, Value::Phrase(phrase)) => {
-            terms.insert(format!("t:{phrase}"));
-        }
-        _ => {}
+        // `status` may fall back to a numeric attribute.
+        Field::Reserved(
+            reserved @ (ReservedField::Host
+            | ReservedField::Service
+            | ReservedField::TraceId
+            | ReservedField::Status
+            | ReservedField::Source),
+        ) if !numeric => one(format!("r:{}={text}", reserved.name())),
+        Field::TagKey(key) => one(format!("t:{key}:{text}")),
+        Field::Tags => one(format!("t:{text}")),
+        _ => BTreeSet::new(),
     }
-    terms
 }
 
 #[cfg(test)]

@@ -689,51 +689,26 @@ impl Store {
         &self,
         id: &str,
     ) -> Result<(Arc<StoredEvent>, u64, SignedCheckpoint, Vec<Hash>), StoreError> {
-        let checkpoint = self.checkpoint()?;
-        let contents = self.read();
-        let index = *contents
-            .by_id
-            .get(id)
-            .ok_or_else(|| StoreError::UnknownEvent(id.to_string()))?;
-        if index >= checkpoint.checkpoint.size {
-            // Appended after the checkpoint was taken: sign a newer one.
-            drop(contents);
-            return self.inclusion_proof_at(id, self.checkpoint()?);
+        loop {
+            // Signs a newer checkpoint whenever the tree grew, so an event
+            // appended after the last one is covered on the next round.
+            let checkpoint = self.checkpoint()?;
+            let contents = self.read();
+            let index = *contents
+                .by_id
+                .get(id)
+                .ok_or_else(|| StoreError::UnknownEvent(id.to_string()))?;
+            if index < checkpoint.checkpoint.size {
+                let event = Arc::clone(
+                    contents
+                        .event(index)
+                        .ok_or_else(|| StoreError::UnknownEvent(id.to_string()))?,
+                );
+                let proof =
+                    tree::inclusion_proof(&contents.tree, index, checkpoint.checkpoint.size)?;
+                return Ok((event, index, checkpoint, proof));
+            }
         }
-        let proof = tree::inclusion_proof(&contents.tree, index, checkpoint.checkpoint.size)?;
-        Ok((
-            Arc::clone(
-                contents
-                    .event(index)
-                    .ok_or_else(|| StoreError::UnknownEvent(id.to_string()))?,
-            ),
-            index,
-            checkpoint,
-            proof,
-        ))
-    }
-
-    fn inclusion_proof_at(
-        &self,
-        id: &str,
-        checkpoint: SignedCheckpoint,
-    ) -> Result<(Arc<StoredEvent>, u64, SignedCheckpoint, Vec<Hash>), StoreError> {
-        let contents = self.read();
-        let index = *contents
-            .by_id
-            .get(id)
-            .ok_or_else(|| StoreError::UnknownEvent(id.to_string()))?;
-        let proof = tree::inclusion_proof(&contents.tree, index, checkpoint.checkpoint.size)?;
-        Ok((
-            Arc::clone(
-                contents
-                    .event(index)
-                    .ok_or_else(|| StoreError::UnknownEvent(id.to_string()))?,
-            ),
-            index,
-            checkpoint,
-            proof,
-        ))
     }
 
     /// The proof that the tree of `old_size` leaves is a prefix of the tree

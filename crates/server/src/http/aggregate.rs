@@ -16,8 +16,7 @@ use evident_search::{Aggregator, Stats, StatsRow};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::search::format_time;
-use super::time_range::parse_time;
+use super::search::{format_time, matching_events, resolve_window};
 use super::{QueryError, SharedState, require_read_keys};
 
 const DEFAULT_GROUP_LIMIT: usize = 10;
@@ -183,24 +182,11 @@ fn run(state: &SharedState, body: AggregateBody) -> Result<Value, QueryError> {
         group_by: fields,
     };
 
-    let now = Timestamp::from_nanos(jiff::Timestamp::now().as_nanosecond() as i64);
-    let from = parse_time(body.filter.from.as_deref().unwrap_or("now-15m"), now)
-        .map_err(|error| QueryError::bad_request(format!("invalid filter.from: {error}")))?;
-    let to = parse_time(body.filter.to.as_deref().unwrap_or("now"), now)
-        .map_err(|error| QueryError::bad_request(format!("invalid filter.to: {error}")))?;
-    if from > to {
-        return Err(QueryError::bad_request("filter.from is after filter.to"));
-    }
-    let matched: Vec<Arc<StoredEvent>> = state
-        .store
-        .candidates_between(
-            from.as_nanos(),
-            to.as_nanos().saturating_add(1),
-            &evident_search::terms::required_terms(&query.filter),
-        )
-        .into_iter()
-        .filter(|stored| evident_search::matches(&query.filter, &stored.event))
-        .collect();
+    let (from, to) = resolve_window(
+        body.filter.from.as_deref().unwrap_or("now-15m"),
+        body.filter.to.as_deref().unwrap_or("now"),
+    )?;
+    let matched = matching_events(&state.store, &query.filter, from, to);
 
     let mut totals = Aggregator::new(&stats);
     matched.iter().for_each(|stored| totals.add(&stored.event));

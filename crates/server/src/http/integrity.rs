@@ -3,13 +3,14 @@
 //! check an event or the log's history without trusting this server.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use evident_ledger::{Hash, leaf_hash};
-use evident_store::StoreError;
+use evident_store::{Store, StoreError};
 use serde_json::json;
 
 use super::{QueryError, SharedState, require_read_keys};
@@ -26,61 +27,64 @@ fn base64_hashes(hashes: &[Hash]) -> Vec<String> {
     hashes.iter().map(Hash::to_base64).collect()
 }
 
+/// Runs store work off the async threads.
+async fn blocking<T: Send + 'static>(
+    state: &SharedState,
+    work: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, QueryError> {
+    let store = Arc::clone(&state.store);
+    tokio::task::spawn_blocking(move || work(&store))
+        .await
+        .map_err(|error| QueryError::internal(error.to_string()))?
+        .map_err(store_error)
+}
+
 /// The latest signed checkpoint; `Accept: text/plain` gets the bare note.
-pub async fn checkpoint(State(state): State<SharedState>, headers: HeaderMap) -> Response {
-    if let Err(error) = require_read_keys(&state, &headers) {
-        return error.into_response();
-    }
-    let store = std::sync::Arc::clone(&state.store);
-    let signed = match tokio::task::spawn_blocking(move || store.checkpoint()).await {
-        Ok(Ok(signed)) => signed,
-        Ok(Err(error)) => return store_error(error).into_response(),
-        Err(error) => return QueryError::internal(error.to_string()).into_response(),
-    };
+pub async fn checkpoint(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+) -> Result<Response, QueryError> {
+    require_read_keys(&state, &headers)?;
+    let signed = blocking(&state, Store::checkpoint).await?;
     let wants_text = headers
         .get(header::ACCEPT)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|accept| accept.contains("text/plain"));
     if wants_text {
-        return (
+        return Ok((
             StatusCode::OK,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
             signed.note,
         )
-            .into_response();
+            .into_response());
     }
-    Json(json!({
+    Ok(Json(json!({
         "origin": signed.checkpoint.origin,
         "tree_size": signed.checkpoint.size,
         "root_hash": signed.checkpoint.root.to_base64(),
         "checkpoint": signed.note,
         "public_key": state.store.verifier().to_string(),
     }))
-    .into_response()
+    .into_response())
 }
 
 pub async fn inclusion(
     State(state): State<SharedState>,
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    if let Err(error) = require_read_keys(&state, &headers) {
-        return error.into_response();
-    }
-    let Some(id) = params.get("id").cloned() else {
-        return QueryError::bad_request("missing the id parameter").into_response();
-    };
-    let store = std::sync::Arc::clone(&state.store);
-    let proven = match tokio::task::spawn_blocking(move || store.inclusion_proof(&id)).await {
-        Ok(Ok(proven)) => proven,
-        Ok(Err(error)) => return store_error(error).into_response(),
-        Err(error) => return QueryError::internal(error.to_string()).into_response(),
-    };
-    let (event, index, signed, proof) = proven;
-    let Some(bytes) = state.store.event_bytes(index) else {
-        return QueryError::internal("the proven event has no stored bytes").into_response();
-    };
-    Json(json!({
+) -> Result<Response, QueryError> {
+    require_read_keys(&state, &headers)?;
+    let id = params
+        .get("id")
+        .cloned()
+        .ok_or_else(|| QueryError::bad_request("missing the id parameter"))?;
+    let (event, index, signed, proof) =
+        blocking(&state, move |store| store.inclusion_proof(&id)).await?;
+    let bytes = state
+        .store
+        .event_bytes(index)
+        .ok_or_else(|| QueryError::internal("the proven event has no stored bytes"))?;
+    Ok(Json(json!({
         "id": event.id,
         "leaf_index": index,
         "tree_size": signed.checkpoint.size,
@@ -92,17 +96,15 @@ pub async fn inclusion(
         "checkpoint": signed.note,
         "public_key": state.store.verifier().to_string(),
     }))
-    .into_response()
+    .into_response())
 }
 
 pub async fn consistency(
     State(state): State<SharedState>,
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    if let Err(error) = require_read_keys(&state, &headers) {
-        return error.into_response();
-    }
+) -> Result<Response, QueryError> {
+    require_read_keys(&state, &headers)?;
     let size = |name: &str| -> Result<u64, QueryError> {
         params
             .get(name)
@@ -110,21 +112,15 @@ pub async fn consistency(
             .parse()
             .map_err(|_| QueryError::bad_request(format!("{name} must be a tree size")))
     };
-    let (from, to) = match (size("from"), size("to")) {
-        (Ok(from), Ok(to)) => (from, to),
-        (Err(error), _) | (_, Err(error)) => return error.into_response(),
-    };
-    let store = std::sync::Arc::clone(&state.store);
-    match tokio::task::spawn_blocking(move || store.consistency_proof(from, to)).await {
-        Ok(Ok((from_root, to_root, proof))) => Json(json!({
-            "from": from,
-            "to": to,
-            "from_root": from_root.to_base64(),
-            "to_root": to_root.to_base64(),
-            "proof": base64_hashes(&proof),
-        }))
-        .into_response(),
-        Ok(Err(error)) => store_error(error).into_response(),
-        Err(error) => QueryError::internal(error.to_string()).into_response(),
-    }
+    let (from, to) = (size("from")?, size("to")?);
+    let (from_root, to_root, proof) =
+        blocking(&state, move |store| store.consistency_proof(from, to)).await?;
+    Ok(Json(json!({
+        "from": from,
+        "to": to,
+        "from_root": from_root.to_base64(),
+        "to_root": to_root.to_base64(),
+        "proof": base64_hashes(&proof),
+    }))
+    .into_response())
 }

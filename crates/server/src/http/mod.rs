@@ -37,13 +37,16 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/input", post(intake::submit_v1))
         .route("/v1/input/{key}", post(intake::submit_v1_with_key))
         .route("/api/v1/validate", get(intake::validate))
-        .route("/api/v2/logs/events/search", post(search::search_logs_post))
-        .route("/api/v2/logs/events", get(search::search_logs_get))
+        .route(
+            "/api/v2/logs/events/search",
+            post(search::search_post::<false>),
+        )
+        .route("/api/v2/logs/events", get(search::search_get::<false>))
         .route(
             "/api/v2/audit/events/search",
-            post(search::search_audit_post),
+            post(search::search_post::<true>),
         )
-        .route("/api/v2/audit/events", get(search::search_audit_get))
+        .route("/api/v2/audit/events", get(search::search_get::<true>))
         .route(
             "/api/v2/logs/analytics/aggregate",
             post(aggregate::aggregate),

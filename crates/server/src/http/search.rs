@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use evident_model::{StoredEvent, Timestamp};
+use evident_search::Expr;
 use evident_store::Store;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -26,6 +27,12 @@ const MAX_LIMIT: usize = 1000;
 pub enum Flavor {
     Logs,
     Audit,
+}
+
+impl Flavor {
+    fn of(audit: bool) -> Flavor {
+        if audit { Flavor::Audit } else { Flavor::Logs }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -117,35 +124,18 @@ struct Cursor {
     to: i64,
 }
 
-pub async fn search_logs_post(
+/// `POST .../events/search`; `AUDIT` picks the Audit Trail shape over Logs.
+pub async fn search_post<const AUDIT: bool>(
     State(state): State<SharedState>,
     headers: HeaderMap,
     body: Option<Json<SearchBody>>,
 ) -> Response {
-    respond(
-        state,
-        headers,
-        Ok(body.map(|Json(body)| body).unwrap_or_default().into()),
-        Flavor::Logs,
-    )
-    .await
+    let request = body.map(|Json(body)| body).unwrap_or_default().into();
+    respond(state, headers, Ok(request), Flavor::of(AUDIT)).await
 }
 
-pub async fn search_audit_post(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
-    body: Option<Json<SearchBody>>,
-) -> Response {
-    respond(
-        state,
-        headers,
-        Ok(body.map(|Json(body)| body).unwrap_or_default().into()),
-        Flavor::Audit,
-    )
-    .await
-}
-
-pub async fn search_logs_get(
+/// `GET .../events`, the query-string form.
+pub async fn search_get<const AUDIT: bool>(
     State(state): State<SharedState>,
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
@@ -154,21 +144,7 @@ pub async fn search_logs_get(
         state,
         headers,
         SearchRequest::from_query(&params),
-        Flavor::Logs,
-    )
-    .await
-}
-
-pub async fn search_audit_get(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
-    Query(params): Query<HashMap<String, String>>,
-) -> Response {
-    respond(
-        state,
-        headers,
-        SearchRequest::from_query(&params),
-        Flavor::Audit,
+        Flavor::of(AUDIT),
     )
     .await
 }
@@ -261,30 +237,10 @@ pub fn search_page(
             Timestamp::from_nanos(cursor.from),
             Timestamp::from_nanos(cursor.to),
         ),
-        None => {
-            let now = Timestamp::from_nanos(jiff::Timestamp::now().as_nanosecond() as i64);
-            let from = parse_time(&request.from, now).map_err(|error| {
-                QueryError::bad_request(format!("invalid filter.from: {error}"))
-            })?;
-            let to = parse_time(&request.to, now)
-                .map_err(|error| QueryError::bad_request(format!("invalid filter.to: {error}")))?;
-            (from, to)
-        }
+        None => resolve_window(&request.from, &request.to)?,
     };
-    if from > to {
-        return Err(QueryError::bad_request("filter.from is after filter.to"));
-    }
 
-    // The end is inclusive, as in Datadog's `to`.
-    let mut matched: Vec<Arc<StoredEvent>> = store
-        .candidates_between(
-            from.as_nanos(),
-            to.as_nanos().saturating_add(1),
-            &evident_search::terms::required_terms(&query.filter),
-        )
-        .into_iter()
-        .filter(|stored| evident_search::matches(&query.filter, &stored.event))
-        .collect();
+    let mut matched = matching_events(store, &query.filter, from, to);
     let key = |stored: &StoredEvent| (event_time(stored), stored.tiebreaker, stored.id.clone());
     matched.sort_by_key(|stored| key(stored));
     if descending {
@@ -321,6 +277,40 @@ pub fn search_page(
         response["meta"]["page"] = json!({"after": encoded});
     }
     Ok(response)
+}
+
+/// `from` and `to` as the APIs take them (`now-15m`, ISO 8601, epoch ms),
+/// resolved against one `now`.
+pub(super) fn resolve_window(from: &str, to: &str) -> Result<(Timestamp, Timestamp), QueryError> {
+    let now = Timestamp::from_nanos(jiff::Timestamp::now().as_nanosecond() as i64);
+    let from = parse_time(from, now)
+        .map_err(|error| QueryError::bad_request(format!("invalid filter.from: {error}")))?;
+    let to = parse_time(to, now)
+        .map_err(|error| QueryError::bad_request(format!("invalid filter.to: {error}")))?;
+    if from > to {
+        return Err(QueryError::bad_request("filter.from is after filter.to"));
+    }
+    Ok((from, to))
+}
+
+/// The events of `[from, to]` (the end inclusive, as Datadog's `to`) that
+/// `filter` accepts, in log order: the store narrows by index terms, the
+/// reference matcher decides.
+pub(super) fn matching_events(
+    store: &Store,
+    filter: &Expr,
+    from: Timestamp,
+    to: Timestamp,
+) -> Vec<Arc<StoredEvent>> {
+    store
+        .candidates_between(
+            from.as_nanos(),
+            to.as_nanos().saturating_add(1),
+            &evident_search::terms::required_terms(filter),
+        )
+        .into_iter()
+        .filter(|stored| evident_search::matches(filter, &stored.event))
+        .collect()
 }
 
 fn decode_cursor(cursor: &str, search_digest: &str) -> Result<Cursor, QueryError> {

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::support::{Server, search, submit};
+use crate::support::{Server, run_verify, submit, total};
 
 struct Mount {
     path: std::path::PathBuf,
@@ -82,26 +82,8 @@ fn a_full_disk_answers_507_and_loses_nothing_acknowledged() {
     assert!(body.contains("the disk is full"), "{body}");
     assert!(!acknowledged.is_empty());
 
-    let count = |server: &Server| {
-        let mut total = 0;
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut body =
-                json!({"filter": {"query": "batch", "from": "now-1h"}, "page": {"limit": 1000}});
-            if let Some(cursor) = &cursor {
-                body["page"]["cursor"] = json!(cursor);
-            }
-            let (status, page) = search(server, "logs", body);
-            assert_eq!(status, 200, "searching still works: {page}");
-            total += page["data"].as_array().map_or(0, Vec::len);
-            match page["meta"]["page"]["after"].as_str() {
-                Some(after) => cursor = Some(after.to_string()),
-                None => return total,
-            }
-        }
-    };
     assert_eq!(
-        count(&server),
+        total(&server, "batch"),
         acknowledged.len() * 20,
         "everything acknowledged is there"
     );
@@ -111,11 +93,7 @@ fn a_full_disk_answers_507_and_loses_nothing_acknowledged() {
     let response = submit(&server, r#"[{"message":"batch after the disk was freed"}]"#);
     assert_eq!(response.status().as_u16(), 202);
     server.stop();
-    let verify = Command::new(env!("CARGO_BIN_EXE_evident"))
-        .args(["verify", "--data-dir"])
-        .arg(&data)
-        .output()
-        .expect("verify runs");
+    let verify = run_verify(&data);
     assert!(
         verify.status.success(),
         "{}",

@@ -7,7 +7,7 @@ use evident_ledger::proof::verify_inclusion;
 use evident_ledger::{Hash, NoteVerifier, leaf_hash};
 use serde_json::{Value, json};
 
-use crate::support::{API_KEY, APP_KEY, Server, client, search, submit};
+use crate::support::{API_KEY, APP_KEY, Server, client, run_verify, search, submit, total};
 
 fn compress(encoding: &str, bytes: &[u8]) -> Vec<u8> {
     match encoding {
@@ -25,24 +25,6 @@ fn compress(encoding: &str, bytes: &[u8]) -> Vec<u8> {
         }
         "zstd" => zstd::encode_all(bytes, 1).expect("compress"),
         _ => bytes.to_vec(),
-    }
-}
-
-fn total(server: &Server, query: &str) -> usize {
-    let mut count = 0;
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut body = json!({"filter": {"query": query, "from": "now-1h", "to": "now+1m"}, "page": {"limit": 1000}});
-        if let Some(cursor) = &cursor {
-            body["page"]["cursor"] = json!(cursor);
-        }
-        let (status, page) = search(server, "logs", body);
-        assert_eq!(status, 200, "{page}");
-        count += page["data"].as_array().map_or(0, Vec::len);
-        match page["meta"]["page"]["after"].as_str() {
-            Some(after) => cursor = Some(after.to_string()),
-            None => return count,
-        }
     }
 }
 
@@ -306,11 +288,7 @@ fn pages_restart_verify_and_proofs() {
     let server = Server::start(directory.path());
     assert_eq!(total(&server, "*"), 100, "events survive a restart");
     server.stop();
-    let verify = std::process::Command::new(env!("CARGO_BIN_EXE_evident"))
-        .args(["verify", "--data-dir"])
-        .arg(directory.path())
-        .output()
-        .expect("verify runs");
+    let verify = run_verify(directory.path());
     let stdout = String::from_utf8_lossy(&verify.stdout);
     assert!(verify.status.success(), "{stdout}");
     assert!(stdout.contains("ok: all 100 events"), "{stdout}");
@@ -375,11 +353,7 @@ fn kill_9_during_ingest_loses_no_acknowledged_event() {
         acknowledged.len() * 10
     );
     server.stop();
-    let verify = std::process::Command::new(env!("CARGO_BIN_EXE_evident"))
-        .args(["verify", "--data-dir"])
-        .arg(directory.path())
-        .output()
-        .expect("verify runs");
+    let verify = run_verify(directory.path());
     assert!(
         verify.status.success(),
         "{}",

@@ -107,3 +107,31 @@ pub fn search(server: &Server, flavor: &str, body: serde_json::Value) -> (u16, s
     let status = response.status().as_u16();
     (status, response.json().expect("json body"))
 }
+
+/// How many events match `query` in the last hour, following every page.
+pub fn total(server: &Server, query: &str) -> usize {
+    let mut count = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut body = serde_json::json!({"filter": {"query": query, "from": "now-1h", "to": "now+1m"}, "page": {"limit": 1000}});
+        if let Some(cursor) = &cursor {
+            body["page"]["cursor"] = serde_json::json!(cursor);
+        }
+        let (status, page) = search(server, "logs", body);
+        assert_eq!(status, 200, "{page}");
+        count += page["data"].as_array().map_or(0, Vec::len);
+        match page["meta"]["page"]["after"].as_str() {
+            Some(after) => cursor = Some(after.to_string()),
+            None => return count,
+        }
+    }
+}
+
+/// `evident verify --data-dir <data_dir>`.
+pub fn run_verify(data_dir: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_evident"))
+        .args(["verify", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .expect("verify runs")
+}

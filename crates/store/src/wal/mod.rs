@@ -139,39 +139,7 @@ impl Wal {
     ) -> Result<(Wal, Recovery), WalError> {
         fs::create_dir_all(directory)
             .map_err(WalError::io(format!("creating {}", directory.display())))?;
-        let mut firsts: Vec<u64> = fs::read_dir(directory)
-            .map_err(WalError::io(format!("listing {}", directory.display())))?
-            .filter_map(|entry| parse_file_name(&entry.ok()?.file_name().to_string_lossy()))
-            .collect();
-        firsts.sort_unstable();
-
-        let mut recovery = Recovery::default();
-        let mut files = Vec::new();
-        let mut expected: Option<u64> = None;
-        for (position, &first_sequence) in firsts.iter().enumerate() {
-            let newest = position + 1 == firsts.len();
-            let path = directory.join(file_name(first_sequence));
-            if let Some(expected) = expected
-                && expected != first_sequence
-            {
-                return Err(WalError::Corrupt {
-                    path,
-                    offset: 0,
-                    reason: format!(
-                        "starts at record {first_sequence}, expected {expected} (a file is missing)"
-                    ),
-                });
-            }
-            let (end_sequence, cut) = replay_file(&path, first_sequence, newest, &mut replay)?;
-            recovery.records += end_sequence - first_sequence;
-            recovery.truncated_bytes += cut;
-            expected = Some(end_sequence);
-            files.push(WalFile {
-                path,
-                first_sequence,
-                end_sequence,
-            });
-        }
+        let (mut files, recovery) = replay_directory(directory, true, &mut replay)?;
 
         let (active, active_length, next_sequence) = match files.last() {
             Some(last) => {
@@ -346,47 +314,53 @@ pub fn read_only(
     directory: &Path,
     mut replay: impl FnMut(u64, &[u8]),
 ) -> Result<Recovery, WalError> {
+    replay_directory(directory, false, &mut replay).map(|(_, recovery)| recovery)
+}
+
+/// Replays every file of the log in order, checking that each starts where
+/// the previous one ended; `repair` cuts a torn tail of the newest file.
+fn replay_directory(
+    directory: &Path,
+    repair: bool,
+    replay: &mut impl FnMut(u64, &[u8]),
+) -> Result<(Vec<WalFile>, Recovery), WalError> {
     let mut firsts: Vec<u64> = fs::read_dir(directory)
         .map_err(WalError::io(format!("listing {}", directory.display())))?
         .filter_map(|entry| parse_file_name(&entry.ok()?.file_name().to_string_lossy()))
         .collect();
     firsts.sort_unstable();
     let mut recovery = Recovery::default();
-    let mut expected: Option<u64> = None;
+    let mut files: Vec<WalFile> = Vec::new();
     for (position, &first_sequence) in firsts.iter().enumerate() {
         let path = directory.join(file_name(first_sequence));
-        if let Some(expected) = expected
-            && expected != first_sequence
+        if let Some(previous) = files.last()
+            && previous.end_sequence != first_sequence
         {
             return Err(WalError::Corrupt {
                 path,
                 offset: 0,
                 reason: format!(
-                    "starts at record {first_sequence}, expected {expected} (a file is missing)"
+                    "starts at record {first_sequence}, expected {} (a file is missing)",
+                    previous.end_sequence
                 ),
             });
         }
         let newest = position + 1 == firsts.len();
-        let (end, cut) = replay_file_with(&path, first_sequence, newest, false, &mut replay)?;
-        recovery.records += end - first_sequence;
+        let (end_sequence, cut) = replay_file(&path, first_sequence, newest, repair, replay)?;
+        recovery.records += end_sequence - first_sequence;
         recovery.truncated_bytes += cut;
-        expected = Some(end);
+        files.push(WalFile {
+            path,
+            first_sequence,
+            end_sequence,
+        });
     }
-    Ok(recovery)
+    Ok((files, recovery))
 }
 
 /// Replays one file; returns one past its last sequence number and the
-/// bytes cut from a torn tail.
+/// bytes cut (or, without `repair`, found) in a torn tail.
 fn replay_file(
-    path: &Path,
-    first_sequence: u64,
-    newest: bool,
-    replay: &mut impl FnMut(u64, &[u8]),
-) -> Result<(u64, u64), WalError> {
-    replay_file_with(path, first_sequence, newest, true, replay)
-}
-
-fn replay_file_with(
     path: &Path,
     first_sequence: u64,
     newest: bool,
