@@ -16,6 +16,14 @@
 //! - `r:<field>=<text>`: a reserved field (`status` and `source` as the
 //!   matcher resolves them);
 //! - `t:<tag>`: a whole tag.
+//!
+//! Attribute paths are joined with `\u{1f}` after escaping `\\`, `\u{1f}`
+//! and `=` in each key, so that distinct paths never share a term.
+//!
+//! Some queries are decided by their terms alone ([`exact_terms`]): a
+//! conjunction of whole-value needles and single words. For those an index
+//! can count and select without reading the events (a second property test
+//! checks both directions).
 
 use std::collections::BTreeSet;
 
@@ -103,10 +111,30 @@ fn attribute_terms(prefix: &mut Vec<String>, value: &Json, terms: &mut BTreeSet<
             .for_each(|item| attribute_terms(prefix, item, terms)),
         scalar => {
             if let Some(text) = scalar_text(scalar) {
-                terms.insert(format!("a:{}={text}", prefix.join("\u{1f}")));
+                terms.insert(format!("a:{}={text}", join_path(prefix)));
             }
         }
     }
+}
+
+/// The path part of an `a:` term: keys escaped, then joined, so that the
+/// mapping from paths to text is one-to-one.
+fn join_path<S: AsRef<str>>(segments: &[S]) -> String {
+    let mut joined = String::new();
+    for (index, segment) in segments.iter().enumerate() {
+        if index > 0 {
+            joined.push('\u{1f}');
+        }
+        for ch in segment.as_ref().chars() {
+            match ch {
+                '\\' => joined.push_str("\\\\"),
+                '\u{1f}' => joined.push_str("\\u"),
+                '=' => joined.push_str("\\e"),
+                other => joined.push(other),
+            }
+        }
+    }
+    joined
 }
 
 fn scalar_text(value: &Json) -> Option<String> {
@@ -161,6 +189,55 @@ pub fn required_terms(expr: &Expr) -> BTreeSet<String> {
     }
 }
 
+/// The terms that decide `expr` on their own: an event matches exactly
+/// when it holds all of them. `None` when the query needs the matcher
+/// (alternatives, negations, wildcards, numbers, ranges, phrases of
+/// several words). `Some` of no terms means every event matches.
+pub fn exact_terms(expr: &Expr) -> Option<BTreeSet<String>> {
+    match expr {
+        Expr::All => Some(BTreeSet::new()),
+        Expr::And(operands) => {
+            let mut terms = BTreeSet::new();
+            for operand in operands {
+                terms.extend(exact_terms(operand)?);
+            }
+            Some(terms)
+        }
+        Expr::Match { field, value } => {
+            exact_match_term(field, value).map(|term| BTreeSet::from([term]))
+        }
+        Expr::Or(_) | Expr::Not(_) | Expr::Exists(_) | Expr::Cidr { .. } => None,
+    }
+}
+
+fn exact_match_term(field: &Field, value: &Value) -> Option<String> {
+    // Keyword fields compare whole values as text; a term that reads as a
+    // number also compares numerically, which no term captures.
+    let text = match value {
+        Value::Term(term) if term.number().is_none() => term.text(),
+        Value::Phrase(phrase) if !matches!(field, Field::FreeText) => phrase.as_str(),
+        _ => return None,
+    };
+    match field {
+        Field::Attribute(path) if !path.is_full_text() => {
+            Some(format!("a:{}={text}", join_path(path.segments())))
+        }
+        Field::Reserved(reserved @ (ReservedField::Host | ReservedField::Service)) => {
+            Some(format!("r:{}={text}", reserved.name()))
+        }
+        Field::Tags => Some(format!("t:{text}")),
+        // A key with a colon would split elsewhere in the tag.
+        Field::TagKey(key) if !key.contains(':') => Some(format!("t:{key}:{text}")),
+        // One bare word: present in some text field, exactly its `w:` term.
+        Field::FreeText => {
+            let mut found = words(text);
+            let word = found.next()?;
+            (found.next().is_none() && word == text.to_lowercase()).then(|| format!("w:{word}"))
+        }
+        _ => None,
+    }
+}
+
 fn match_terms(field: &Field, value: &Value) -> BTreeSet<String> {
     // Words and whole values only; a term that reads as a number can match
     // numerically (`200` matches `200.0`), so on keyword fields it requires
@@ -177,7 +254,7 @@ fn match_terms(field: &Field, value: &Value) -> BTreeSet<String> {
         Field::FreeText => word_terms("w"),
         Field::Reserved(ReservedField::Message) => word_terms("m"),
         Field::Attribute(path) if !path.is_full_text() && !numeric => {
-            one(format!("a:{}={text}", path.segments().join("\u{1f}")))
+            one(format!("a:{}={text}", join_path(path.segments())))
         }
         // `status` may fall back to a numeric attribute.
         Field::Reserved(

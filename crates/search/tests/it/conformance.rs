@@ -84,6 +84,27 @@ fn every_corpus_query_survives_a_print_round_trip() {
 }
 
 #[test]
+fn exact_terms_decide_every_corpus_case_they_claim() {
+    let mut decided = 0;
+    for case in load_cases() {
+        let filter = evident_search::parse_filter(&case.query).expect("corpus queries parse");
+        if let Some(terms) = evident_search::terms::exact_terms(&filter) {
+            decided += 1;
+            let have = evident_search::terms::event_terms(&case.event);
+            assert_eq!(
+                evident_search::matches(&filter, &case.event),
+                terms.is_subset(&have),
+                "{}: {:?} with terms {terms:?}",
+                case.id,
+                case.query
+            );
+        }
+    }
+    println!("{decided} corpus cases decided by their terms");
+    assert!(decided >= 40, "only {decided} cases exercise exact terms");
+}
+
+#[test]
 fn required_terms_hold_for_every_matching_corpus_case() {
     for case in load_cases() {
         let filter = evident_search::parse_filter(&case.query).expect("corpus queries parse");

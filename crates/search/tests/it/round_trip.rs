@@ -252,6 +252,16 @@ proptest! {
         }
     }
 
+    /// Queries decided by their terms: the terms say yes exactly when the
+    /// matcher does.
+    #[test]
+    fn exact_terms_decide_like_the_matcher(filter in expr(), event in event()) {
+        if let Some(terms) = evident_search::terms::exact_terms(&filter) {
+            let have = evident_search::terms::event_terms(&event);
+            prop_assert_eq!(evident_search::matches(&filter, &event), terms.is_subset(&have), "{}", filter);
+        }
+    }
+
     /// Queries built from an event's own values match it, so the contract
     /// is exercised on matches, not only on misses.
     #[test]
@@ -295,6 +305,9 @@ proptest! {
         }
         let have = evident_search::terms::event_terms(&event);
         for query in queries {
+            if let Some(terms) = evident_search::terms::exact_terms(&query) {
+                prop_assert_eq!(evident_search::matches(&query, &event), terms.is_subset(&have), "exact terms of {}", query);
+            }
             if evident_search::matches(&query, &event) {
                 let need = evident_search::terms::required_terms(&query);
                 prop_assert!(need.is_subset(&have), "{} lacks {:?}", query, need.difference(&have).collect::<Vec<_>>());
