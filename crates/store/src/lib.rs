@@ -15,6 +15,7 @@
 //! come next; they read the log, they never replace its guarantees.
 
 pub mod segment;
+mod reader;
 mod store;
 pub mod term_index;
 pub mod verify;

@@ -4,9 +4,9 @@
 //!
 //! One row per event, in log order. The promoted dd.audit fields are typed
 //! columns so that a columnar engine can filter and aggregate them without
-//! parsing JSON; the full attributes are kept losslessly as JSON text, and
-//! `_raw` holds the exact stored bytes the ledger hashed, so verification
-//! never depends on re-encoding.
+//! parsing JSON; `_raw` holds the exact stored bytes the ledger hashed, so
+//! the event is kept losslessly and verification never depends on
+//! re-encoding.
 //!
 //! | column | type |
 //! | --- | --- |
@@ -15,11 +15,11 @@
 //! | `timestamp`, `discovery_timestamp` | timestamp(ns, UTC) |
 //! | `tiebreaker`, `ingest_size_in_bytes` | i64 |
 //! | `random_draw` | f64 |
-//! | `host`, `service`, `status`, `source`, `trace_id`, `message` | utf8 |
+//! | `host`, `service`, `status`, `source` | dictionary<utf8> |
+//! | `trace_id`, `message` | utf8 |
 //! | `tags` | list<utf8> |
-//! | `@usr.email`, `@usr.id`, `@evt.name`, `@evt.outcome`, `@action`, `@asset.type`, `@network.client.ip`, `@http.status_code`, `@auth_method` | utf8 (first value, as text) |
-//! | `attributes` | utf8 (JSON) |
-//! | `_raw` | binary |
+//! | `@usr.email`, `@usr.id`, `@evt.name`, `@evt.outcome`, `@action`, `@asset.type`, `@network.client.ip`, `@http.status_code`, `@auth_method` | dictionary<utf8> (first value, as text) |
+//! | `_raw` | binary: the exact stored bytes, which hold everything else |
 //!
 //! The manifest (`segments/manifest.json`) lists the sealed segments in
 //! order; a segment exists once the manifest names it.
@@ -28,17 +28,17 @@ use std::sync::Arc;
 
 use arrow::array::{
     ArrayRef, AsArray, BinaryBuilder, Float64Builder, Int64Builder, ListBuilder, StringBuilder,
-    TimestampNanosecondBuilder, UInt64Builder,
+    StringDictionaryBuilder, TimestampNanosecondBuilder, UInt64Builder,
 };
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, UInt64Type};
+use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef, TimeUnit, UInt64Type};
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use evident_model::StoredEvent;
+use evident_search::ast::AttrPath;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
-use parquet::arrow::ArrowWriter;
-use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
@@ -61,6 +61,11 @@ pub const PROMOTED_ATTRIBUTES: [&str; 9] = [
 
 /// Rows per Parquet row group: the unit of pruning.
 const ROW_GROUP_ROWS: usize = 64 * 1024;
+/// Rows per write batch, the granularity at which page sizes are checked.
+const RAW_PAGE_ROWS: usize = 64;
+/// Target size of a `_raw` page before compression.
+const RAW_PAGE_BYTES: usize = 64 * 1024;
+const RAW_ZSTD_LEVEL: i32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SegmentError {
@@ -92,6 +97,32 @@ pub struct SegmentMeta {
     #[serde(default = "never_expires")]
     pub max_discovery: i64,
     pub bytes: u64,
+    /// Smallest and largest event id, to find an event by id; empty when
+    /// unknown (every segment is then a candidate).
+    #[serde(default)]
+    pub min_id: String,
+    #[serde(default)]
+    pub max_id: String,
+    /// Promoted attributes with several values in some event.
+    #[serde(default)]
+    pub multi_valued: Vec<String>,
+}
+
+impl SegmentMeta {
+    pub fn rows(&self) -> u64 {
+        self.end_sequence - self.first_sequence
+    }
+
+    /// Whether the event with `id` can be in this segment.
+    pub fn may_hold_id(&self, id: &str) -> bool {
+        self.min_id.is_empty() || (self.min_id.as_str() <= id && id <= self.max_id.as_str())
+    }
+
+    /// The object holding the segment's term index.
+    pub fn terms_path(&self) -> String {
+        let stem = self.path.strip_suffix(".parquet").unwrap_or(&self.path);
+        format!("{stem}.terms")
+    }
 }
 
 fn never_expires() -> i64 {
@@ -118,6 +149,7 @@ impl Manifest {
 
 pub fn schema() -> SchemaRef {
     let time = DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
+    let keyword = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
     let mut fields = vec![
         Field::new("_seq", DataType::UInt64, false),
         Field::new("id", DataType::Utf8, false),
@@ -126,10 +158,10 @@ pub fn schema() -> SchemaRef {
         Field::new("tiebreaker", DataType::Int64, false),
         Field::new("random_draw", DataType::Float64, false),
         Field::new("ingest_size_in_bytes", DataType::Int64, false),
-        Field::new("host", DataType::Utf8, true),
-        Field::new("service", DataType::Utf8, true),
-        Field::new("status", DataType::Utf8, true),
-        Field::new("source", DataType::Utf8, true),
+        Field::new("host", keyword.clone(), true),
+        Field::new("service", keyword.clone(), true),
+        Field::new("status", keyword.clone(), true),
+        Field::new("source", keyword.clone(), true),
         Field::new("trace_id", DataType::Utf8, true),
         Field::new("message", DataType::Utf8, true),
         Field::new(
@@ -141,32 +173,35 @@ pub fn schema() -> SchemaRef {
     fields.extend(
         PROMOTED_ATTRIBUTES
             .iter()
-            .map(|path| Field::new(format!("@{path}"), DataType::Utf8, true)),
+            .map(|path| Field::new(format!("@{path}"), keyword.clone(), true)),
     );
-    fields.push(Field::new("attributes", DataType::Utf8, false));
     fields.push(Field::new("_raw", DataType::Binary, false));
     Arc::new(Schema::new(fields))
 }
 
-/// The first value at a dotted attribute path, as text.
-fn promoted(event: &StoredEvent, path: &str) -> Option<String> {
-    let mut segments = path.split('.');
-    let mut current = event.event.attributes.get(segments.next()?)?;
-    for segment in segments {
-        current = match current {
-            Value::Array(items) => items.first()?.get(segment)?,
-            value => value.get(segment)?,
-        };
-    }
-    if let Value::Array(items) = current {
-        current = items.first()?;
-    }
-    match current {
-        Value::String(text) => Some(text.clone()),
-        Value::Number(number) => Some(number.to_string()),
-        Value::Bool(flag) => Some(flag.to_string()),
-        Value::Null | Value::Array(_) | Value::Object(_) => None,
-    }
+/// The distinct texts an attribute path holds, as `| stats` groups them
+/// (numbers and booleans through their JSON text, arrays expanded).
+fn promoted_texts(attributes: &serde_json::Map<String, Value>, path: &AttrPath) -> Vec<String> {
+    let mut texts: Vec<String> = path
+        .resolve(attributes)
+        .into_iter()
+        .filter_map(|value| match value {
+            Value::String(text) => Some(text.clone()),
+            Value::Number(number) => Some(number.to_string()),
+            Value::Bool(flag) => Some(flag.to_string()),
+            Value::Null | Value::Array(_) | Value::Object(_) => None,
+        })
+        .collect();
+    texts.sort_unstable();
+    texts.dedup();
+    texts
+}
+
+fn promoted_paths() -> Vec<AttrPath> {
+    PROMOTED_ATTRIBUTES
+        .iter()
+        .filter_map(|path| AttrPath::new(path.split('.').map(str::to_string).collect()))
+        .collect()
 }
 
 /// One event to seal: its sequence number, parsed form and exact bytes.
@@ -177,19 +212,32 @@ pub struct SealInput<'a> {
     pub raw: &'a [u8],
 }
 
+/// A segment file and what the manifest records about its contents.
+#[derive(Debug)]
+pub struct Encoded {
+    pub bytes: Vec<u8>,
+    pub min_time: i64,
+    pub max_time: i64,
+    pub max_discovery: i64,
+    pub min_id: String,
+    pub max_id: String,
+    /// Promoted attributes some event holds several values of: their
+    /// column keeps the first, so grouping must read the events.
+    pub multi_valued: Vec<String>,
+}
+
+fn event_time(stored: &StoredEvent) -> i64 {
+    stored
+        .event
+        .timestamp
+        .unwrap_or(stored.discovery_timestamp)
+        .as_nanos()
+}
+
 /// Encodes consecutive events as one Parquet file.
-pub fn encode(events: &[SealInput<'_>]) -> Result<(Vec<u8>, i64, i64), SegmentError> {
-    // Returns the file and the event-time bounds; callers take the
-    // discovery bound from the events themselves.
+pub fn encode(events: &[SealInput<'_>]) -> Result<Encoded, SegmentError> {
     let schema = schema();
-    let time_of = |input: &SealInput<'_>| {
-        input
-            .event
-            .event
-            .timestamp
-            .unwrap_or(input.event.discovery_timestamp)
-            .as_nanos()
-    };
+    let paths = promoted_paths();
     let mut sequence = UInt64Builder::new();
     let mut id = StringBuilder::new();
     let mut timestamp = TimestampNanosecondBuilder::new().with_timezone("UTC");
@@ -197,21 +245,37 @@ pub fn encode(events: &[SealInput<'_>]) -> Result<(Vec<u8>, i64, i64), SegmentEr
     let mut tiebreaker = Int64Builder::new();
     let mut random_draw = Float64Builder::new();
     let mut size = Int64Builder::new();
-    let mut reserved: Vec<StringBuilder> = (0..6).map(|_| StringBuilder::new()).collect();
+    let mut keywords: Vec<StringDictionaryBuilder<Int32Type>> =
+        (0..4).map(|_| StringDictionaryBuilder::new()).collect();
+    let mut trace_id = StringBuilder::new();
+    let mut message = StringBuilder::new();
     let mut tags = ListBuilder::new(StringBuilder::new());
-    let mut promoted_columns: Vec<StringBuilder> = PROMOTED_ATTRIBUTES
-        .iter()
-        .map(|_| StringBuilder::new())
-        .collect();
-    let mut attributes = StringBuilder::new();
+    let mut promoted_columns: Vec<StringDictionaryBuilder<Int32Type>> =
+        paths.iter().map(|_| StringDictionaryBuilder::new()).collect();
+    let mut multi_valued = vec![false; paths.len()];
     let mut raw = BinaryBuilder::new();
-    let (mut min_time, mut max_time) = (i64::MAX, i64::MIN);
+    let mut encoded = Encoded {
+        bytes: Vec::new(),
+        min_time: i64::MAX,
+        max_time: i64::MIN,
+        max_discovery: i64::MIN,
+        min_id: String::new(),
+        max_id: String::new(),
+        multi_valued: Vec::new(),
+    };
     for input in events {
         let stored = input.event;
         let event = &stored.event;
-        let time = time_of(input);
-        min_time = min_time.min(time);
-        max_time = max_time.max(time);
+        let time = event_time(stored);
+        encoded.min_time = encoded.min_time.min(time);
+        encoded.max_time = encoded.max_time.max(time);
+        encoded.max_discovery = encoded.max_discovery.max(stored.discovery_timestamp.as_nanos());
+        if encoded.min_id.is_empty() || stored.id < encoded.min_id {
+            encoded.min_id.clone_from(&stored.id);
+        }
+        if stored.id > encoded.max_id {
+            encoded.max_id.clone_from(&stored.id);
+        }
         sequence.append_value(input.sequence);
         id.append_value(&stored.id);
         timestamp.append_value(time);
@@ -219,27 +283,35 @@ pub fn encode(events: &[SealInput<'_>]) -> Result<(Vec<u8>, i64, i64), SegmentEr
         tiebreaker.append_value(stored.tiebreaker);
         random_draw.append_value(stored.random_draw);
         size.append_value(i64::try_from(stored.ingest_size_in_bytes).unwrap_or(i64::MAX));
-        let reserved_values = [
-            &event.host,
-            &event.service,
-            &event.status,
-            &event.source,
-            &event.trace_id,
-            &event.message,
-        ];
-        for (builder, value) in reserved.iter_mut().zip(reserved_values) {
-            builder.append_option(value.as_deref());
+        let keyword_values = [&event.host, &event.service, &event.status, &event.source];
+        for (builder, value) in keywords.iter_mut().zip(keyword_values) {
+            match value {
+                Some(text) => builder.append_value(text),
+                None => builder.append_null(),
+            }
         }
+        trace_id.append_option(event.trace_id.as_deref());
+        message.append_option(event.message.as_deref());
         for tag in &event.tags {
             tags.values().append_value(tag);
         }
         tags.append(true);
-        for (builder, path) in promoted_columns.iter_mut().zip(PROMOTED_ATTRIBUTES) {
-            builder.append_option(promoted(stored, path));
+        for (index, path) in paths.iter().enumerate() {
+            let texts = promoted_texts(&event.attributes, path);
+            multi_valued[index] |= texts.len() > 1;
+            match texts.first() {
+                Some(text) => promoted_columns[index].append_value(text),
+                None => promoted_columns[index].append_null(),
+            }
         }
-        attributes.append_value(serde_json::to_string(&event.attributes).unwrap_or_default());
         raw.append_value(input.raw);
     }
+    encoded.multi_valued = PROMOTED_ATTRIBUTES
+        .iter()
+        .zip(&multi_valued)
+        .filter(|(_, multi)| **multi)
+        .map(|(path, _)| (*path).to_string())
+        .collect();
     let mut columns: Vec<ArrayRef> = vec![
         Arc::new(sequence.finish()),
         Arc::new(id.finish()),
@@ -250,32 +322,33 @@ pub fn encode(events: &[SealInput<'_>]) -> Result<(Vec<u8>, i64, i64), SegmentEr
         Arc::new(size.finish()),
     ];
     columns.extend(
-        reserved
+        keywords
             .iter_mut()
             .map(|builder| Arc::new(builder.finish()) as ArrayRef),
     );
+    columns.push(Arc::new(trace_id.finish()));
+    columns.push(Arc::new(message.finish()));
     columns.push(Arc::new(tags.finish()));
     columns.extend(
         promoted_columns
             .iter_mut()
             .map(|builder| Arc::new(builder.finish()) as ArrayRef),
     );
-    columns.push(Arc::new(attributes.finish()));
     columns.push(Arc::new(raw.finish()));
     let batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;
 
-    let mut properties = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+    // Small pages for `_raw`: a lookup decompresses only the pages of the
+    // rows it reads, which the offset index locates.
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(RAW_ZSTD_LEVEL)?))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_column_bloom_filter_enabled(ColumnPath::from("id"), true);
-    for path in PROMOTED_ATTRIBUTES {
-        properties = properties
-            .set_column_bloom_filter_enabled(ColumnPath::from(format!("@{path}").as_str()), true);
-    }
-    let mut writer = ArrowWriter::try_new(Vec::new(), schema, Some(properties.build()))?;
+        .set_write_batch_size(RAW_PAGE_ROWS)
+        .set_column_data_page_size_limit(ColumnPath::from("_raw"), RAW_PAGE_BYTES)
+        .build();
+    let mut writer = ArrowWriter::try_new(Vec::new(), schema, Some(properties))?;
     writer.write(&batch)?;
-    let bytes = writer.into_inner()?;
-    Ok((bytes, min_time, max_time))
+    encoded.bytes = writer.into_inner()?;
+    Ok(encoded)
 }
 
 /// Reads back `(sequence, exact bytes)` for every event of a segment, in
@@ -368,6 +441,10 @@ impl SegmentStore {
         Ok(())
     }
 
+    pub fn objects(&self) -> &Arc<dyn ObjectStore> {
+        &self.objects
+    }
+
     pub async fn get(&self, path: &str) -> Result<Bytes, SegmentError> {
         Ok(self
             .objects
@@ -415,22 +492,29 @@ mod tests {
                 raw,
             })
             .collect();
-        let (bytes, min_time, max_time) = encode(&inputs).expect("encode");
-        assert!(min_time < max_time);
-        let rows = decode_raw("test", Bytes::from(bytes)).expect("decode");
+        let encoded = encode(&inputs).expect("encode");
+        assert!(encoded.min_time < encoded.max_time);
+        assert_eq!((encoded.min_id.as_str(), encoded.max_id.as_str()), ("id-0", "id-999"));
+        assert!(encoded.multi_valued.is_empty());
+        let rows = decode_raw("test", Bytes::from(encoded.bytes)).expect("decode");
         assert_eq!(rows.len(), 1000);
         for (index, (sequence, raw)) in rows.iter().enumerate() {
             assert_eq!(*sequence, 500 + index as u64);
             assert_eq!(raw, &raws[index]);
         }
-        assert_eq!(
-            promoted(&events[3], "usr.email").as_deref(),
-            Some("u3@x.io")
-        );
-        assert_eq!(
-            promoted(&events[3], "http.status_code").as_deref(),
-            Some("200")
-        );
+        let path = |text: &str| AttrPath::new(text.split('.').map(str::to_string).collect()).expect("path");
+        let attributes = &events[3].event.attributes;
+        assert_eq!(promoted_texts(attributes, &path("usr.email")), ["u3@x.io"]);
+        assert_eq!(promoted_texts(attributes, &path("http.status_code")), ["200"]);
+    }
+
+    #[test]
+    fn several_values_mark_the_column() {
+        let mut event = stored(1);
+        event.event.attributes.insert("action".into(), serde_json::json!(["a", "b", "a"]));
+        let raw = event.to_bytes();
+        let encoded = encode(&[SealInput { sequence: 0, event: &event, raw: &raw }]).expect("encode");
+        assert_eq!(encoded.multi_valued, ["action"]);
     }
 
     #[test]

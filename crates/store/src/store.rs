@@ -6,6 +6,7 @@
 //! ```text
 //! <data>/wal/wal-<first seq>.log       the write-ahead log (the unsealed tail)
 //! <data>/segments/seg-<first>-<end>.parquet   sealed events (through object_store)
+//! <data>/segments/seg-<first>-<end>.terms     their term index
 //! <data>/segments/manifest.json        the sealed segments, in order
 //! <data>/ledger/signing-key            Ed25519 key, C2SP note encoding (mode 0600)
 //! <data>/ledger/checkpoints.jsonl      every signed checkpoint, one JSON object a line
@@ -13,22 +14,27 @@
 //! ```
 //!
 //! Events are appended through the group commit; once durable they enter,
-//! in log order, the in-memory event list (searchable at once) and the
-//! Merkle tree. A record's sequence number is its leaf index.
+//! in log order, the in-memory tail (searchable at once) and the Merkle
+//! tree. A record's sequence number is its leaf index.
 //!
-//! Full runs of events are sealed into Parquet segments ([`Store::seal`]);
-//! the log then drops the files they cover. On start, events come back
-//! from the segments, then from the log. Searches still run over all
-//! events held in memory; the columnar read path comes with the query
-//! engine.
+//! Full runs of the tail are sealed into Parquet segments with a term
+//! index beside each ([`Store::seal`]); they then leave memory, and the log
+//! drops the files they cover. Reads of sealed events go to the segments
+//! ([`Store::read_sealed`]), a [`Snapshot`] fixes what one query sees. On
+//! start the tree comes back from the recorded leaves, the term indexes
+//! from their files and the tail from the log: nothing re-reads the
+//! segments (`evident verify` does).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 
 use evident_ledger::tree::{self, MemoryTree, Nodes};
 use evident_ledger::{Checkpoint, Hash, LedgerError, NoteSigner, NoteVerifier, leaf_hash};
@@ -39,7 +45,8 @@ use object_store::ObjectStore;
 use crate::segment::{
     Manifest, SealInput, SegmentError, SegmentMeta, SegmentStore, decode_raw, encode,
 };
-use crate::term_index::{TermIndex, term_hash};
+use crate::reader::{read_rows, reader_metadata};
+use crate::term_index::TermIndex;
 use crate::wal::{CommitReply, GroupCommit, Wal, WalError, WalOptions};
 
 #[derive(Debug, thiserror::Error)]
@@ -109,10 +116,33 @@ pub struct SignedCheckpoint {
     pub note: String,
 }
 
+/// A sealed segment as the store serves it.
+#[derive(Debug)]
+pub struct Sealed {
+    pub meta: SegmentMeta,
+    pub index: TermIndex,
+    /// Footer and page index, read on first use.
+    metadata: OnceLock<ArrowReaderMetadata>,
+}
+
+/// What one query sees: the sealed segments and the unsealed tail at one
+/// moment. Later appends and seals do not change it.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub sealed: Vec<Arc<Sealed>>,
+    /// Sequence number of `tail[0]`.
+    pub tail_start: u64,
+    pub tail: Vec<Arc<StoredEvent>>,
+}
+
 #[derive(Debug, Default)]
 struct Contents {
-    /// Sequence number of `events[0]`: the events before it expired.
-    base: u64,
+    /// Events before this position expired: only their leaves remain.
+    expired_end: u64,
+    /// Oldest first; they hold `[expired_end, tail_start)`.
+    sealed: Vec<Arc<Sealed>>,
+    /// Sequence number of `events[0]`.
+    tail_start: u64,
     events: Vec<Arc<StoredEvent>>,
     /// The exact bytes of each record: what the ledger hashed and what a
     /// proof must hand out (re-serializing could differ in a float digit).
@@ -124,11 +154,12 @@ struct Contents {
 impl Contents {
     /// One past the last sequence number held.
     fn end(&self) -> u64 {
-        self.base + self.events.len() as u64
+        self.tail_start + self.events.len() as u64
     }
 
+    /// Position of `sequence` in the tail.
     fn position(&self, sequence: u64) -> Option<usize> {
-        usize::try_from(sequence.checked_sub(self.base)?).ok()
+        usize::try_from(sequence.checked_sub(self.tail_start)?).ok()
     }
 
     fn event(&self, sequence: u64) -> Option<&Arc<StoredEvent>> {
@@ -137,17 +168,6 @@ impl Contents {
 
     fn payload(&self, sequence: u64) -> Option<&Arc<[u8]>> {
         self.payloads.get(self.position(sequence)?)
-    }
-
-    /// Drops the events before `sequence` from memory (their leaves stay in
-    /// the tree).
-    fn expire_before(&mut self, sequence: u64) {
-        let count = self.position(sequence).unwrap_or(0).min(self.events.len());
-        for event in self.events.drain(..count) {
-            self.by_id.remove(&event.id);
-        }
-        self.payloads.drain(..count);
-        self.base += count as u64;
     }
 
     fn push(&mut self, sequence: u64, payload: &[u8]) -> Result<(), StoreError> {
@@ -169,6 +189,16 @@ impl Contents {
         self.tree.append(leaf);
         leaf
     }
+
+    /// Hands the first `count` tail events over to a sealed segment.
+    fn seal_front(&mut self, sealed: Arc<Sealed>, count: usize) {
+        for event in self.events.drain(..count) {
+            self.by_id.remove(&event.id);
+        }
+        self.payloads.drain(..count);
+        self.tail_start += count as u64;
+        self.sealed.push(sealed);
+    }
 }
 
 /// The open store. Cheap to share behind an `Arc`.
@@ -186,8 +216,6 @@ pub struct Store {
     runtime: IoRuntime,
     seal_rows: usize,
     pending_bytes: Arc<AtomicUsize>,
-    /// Term postings of the sealed events, oldest first.
-    indexes: RwLock<Vec<TermIndex>>,
 }
 
 /// Options for [`Store::open`].
@@ -279,54 +307,30 @@ impl Store {
         let runtime = IoRuntime::new()?;
         let manifest = runtime.block_on(segments.manifest())?;
 
-        let mut indexes: Vec<TermIndex> = Vec::new();
-        // Expired events: only their recorded leaves remain, and rebuild the
-        // tree's prefix. Then sealed events from their segments, then the
-        // log's tail.
+        // The tree's sealed prefix comes from the recorded leaves (what
+        // a crash kept from being recorded is re-hashed from the segments),
+        // the term indexes from their files, then the log's tail.
+        let sealed_end = manifest.sealed_end();
+        let recorded = complete_sealed_leaves(&paths, &runtime, &segments, &manifest)?;
         let mut contents = Contents {
-            base: manifest.expired_end,
+            expired_end: manifest.expired_end,
+            tail_start: sealed_end,
             ..Contents::default()
         };
-        if manifest.expired_end > 0 {
-            let recorded = fs::read(paths.leaves())
-                .map_err(io_error(format!("reading {}", paths.leaves().display())))?;
-            let expired = usize::try_from(manifest.expired_end).unwrap_or(usize::MAX);
-            if recorded.len() / 32 < expired {
-                return Err(StoreError::Tampered(format!(
-                    "{} events expired but only {} leaves are recorded",
-                    manifest.expired_end,
-                    recorded.len() / 32
-                )));
-            }
-            for chunk in recorded.chunks_exact(32).take(expired) {
-                let mut leaf = [0u8; 32];
-                leaf.copy_from_slice(chunk);
-                contents.tree.append(Hash(leaf));
-            }
+        let sealed_leaves = usize::try_from(sealed_end).unwrap_or(usize::MAX);
+        for chunk in recorded.chunks_exact(32).take(sealed_leaves) {
+            let mut leaf = [0u8; 32];
+            leaf.copy_from_slice(chunk);
+            contents.tree.append(Hash(leaf));
         }
         for meta in &manifest.segments {
-            let bytes = runtime.block_on(segments.get(&meta.path))?;
-            for (sequence, raw) in decode_raw(&meta.path, bytes)? {
-                if sequence != contents.end() {
-                    return Err(StoreError::Tampered(format!(
-                        "segment {} holds event {sequence} where {} was expected",
-                        meta.path,
-                        contents.end()
-                    )));
-                }
-                contents.push(sequence, &raw)?;
-            }
-            if let (Some(first), Some(end)) = (
-                contents.position(meta.first_sequence),
-                contents.position(meta.end_sequence),
-            ) {
-                indexes.push(TermIndex::build(
-                    meta.first_sequence,
-                    &contents.events[first..end.min(contents.events.len())],
-                ));
-            }
+            let index = runtime.block_on(load_term_index(&segments, meta))?;
+            contents.sealed.push(Arc::new(Sealed {
+                meta: meta.clone(),
+                index,
+                metadata: OnceLock::new(),
+            }));
         }
-        let sealed_end = manifest.sealed_end();
         let mut bad_record: Option<StoreError> = None;
         let wal_options = WalOptions {
             start_sequence: sealed_end,
@@ -404,7 +408,6 @@ impl Store {
             runtime,
             seal_rows: options.seal_rows.max(1),
             pending_bytes: Arc::new(AtomicUsize::new(0)),
-            indexes: RwLock::new(indexes),
         })
     }
 
@@ -421,14 +424,12 @@ impl Store {
             let start = manifest.sealed_end();
             let (events, payloads) = {
                 let contents = self.read();
-                let first = usize::try_from(start).unwrap_or(usize::MAX);
-                if contents.events.len().saturating_sub(first) < self.seal_rows {
+                if contents.tail_start != start || contents.events.len() < self.seal_rows {
                     break;
                 }
-                let range = first..first + self.seal_rows;
                 (
-                    contents.events[range.clone()].to_vec(),
-                    contents.payloads[range].to_vec(),
+                    contents.events[..self.seal_rows].to_vec(),
+                    contents.payloads[..self.seal_rows].to_vec(),
                 )
             };
             let inputs: Vec<SealInput<'_>> = events
@@ -441,25 +442,27 @@ impl Store {
                     raw,
                 })
                 .collect();
-            let (bytes, min_time, max_time) = encode(&inputs)?;
+            let encoded = encode(&inputs)?;
+            let index = TermIndex::build(events.iter().map(|stored| &stored.event));
             let end = start + inputs.len() as u64;
-            let path = SegmentStore::segment_path(start, end);
-            let size = bytes.len() as u64;
-            self.runtime.block_on(self.segments.put(&path, bytes))?;
-            let max_discovery = events
-                .iter()
-                .map(|event| event.discovery_timestamp.as_nanos())
-                .max()
-                .unwrap_or(i64::MAX);
-            manifest.segments.push(SegmentMeta {
-                path: path.clone(),
+            let meta = SegmentMeta {
+                path: SegmentStore::segment_path(start, end),
                 first_sequence: start,
                 end_sequence: end,
-                min_time,
-                max_time,
-                max_discovery,
-                bytes: size,
-            });
+                min_time: encoded.min_time,
+                max_time: encoded.max_time,
+                max_discovery: encoded.max_discovery,
+                bytes: encoded.bytes.len() as u64,
+                min_id: encoded.min_id,
+                max_id: encoded.max_id,
+                multi_valued: encoded.multi_valued,
+            };
+            // The index first: a segment the manifest names always has one.
+            self.runtime
+                .block_on(self.segments.put(&meta.terms_path(), index.to_bytes()))?;
+            self.runtime
+                .block_on(self.segments.put(&meta.path, encoded.bytes))?;
+            manifest.segments.push(meta.clone());
             if let Err(error) = self
                 .runtime
                 .block_on(self.segments.save_manifest(&manifest))
@@ -467,12 +470,22 @@ impl Store {
                 manifest.segments.pop();
                 return Err(error.into());
             }
-            tracing::info!(path, events = end - start, bytes = size, "sealed a segment");
-            let index = TermIndex::build(start, &events);
-            self.indexes
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(index);
+            tracing::info!(
+                path = meta.path,
+                events = end - start,
+                bytes = meta.bytes,
+                index_bytes = index.memory_bytes(),
+                "sealed a segment"
+            );
+            let sealed = Arc::new(Sealed {
+                meta,
+                index,
+                metadata: OnceLock::new(),
+            });
+            match self.contents.write() {
+                Ok(mut contents) => contents.seal_front(sealed, inputs.len()),
+                Err(poisoned) => poisoned.into_inner().seal_front(sealed, inputs.len()),
+            }
             self.commit.maintain(Box::new(move |wal| {
                 if let Err(error) = wal.remove_before(end) {
                     tracing::warn!(%error, "could not remove sealed write-ahead log files");
@@ -509,21 +522,27 @@ impl Store {
         self.runtime.block_on(self.segments.save_manifest(&next))?;
         let events = next.expired_end - manifest.expired_end;
         *manifest = next;
+        let expired_end = manifest.expired_end;
         drop(manifest);
+        {
+            let mut contents = match self.contents.write() {
+                Ok(contents) => contents,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            contents.expired_end = expired_end;
+            contents
+                .sealed
+                .retain(|sealed| sealed.meta.end_sequence > expired_end);
+        }
+        // Queries that started before hold their snapshot; a read of a
+        // deleted segment fails them cleanly.
         for segment in &dropped {
-            if let Err(error) = self.runtime.block_on(self.segments.delete(&segment.path)) {
-                tracing::warn!(%error, path = segment.path, "could not delete an expired segment");
+            for path in [segment.path.clone(), segment.terms_path()] {
+                if let Err(error) = self.runtime.block_on(self.segments.delete(&path)) {
+                    tracing::warn!(%error, path, "could not delete an expired segment");
+                }
             }
         }
-        let expired_end = dropped.last().map_or(0, |segment| segment.end_sequence);
-        match self.contents.write() {
-            Ok(mut contents) => contents.expire_before(expired_end),
-            Err(poisoned) => poisoned.into_inner().expire_before(expired_end),
-        }
-        self.indexes
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .retain(|index| index.end_sequence > expired_end);
         tracing::info!(events, segments = dropped.len(), "expired under retention");
         Ok(events)
     }
@@ -564,78 +583,81 @@ impl Store {
         self.pending_bytes.load(Ordering::Relaxed)
     }
 
-    /// Events whose timestamp is in `[from, to)` (nanoseconds), in log
-    /// order. A snapshot: later appends do not change it.
-    pub fn events_between(&self, from: i64, to: i64) -> Vec<Arc<StoredEvent>> {
+    /// The sealed segments and the unsealed tail as of now.
+    pub fn snapshot(&self) -> Snapshot {
         let contents = self.read();
-        contents
-            .events
-            .iter()
-            .filter(|stored| {
-                let time = stored
-                    .event
-                    .timestamp
-                    .map_or(stored.discovery_timestamp.as_nanos(), |t| t.as_nanos());
-                time >= from && time < to
+        Snapshot {
+            sealed: contents.sealed.clone(),
+            tail_start: contents.tail_start,
+            tail: contents.events.clone(),
+        }
+    }
+
+    /// Columns of a sealed segment, for the rows at `rows` (offsets,
+    /// ascending) or for every row.
+    pub fn read_sealed(
+        &self,
+        sealed: &Sealed,
+        columns: &[&str],
+        rows: Option<&[u32]>,
+    ) -> Result<RecordBatch, StoreError> {
+        let objects = self.segments.objects();
+        let metadata = match sealed.metadata.get() {
+            Some(metadata) => metadata.clone(),
+            None => {
+                let loaded = self
+                    .runtime
+                    .block_on(reader_metadata(objects, &sealed.meta))?;
+                sealed.metadata.get_or_init(|| loaded).clone()
+            }
+        };
+        Ok(self.runtime.block_on(read_rows(
+            objects,
+            &sealed.meta,
+            &metadata,
+            columns,
+            rows,
+        ))?)
+    }
+
+    /// The sealed events at `rows` (offsets, ascending), with their
+    /// sequence numbers and exact bytes.
+    pub fn sealed_events(
+        &self,
+        sealed: &Sealed,
+        rows: &[u32],
+    ) -> Result<Vec<(u64, Arc<[u8]>, StoredEvent)>, StoreError> {
+        let batch = self.read_sealed(sealed, &["_raw"], Some(rows))?;
+        let damaged = |reason: String| {
+            StoreError::Segment(SegmentError::Damaged {
+                path: sealed.meta.path.clone(),
+                reason,
             })
-            .cloned()
+        };
+        let raws = batch
+            .column(0)
+            .as_binary_opt::<i32>()
+            .ok_or_else(|| damaged("_raw is not binary".into()))?;
+        if raws.len() != rows.len() {
+            return Err(damaged(format!("{} rows read for {} asked", raws.len(), rows.len())));
+        }
+        rows.iter()
+            .zip(raws.iter())
+            .map(|(&row, raw)| {
+                let sequence = sealed.meta.first_sequence + u64::from(row);
+                let raw = raw.unwrap_or_default();
+                let event = StoredEvent::from_bytes(raw).map_err(|error| {
+                    damaged(format!("event {sequence} does not parse: {error}"))
+                })?;
+                Ok((sequence, Arc::from(raw), event))
+            })
             .collect()
     }
 
-    /// Like [`Store::events_between`], but only events that can hold every
-    /// one of `required` (terms of `evident_search::terms`): sealed events
-    /// come from the term postings, the unsealed tail is scanned. With no
-    /// required term, every event in the range.
-    pub fn candidates_between(
-        &self,
-        from: i64,
-        to: i64,
-        required: &BTreeSet<String>,
-    ) -> Vec<Arc<StoredEvent>> {
-        if required.is_empty() {
-            return self.events_between(from, to);
-        }
-        let hashes: Vec<u64> = required.iter().map(|term| term_hash(term)).collect();
-        let in_range = |stored: &Arc<StoredEvent>| {
-            let time = stored
-                .event
-                .timestamp
-                .map_or(stored.discovery_timestamp.as_nanos(), |t| t.as_nanos());
-            time >= from && time < to
-        };
-        let indexes = self
-            .indexes
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let contents = self.read();
-        let mut found = Vec::new();
-        let mut indexed_end = contents.base;
-        for index in indexes.iter() {
-            found.extend(
-                index
-                    .candidates(&hashes)
-                    .into_iter()
-                    .filter_map(|sequence| contents.event(sequence))
-                    .filter(|stored| in_range(stored))
-                    .cloned(),
-            );
-            indexed_end = indexed_end.max(index.end_sequence);
-        }
-        let tail = contents
-            .position(indexed_end)
-            .unwrap_or(0)
-            .min(contents.events.len());
-        found.extend(
-            contents.events[tail..]
-                .iter()
-                .filter(|stored| in_range(stored))
-                .cloned(),
-        );
-        found
-    }
-
+    /// How many events are held (sealed or not, expired ones excluded).
     pub fn len(&self) -> u64 {
-        self.read().events.len() as u64
+        let contents = self.read();
+        contents.end() - contents.expired_end
     }
 
     pub fn is_empty(&self) -> bool {
@@ -693,22 +715,40 @@ impl Store {
             // Signs a newer checkpoint whenever the tree grew, so an event
             // appended after the last one is covered on the next round.
             let checkpoint = self.checkpoint()?;
-            let contents = self.read();
-            let index = *contents
-                .by_id
-                .get(id)
-                .ok_or_else(|| StoreError::UnknownEvent(id.to_string()))?;
+            let (index, event) = self.find(id)?;
             if index < checkpoint.checkpoint.size {
-                let event = Arc::clone(
-                    contents
-                        .event(index)
-                        .ok_or_else(|| StoreError::UnknownEvent(id.to_string()))?,
-                );
                 let proof =
-                    tree::inclusion_proof(&contents.tree, index, checkpoint.checkpoint.size)?;
+                    tree::inclusion_proof(&self.read().tree, index, checkpoint.checkpoint.size)?;
                 return Ok((event, index, checkpoint, proof));
             }
         }
+    }
+
+    /// The event with `id` and its leaf index: the tail by its map, sealed
+    /// segments (newest first) through their id column.
+    fn find(&self, id: &str) -> Result<(u64, Arc<StoredEvent>), StoreError> {
+        let snapshot = {
+            let contents = self.read();
+            if let Some(&index) = contents.by_id.get(id)
+                && let Some(event) = contents.event(index)
+            {
+                return Ok((index, Arc::clone(event)));
+            }
+            contents.sealed.clone()
+        };
+        for sealed in snapshot.iter().rev().filter(|s| s.meta.may_hold_id(id)) {
+            let batch = self.read_sealed(sealed, &["id"], None)?;
+            let Some(ids) = batch.column(0).as_string_opt::<i32>() else {
+                continue;
+            };
+            if let Some(row) = ids.iter().position(|candidate| candidate == Some(id)) {
+                let row = row as u32;
+                if let Some((index, _, event)) = self.sealed_events(sealed, &[row])?.pop() {
+                    return Ok((index, Arc::new(event)));
+                }
+            }
+        }
+        Err(StoreError::UnknownEvent(id.to_string()))
     }
 
     /// The proof that the tree of `old_size` leaves is a prefix of the tree
@@ -728,8 +768,26 @@ impl Store {
     }
 
     /// The stored bytes of the event at a leaf index.
-    pub fn event_bytes(&self, index: u64) -> Option<Arc<[u8]>> {
-        self.read().payload(index).cloned()
+    pub fn event_bytes(&self, index: u64) -> Result<Arc<[u8]>, StoreError> {
+        let sealed = {
+            let contents = self.read();
+            if let Some(payload) = contents.payload(index) {
+                return Ok(Arc::clone(payload));
+            }
+            contents
+                .sealed
+                .iter()
+                .find(|sealed| {
+                    (sealed.meta.first_sequence..sealed.meta.end_sequence).contains(&index)
+                })
+                .cloned()
+        };
+        let sealed = sealed.ok_or_else(|| StoreError::UnknownEvent(format!("#{index}")))?;
+        let row = (index - sealed.meta.first_sequence) as u32;
+        self.sealed_events(&sealed, &[row])?
+            .pop()
+            .map(|(_, raw, _)| raw)
+            .ok_or_else(|| StoreError::UnknownEvent(format!("#{index}")))
     }
 }
 
@@ -772,19 +830,18 @@ fn check_against_ledger(
             "{recorded_count} events were recorded but only {size} are stored"
         )));
     }
-    if recorded_count < contents.base {
+    if recorded_count < contents.tail_start {
         return Err(StoreError::Tampered(format!(
-            "{recorded_count} leaves are recorded but {} events expired",
-            contents.base
+            "{recorded_count} leaves are recorded but {} events are sealed",
+            contents.tail_start
         )));
     }
-    for (index, chunk) in recorded.chunks_exact(32).enumerate() {
-        // Expired events have no bytes left; their recorded leaves built the tree.
-        let Some(payload) = contents.payload(index as u64) else {
-            continue;
-        };
-        let stored = leaf_hash(payload);
-        if chunk != stored.as_bytes() {
+    // The sealed prefix of the tree was built from these very leaves; the
+    // tail must hash to what was recorded when it was stored.
+    for index in contents.tail_start..recorded_count {
+        let at = (index * 32) as usize;
+        let stored = contents.payload(index).map(|payload| leaf_hash(payload));
+        if stored.as_ref().map(|hash| &hash.as_bytes()[..]) != Some(&recorded[at..at + 32]) {
             return Err(StoreError::Tampered(format!(
                 "the event at position {index} changed since it was stored"
             )));
@@ -810,6 +867,109 @@ fn check_against_ledger(
             file.sync_data()
         })
         .map_err(io_error(format!("completing {}", paths.leaves().display())))
+}
+
+/// The recorded leaves, completed up to the end of the sealed segments:
+/// leaves a crash kept from being written are re-hashed from the
+/// segments' exact bytes. Expired events cannot be re-hashed, so their
+/// leaves must all be there.
+fn complete_sealed_leaves(
+    paths: &DataPaths,
+    runtime: &IoRuntime,
+    segments: &SegmentStore,
+    manifest: &Manifest,
+) -> Result<Vec<u8>, StoreError> {
+    let mut recorded = match fs::read(paths.leaves()) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(source) => {
+            return Err(StoreError::Io {
+                context: format!("reading {}", paths.leaves().display()),
+                source,
+            });
+        }
+    };
+    recorded.truncate(recorded.len() / 32 * 32);
+    let have = (recorded.len() / 32) as u64;
+    if have < manifest.expired_end {
+        return Err(StoreError::Tampered(format!(
+            "{} events expired but only {have} leaves are recorded",
+            manifest.expired_end
+        )));
+    }
+    if have >= manifest.sealed_end() {
+        return Ok(recorded);
+    }
+    tracing::warn!(
+        recorded = have,
+        sealed = manifest.sealed_end(),
+        "re-hashing leaves missing from the ledger file"
+    );
+    for meta in manifest
+        .segments
+        .iter()
+        .filter(|meta| meta.end_sequence > have)
+    {
+        let bytes = runtime.block_on(segments.get(&meta.path))?;
+        for (sequence, raw) in decode_raw(&meta.path, bytes)? {
+            if sequence == (recorded.len() / 32) as u64 {
+                recorded.extend_from_slice(leaf_hash(&raw).as_bytes());
+            }
+        }
+    }
+    if ((recorded.len() / 32) as u64) < manifest.sealed_end() {
+        return Err(StoreError::Tampered(format!(
+            "the segments hold events up to {} where {} were sealed",
+            recorded.len() / 32,
+            manifest.sealed_end()
+        )));
+    }
+    let mut file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(paths.leaves())
+        .map_err(io_error(format!("opening {}", paths.leaves().display())))?;
+    file.set_len(have * 32)
+        .and_then(|()| {
+            use std::io::{Seek, SeekFrom};
+            file.seek(SeekFrom::End(0))?;
+            file.write_all(&recorded[(have * 32) as usize..])?;
+            file.sync_data()
+        })
+        .map_err(io_error(format!("completing {}", paths.leaves().display())))?;
+    Ok(recorded)
+}
+
+/// A sealed segment's term index from its file, rebuilt from the segment
+/// (and written back) when the file is missing or damaged: it is derived
+/// data.
+async fn load_term_index(
+    segments: &SegmentStore,
+    meta: &SegmentMeta,
+) -> Result<TermIndex, StoreError> {
+    let path = meta.terms_path();
+    let problem = match segments.get(&path).await {
+        Ok(bytes) => match TermIndex::from_bytes(&bytes) {
+            Ok(index) if u64::from(index.rows()) == meta.rows() => return Ok(index),
+            Ok(_) => "it covers a different number of events".to_string(),
+            Err(error) => error.to_string(),
+        },
+        Err(error) => error.to_string(),
+    };
+    tracing::warn!(path, problem, "rebuilding a term index");
+    let bytes = segments.get(&meta.path).await?;
+    let mut events = Vec::with_capacity(usize::try_from(meta.rows()).unwrap_or(0));
+    for (sequence, raw) in decode_raw(&meta.path, bytes)? {
+        let stored = StoredEvent::from_bytes(&raw).map_err(|error| StoreError::BadRecord {
+            sequence,
+            reason: error.to_string(),
+        })?;
+        events.push(stored.event);
+    }
+    let index = TermIndex::build(&events);
+    segments.put(&path, index.to_bytes()).await?;
+    Ok(index)
 }
 
 fn load_or_create_signer(paths: &DataPaths) -> Result<NoteSigner, StoreError> {

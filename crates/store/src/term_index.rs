@@ -1,108 +1,251 @@
-//! Postings of index terms (`evident_search::terms`) for a sealed run of
-//! events: a needle or a rare word becomes a short list of positions
-//! instead of a scan. Built in memory when a segment is sealed or loaded;
-//! lookups only narrow the candidates, the matcher still decides.
+//! Postings of index terms (`evident_search::terms`) for one sealed
+//! segment: a needle or a rare word becomes a short list of row offsets
+//! instead of a scan. Written beside the segment when it is sealed
+//! (`seg-….terms`) and loaded when the store opens; it is derived data, so a
+//! missing or damaged file is rebuilt from the segment.
+//!
+//! Lookups narrow candidates; for the queries `exact_terms` accepts they
+//! also decide, so counts come from the postings alone.
+//!
+//! File layout (little endian): `EVTI1\n`, the row count (u32), the number
+//! of terms (u32), then per term, sorted by hash, its hash (u64) and the
+//! byte offset of its postings (u32), then the postings: row offsets,
+//! ascending, as LEB128 deltas.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::Arc;
 
-use evident_model::StoredEvent;
+use evident_model::Event;
 
-/// A term's 64-bit hash; a collision only adds candidates.
+const MAGIC: &[u8; 6] = b"EVTI1\n";
+
+/// A term's 64-bit hash; a collision only adds candidates (and, for the
+/// counts of exact queries, is as unlikely as 2^-64 per term pair).
 pub fn term_hash(term: &str) -> u64 {
     let mut hasher = DefaultHasher::new();
     term.hash(&mut hasher);
     hasher.finish()
 }
 
+#[derive(Debug, thiserror::Error)]
+#[error("term index is damaged: {0}")]
+pub struct TermIndexError(String);
+
 #[derive(Debug)]
 pub struct TermIndex {
-    pub first_sequence: u64,
-    pub end_sequence: u64,
-    /// Offsets from `first_sequence`, ascending, per term hash.
-    postings: HashMap<u64, Vec<u32>>,
+    rows: u32,
+    /// `(hash, start of its postings in `postings`)`, sorted by hash.
+    directory: Vec<(u64, u32)>,
+    postings: Vec<u8>,
 }
 
 impl TermIndex {
-    pub fn build(first_sequence: u64, events: &[Arc<StoredEvent>]) -> TermIndex {
-        let mut postings: HashMap<u64, Vec<u32>> = HashMap::new();
-        for (offset, stored) in events.iter().enumerate() {
-            for term in evident_search::terms::event_terms(&stored.event) {
-                let list = postings.entry(term_hash(&term)).or_default();
-                // Offsets arrive in order; a term repeats within one event only once.
-                list.push(offset as u32);
+    /// Indexes `events`, row `i` being `events[i]`.
+    pub fn build<'e>(events: impl IntoIterator<Item = &'e Event>) -> TermIndex {
+        let mut lists: HashMap<u64, Vec<u32>> = HashMap::new();
+        let mut rows = 0u32;
+        for event in events {
+            for term in evident_search::terms::event_terms(event) {
+                // Rows arrive in order and a term repeats within one event
+                // only once, so every list stays sorted.
+                lists.entry(term_hash(&term)).or_default().push(rows);
+            }
+            rows += 1;
+        }
+        let mut hashes: Vec<u64> = lists.keys().copied().collect();
+        hashes.sort_unstable();
+        let mut directory = Vec::with_capacity(hashes.len());
+        let mut postings = Vec::new();
+        for hash in hashes {
+            directory.push((hash, postings.len() as u32));
+            let mut previous = 0u32;
+            for &row in &lists[&hash] {
+                write_varint(&mut postings, row - previous);
+                previous = row;
             }
         }
-        postings.shrink_to_fit();
         TermIndex {
-            first_sequence,
-            end_sequence: first_sequence + events.len() as u64,
+            rows,
+            directory,
             postings,
         }
     }
 
-    /// Sequence numbers of the events holding every one of `required`
-    /// (term hashes), ascending.
-    pub fn candidates(&self, required: &[u64]) -> Vec<u64> {
-        let mut lists: Vec<&Vec<u32>> = Vec::with_capacity(required.len());
+    pub fn rows(&self) -> u32 {
+        self.rows
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(14 + self.directory.len() * 12 + self.postings.len());
+        bytes.extend_from_slice(MAGIC);
+        bytes.extend_from_slice(&self.rows.to_le_bytes());
+        bytes.extend_from_slice(&(self.directory.len() as u32).to_le_bytes());
+        for (hash, start) in &self.directory {
+            bytes.extend_from_slice(&hash.to_le_bytes());
+            bytes.extend_from_slice(&start.to_le_bytes());
+        }
+        bytes.extend_from_slice(&self.postings);
+        bytes
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<TermIndex, TermIndexError> {
+        let damaged = |what: &str| TermIndexError(what.to_string());
+        let rest = bytes.strip_prefix(MAGIC).ok_or_else(|| damaged("bad magic"))?;
+        let (rows, rest) = split_u32(rest).ok_or_else(|| damaged("no row count"))?;
+        let (count, mut rest) = split_u32(rest).ok_or_else(|| damaged("no term count"))?;
+        let mut directory = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            let (hash, after) = rest
+                .split_first_chunk::<8>()
+                .ok_or_else(|| damaged("short directory"))?;
+            let (start, after) = split_u32(after).ok_or_else(|| damaged("short directory"))?;
+            directory.push((u64::from_le_bytes(*hash), start));
+            rest = after;
+        }
+        let postings = rest.to_vec();
+        let ordered = directory.windows(2).all(|pair| {
+            pair[0].0 < pair[1].0 && pair[0].1 <= pair[1].1
+        });
+        let in_bounds = directory
+            .last()
+            .is_none_or(|(_, start)| (*start as usize) <= postings.len());
+        if !ordered || !in_bounds {
+            return Err(damaged("directory out of order"));
+        }
+        Ok(TermIndex {
+            rows,
+            directory,
+            postings,
+        })
+    }
+
+    /// Row offsets holding the term with this hash, ascending; `None` when
+    /// no row holds it.
+    fn postings(&self, hash: u64) -> Option<Vec<u32>> {
+        let position = self
+            .directory
+            .binary_search_by_key(&hash, |(entry, _)| *entry)
+            .ok()?;
+        let start = self.directory[position].1 as usize;
+        let end = self
+            .directory
+            .get(position + 1)
+            .map_or(self.postings.len(), |(_, next)| *next as usize);
+        let mut bytes = self.postings.get(start..end)?;
+        let mut rows = Vec::new();
+        let mut row = 0u32;
+        while let Some((delta, rest)) = read_varint(bytes) {
+            row = row.saturating_add(delta);
+            // Clamp what a damaged file could claim to the segment's rows.
+            if row >= self.rows {
+                break;
+            }
+            rows.push(row);
+            bytes = rest;
+        }
+        Some(rows)
+    }
+
+    /// Row offsets holding every one of `required` (term hashes),
+    /// ascending. With nothing required, every row.
+    pub fn candidates(&self, required: &[u64]) -> Vec<u32> {
+        if required.is_empty() {
+            return (0..self.rows).collect();
+        }
+        let mut lists = Vec::with_capacity(required.len());
         for hash in required {
-            match self.postings.get(hash) {
+            match self.postings(*hash) {
                 Some(list) => lists.push(list),
                 None => return Vec::new(),
             }
         }
-        lists.sort_by_key(|list| list.len());
+        lists.sort_by_key(Vec::len);
         let Some((shortest, rest)) = lists.split_first() else {
             return Vec::new();
         };
         shortest
             .iter()
-            .filter(|offset| rest.iter().all(|list| list.binary_search(offset).is_ok()))
-            .map(|&offset| self.first_sequence + u64::from(offset))
+            .copied()
+            .filter(|row| rest.iter().all(|list| list.binary_search(row).is_ok()))
             .collect()
     }
+
+    /// Bytes held in memory.
+    pub fn memory_bytes(&self) -> usize {
+        self.directory.len() * 16 + self.postings.len()
+    }
+}
+
+fn split_u32(bytes: &[u8]) -> Option<(u32, &[u8])> {
+    let (head, rest) = bytes.split_first_chunk::<4>()?;
+    Some((u32::from_le_bytes(*head), rest))
+}
+
+fn write_varint(out: &mut Vec<u8>, mut value: u32) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+fn read_varint(bytes: &[u8]) -> Option<(u32, &[u8])> {
+    let mut value = 0u32;
+    for (index, byte) in bytes.iter().enumerate().take(5) {
+        value |= u32::from(byte & 0x7f) << (7 * index);
+        if byte & 0x80 == 0 {
+            return Some((value, &bytes[index + 1..]));
+        }
+    }
+    None
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use evident_model::Timestamp;
 
-    fn stored(email: &str, message: &str) -> Arc<StoredEvent> {
-        Arc::new(StoredEvent {
-            id: format!("{email}-{message}"),
-            discovery_timestamp: Timestamp::from_nanos(0),
-            tiebreaker: 0,
-            random_draw: 0.0,
-            ingest_size_in_bytes: 0,
-            truncated: false,
-            event: serde_json::from_value(
-                serde_json::json!({"message": message, "attributes": {"usr": {"email": email}}}),
-            )
-            .expect("event"),
-        })
+    fn event(email: &str, message: &str) -> Event {
+        serde_json::from_value(
+            serde_json::json!({"message": message, "attributes": {"usr": {"email": email}}}),
+        )
+        .expect("event")
     }
 
-    #[test]
-    fn intersects_postings() {
-        let events = vec![
-            stored("a@x", "hello world"),
-            stored("b@x", "hello there"),
-            stored("a@x", "bye world"),
-        ];
-        let index = TermIndex::build(100, &events);
-        let terms = |query: &str| -> Vec<u64> {
-            evident_search::terms::required_terms(
-                &evident_search::parse_filter(query).expect("valid"),
-            )
+    fn hashes(query: &str) -> Vec<u64> {
+        evident_search::terms::required_terms(&evident_search::parse_filter(query).expect("valid"))
             .iter()
             .map(|term| term_hash(term))
             .collect()
-        };
-        assert_eq!(index.candidates(&terms("@usr.email:a@x")), [100, 102]);
-        assert_eq!(index.candidates(&terms("@usr.email:a@x world")), [100, 102]);
-        assert_eq!(index.candidates(&terms("hello @usr.email:b@x")), [101]);
-        assert!(index.candidates(&terms("nowhere")).is_empty());
+    }
+
+    #[test]
+    fn intersects_postings_and_survives_a_round_trip() {
+        let mut events = vec![
+            event("a@x", "hello world"),
+            event("b@x", "hello there"),
+            event("a@x", "bye world"),
+        ];
+        // Far-apart rows need multi-byte deltas.
+        events.extend((0..1000).map(|_| event("c@x", "filler")));
+        events.push(event("a@x", "late world"));
+        let built = TermIndex::build(&events);
+        let loaded = TermIndex::from_bytes(&built.to_bytes()).expect("loads");
+        for index in [&built, &loaded] {
+            assert_eq!(index.candidates(&hashes("@usr.email:a@x")), [0, 2, 1003]);
+            assert_eq!(index.candidates(&hashes("@usr.email:a@x world")), [0, 2, 1003]);
+            assert_eq!(index.candidates(&hashes("hello @usr.email:b@x")), [1]);
+            assert!(index.candidates(&hashes("nowhere")).is_empty());
+            assert_eq!(index.candidates(&[]).len(), 1004);
+        }
+    }
+
+    #[test]
+    fn damaged_files_are_refused_not_trusted() {
+        let bytes = TermIndex::build(&[event("a@x", "hello")]).to_bytes();
+        assert!(TermIndex::from_bytes(&bytes[..10]).is_err());
+        assert!(TermIndex::from_bytes(b"nonsense").is_err());
+        let mut shuffled = bytes.clone();
+        shuffled[14..22].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(TermIndex::from_bytes(&shuffled).is_err(), "hashes out of order");
     }
 }
