@@ -6,22 +6,24 @@
 //!   one fsync ([`wal::GroupCommit`]). On restart the log replays every
 //!   durable record and cuts a torn tail.
 //!
-//! - [`Store`]: the log, the events it holds and the ledger over them, with
-//!   signed checkpoints and proofs.
+//! - [`Store`]: the log's unsealed tail in memory, the sealed segments and
+//!   the ledger over all of them, with signed checkpoints, proofs,
+//!   retention and [`Snapshot`]s for the read path.
+//!
+//! - [`segment`]: sealed segments, immutable Parquet files on an
+//!   `object_store` (the local filesystem by default), read by byte ranges;
+//!   [`term_index`]: the postings file beside each.
 //!
 //! - [`verify`]: offline verification of a data directory.
-//!
-//! Segments (Parquet through `object_store`), their indexes and retention
-//! come next; they read the log, they never replace its guarantees.
 
-pub mod segment;
 mod reader;
+pub mod segment;
 mod store;
 pub mod term_index;
 pub mod verify;
 pub mod wal;
 
 pub use store::{
-    DataPaths, SignedCheckpoint, Store, StoreError, StoreOptions, append_and_wait, local_objects,
-    read_checkpoints,
+    DataPaths, Sealed, SignedCheckpoint, Snapshot, Store, StoreError, StoreOptions,
+    append_and_wait, local_objects, read_checkpoints,
 };

@@ -250,8 +250,10 @@ pub fn encode(events: &[SealInput<'_>]) -> Result<Encoded, SegmentError> {
     let mut trace_id = StringBuilder::new();
     let mut message = StringBuilder::new();
     let mut tags = ListBuilder::new(StringBuilder::new());
-    let mut promoted_columns: Vec<StringDictionaryBuilder<Int32Type>> =
-        paths.iter().map(|_| StringDictionaryBuilder::new()).collect();
+    let mut promoted_columns: Vec<StringDictionaryBuilder<Int32Type>> = paths
+        .iter()
+        .map(|_| StringDictionaryBuilder::new())
+        .collect();
     let mut multi_valued = vec![false; paths.len()];
     let mut raw = BinaryBuilder::new();
     let mut encoded = Encoded {
@@ -269,7 +271,9 @@ pub fn encode(events: &[SealInput<'_>]) -> Result<Encoded, SegmentError> {
         let time = event_time(stored);
         encoded.min_time = encoded.min_time.min(time);
         encoded.max_time = encoded.max_time.max(time);
-        encoded.max_discovery = encoded.max_discovery.max(stored.discovery_timestamp.as_nanos());
+        encoded.max_discovery = encoded
+            .max_discovery
+            .max(stored.discovery_timestamp.as_nanos());
         if encoded.min_id.is_empty() || stored.id < encoded.min_id {
             encoded.min_id.clone_from(&stored.id);
         }
@@ -494,7 +498,10 @@ mod tests {
             .collect();
         let encoded = encode(&inputs).expect("encode");
         assert!(encoded.min_time < encoded.max_time);
-        assert_eq!((encoded.min_id.as_str(), encoded.max_id.as_str()), ("id-0", "id-999"));
+        assert_eq!(
+            (encoded.min_id.as_str(), encoded.max_id.as_str()),
+            ("id-0", "id-999")
+        );
         assert!(encoded.multi_valued.is_empty());
         let rows = decode_raw("test", Bytes::from(encoded.bytes)).expect("decode");
         assert_eq!(rows.len(), 1000);
@@ -502,18 +509,31 @@ mod tests {
             assert_eq!(*sequence, 500 + index as u64);
             assert_eq!(raw, &raws[index]);
         }
-        let path = |text: &str| AttrPath::new(text.split('.').map(str::to_string).collect()).expect("path");
+        let path = |text: &str| {
+            AttrPath::new(text.split('.').map(str::to_string).collect()).expect("path")
+        };
         let attributes = &events[3].event.attributes;
         assert_eq!(promoted_texts(attributes, &path("usr.email")), ["u3@x.io"]);
-        assert_eq!(promoted_texts(attributes, &path("http.status_code")), ["200"]);
+        assert_eq!(
+            promoted_texts(attributes, &path("http.status_code")),
+            ["200"]
+        );
     }
 
     #[test]
     fn several_values_mark_the_column() {
         let mut event = stored(1);
-        event.event.attributes.insert("action".into(), serde_json::json!(["a", "b", "a"]));
+        event
+            .event
+            .attributes
+            .insert("action".into(), serde_json::json!(["a", "b", "a"]));
         let raw = event.to_bytes();
-        let encoded = encode(&[SealInput { sequence: 0, event: &event, raw: &raw }]).expect("encode");
+        let encoded = encode(&[SealInput {
+            sequence: 0,
+            event: &event,
+            raw: &raw,
+        }])
+        .expect("encode");
         assert_eq!(encoded.multi_valued, ["action"]);
     }
 

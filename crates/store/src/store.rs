@@ -42,10 +42,10 @@ use evident_model::StoredEvent;
 
 use object_store::ObjectStore;
 
+use crate::reader::{read_rows, reader_metadata};
 use crate::segment::{
     Manifest, SealInput, SegmentError, SegmentMeta, SegmentStore, decode_raw, encode,
 };
-use crate::reader::{read_rows, reader_metadata};
 use crate::term_index::TermIndex;
 use crate::wal::{CommitReply, GroupCommit, Wal, WalError, WalOptions};
 
@@ -124,6 +124,10 @@ pub struct Sealed {
     /// Footer and page index, read on first use.
     metadata: OnceLock<ArrowReaderMetadata>,
 }
+
+/// A sealed event read back: its sequence number, exact bytes and parsed
+/// form.
+pub type SealedEvent = (u64, Arc<[u8]>, StoredEvent);
 
 /// What one query sees: the sealed segments and the unsealed tail at one
 /// moment. Later appends and seals do not change it.
@@ -611,13 +615,9 @@ impl Store {
                 sealed.metadata.get_or_init(|| loaded).clone()
             }
         };
-        Ok(self.runtime.block_on(read_rows(
-            objects,
-            &sealed.meta,
-            &metadata,
-            columns,
-            rows,
-        ))?)
+        Ok(self
+            .runtime
+            .block_on(read_rows(objects, &sealed.meta, &metadata, columns, rows))?)
     }
 
     /// The sealed events at `rows` (offsets, ascending), with their
@@ -626,7 +626,7 @@ impl Store {
         &self,
         sealed: &Sealed,
         rows: &[u32],
-    ) -> Result<Vec<(u64, Arc<[u8]>, StoredEvent)>, StoreError> {
+    ) -> Result<Vec<SealedEvent>, StoreError> {
         let batch = self.read_sealed(sealed, &["_raw"], Some(rows))?;
         let damaged = |reason: String| {
             StoreError::Segment(SegmentError::Damaged {
@@ -639,7 +639,11 @@ impl Store {
             .as_binary_opt::<i32>()
             .ok_or_else(|| damaged("_raw is not binary".into()))?;
         if raws.len() != rows.len() {
-            return Err(damaged(format!("{} rows read for {} asked", raws.len(), rows.len())));
+            return Err(damaged(format!(
+                "{} rows read for {} asked",
+                raws.len(),
+                rows.len()
+            )));
         }
         rows.iter()
             .zip(raws.iter())

@@ -90,7 +90,9 @@ impl TermIndex {
 
     pub fn from_bytes(bytes: &[u8]) -> Result<TermIndex, TermIndexError> {
         let damaged = |what: &str| TermIndexError(what.to_string());
-        let rest = bytes.strip_prefix(MAGIC).ok_or_else(|| damaged("bad magic"))?;
+        let rest = bytes
+            .strip_prefix(MAGIC)
+            .ok_or_else(|| damaged("bad magic"))?;
         let (rows, rest) = split_u32(rest).ok_or_else(|| damaged("no row count"))?;
         let (count, mut rest) = split_u32(rest).ok_or_else(|| damaged("no term count"))?;
         let mut directory = Vec::with_capacity(count as usize);
@@ -103,9 +105,9 @@ impl TermIndex {
             rest = after;
         }
         let postings = rest.to_vec();
-        let ordered = directory.windows(2).all(|pair| {
-            pair[0].0 < pair[1].0 && pair[0].1 <= pair[1].1
-        });
+        let ordered = directory
+            .windows(2)
+            .all(|pair| pair[0].0 < pair[1].0 && pair[0].1 <= pair[1].1);
         let in_bounds = directory
             .last()
             .is_none_or(|(_, start)| (*start as usize) <= postings.len());
@@ -232,7 +234,10 @@ mod tests {
         let loaded = TermIndex::from_bytes(&built.to_bytes()).expect("loads");
         for index in [&built, &loaded] {
             assert_eq!(index.candidates(&hashes("@usr.email:a@x")), [0, 2, 1003]);
-            assert_eq!(index.candidates(&hashes("@usr.email:a@x world")), [0, 2, 1003]);
+            assert_eq!(
+                index.candidates(&hashes("@usr.email:a@x world")),
+                [0, 2, 1003]
+            );
             assert_eq!(index.candidates(&hashes("hello @usr.email:b@x")), [1]);
             assert!(index.candidates(&hashes("nowhere")).is_empty());
             assert_eq!(index.candidates(&[]).len(), 1004);
@@ -246,6 +251,9 @@ mod tests {
         assert!(TermIndex::from_bytes(b"nonsense").is_err());
         let mut shuffled = bytes.clone();
         shuffled[14..22].copy_from_slice(&u64::MAX.to_le_bytes());
-        assert!(TermIndex::from_bytes(&shuffled).is_err(), "hashes out of order");
+        assert!(
+            TermIndex::from_bytes(&shuffled).is_err(),
+            "hashes out of order"
+        );
     }
 }

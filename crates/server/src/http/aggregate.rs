@@ -16,7 +16,7 @@ use evident_search::{Aggregator, Stats, StatsRow};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::search::{format_time, matching_events, resolve_window};
+use super::search::{format_time, resolve_window, window};
 use super::{QueryError, SharedState, require_read_keys};
 
 const DEFAULT_GROUP_LIMIT: usize = 10;
@@ -186,11 +186,12 @@ fn run(state: &SharedState, body: AggregateBody) -> Result<Value, QueryError> {
         body.filter.from.as_deref().unwrap_or("now-15m"),
         body.filter.to.as_deref().unwrap_or("now"),
     )?;
-    let matched = matching_events(&state.store, &query.filter, from, to);
-
-    let mut totals = Aggregator::new(&stats);
-    matched.iter().for_each(|stored| totals.add(&stored.event));
-    let rows = limit_groups(totals.finish(), &group_by)?;
+    let failed = |error: evident_query::QueryError| {
+        QueryError::internal(format!("aggregation failed: {error}"))
+    };
+    let rows = evident_query::aggregate(&state.store, &query.filter, window(from, to), &stats)
+        .map_err(failed)?;
+    let rows = limit_groups(rows, &group_by)?;
 
     let timeseries: Vec<Option<i64>> = computes
         .iter()
@@ -205,6 +206,13 @@ fn run(state: &SharedState, body: AggregateBody) -> Result<Value, QueryError> {
         })
         .map(Option::transpose)
         .collect::<Result<_, _>>()?;
+    // Timeseries bucket the matching events themselves.
+    let matched = if timeseries.iter().any(Option::is_some) {
+        evident_query::matching_events(&state.store, &query.filter, window(from, to))
+            .map_err(failed)?
+    } else {
+        Vec::new()
+    };
     let series: HashMap<i64, Vec<(i64, Vec<StatsRow>)>> = timeseries
         .iter()
         .flatten()

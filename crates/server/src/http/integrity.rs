@@ -78,12 +78,12 @@ pub async fn inclusion(
         .get("id")
         .cloned()
         .ok_or_else(|| QueryError::bad_request("missing the id parameter"))?;
-    let (event, index, signed, proof) =
-        blocking(&state, move |store| store.inclusion_proof(&id)).await?;
-    let bytes = state
-        .store
-        .event_bytes(index)
-        .ok_or_else(|| QueryError::internal("the proven event has no stored bytes"))?;
+    let ((event, index, signed, proof), bytes) = blocking(&state, move |store| {
+        let proven = store.inclusion_proof(&id)?;
+        let bytes = store.event_bytes(proven.1)?;
+        Ok((proven, bytes))
+    })
+    .await?;
     Ok(Json(json!({
         "id": event.id,
         "leaf_index": index,

@@ -2,7 +2,6 @@
 //! in Datadog's request and response shapes, with cursor pagination.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -11,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use evident_model::{StoredEvent, Timestamp};
-use evident_search::Expr;
+use evident_query::{Order, Window};
 use evident_store::Store;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -116,7 +115,8 @@ impl SearchRequest {
 struct Cursor {
     time: i64,
     tiebreaker: i64,
-    id: String,
+    /// Position in the log: the last part of the sort key.
+    sequence: u64,
     /// Digest of the query, bounds as written and sort.
     search: String,
     /// The bounds the first page resolved (`now` moves; pages must not).
@@ -176,14 +176,6 @@ async fn respond(
     }
 }
 
-fn event_time(stored: &StoredEvent) -> i64 {
-    stored
-        .event
-        .timestamp
-        .unwrap_or(stored.discovery_timestamp)
-        .as_nanos()
-}
-
 /// One page of results in Datadog's response shape. The HTTP handlers and
 /// `evident search --data-dir` share it.
 pub fn search_page(
@@ -240,35 +232,36 @@ pub fn search_page(
         None => resolve_window(&request.from, &request.to)?,
     };
 
-    let mut matched = matching_events(store, &query.filter, from, to);
-    let key = |stored: &StoredEvent| (event_time(stored), stored.tiebreaker, stored.id.clone());
-    matched.sort_by_key(|stored| key(stored));
-    if descending {
-        matched.reverse();
-    }
-    let start = match &after {
-        None => 0,
-        Some(cursor) => {
-            let position = (cursor.time, cursor.tiebreaker, cursor.id.clone());
-            matched.partition_point(|stored| {
-                if descending {
-                    key(stored) >= position
-                } else {
-                    key(stored) <= position
-                }
-            })
-        }
+    let order = if descending {
+        Order::NewestFirst
+    } else {
+        Order::OldestFirst
     };
-    let page: Vec<&Arc<StoredEvent>> = matched.iter().skip(start).take(limit).collect();
-    let data: Vec<Value> = page.iter().map(|stored| render(stored, flavor)).collect();
-    let more = start + page.len() < matched.len();
+    let page = evident_query::search(
+        store,
+        &query.filter,
+        window(from, to),
+        order,
+        after
+            .as_ref()
+            .map(|cursor| (cursor.time, cursor.tiebreaker, cursor.sequence)),
+        limit,
+    )
+    .map_err(|error| QueryError::internal(format!("search failed: {error}")))?;
+    let data: Vec<Value> = page
+        .hits
+        .iter()
+        .map(|(_, stored)| render(stored, flavor))
+        .collect();
     let mut response =
         json!({"data": data, "meta": {"status": "done", "request_id": search_digest}});
-    if more && let Some(last) = page.last() {
+    if page.more
+        && let Some(((time, tiebreaker, sequence), _)) = page.hits.last()
+    {
         let cursor = Cursor {
-            time: event_time(last),
-            tiebreaker: last.tiebreaker,
-            id: last.id.clone(),
+            time: *time,
+            tiebreaker: *tiebreaker,
+            sequence: *sequence,
             search: search_digest,
             from: from.as_nanos(),
             to: to.as_nanos(),
@@ -293,24 +286,13 @@ pub(super) fn resolve_window(from: &str, to: &str) -> Result<(Timestamp, Timesta
     Ok((from, to))
 }
 
-/// The events of `[from, to]` (the end inclusive, as Datadog's `to`) that
-/// `filter` accepts, in log order: the store narrows by index terms, the
-/// reference matcher decides.
-pub(super) fn matching_events(
-    store: &Store,
-    filter: &Expr,
-    from: Timestamp,
-    to: Timestamp,
-) -> Vec<Arc<StoredEvent>> {
-    store
-        .candidates_between(
-            from.as_nanos(),
-            to.as_nanos().saturating_add(1),
-            &evident_search::terms::required_terms(filter),
-        )
-        .into_iter()
-        .filter(|stored| evident_search::matches(filter, &stored.event))
-        .collect()
+/// `[from, to]` as the store's half-open window: Datadog's `to` is
+/// inclusive.
+pub(super) fn window(from: Timestamp, to: Timestamp) -> Window {
+    Window {
+        from: from.as_nanos(),
+        to: to.as_nanos().saturating_add(1),
+    }
 }
 
 fn decode_cursor(cursor: &str, search_digest: &str) -> Result<Cursor, QueryError> {

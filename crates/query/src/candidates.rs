@@ -1,0 +1,182 @@
+//! Candidates: the events of a snapshot that can match a query in a time
+//! window, found through the term index and the sort-key columns, and
+//! their confirmation by the reference matcher.
+
+use std::sync::Arc;
+
+use arrow::array::AsArray;
+use arrow::datatypes::{Int64Type, TimestampNanosecondType};
+use evident_model::StoredEvent;
+use evident_search::Expr;
+use evident_search::terms::{exact_terms, required_terms};
+use evident_store::term_index::term_hash;
+use evident_store::{Sealed, Store};
+
+use crate::QueryError;
+
+/// Where an event sorts: event time (ns), tiebreaker, then its position in
+/// the log, which makes the order total.
+pub type SortKey = (i64, i64, u64);
+
+/// A half-open range of event times, in nanoseconds since the epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub from: i64,
+    pub to: i64,
+}
+
+impl Window {
+    pub fn contains(&self, time: i64) -> bool {
+        self.from <= time && time < self.to
+    }
+
+    /// Whether events timed in `[min, max]` can fall in the window.
+    pub fn overlaps(&self, min: i64, max: i64) -> bool {
+        min < self.to && max >= self.from
+    }
+
+    /// Whether every event timed in `[min, max]` falls in the window.
+    pub fn covers(&self, min: i64, max: i64) -> bool {
+        self.from <= min && max < self.to
+    }
+}
+
+/// What the term index makes of a filter.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan<'q> {
+    pub filter: &'q Expr,
+    /// Hashes of the terms every match holds.
+    pub hashes: Vec<u64>,
+    /// The terms decide: every candidate matches.
+    pub exact: bool,
+}
+
+impl<'q> Plan<'q> {
+    pub fn new(filter: &'q Expr) -> Plan<'q> {
+        let (terms, exact) = match exact_terms(filter) {
+            Some(terms) => (terms, true),
+            None => (required_terms(filter), false),
+        };
+        Plan {
+            filter,
+            hashes: terms.iter().map(|term| term_hash(term)).collect(),
+            exact,
+        }
+    }
+
+    /// Whether a candidate the index returned matches.
+    pub fn matches(&self, stored: &StoredEvent) -> bool {
+        self.exact || evident_search::matches(self.filter, &stored.event)
+    }
+}
+
+pub(crate) fn event_time(stored: &StoredEvent) -> i64 {
+    stored
+        .event
+        .timestamp
+        .unwrap_or(stored.discovery_timestamp)
+        .as_nanos()
+}
+
+pub(crate) fn event_key(stored: &StoredEvent, sequence: u64) -> SortKey {
+    (event_time(stored), stored.tiebreaker, sequence)
+}
+
+/// The candidate rows of a sealed segment inside the window (ascending)
+/// with their sort keys.
+pub(crate) fn segment_candidates(
+    store: &Store,
+    sealed: &Sealed,
+    plan: &Plan<'_>,
+    window: Window,
+) -> Result<(Vec<u32>, Vec<SortKey>), QueryError> {
+    let meta = &sealed.meta;
+    if !window.overlaps(meta.min_time, meta.max_time) {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let rows = sealed.index.candidates(&plan.hashes);
+    if rows.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let every_row = rows.len() as u64 == meta.rows();
+    let batch = store.read_sealed(
+        sealed,
+        &["timestamp", "tiebreaker"],
+        (!every_row).then_some(rows.as_slice()),
+    )?;
+    let damaged = |reason: &str| QueryError::Damaged {
+        path: meta.path.clone(),
+        reason: reason.to_string(),
+    };
+    let times = batch
+        .column_by_name("timestamp")
+        .and_then(|column| column.as_primitive_opt::<TimestampNanosecondType>())
+        .ok_or_else(|| damaged("timestamp is not a nanosecond timestamp"))?;
+    let tiebreakers = batch
+        .column_by_name("tiebreaker")
+        .and_then(|column| column.as_primitive_opt::<Int64Type>())
+        .ok_or_else(|| damaged("tiebreaker is not an integer"))?;
+    if times.len() != rows.len() {
+        return Err(damaged("fewer rows than the index names"));
+    }
+    let mut kept_rows = Vec::with_capacity(rows.len());
+    let mut keys = Vec::with_capacity(rows.len());
+    for (position, &row) in rows.iter().enumerate() {
+        let time = times.value(position);
+        if window.contains(time) {
+            kept_rows.push(row);
+            keys.push((
+                time,
+                tiebreakers.value(position),
+                meta.first_sequence + u64::from(row),
+            ));
+        }
+    }
+    Ok((kept_rows, keys))
+}
+
+/// The matching events of `rows` of a sealed segment, with their
+/// sequence numbers, read in chunks so that memory stays bounded by what
+/// matches.
+pub(crate) fn confirm_sealed(
+    store: &Store,
+    sealed: &Sealed,
+    plan: &Plan<'_>,
+    rows: &[u32],
+    mut found: impl FnMut(u64, StoredEvent),
+) -> Result<(), QueryError> {
+    for chunk in rows.chunks(4096) {
+        for (sequence, _, stored) in store.sealed_events(sealed, chunk)? {
+            if plan.matches(&stored) {
+                found(sequence, stored);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every event in `window` that `filter` accepts, in log order.
+pub fn matching_events(
+    store: &Store,
+    filter: &Expr,
+    window: Window,
+) -> Result<Vec<Arc<StoredEvent>>, QueryError> {
+    let snapshot = store.snapshot();
+    let plan = Plan::new(filter);
+    let mut events = Vec::new();
+    for sealed in &snapshot.sealed {
+        let (rows, _) = segment_candidates(store, sealed, &plan, window)?;
+        confirm_sealed(store, sealed, &plan, &rows, |_, stored| {
+            events.push(Arc::new(stored));
+        })?;
+    }
+    events.extend(
+        snapshot
+            .tail
+            .iter()
+            .filter(|stored| window.contains(event_time(stored)))
+            .filter(|stored| evident_search::matches(filter, &stored.event))
+            .cloned(),
+    );
+    Ok(events)
+}

@@ -1,0 +1,329 @@
+//! The read path returns exactly what the reference matcher and aggregator
+//! give over every event: for every public conformance query and more, over
+//! the corpus events and generated audit events, partly sealed into
+//! segments and partly in the tail, in full and cut time windows, through
+//! every page of both sort orders.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use evident_model::{Event, StoredEvent, Timestamp};
+use evident_query::{Order, SortKey, Window, aggregate, matching_events, search};
+use evident_search::{Aggregator, Expr};
+use evident_store::{Store, StoreOptions, append_and_wait};
+use serde_json::{Value, json};
+
+fn shared_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("EVIDENT_SHARED_DIR") {
+        return PathBuf::from(dir);
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+}
+
+fn corpus() -> Vec<(String, Event)> {
+    let path = shared_dir().join("spec/search-conformance.jsonl");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()));
+    text.lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            let case: Value = serde_json::from_str(line).expect("corpus line");
+            let query = case["query"].as_str().expect("query").to_string();
+            let event = serde_json::from_value(case["event"].clone()).expect("corpus event");
+            (query, event)
+        })
+        .collect()
+}
+
+/// Audit-shaped events: promoted fields with repeats, arrays, numbers and
+/// gaps, a few words for free text.
+fn generated(count: usize) -> Vec<Event> {
+    let names = ["Request", "Dashboard", "API Key", "Monitor"];
+    let actions = ["created", "deleted", "modified", "accessed"];
+    (0..count)
+        .map(|index| {
+            let mut attributes = json!({
+                "usr": {"email": format!("user{}@example.com", index % 13)},
+                "evt": {"name": names[index % names.len()]},
+                "network": {"client": {"ip": format!("10.0.{}.{}", index % 5, index % 7)}},
+            });
+            attributes["action"] = match index % 11 {
+                0 => json!(["created", "deleted"]),
+                1 => Value::Null,
+                _ => json!(actions[index % actions.len()]),
+            };
+            if index % 3 == 0 {
+                attributes["http"] =
+                    json!({"status_code": if index % 2 == 0 { json!(200) } else { json!("403") }});
+            }
+            let words = [
+                "suspicious login",
+                "routine check",
+                "key rotated",
+                "SUSPICIOUS activity",
+            ];
+            let service = ["web", "api"][index % 2];
+            let env = ["prod", "dev", "staging"][index % 3];
+            serde_json::from_value(json!({
+                "message": format!("{} number {index}", words[index % words.len()]),
+                "service": service,
+                "tags": [format!("env:{env}")],
+                "attributes": attributes,
+            }))
+            .expect("event")
+        })
+        .collect()
+}
+
+const BASE: i64 = 1_714_564_800_000_000_000;
+const SECOND: i64 = 1_000_000_000;
+
+fn stored(index: usize, total: usize, event: Event) -> StoredEvent {
+    // Event times out of log order, with ties that the tiebreaker and then
+    // the position settle.
+    let spread = (index * 7919 % total) as i64;
+    let mut event = event;
+    if !index.is_multiple_of(5) {
+        event.timestamp = Some(Timestamp::from_nanos(BASE + spread / 2 * SECOND));
+    }
+    StoredEvent {
+        id: format!("id-{index:05}"),
+        discovery_timestamp: Timestamp::from_nanos(BASE + spread * SECOND),
+        tiebreaker: (index % 3) as i64,
+        random_draw: 0.5,
+        ingest_size_in_bytes: 100,
+        truncated: false,
+        event,
+    }
+}
+
+fn key(stored: &StoredEvent, sequence: u64) -> SortKey {
+    let time = stored
+        .event
+        .timestamp
+        .unwrap_or(stored.discovery_timestamp)
+        .as_nanos();
+    (time, stored.tiebreaker, sequence)
+}
+
+struct Fixture {
+    _directory: tempfile::TempDir,
+    store: Store,
+    events: Vec<StoredEvent>,
+}
+
+fn fixture() -> Fixture {
+    let corpus = corpus();
+    let mut events: Vec<Event> = corpus.into_iter().map(|(_, event)| event).collect();
+    events.extend(generated(300));
+    let total = events.len();
+    let events: Vec<StoredEvent> = events
+        .into_iter()
+        .enumerate()
+        .map(|(index, event)| stored(index, total, event))
+        .collect();
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(
+        directory.path(),
+        StoreOptions {
+            seal_rows: 64,
+            ..StoreOptions::default()
+        },
+    )
+    .expect("open");
+    for batch in events.chunks(50) {
+        append_and_wait(&store, batch).expect("durable");
+    }
+    let sealed = store.seal().expect("seal");
+    assert!(sealed >= 8, "most events sealed, {sealed} segments");
+    assert!(
+        store.snapshot().tail.len() > 10,
+        "some events stay in the tail"
+    );
+    Fixture {
+        _directory: directory,
+        store,
+        events,
+    }
+}
+
+fn windows() -> [Window; 3] {
+    [
+        Window {
+            from: i64::MIN,
+            to: i64::MAX,
+        },
+        Window {
+            from: BASE + 90 * SECOND,
+            to: BASE + 250 * SECOND,
+        },
+        Window {
+            from: BASE + 1_000_000 * SECOND,
+            to: i64::MAX,
+        },
+    ]
+}
+
+fn expected<'e>(
+    events: &'e [StoredEvent],
+    filter: &Expr,
+    window: Window,
+) -> Vec<(SortKey, &'e StoredEvent)> {
+    events
+        .iter()
+        .enumerate()
+        .map(|(sequence, stored)| (key(stored, sequence as u64), stored))
+        .filter(|(key, stored)| {
+            window.contains(key.0) && evident_search::matches(filter, &stored.event)
+        })
+        .collect()
+}
+
+fn pages(fixture: &Fixture, filter: &Expr, window: Window, order: Order) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut after = None;
+    loop {
+        let page = search(&fixture.store, filter, window, order, after, 40).expect("search");
+        ids.extend(page.hits.iter().map(|(_, stored)| stored.id.clone()));
+        if !page.more {
+            return ids;
+        }
+        after = page.hits.last().map(|(key, _)| *key);
+        assert!(after.is_some(), "a page with more has hits");
+    }
+}
+
+#[test]
+fn every_query_finds_exactly_what_the_matcher_accepts() {
+    let fixture = fixture();
+    let mut queries: Vec<String> = corpus().into_iter().map(|(query, _)| query).collect();
+    queries.extend(
+        [
+            "*",
+            "@usr.email:user3@example.com",
+            "@usr.email:user3@example.com env:prod",
+            "suspicious",
+            "@action:created",
+            "-@action:created service:web",
+            "@http.status_code:>=300",
+            "@evt.name:\"API Key\" OR @evt.name:Monitor",
+        ]
+        .map(str::to_string),
+    );
+    let mut compared = 0;
+    let extras = queries.len() - 8;
+    for (number, query) in queries.iter().enumerate() {
+        // Every query through the whole path; paging (slow unoptimized)
+        // through a quarter of the corpus and every extra query.
+        let page_through = number.is_multiple_of(4) || number >= extras;
+        let Ok(filter) = evident_search::parse_filter(query) else {
+            continue;
+        };
+        for window in windows() {
+            let want = expected(&fixture.events, &filter, window);
+            let found: Vec<String> = matching_events(&fixture.store, &filter, window)
+                .expect("matching events")
+                .iter()
+                .map(|stored| stored.id.clone())
+                .collect();
+            let mut in_log_order: Vec<String> = want.iter().map(|(_, s)| s.id.clone()).collect();
+            assert_eq!(found, in_log_order, "{query} in {window:?}");
+
+            if window != windows()[0] || !page_through {
+                compared += 1;
+                continue;
+            }
+            let mut sorted = want.clone();
+            sorted.sort_by_key(|(key, _)| *key);
+            in_log_order = sorted.iter().map(|(_, s)| s.id.clone()).collect();
+            assert_eq!(
+                pages(&fixture, &filter, window, Order::OldestFirst),
+                in_log_order,
+                "{query} oldest first in {window:?}"
+            );
+            in_log_order.reverse();
+            assert_eq!(
+                pages(&fixture, &filter, window, Order::NewestFirst),
+                in_log_order,
+                "{query} newest first in {window:?}"
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared > 700, "{compared} query and window pairs compared");
+}
+
+#[test]
+fn stats_agree_with_the_reference_aggregator() {
+    let fixture = fixture();
+    let filters = [
+        "*",
+        "@usr.email:user3@example.com",
+        "service:web env:prod",
+        "suspicious",
+        "-@action:created",
+        "@evt.name:Request OR @evt.name:Monitor",
+    ];
+    let pipes = [
+        "count",
+        "count by @evt.name",
+        "count by @usr.email, service",
+        "count by @action",
+        "count by @http.status_code, source",
+        "count, count by @evt.name",
+        "avg(@http.status_code) by @evt.name",
+        "count(@usr.email) by service",
+        "count by @network.client.ip, host",
+        "count by status",
+    ];
+    for filter_text in filters {
+        for pipe in pipes {
+            let query =
+                evident_search::parse(&format!("{filter_text} | stats {pipe}")).expect("valid");
+            let stats = query.stats.as_ref().expect("a pipe");
+            for window in windows() {
+                let mut reference = Aggregator::new(stats);
+                for (_, stored) in expected(&fixture.events, &query.filter, window) {
+                    reference.add(&stored.event);
+                }
+                let found =
+                    aggregate(&fixture.store, &query.filter, window, stats).expect("aggregate");
+                assert_eq!(
+                    found,
+                    reference.finish(),
+                    "{filter_text} | stats {pipe} in {window:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn sealed_events_are_read_back_from_the_segments_after_a_restart() {
+    let fixture = fixture();
+    let Fixture {
+        _directory: directory,
+        store,
+        events,
+    } = fixture;
+    drop(store);
+    let store = Store::open(
+        directory.path(),
+        StoreOptions {
+            seal_rows: 64,
+            ..StoreOptions::default()
+        },
+    )
+    .expect("reopen");
+    let filter = evident_search::parse_filter("@usr.email:user3@example.com").expect("valid");
+    let everything = Window {
+        from: i64::MIN,
+        to: i64::MAX,
+    };
+    let found = matching_events(&store, &filter, everything).expect("search");
+    let want = expected(&events, &filter, everything);
+    assert_eq!(found.len(), want.len());
+    assert!(!found.is_empty());
+    let first: &Arc<StoredEvent> = &found[0];
+    assert_eq!(first.id, want[0].1.id);
+}
