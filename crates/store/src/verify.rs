@@ -177,12 +177,13 @@ pub fn verify_with_progress(
         }
     };
     check_at_size(&builder, &mut report);
-    // `payload` is `None` for an expired event: its recorded leaf stands in.
+    // `payload` is `None` for an expired event: its recorded leaf stands in;
+    // otherwise it comes with its leaf hash.
     let mut process = |report: &mut VerifyReport,
                        builder: &mut RootBuilder,
                        sequence: u64,
-                       payload: Option<&[u8]>| {
-        let Some(payload) = payload else {
+                       payload: Option<(&[u8], Hash)>| {
+        let Some((payload, leaf)) = payload else {
             match recorded.get(sequence as usize) {
                 Some(leaf) => builder.push(*leaf),
                 None => {
@@ -210,7 +211,6 @@ pub fn verify_with_progress(
                 format!("position {sequence} is not a stored event: {error}"),
             ),
         }
-        let leaf = leaf_hash(payload);
         if let Some(expected) = recorded.get(sequence as usize)
             && *expected != leaf
             && report.problems.len() < MAX_PROBLEMS
@@ -232,8 +232,10 @@ pub fn verify_with_progress(
         }
     };
 
-    // Sealed segments first, in manifest order, then the log's tail.
-    let segments = SegmentStore::new(local_objects(root)?);
+    // Sealed segments first, in manifest order, then the log's tail. A
+    // reader thread decompresses and hashes the next segment while this
+    // one is checked.
+    let objects = local_objects(root)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -241,6 +243,7 @@ pub fn verify_with_progress(
             context: "starting a runtime".into(),
             source,
         })?;
+    let segments = SegmentStore::new(objects);
     let manifest = match runtime.block_on(segments.manifest()) {
         Ok(manifest) => manifest,
         Err(error) => {
@@ -256,36 +259,59 @@ pub fn verify_with_progress(
         process(&mut report, &mut builder, sequence, None);
     }
     let mut expected = manifest.expired_end;
-    for meta in &manifest.segments {
-        if meta.first_sequence != expected {
-            report.problem(
-                Some(expected),
-                format!(
-                    "segment {} starts at position {}, expected {expected}: events are missing",
-                    meta.path, meta.first_sequence
-                ),
-            );
-        }
-        let rows = runtime
-            .block_on(segments.get(&meta.path))
-            .map_err(|error| error.to_string())
-            .and_then(|bytes| decode_raw(&meta.path, bytes).map_err(|error| error.to_string()));
-        match rows {
-            Ok(rows) => {
-                for (sequence, raw) in rows {
-                    if sequence != expected {
-                        report.problem(Some(expected), format!("segment {} holds position {sequence} where {expected} was expected", meta.path));
-                    }
-                    process(&mut report, &mut builder, sequence, Some(&raw));
-                    expected = sequence + 1;
+    std::thread::scope(|scope| {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        let metas = manifest.segments.clone();
+        let segments = &segments;
+        let runtime = &runtime;
+        scope.spawn(move || {
+            for meta in metas {
+                let rows = runtime
+                    .block_on(segments.get(&meta.path))
+                    .map_err(|error| error.to_string())
+                    .and_then(|bytes| {
+                        decode_raw(&meta.path, bytes).map_err(|error| error.to_string())
+                    })
+                    .map(|rows| {
+                        rows.into_iter()
+                            .map(|(sequence, raw)| {
+                                let leaf = leaf_hash(&raw);
+                                (sequence, raw, leaf)
+                            })
+                            .collect::<Vec<_>>()
+                    });
+                if sender.send((meta, rows)).is_err() {
+                    break;
                 }
             }
-            Err(error) => report.problem(
-                Some(meta.first_sequence),
-                format!("segment {} cannot be read: {error}", meta.path),
-            ),
+        });
+        for (meta, rows) in receiver {
+            if meta.first_sequence != expected {
+                report.problem(
+                    Some(expected),
+                    format!(
+                        "segment {} starts at position {}, expected {expected}: events are missing",
+                        meta.path, meta.first_sequence
+                    ),
+                );
+            }
+            match rows {
+                Ok(rows) => {
+                    for (sequence, raw, leaf) in rows {
+                        if sequence != expected {
+                            report.problem(Some(expected), format!("segment {} holds position {sequence} where {expected} was expected", meta.path));
+                        }
+                        process(&mut report, &mut builder, sequence, Some((&raw, leaf)));
+                        expected = sequence + 1;
+                    }
+                }
+                Err(error) => report.problem(
+                    Some(meta.first_sequence),
+                    format!("segment {} cannot be read: {error}", meta.path),
+                ),
+            }
         }
-    }
+    });
     let replayed = wal::read_only(&paths.wal(), |sequence, payload| {
         if sequence < expected {
             // Also in a sealed segment: the log keeps it until its file goes.
@@ -299,7 +325,12 @@ pub fn verify_with_progress(
                 ),
             );
         }
-        process(&mut report, &mut builder, sequence, Some(payload));
+        process(
+            &mut report,
+            &mut builder,
+            sequence,
+            Some((payload, leaf_hash(payload))),
+        );
         expected = sequence + 1;
     });
     match replayed {
