@@ -77,31 +77,23 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     );
     println!("public key: {}", store.verifier());
 
-    let ticker_store = Arc::clone(&store);
+    // Checkpoints and sealing run apart: sealing a segment takes seconds,
+    // and a checkpoint is due every second while events arrive.
+    let checkpoint_ticker = every(CHECKPOINT_INTERVAL, Arc::clone(&store), |store| {
+        if let Err(error) = store.checkpoint() {
+            tracing::error!(%error, "signing a checkpoint failed");
+        }
+    });
     let retention_days = args.retention_days;
-    let ticker = tokio::spawn(async move {
-        let mut interval = tokio::time::interval(CHECKPOINT_INTERVAL);
-        loop {
-            interval.tick().await;
-            let store = Arc::clone(&ticker_store);
-            let work = tokio::task::spawn_blocking(move || {
-                if let Err(error) = store.checkpoint() {
-                    tracing::error!(%error, "signing a checkpoint failed");
-                }
-                if let Err(error) = store.seal() {
-                    tracing::error!(%error, "sealing a segment failed; the log keeps the events");
-                }
-                if retention_days > 0 {
-                    let now = jiff::Timestamp::now().as_nanosecond() as i64;
-                    let cutoff =
-                        now.saturating_sub(i64::from(retention_days) * 86_400 * 1_000_000_000);
-                    if let Err(error) = store.expire_before(cutoff) {
-                        tracing::error!(%error, "applying retention failed");
-                    }
-                }
-            });
-            if let Err(error) = work.await {
-                tracing::error!(%error, "the checkpoint and sealing task failed");
+    let seal_ticker = every(CHECKPOINT_INTERVAL, Arc::clone(&store), move |store| {
+        if let Err(error) = store.seal() {
+            tracing::error!(%error, "sealing a segment failed; the log keeps the events");
+        }
+        if retention_days > 0 {
+            let now = jiff::Timestamp::now().as_nanosecond() as i64;
+            let cutoff = now.saturating_sub(i64::from(retention_days) * 86_400 * 1_000_000_000);
+            if let Err(error) = store.expire_before(cutoff) {
+                tracing::error!(%error, "applying retention failed");
             }
         }
     });
@@ -115,13 +107,34 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;
-    ticker.abort();
+    checkpoint_ticker.abort();
+    seal_ticker.abort();
     let final_store = Arc::clone(&store);
     if let Ok(Err(error)) = tokio::task::spawn_blocking(move || final_store.checkpoint()).await {
         tracing::error!(%error, "the final checkpoint failed");
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Runs blocking `work` on the store every `period`, one run at a time.
+fn every(
+    period: Duration,
+    store: Arc<Store>,
+    work: impl Fn(&Store) + Clone + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            let store = Arc::clone(&store);
+            let work = work.clone();
+            if let Err(error) = tokio::task::spawn_blocking(move || work(&store)).await {
+                tracing::error!(%error, "a background task failed");
+            }
+        }
+    })
 }
 
 async fn shutdown_signal() {
