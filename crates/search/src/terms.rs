@@ -38,26 +38,39 @@ const FULL_TEXT_PATHS: [&[&str]; 3] = [&["error", "message"], &["error", "stack"
 /// Every term of an event.
 pub fn event_terms(event: &Event) -> BTreeSet<String> {
     let mut terms = BTreeSet::new();
+    visit_event_terms(event, &mut |term| {
+        terms.insert(term.to_string());
+    });
+    terms
+}
+
+/// Calls `sink` with every term of an event (a term may come more than
+/// once), building each in one reused buffer: what an index builder wants.
+pub fn visit_event_terms(event: &Event, sink: &mut dyn FnMut(&str)) {
+    let mut out = Emitter {
+        buffer: String::with_capacity(128),
+        sink,
+    };
     if let Some(message) = &event.message {
-        for word in words(message) {
-            terms.insert(format!("m:{word}"));
-            terms.insert(format!("w:{word}"));
-        }
+        for_each_word(message, |word| {
+            out.emit(&["m:", word]);
+            out.emit(&["w:", word]);
+        });
     }
     for path in FULL_TEXT_PATHS {
         let mut values = Vec::new();
         collect(&event.attributes, path, &mut values);
         for value in values {
             if let Some(text) = scalar_text(value) {
-                terms.extend(words(&text).map(|word| format!("w:{word}")));
+                for_each_word(&text, |word| out.emit(&["w:", word]));
             }
         }
     }
-    let mut prefix = Vec::new();
+    let mut prefix = String::new();
     for (key, value) in &event.attributes {
-        prefix.push(key.clone());
-        attribute_terms(&mut prefix, value, &mut terms);
-        prefix.pop();
+        push_key(&mut prefix, key);
+        attribute_terms(&mut prefix, value, &mut out);
+        prefix.clear();
     }
     for reserved in [
         ReservedField::Host,
@@ -65,53 +78,68 @@ pub fn event_terms(event: &Event) -> BTreeSet<String> {
         ReservedField::TraceId,
     ] {
         if let Some(text) = event.reserved_text(reserved) {
-            terms.insert(format!("r:{}={text}", reserved.name()));
+            out.emit(&["r:", reserved.name(), "=", text]);
         }
     }
     match &event.status {
-        Some(status) => {
-            terms.insert(format!("r:status={status}"));
-        }
+        Some(status) => out.emit(&["r:status=", status]),
         None => {
             // Audit events carry `status` as an attribute, arrays included.
             let mut values = Vec::new();
             collect(&event.attributes, &["status"], &mut values);
-            terms.extend(
-                values
-                    .into_iter()
-                    .filter_map(scalar_text)
-                    .map(|text| format!("r:status={text}")),
-            );
+            for text in values.into_iter().filter_map(scalar_text) {
+                out.emit(&["r:status=", &text]);
+            }
         }
     }
     if let Some(source) = &event.source {
-        terms.insert(format!("r:source={source}"));
+        out.emit(&["r:source=", source]);
     }
     for tag in &event.tags {
-        terms.insert(format!("t:{tag}"));
+        out.emit(&["t:", tag]);
         if let Some(source) = tag.strip_prefix("source:") {
-            terms.insert(format!("r:source={source}"));
+            out.emit(&["r:source=", source]);
         }
     }
-    terms
 }
 
-fn attribute_terms(prefix: &mut Vec<String>, value: &Json, terms: &mut BTreeSet<String>) {
+struct Emitter<'s> {
+    buffer: String,
+    sink: &'s mut dyn FnMut(&str),
+}
+
+impl Emitter<'_> {
+    fn emit(&mut self, parts: &[&str]) {
+        self.buffer.clear();
+        parts.iter().for_each(|part| self.buffer.push_str(part));
+        (self.sink)(&self.buffer);
+    }
+}
+
+fn for_each_word(text: &str, mut each: impl FnMut(&str)) {
+    for word in words(text) {
+        each(&word);
+    }
+}
+
+fn attribute_terms(prefix: &mut String, value: &Json, out: &mut Emitter<'_>) {
     match value {
         Json::Object(object) => {
+            let length = prefix.len();
             for (key, child) in object {
-                prefix.push(key.clone());
-                attribute_terms(prefix, child, terms);
-                prefix.pop();
+                prefix.push('\u{1f}');
+                push_key(prefix, key);
+                attribute_terms(prefix, child, out);
+                prefix.truncate(length);
             }
         }
         // The matcher tries every element of an array at the same path.
         Json::Array(items) => items
             .iter()
-            .for_each(|item| attribute_terms(prefix, item, terms)),
+            .for_each(|item| attribute_terms(prefix, item, out)),
         scalar => {
             if let Some(text) = scalar_text(scalar) {
-                terms.insert(format!("a:{}={text}", join_path(prefix)));
+                out.emit(&["a:", prefix, "=", &text]);
             }
         }
     }
@@ -125,23 +153,27 @@ fn join_path<S: AsRef<str>>(segments: &[S]) -> String {
         if index > 0 {
             joined.push('\u{1f}');
         }
-        for ch in segment.as_ref().chars() {
-            match ch {
-                '\\' => joined.push_str("\\\\"),
-                '\u{1f}' => joined.push_str("\\u"),
-                '=' => joined.push_str("\\e"),
-                other => joined.push(other),
-            }
-        }
+        push_key(&mut joined, segment.as_ref());
     }
     joined
 }
 
-fn scalar_text(value: &Json) -> Option<String> {
+fn push_key(joined: &mut String, key: &str) {
+    for ch in key.chars() {
+        match ch {
+            '\\' => joined.push_str("\\\\"),
+            '\u{1f}' => joined.push_str("\\u"),
+            '=' => joined.push_str("\\e"),
+            other => joined.push(other),
+        }
+    }
+}
+
+fn scalar_text(value: &Json) -> Option<std::borrow::Cow<'_, str>> {
     match value {
-        Json::String(text) => Some(text.clone()),
-        Json::Number(number) => Some(number.to_string()),
-        Json::Bool(flag) => Some(flag.to_string()),
+        Json::String(text) => Some(text.into()),
+        Json::Number(number) => Some(number.to_string().into()),
+        Json::Bool(flag) => Some(if *flag { "true" } else { "false" }.into()),
         Json::Null | Json::Array(_) | Json::Object(_) => None,
     }
 }

@@ -567,6 +567,18 @@ impl Store {
     /// they are durable, searchable and in the tree.
     pub fn append(&self, events: Vec<StoredEvent>, reply: CommitReply) {
         let payloads: Vec<Vec<u8>> = events.iter().map(StoredEvent::to_bytes).collect();
+        self.append_encoded(events, payloads, reply);
+    }
+
+    /// Like [`Store::append`], with each event's bytes already serialized
+    /// by [`StoredEvent::to_bytes`] (off the caller's async threads).
+    pub fn append_encoded(
+        &self,
+        events: Vec<StoredEvent>,
+        payloads: Vec<Vec<u8>>,
+        reply: CommitReply,
+    ) {
+        debug_assert_eq!(events.len(), payloads.len());
         let bytes: usize = payloads.iter().map(Vec::len).sum();
         self.pending_bytes.fetch_add(bytes, Ordering::Relaxed);
         let pending = Arc::clone(&self.pending_bytes);

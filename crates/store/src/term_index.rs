@@ -44,19 +44,26 @@ impl TermIndex {
     pub fn build<'e>(events: impl IntoIterator<Item = &'e Event>) -> TermIndex {
         let mut lists: HashMap<u64, Vec<u32>> = HashMap::new();
         let mut rows = 0u32;
+        let mut hashes = Vec::new();
         for event in events {
-            for term in evident_search::terms::event_terms(event) {
-                // Rows arrive in order and a term repeats within one event
-                // only once, so every list stays sorted.
-                lists.entry(term_hash(&term)).or_default().push(rows);
+            hashes.clear();
+            evident_search::terms::visit_event_terms(event, &mut |term| {
+                hashes.push(term_hash(term));
+            });
+            hashes.sort_unstable();
+            hashes.dedup();
+            // Rows arrive in order and each hash once per row, so every
+            // list stays sorted.
+            for hash in &hashes {
+                lists.entry(*hash).or_default().push(rows);
             }
             rows += 1;
         }
-        let mut hashes: Vec<u64> = lists.keys().copied().collect();
-        hashes.sort_unstable();
-        let mut directory = Vec::with_capacity(hashes.len());
+        let mut terms: Vec<u64> = lists.keys().copied().collect();
+        terms.sort_unstable();
+        let mut directory = Vec::with_capacity(terms.len());
         let mut postings = Vec::new();
-        for hash in hashes {
+        for hash in terms {
             directory.push((hash, postings.len() as u32));
             let mut previous = 0u32;
             for &row in &lists[&hash] {

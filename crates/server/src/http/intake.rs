@@ -136,33 +136,37 @@ async fn accept(
     };
 
     // Decompressing and parsing up to 5 MB is CPU work: off the async threads.
-    let events = tokio::task::spawn_blocking(move || -> Result<Vec<StoredEvent>, DecodeError> {
-        let bytes = decompress(&raw, content_encoding.as_deref())?;
-        let items = parse_items(&bytes, content_type.as_deref())?;
-        Ok(items
-            .into_iter()
-            .map(|item| {
-                let normalized = normalize(item.fields, item.size, &context);
-                StoredEvent {
-                    id: ids::event_id(received),
-                    discovery_timestamp: received,
-                    tiebreaker: ids::tiebreaker(),
-                    random_draw: ids::random_draw(),
-                    ingest_size_in_bytes: item.size as u64,
-                    truncated: normalized.truncated,
-                    event: normalized.event,
-                }
-            })
-            .collect())
-    })
-    .await
-    .map_err(|error| {
-        IntakeError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("intake task failed: {error}"),
-        )
-    })?
-    .map_err(decode_error)?;
+    type Encoded = (Vec<StoredEvent>, Vec<Vec<u8>>);
+    let (events, payloads) =
+        tokio::task::spawn_blocking(move || -> Result<Encoded, DecodeError> {
+            let bytes = decompress(&raw, content_encoding.as_deref())?;
+            let items = parse_items(&bytes, content_type.as_deref())?;
+            let events: Vec<StoredEvent> = items
+                .into_iter()
+                .map(|item| {
+                    let normalized = normalize(item.fields, item.size, &context);
+                    StoredEvent {
+                        id: ids::event_id(received),
+                        discovery_timestamp: received,
+                        tiebreaker: ids::tiebreaker(),
+                        random_draw: ids::random_draw(),
+                        ingest_size_in_bytes: item.size as u64,
+                        truncated: normalized.truncated,
+                        event: normalized.event,
+                    }
+                })
+                .collect();
+            let payloads = events.iter().map(StoredEvent::to_bytes).collect();
+            Ok((events, payloads))
+        })
+        .await
+        .map_err(|error| {
+            IntakeError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("intake task failed: {error}"),
+            )
+        })?
+        .map_err(decode_error)?;
 
     if events.is_empty() {
         return Ok(0);
@@ -173,8 +177,9 @@ async fn accept(
     }
     let count = events.len();
     let (sender, receiver) = tokio::sync::oneshot::channel();
-    state.store.append(
+    state.store.append_encoded(
         events,
+        payloads,
         Box::new(move |result| {
             let _ = sender.send(result);
         }),
