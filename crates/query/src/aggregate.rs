@@ -115,21 +115,22 @@ fn count_columns(
     if !window.overlaps(meta.min_time, meta.max_time) {
         return Ok(());
     }
-    let rows = sealed.index.candidates(&plan.hashes);
-    if rows.is_empty() {
+    // With nothing required every row is a candidate: no list to build.
+    let rows = (!plan.hashes.is_empty()).then(|| sealed.index.candidates(&plan.hashes));
+    let candidates = rows.as_ref().map_or(meta.rows(), |rows| rows.len() as u64);
+    if candidates == 0 {
         return Ok(());
     }
     let cut = !window.covers(meta.min_time, meta.max_time);
     if columns.is_empty() && !cut {
-        *counts.entry(Vec::new()).or_default() += rows.len() as u64;
+        *counts.entry(Vec::new()).or_default() += candidates;
         return Ok(());
     }
     let mut names: Vec<&str> = columns.iter().map(|(name, _)| name.as_str()).collect();
     if cut {
         names.push("timestamp");
     }
-    let every_row = rows.len() as u64 == meta.rows();
-    let batch = store.read_sealed(sealed, &names, (!every_row).then_some(rows.as_slice()))?;
+    let batch = store.read_sealed(sealed, &names, rows.as_deref())?;
     let damaged = |reason: &str| QueryError::Damaged {
         path: meta.path.clone(),
         reason: reason.to_string(),
@@ -160,14 +161,40 @@ fn count_columns(
                 .ok_or_else(|| damaged("a keyword column is not dictionary encoded"))
         })
         .collect::<Result<_, _>>()?;
-    // Count dictionary keys first, then name the groups: no string work per row.
+    // Count dictionary keys first, then name the groups: no string work
+    // (and, for one column, no hashing) per row.
     let mut by_keys: HashMap<Vec<Option<i32>>, u64> = HashMap::new();
-    for row in (0..batch.num_rows()).filter(|row| kept(*row)) {
-        let key = groups
-            .iter()
-            .map(|column| column.is_valid(row).then(|| column.keys().value(row)))
-            .collect();
-        *by_keys.entry(key).or_default() += 1;
+    if let [column] = groups.as_slice() {
+        let mut per_key = vec![0u64; column.values().len()];
+        let mut missing = 0u64;
+        for row in (0..batch.num_rows()).filter(|row| kept(*row)) {
+            match column.is_valid(row) {
+                true => {
+                    let key = usize::try_from(column.keys().value(row)).unwrap_or(usize::MAX);
+                    match per_key.get_mut(key) {
+                        Some(count) => *count += 1,
+                        None => return Err(damaged("a dictionary key out of range")),
+                    }
+                }
+                false => missing += 1,
+            }
+        }
+        for (key, count) in per_key.into_iter().enumerate() {
+            if count > 0 {
+                by_keys.insert(vec![i32::try_from(key).ok()], count);
+            }
+        }
+        if missing > 0 {
+            by_keys.insert(vec![None], missing);
+        }
+    } else {
+        for row in (0..batch.num_rows()).filter(|row| kept(*row)) {
+            let key = groups
+                .iter()
+                .map(|column| column.is_valid(row).then(|| column.keys().value(row)))
+                .collect();
+            *by_keys.entry(key).or_default() += 1;
+        }
     }
     for (keys, count) in by_keys {
         let mut group = Vec::with_capacity(keys.len());

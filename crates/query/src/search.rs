@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use evident_model::StoredEvent;
 use evident_search::Expr;
-use evident_store::Store;
+use evident_store::{Sealed, Store};
 
 use crate::QueryError;
 use crate::candidates::{Plan, SortKey, Window, event_key, segment_candidates};
@@ -91,10 +91,18 @@ pub fn search(
         }
         Order::OldestFirst => segments.sort_by_key(|sealed| sealed.meta.min_time),
     }
+    // Hits of an exact query found in segments, by key, not yet read.
+    let mut exact: Vec<(SortKey, (&Arc<Sealed>, u32))> = Vec::new();
     for sealed in segments {
         // A full page beats every event of a segment whose best time is
         // worse than its last hit; the segments after it are worse still.
-        if let Some((worst, _)) = hits.get(limit) {
+        let mut keys: Vec<SortKey> = hits.iter().map(|(key, _)| *key).collect();
+        keys.extend(exact.iter().map(|(key, _)| *key));
+        keys.sort_unstable();
+        if order == Order::NewestFirst {
+            keys.reverse();
+        }
+        if let Some(worst) = keys.get(limit) {
             let out_of_reach = match order {
                 Order::NewestFirst => sealed.meta.max_time < worst.0,
                 Order::OldestFirst => sealed.meta.min_time > worst.0,
@@ -110,6 +118,18 @@ pub fn search(
             .filter(|(key, _)| past_cursor(key))
             .collect();
         order.sort(&mut candidates);
+        if plan.exact {
+            // Every candidate is a hit: keep keys only, read the winners' bytes last.
+            candidates.truncate(want);
+            exact.extend(
+                candidates
+                    .into_iter()
+                    .map(|(key, row)| (key, (sealed, row))),
+            );
+            order.sort(&mut exact);
+            exact.truncate(want);
+            continue;
+        }
         let chunk_size = if plan.exact {
             want
         } else {
@@ -139,6 +159,46 @@ pub fn search(
                 break;
             }
         }
+    }
+    // The best exact hits, read segment by segment in row order.
+    let mut best: Vec<(
+        SortKey,
+        Option<Arc<StoredEvent>>,
+        Option<(&Arc<Sealed>, u32)>,
+    )> = hits
+        .into_iter()
+        .map(|(key, event)| (key, Some(event), None))
+        .chain(
+            exact
+                .into_iter()
+                .map(|(key, place)| (key, None, Some(place))),
+        )
+        .collect();
+    match order {
+        Order::NewestFirst => best.sort_unstable_by_key(|entry| std::cmp::Reverse(entry.0)),
+        Order::OldestFirst => best.sort_unstable_by_key(|entry| entry.0),
+    }
+    best.truncate(want);
+    let mut wanted: Vec<(&Arc<Sealed>, u32)> = best.iter().filter_map(|entry| entry.2).collect();
+    wanted.sort_by_key(|(sealed, row)| (sealed.meta.first_sequence, *row));
+    let mut read: std::collections::HashMap<u64, Arc<StoredEvent>> =
+        std::collections::HashMap::new();
+    for group in wanted.chunk_by(|a, b| Arc::ptr_eq(a.0, b.0)) {
+        let rows: Vec<u32> = group.iter().map(|(_, row)| *row).collect();
+        for (sequence, _, stored) in store.sealed_events(group[0].0, &rows)? {
+            read.insert(sequence, Arc::new(stored));
+        }
+    }
+    let mut hits = Vec::with_capacity(best.len());
+    for (key, event, _) in best {
+        let event = match event {
+            Some(event) => event,
+            None => read.remove(&key.2).ok_or_else(|| QueryError::Damaged {
+                path: "segments".into(),
+                reason: format!("event {} was not read back", key.2),
+            })?,
+        };
+        hits.push((key, event));
     }
     let more = hits.len() > limit;
     hits.truncate(limit);

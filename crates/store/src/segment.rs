@@ -69,6 +69,8 @@ const RAW_PAGE_ROWS: usize = 64;
 /// Target size of a `_raw` page before compression.
 const RAW_PAGE_BYTES: usize = 64 * 1024;
 const RAW_ZSTD_LEVEL: i32 = 3;
+/// Target size of a page of the sort-key columns (about 2k rows).
+const KEY_PAGE_BYTES: usize = 16 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SegmentError {
@@ -342,12 +344,22 @@ pub fn encode(events: &[SealInput<'_>]) -> Result<Encoded, SegmentError> {
 
     // Small pages for `_raw`: a lookup decompresses only the pages of the
     // rows it reads, which the offset index locates.
-    let properties = WriterProperties::builder()
+    // The sort-key columns get small pages too, as every search reads them
+    // for its candidates; random values do not compress, so they are not.
+    let mut properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(RAW_ZSTD_LEVEL)?))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_write_batch_size(RAW_PAGE_ROWS)
-        .set_column_data_page_size_limit(ColumnPath::from("_raw"), RAW_PAGE_BYTES)
-        .build();
+        .set_column_data_page_size_limit(ColumnPath::from("_raw"), RAW_PAGE_BYTES);
+    for column in ["timestamp", "tiebreaker", "_seq", "id"] {
+        properties =
+            properties.set_column_data_page_size_limit(ColumnPath::from(column), KEY_PAGE_BYTES);
+    }
+    for column in ["tiebreaker", "random_draw"] {
+        properties =
+            properties.set_column_compression(ColumnPath::from(column), Compression::UNCOMPRESSED);
+    }
+    let properties = properties.build();
     let mut writer = ArrowWriter::try_new(Vec::new(), schema, Some(properties))?;
     writer.write(&batch)?;
     encoded.bytes = writer.into_inner()?;
