@@ -16,6 +16,7 @@
 //!
 //! - [`verify`]: offline verification of a data directory.
 
+pub mod raw_codec;
 mod reader;
 pub mod segment;
 mod store;

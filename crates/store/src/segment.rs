@@ -19,7 +19,7 @@
 //! | `trace_id` | utf8 |
 //! | `tags` | list<utf8> |
 //! | `@usr.email`, `@usr.id`, `@evt.name`, `@evt.outcome`, `@action`, `@asset.type`, `@network.client.ip`, `@http.status_code`, `@auth_method` | dictionary<utf8> (first value, as text) |
-//! | `_raw` | binary: the exact stored bytes, which hold everything else |
+//! | `_raw` | binary: the exact stored bytes, which hold everything else (see [`crate::raw_codec`]) |
 //!
 //! `message` has no column of its own: free text is answered by the term
 //! index and the text is in `_raw`; a copy cost a sixth of the file.
@@ -46,6 +46,8 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
+
+use crate::raw_codec::{RawCodecError, RawDecoder, encode_all};
 use serde_json::Value;
 
 /// Attributes stored as their own columns: the ones audit queries filter
@@ -84,6 +86,8 @@ pub enum SegmentError {
     Damaged { path: String, reason: String },
     #[error("manifest: {0}")]
     Manifest(String),
+    #[error(transparent)]
+    Raw(#[from] RawCodecError),
 }
 
 /// What the manifest records about one segment.
@@ -310,7 +314,11 @@ pub fn encode(events: &[SealInput<'_>]) -> Result<Encoded, SegmentError> {
                 None => promoted_columns[index].append_null(),
             }
         }
-        raw.append_value(input.raw);
+    }
+    let payloads: Vec<&[u8]> = events.iter().map(|input| input.raw).collect();
+    let (compressed, dictionary) = encode_all(&payloads)?;
+    for value in &compressed {
+        raw.append_value(value);
     }
     encoded.multi_valued = PROMOTED_ATTRIBUTES
         .iter()
@@ -355,11 +363,38 @@ pub fn encode(events: &[SealInput<'_>]) -> Result<Encoded, SegmentError> {
         properties =
             properties.set_column_data_page_size_limit(ColumnPath::from(column), KEY_PAGE_BYTES);
     }
+    // Dictionary pages only pay for keyword columns; for unique values
+    // they are up to 1 MB read before any row of a row group.
+    properties = properties.set_dictionary_enabled(false);
+    let keywords = ["host", "service", "status", "source"]
+        .into_iter()
+        .map(ColumnPath::from)
+        .chain(
+            PROMOTED_ATTRIBUTES
+                .iter()
+                .map(|path| ColumnPath::from(format!("@{path}"))),
+        )
+        .chain(std::iter::once(ColumnPath::new(vec![
+            "tags".into(),
+            "list".into(),
+            "item".into(),
+        ])));
+    for column in keywords {
+        properties = properties.set_column_dictionary_enabled(column, true);
+    }
     for column in ["tiebreaker", "random_draw"] {
         properties =
             properties.set_column_compression(ColumnPath::from(column), Compression::UNCOMPRESSED);
     }
-    let properties = properties.build();
+    if dictionary.is_some() {
+        // Each value is compressed already; compressing pages again only
+        // costs time.
+        properties =
+            properties.set_column_compression(ColumnPath::from("_raw"), Compression::UNCOMPRESSED);
+    }
+    let properties = properties
+        .set_key_value_metadata(dictionary.map(|entry| vec![entry]))
+        .build();
     let mut writer = ArrowWriter::try_new(Vec::new(), schema, Some(properties))?;
     writer.write(&batch)?;
     encoded.bytes = writer.into_inner()?;
@@ -370,6 +405,8 @@ pub fn encode(events: &[SealInput<'_>]) -> Result<Encoded, SegmentError> {
 /// order: what recovery and verification need.
 pub fn decode_raw(path: &str, bytes: Bytes) -> Result<Vec<(u64, Vec<u8>)>, SegmentError> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
+    let decoder = RawDecoder::new(builder.metadata().file_metadata().key_value_metadata())?;
+    let mut session = decoder.session()?;
     let schema = builder.parquet_schema();
     let wanted: Vec<usize> = schema
         .columns()
@@ -399,7 +436,7 @@ pub fn decode_raw(path: &str, bytes: Bytes) -> Result<Vec<(u64, Vec<u8>)>, Segme
             let (Some(sequence), Some(raw)) = (sequence, raw) else {
                 return Err(damaged("a null _seq or _raw"));
             };
-            rows.push((sequence, raw.to_vec()));
+            rows.push((sequence, session.decode(raw)?));
         }
     }
     Ok(rows)

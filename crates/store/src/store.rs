@@ -42,6 +42,7 @@ use evident_model::StoredEvent;
 
 use object_store::ObjectStore;
 
+use crate::raw_codec::RawDecoder;
 use crate::reader::{read_rows, reader_metadata};
 use crate::segment::{
     Manifest, SealInput, SegmentError, SegmentMeta, SegmentStore, decode_raw, encode,
@@ -123,6 +124,8 @@ pub struct Sealed {
     pub index: TermIndex,
     /// Footer and page index, read on first use.
     metadata: OnceLock<ArrowReaderMetadata>,
+    /// How `_raw` decodes, prepared on first use.
+    raw: OnceLock<Arc<RawDecoder>>,
 }
 
 /// A sealed event read back: its sequence number, exact bytes and parsed
@@ -333,6 +336,7 @@ impl Store {
                 meta: meta.clone(),
                 index,
                 metadata: OnceLock::new(),
+                raw: OnceLock::new(),
             }));
         }
         let mut bad_record: Option<StoreError> = None;
@@ -485,6 +489,7 @@ impl Store {
                 meta,
                 index,
                 metadata: OnceLock::new(),
+                raw: OnceLock::new(),
             });
             match self.contents.write() {
                 Ok(mut contents) => contents.seal_front(sealed, inputs.len()),
@@ -617,19 +622,24 @@ impl Store {
         columns: &[&str],
         rows: Option<&[u32]>,
     ) -> Result<RecordBatch, StoreError> {
-        let objects = self.segments.objects();
-        let metadata = match sealed.metadata.get() {
-            Some(metadata) => metadata.clone(),
-            None => {
-                let loaded = self
-                    .runtime
-                    .block_on(reader_metadata(objects, &sealed.meta))?;
-                sealed.metadata.get_or_init(|| loaded).clone()
-            }
-        };
-        Ok(self
+        let metadata = self.sealed_metadata(sealed)?;
+        Ok(self.runtime.block_on(read_rows(
+            self.segments.objects(),
+            &sealed.meta,
+            &metadata,
+            columns,
+            rows,
+        ))?)
+    }
+
+    fn sealed_metadata(&self, sealed: &Sealed) -> Result<ArrowReaderMetadata, StoreError> {
+        if let Some(metadata) = sealed.metadata.get() {
+            return Ok(metadata.clone());
+        }
+        let loaded = self
             .runtime
-            .block_on(read_rows(objects, &sealed.meta, &metadata, columns, rows))?)
+            .block_on(reader_metadata(self.segments.objects(), &sealed.meta))?;
+        Ok(sealed.metadata.get_or_init(|| loaded).clone())
     }
 
     /// The sealed events at `rows` (offsets, ascending), with their
@@ -657,11 +667,24 @@ impl Store {
                 rows.len()
             )));
         }
+        let decoder = match sealed.raw.get() {
+            Some(decoder) => Arc::clone(decoder),
+            None => {
+                let metadata = self.sealed_metadata(sealed)?;
+                let footer = metadata.metadata().file_metadata().key_value_metadata();
+                let decoder = Arc::new(RawDecoder::new(footer).map_err(SegmentError::from)?);
+                Arc::clone(sealed.raw.get_or_init(|| decoder))
+            }
+        };
+        let mut session = decoder.session().map_err(SegmentError::from)?;
         rows.iter()
             .zip(raws.iter())
             .map(|(&row, raw)| {
                 let sequence = sealed.meta.first_sequence + u64::from(row);
-                let raw = raw.unwrap_or_default();
+                let raw = session
+                    .decode(raw.unwrap_or_default())
+                    .map_err(|error| damaged(format!("event {sequence}: {error}")))?;
+                let raw = raw.as_slice();
                 let event = StoredEvent::from_bytes(raw).map_err(|error| {
                     damaged(format!("event {sequence} does not parse: {error}"))
                 })?;
