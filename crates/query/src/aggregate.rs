@@ -21,7 +21,9 @@ use evident_store::{Sealed, Store};
 use serde_json::Value as Json;
 
 use crate::QueryError;
-use crate::candidates::{Plan, Window, confirm_sealed, event_time, segment_candidates};
+use crate::candidates::{
+    Plan, Window, confirm_sealed, event_time, in_parallel, segment_candidates,
+};
 
 /// A group: one value (or none) per `by` field.
 type Group = Vec<Option<String>>;
@@ -49,18 +51,26 @@ pub fn aggregate(
 
     let mut counts: HashMap<Group, u64> = HashMap::new();
     let mut by_rows = Aggregator::new(stats);
-    for sealed in &snapshot.sealed {
-        let several_values = columnar.iter().any(|(_, path)| {
+    let (several, single): (Vec<_>, Vec<_>) = snapshot.sealed.iter().partition(|sealed| {
+        columnar.iter().any(|(_, path)| {
             path.as_ref()
                 .is_some_and(|path| sealed.meta.multi_valued.contains(path))
-        });
-        if several_values {
-            let (rows, _) = segment_candidates(store, sealed, &plan, window)?;
-            confirm_sealed(store, sealed, &plan, &rows, |_, stored| {
-                by_rows.add(&stored.event);
-            })?;
-        } else {
-            count_columns(store, sealed, &plan, window, &columnar, &mut counts)?;
+        })
+    });
+    for sealed in several {
+        let (rows, _) = segment_candidates(store, sealed, &plan, window)?;
+        confirm_sealed(store, sealed, &plan, &rows, |_, stored| {
+            by_rows.add(&stored.event);
+        })?;
+    }
+    let per_segment = in_parallel(&single, |sealed| {
+        let mut counts = HashMap::new();
+        count_columns(store, sealed, &plan, window, &columnar, &mut counts)?;
+        Ok(counts)
+    })?;
+    for segment_counts in per_segment {
+        for (group, count) in segment_counts {
+            *counts.entry(group).or_default() += count;
         }
     }
     for stored in snapshot

@@ -180,3 +180,45 @@ pub fn matching_events(
     );
     Ok(events)
 }
+
+/// `work` over every segment on all cores, results in segment order.
+pub(crate) fn in_parallel<T: Send>(
+    segments: &[&std::sync::Arc<Sealed>],
+    work: impl Fn(&Sealed) -> Result<T, QueryError> + Sync,
+) -> Result<Vec<T>, QueryError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(segments.len());
+    if threads <= 1 {
+        return segments.iter().map(|sealed| work(sealed)).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<(usize, Result<T, QueryError>)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(sealed) = segments.get(index) else {
+                            return done;
+                        };
+                        done.push((index, work(sealed)));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| worker.join().unwrap_or_default())
+            .collect()
+    });
+    if results.len() != segments.len() {
+        return Err(QueryError::Damaged {
+            path: "segments".into(),
+            reason: "a query thread panicked".into(),
+        });
+    }
+    results.sort_by_key(|(index, _)| *index);
+    results.into_iter().map(|(_, result)| result).collect()
+}

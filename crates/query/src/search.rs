@@ -14,7 +14,7 @@ use evident_search::Expr;
 use evident_store::{Sealed, Store};
 
 use crate::QueryError;
-use crate::candidates::{Plan, SortKey, Window, event_key, segment_candidates};
+use crate::candidates::{Plan, SortKey, Window, event_key, in_parallel, segment_candidates};
 
 /// Rows read and matched at a time when the matcher decides.
 const CONFIRM_CHUNK: usize = 512;
@@ -41,6 +41,13 @@ impl Order {
         }
     }
 }
+
+/// A hit on its way into a page: read already, or a place to read it from.
+type PageEntry<'s> = (
+    SortKey,
+    Option<Arc<StoredEvent>>,
+    Option<(&'s Arc<Sealed>, u32)>,
+);
 
 /// One page: the hits in order, and whether more follow.
 #[derive(Debug)]
@@ -93,7 +100,17 @@ pub fn search(
     }
     // Hits of an exact query found in segments, by key, not yet read.
     let mut exact: Vec<(SortKey, (&Arc<Sealed>, u32))> = Vec::new();
-    for sealed in segments {
+    // A needle's candidates are few: find them in every segment at once
+    // rather than one segment after another.
+    let mut found_early: Vec<Option<(Vec<u32>, Vec<SortKey>)>> =
+        if plan.exact && !plan.hashes.is_empty() {
+            in_parallel(&segments, |sealed| {
+                segment_candidates(store, sealed, &plan, window).map(Some)
+            })?
+        } else {
+            segments.iter().map(|_| None).collect()
+        };
+    for (position, sealed) in segments.iter().copied().enumerate() {
         // A full page beats every event of a segment whose best time is
         // worse than its last hit; the segments after it are worse still.
         let mut keys: Vec<SortKey> = hits.iter().map(|(key, _)| *key).collect();
@@ -111,7 +128,10 @@ pub fn search(
                 break;
             }
         }
-        let (rows, keys) = segment_candidates(store, sealed, &plan, window)?;
+        let (rows, keys) = match found_early[position].take() {
+            Some(found) => found,
+            None => segment_candidates(store, sealed, &plan, window)?,
+        };
         let mut candidates: Vec<(SortKey, u32)> = keys
             .into_iter()
             .zip(rows)
@@ -161,11 +181,7 @@ pub fn search(
         }
     }
     // The best exact hits, read segment by segment in row order.
-    let mut best: Vec<(
-        SortKey,
-        Option<Arc<StoredEvent>>,
-        Option<(&Arc<Sealed>, u32)>,
-    )> = hits
+    let mut best: Vec<PageEntry<'_>> = hits
         .into_iter()
         .map(|(key, event)| (key, Some(event), None))
         .chain(
@@ -181,14 +197,22 @@ pub fn search(
     best.truncate(want);
     let mut wanted: Vec<(&Arc<Sealed>, u32)> = best.iter().filter_map(|entry| entry.2).collect();
     wanted.sort_by_key(|(sealed, row)| (sealed.meta.first_sequence, *row));
-    let mut read: std::collections::HashMap<u64, Arc<StoredEvent>> =
-        std::collections::HashMap::new();
-    for group in wanted.chunk_by(|a, b| Arc::ptr_eq(a.0, b.0)) {
-        let rows: Vec<u32> = group.iter().map(|(_, row)| *row).collect();
-        for (sequence, _, stored) in store.sealed_events(group[0].0, &rows)? {
-            read.insert(sequence, Arc::new(stored));
-        }
-    }
+    let groups: Vec<&[(&Arc<Sealed>, u32)]> =
+        wanted.chunk_by(|a, b| Arc::ptr_eq(a.0, b.0)).collect();
+    let segments: Vec<&Arc<Sealed>> = groups.iter().map(|group| group[0].0).collect();
+    let read_back = in_parallel(&segments, |sealed| {
+        let rows: Vec<u32> = groups
+            .iter()
+            .find(|group| std::ptr::eq(Arc::as_ptr(group[0].0), sealed))
+            .map(|group| group.iter().map(|(_, row)| *row).collect())
+            .unwrap_or_default();
+        Ok(store.sealed_events(sealed, &rows)?)
+    })?;
+    let mut read: std::collections::HashMap<u64, Arc<StoredEvent>> = read_back
+        .into_iter()
+        .flatten()
+        .map(|(sequence, _, stored)| (sequence, Arc::new(stored)))
+        .collect();
     let mut hits = Vec::with_capacity(best.len());
     for (key, event, _) in best {
         let event = match event {

@@ -257,7 +257,11 @@ struct IoRuntime(Option<tokio::runtime::Runtime>);
 
 impl IoRuntime {
     fn new() -> Result<IoRuntime, StoreError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        // Multi-threaded so that `block_on` from several query threads runs
+        // each read on its caller's thread, in parallel; one worker is
+        // enough for the rest.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
             .enable_all()
             .thread_name("evident-io")
             .build()
