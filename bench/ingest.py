@@ -89,7 +89,10 @@ def evident_run(binary, events_path, count, senders):
             process.terminate()
             process.wait(timeout=120)
         size = sum(f.stat().st_size for f in Path(data_dir).rglob("*") if f.is_file())
-    return count / elapsed, size
+        started = time.perf_counter()
+        subprocess.run([binary, "verify", "--data-dir", data_dir], check=True, stdout=subprocess.DEVNULL)
+        verify_seconds = time.perf_counter() - started
+    return count / elapsed, size, count / verify_seconds
 
 
 def duckdb_run(events_path, count):
@@ -122,11 +125,12 @@ def main():
         subprocess.run([sys.executable, str(Path(__file__).parent / "generate.py"), "--events", str(args.events),
                         "--base-ms", str(base_ms), str(events_path)], check=True)
     raw_bytes = events_path.stat().st_size
-    evident_rates, duck_rates = [], []
+    evident_rates, duck_rates, verify_rates = [], [], []
     evident_size = duck_size = 0
     for run in range(args.runs):
-        rate, evident_size = evident_run(args.evident, str(events_path), args.events, args.senders)
+        rate, evident_size, verify_rate = evident_run(args.evident, str(events_path), args.events, args.senders)
         evident_rates.append(rate)
+        verify_rates.append(verify_rate)
         rate, duck_size = duckdb_run(str(events_path), args.events)
         duck_rates.append(rate)
         print(f"run {run + 1}: evident {evident_rates[-1]:,.0f} events/s, duckdb {duck_rates[-1]:,.0f} events/s", file=sys.stderr)
@@ -135,7 +139,8 @@ def main():
     print(f"ingest  evident (HTTP, gzip batches of 1000, fsync before 202): {evident_rate:,.0f} events/s")
     print(f"ingest  duckdb (bulk read_json from a local file):            {duck_rate:,.0f} events/s")
     print(f"ratio evident/duckdb: {evident_rate / duck_rate:.2f}")
-    print(f"disk    evident: {evident_size / 1e6:,.1f} MB ({evident_size / raw_bytes:.0%} of raw JSON), "
+    print(f"verify  evident (offline re-hash of every event, checkpoints): {statistics.median(verify_rates):,.0f} events/s")
+    print(f"disk    evident (after the shutdown seal): {evident_size / 1e6:,.1f} MB ({evident_size / raw_bytes:.0%} of raw JSON), "
           f"duckdb: {duck_size / 1e6:,.1f} MB ({duck_size / raw_bytes:.0%})")
 
 

@@ -102,7 +102,7 @@ def main():
         "free text 'suspicious'": lambda: len(connection.execute(
             "SELECT * FROM events WHERE regexp_matches(message, '(?i)\\bsuspicious\\b')").fetchall()),
         "stats count by @evt.name": lambda: len(connection.execute(
-            "SELECT evt.name, count(*) FROM events GROUP BY 1").fetchall()),
+            "SELECT evt.name, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC LIMIT 10").fetchall()),
     }
     duck_times = {name: timed(question, args.runs) for name, question in duck_questions.items()}
     connection.close()

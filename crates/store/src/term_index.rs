@@ -7,10 +7,11 @@
 //! Lookups narrow candidates; for the queries `exact_terms` accepts they
 //! also decide, so counts come from the postings alone.
 //!
-//! File layout (little endian): `EVTI1\n`, the row count (u32), the number
-//! of terms (u32), then per term, sorted by hash, its hash (u64) and the
-//! byte offset of its postings (u32), then the postings: row offsets,
-//! ascending, as LEB128 deltas.
+//! File layout: a zstd frame holding (little endian) `EVTI1\n`, the row
+//! count (u32), the number of terms (u32), then per term, sorted by hash,
+//! its hash (u64) and the byte offset of its postings (u32), then the
+//! postings: row offsets, ascending, as LEB128 deltas. The deltas of
+//! frequent terms repeat, so the frame is about half the plain size.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -18,6 +19,11 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use evident_model::Event;
 
 const MAGIC: &[u8; 6] = b"EVTI1\n";
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+const FILE_ZSTD_LEVEL: i32 = 3;
+/// Far above any segment's index; a damaged header cannot make us
+/// allocate more.
+const MAX_FILE_BYTES: u64 = 4 << 30;
 
 /// A term's 64-bit hash; a collision only adds candidates (and, for the
 /// counts of exact queries, is as unlikely as 2^-64 per term pair).
@@ -82,7 +88,14 @@ impl TermIndex {
         self.rows
     }
 
+    /// The file's bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
+        let plain = self.to_plain_bytes();
+        // Compressing a buffer in memory fails only on allocation.
+        zstd::bulk::compress(&plain, FILE_ZSTD_LEVEL).unwrap_or(plain)
+    }
+
+    fn to_plain_bytes(&self) -> Vec<u8> {
         let mut bytes = Vec::with_capacity(14 + self.directory.len() * 12 + self.postings.len());
         bytes.extend_from_slice(MAGIC);
         bytes.extend_from_slice(&self.rows.to_le_bytes());
@@ -97,6 +110,19 @@ impl TermIndex {
 
     pub fn from_bytes(bytes: &[u8]) -> Result<TermIndex, TermIndexError> {
         let damaged = |what: &str| TermIndexError(what.to_string());
+        let plain;
+        let bytes = if bytes.starts_with(&ZSTD_MAGIC) {
+            let size = zstd::zstd_safe::get_frame_content_size(bytes)
+                .ok()
+                .flatten()
+                .filter(|size| *size <= MAX_FILE_BYTES)
+                .ok_or_else(|| damaged("bad frame size"))?;
+            plain = zstd::bulk::decompress(bytes, size as usize)
+                .map_err(|error| TermIndexError(format!("does not decompress: {error}")))?;
+            plain.as_slice()
+        } else {
+            bytes
+        };
         let rest = bytes
             .strip_prefix(MAGIC)
             .ok_or_else(|| damaged("bad magic"))?;
@@ -253,7 +279,7 @@ mod tests {
 
     #[test]
     fn damaged_files_are_refused_not_trusted() {
-        let bytes = TermIndex::build(&[event("a@x", "hello")]).to_bytes();
+        let bytes = TermIndex::build(&[event("a@x", "hello")]).to_plain_bytes();
         assert!(TermIndex::from_bytes(&bytes[..10]).is_err());
         assert!(TermIndex::from_bytes(b"nonsense").is_err());
         let mut shuffled = bytes.clone();

@@ -260,32 +260,54 @@ pub fn verify_with_progress(
     }
     let mut expected = manifest.expired_end;
     std::thread::scope(|scope| {
-        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
-        let metas = manifest.segments.clone();
+        // One reader per core takes every n-th segment; they are checked
+        // here in order, while the readers work ahead.
+        let readers = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZero::get)
+            .clamp(1, 4);
         let segments = &segments;
-        let runtime = &runtime;
-        scope.spawn(move || {
-            for meta in metas {
-                let rows = runtime
-                    .block_on(segments.get(&meta.path))
-                    .map_err(|error| error.to_string())
-                    .and_then(|bytes| {
-                        decode_raw(&meta.path, bytes).map_err(|error| error.to_string())
-                    })
-                    .map(|rows| {
-                        rows.into_iter()
-                            .map(|(sequence, raw)| {
-                                let leaf = leaf_hash(&raw);
-                                (sequence, raw, leaf)
-                            })
-                            .collect::<Vec<_>>()
-                    });
-                if sender.send((meta, rows)).is_err() {
-                    break;
+        let mut receivers = Vec::with_capacity(readers);
+        for reader in 0..readers {
+            let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+            receivers.push(receiver);
+            let metas: Vec<_> = manifest
+                .segments
+                .iter()
+                .skip(reader)
+                .step_by(readers)
+                .cloned()
+                .collect();
+            scope.spawn(move || {
+                let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                for meta in metas {
+                    let rows = runtime
+                        .block_on(segments.get(&meta.path))
+                        .map_err(|error| error.to_string())
+                        .and_then(|bytes| {
+                            decode_raw(&meta.path, bytes).map_err(|error| error.to_string())
+                        })
+                        .map(|rows| {
+                            rows.into_iter()
+                                .map(|(sequence, raw)| {
+                                    let leaf = leaf_hash(&raw);
+                                    (sequence, raw, leaf)
+                                })
+                                .collect::<Vec<_>>()
+                        });
+                    if sender.send((meta, rows)).is_err() {
+                        break;
+                    }
                 }
-            }
-        });
-        for (meta, rows) in receiver {
+            });
+        }
+        let in_order =
+            (0..manifest.segments.len()).map_while(|index| receivers[index % readers].recv().ok());
+        for (meta, rows) in in_order {
             if meta.first_sequence != expected {
                 report.problem(
                     Some(expected),

@@ -110,8 +110,13 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     checkpoint_ticker.abort();
     seal_ticker.abort();
     let final_store = Arc::clone(&store);
-    if let Ok(Err(error)) = tokio::task::spawn_blocking(move || final_store.checkpoint()).await {
-        tracing::error!(%error, "the final checkpoint failed");
+    // Sealing what is complete now spares the next start a long replay.
+    let finished = tokio::task::spawn_blocking(move || {
+        final_store.seal()?;
+        final_store.checkpoint()
+    });
+    if let Ok(Err(error)) = finished.await {
+        tracing::error!(%error, "the final seal or checkpoint failed");
     }
     tracing::info!("stopped");
     Ok(())
