@@ -52,6 +52,7 @@ def send_all(base, bodies, senders):
     queue = list(enumerate(bodies))
     lock = threading.Lock()
     failures = []
+    retries = [0]
 
     def worker():
         connection = http.client.HTTPConnection(url.hostname, url.port, timeout=120)
@@ -59,12 +60,18 @@ def send_all(base, bodies, senders):
             with lock:
                 if not queue:
                     return
-                _, body = queue.pop()
-            connection.request("POST", "/api/v2/logs", body=body, headers={
+                item = queue.pop()
+            connection.request("POST", "/api/v2/logs", body=item[1], headers={
                 "DD-API-KEY": API_KEY, "Content-Type": "application/json", "Content-Encoding": "gzip"})
             response = connection.getresponse()
             response.read()
-            if response.status != 202:
+            if response.status == 503:
+                # Overloaded (sealing behind): retry after the delay asked, as Datadog senders do.
+                with lock:
+                    queue.append(item)
+                    retries[0] += 1
+                time.sleep(float(response.getheader("Retry-After", "1")))
+            elif response.status != 202:
                 failures.append(response.status)
 
     threads = [threading.Thread(target=worker) for _ in range(senders)]
@@ -76,6 +83,8 @@ def send_all(base, bodies, senders):
     elapsed = time.perf_counter() - started
     if failures:
         raise RuntimeError(f"{len(failures)} batches failed: {failures[:5]}")
+    if retries[0]:
+        print(f"{retries[0]} batches were retried after a 503", file=sys.stderr)
     return elapsed
 
 

@@ -74,6 +74,12 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 256 << 20)]
     pub max_pending_bytes: usize,
 
+    /// Refuse new batches (503, Retry-After) while more than this many
+    /// acknowledged events wait in memory to be sealed: when ingest outruns
+    /// sealing, senders slow down instead of memory running out.
+    #[arg(long, env = "EVIDENT_MAX_UNSEALED_EVENTS", default_value_t = 500_000)]
+    pub max_unsealed_events: u64,
+
     /// Keep events this many days after they arrived (0: forever). Whole
     /// sealed segments are dropped; the ledger keeps their hashes, so what
     /// remains still verifies.

@@ -697,6 +697,11 @@ impl Store {
             .collect()
     }
 
+    /// How many acknowledged events wait in memory to be sealed.
+    pub fn unsealed(&self) -> u64 {
+        self.read().events.len() as u64
+    }
+
     /// How many events are held (sealed or not, expired ones excluded).
     pub fn len(&self) -> u64 {
         let contents = self.read();
@@ -857,16 +862,7 @@ fn check_against_ledger(
             )));
         }
     }
-    let recorded = match fs::read(paths.leaves()) {
-        Ok(bytes) => bytes,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(source) => {
-            return Err(StoreError::Io {
-                context: format!("reading {}", paths.leaves().display()),
-                source,
-            });
-        }
-    };
+    let recorded = read_leaf_file(paths)?;
     let recorded_count = (recorded.len() / 32) as u64;
     if recorded_count > size {
         return Err(StoreError::Tampered(format!(
@@ -896,20 +892,38 @@ fn check_against_ledger(
     for payload in &contents.payloads[first_missing..] {
         missing.extend_from_slice(leaf_hash(payload).as_bytes());
     }
+    complete_leaf_file(paths, recorded_count, &missing)
+}
+
+/// Keeps the first `whole` leaves of the leaf file (a crash may have cut
+/// the last one short) and appends `missing` after them, durably.
+fn complete_leaf_file(paths: &DataPaths, whole: u64, missing: &[u8]) -> Result<(), StoreError> {
     let mut file = OpenOptions::new()
         .create(true)
         .write(true)
         .truncate(false)
         .open(paths.leaves())
         .map_err(io_error(format!("opening {}", paths.leaves().display())))?;
-    file.set_len(recorded_count * 32)
+    file.set_len(whole * 32)
         .and_then(|()| {
             use std::io::{Seek, SeekFrom};
             file.seek(SeekFrom::End(0))?;
-            file.write_all(&missing)?;
+            file.write_all(missing)?;
             file.sync_data()
         })
         .map_err(io_error(format!("completing {}", paths.leaves().display())))
+}
+
+/// The recorded leaf hashes; none when the file does not exist yet.
+fn read_leaf_file(paths: &DataPaths) -> Result<Vec<u8>, StoreError> {
+    match fs::read(paths.leaves()) {
+        Ok(bytes) => Ok(bytes),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(source) => Err(StoreError::Io {
+            context: format!("reading {}", paths.leaves().display()),
+            source,
+        }),
+    }
 }
 
 /// The recorded leaves, completed up to the end of the sealed segments:
@@ -922,16 +936,7 @@ fn complete_sealed_leaves(
     segments: &SegmentStore,
     manifest: &Manifest,
 ) -> Result<Vec<u8>, StoreError> {
-    let mut recorded = match fs::read(paths.leaves()) {
-        Ok(bytes) => bytes,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(source) => {
-            return Err(StoreError::Io {
-                context: format!("reading {}", paths.leaves().display()),
-                source,
-            });
-        }
-    };
+    let mut recorded = read_leaf_file(paths)?;
     recorded.truncate(recorded.len() / 32 * 32);
     let have = (recorded.len() / 32) as u64;
     if have < manifest.expired_end {
@@ -967,20 +972,7 @@ fn complete_sealed_leaves(
             manifest.sealed_end()
         )));
     }
-    let mut file = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(false)
-        .open(paths.leaves())
-        .map_err(io_error(format!("opening {}", paths.leaves().display())))?;
-    file.set_len(have * 32)
-        .and_then(|()| {
-            use std::io::{Seek, SeekFrom};
-            file.seek(SeekFrom::End(0))?;
-            file.write_all(&recorded[(have * 32) as usize..])?;
-            file.sync_data()
-        })
-        .map_err(io_error(format!("completing {}", paths.leaves().display())))?;
+    complete_leaf_file(paths, have, &recorded[(have * 32) as usize..])?;
     Ok(recorded)
 }
 

@@ -102,6 +102,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         store: Arc::clone(&store),
         keys,
         max_pending_bytes: args.max_pending_bytes,
+        max_unsealed_events: args.max_unsealed_events,
     });
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())

@@ -106,6 +106,12 @@ async fn accept(
     body: Body,
 ) -> Result<usize, IntakeError> {
     check_api_key(&state, &params, &headers, path_key.as_deref())?;
+    if state.store.unsealed() > state.max_unsealed_events {
+        return Err(IntakeError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded: sealing is behind ingest; retry shortly",
+        ));
+    }
     if state.store.pending_bytes() > state.max_pending_bytes {
         // Senders retry 503 after Retry-After; queueing more only adds latency.
         return Err(IntakeError::new(

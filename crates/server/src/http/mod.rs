@@ -27,6 +27,7 @@ pub struct AppState {
     pub keys: KeyStore,
     /// Above this many bytes waiting for the disk, the intake answers 503.
     pub max_pending_bytes: usize,
+    pub max_unsealed_events: u64,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -596,3 +596,29 @@ fn an_overloaded_server_sheds_load_with_503_and_keeps_what_it_acknowledged() {
         "exactly the acknowledged batches are stored"
     );
 }
+
+#[test]
+fn a_sealing_backlog_sheds_load_with_503_until_it_clears() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let server = Server::start_with(directory.path(), &["--max-unsealed-events", "60"]);
+    let batch = |marker: &str| -> String {
+        let items: Vec<Value> = (0..50)
+            .map(|i| json!({"message": format!("{marker} {i}")}))
+            .collect();
+        serde_json::to_string(&items).expect("json")
+    };
+    assert_eq!(submit(&server, &batch("first")).status().as_u16(), 202);
+    assert_eq!(submit(&server, &batch("second")).status().as_u16(), 202);
+    // 100 events wait for sealing (a segment takes 100,000): over the limit.
+    let refused = submit(&server, &batch("third"));
+    assert_eq!(refused.status().as_u16(), 503);
+    assert_eq!(
+        refused
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    assert!(refused.text().expect("body").contains("sealing is behind"));
+    assert_eq!(total(&server, "*"), 100, "what was acknowledged is kept");
+}
