@@ -61,10 +61,21 @@ def send_all(base, bodies, senders):
                 if not queue:
                     return
                 item = queue.pop()
-            connection.request("POST", "/api/v2/logs", body=item[1], headers={
-                "DD-API-KEY": API_KEY, "Content-Type": "application/json", "Content-Encoding": "gzip"})
-            response = connection.getresponse()
-            response.read()
+            try:
+                connection.request("POST", "/api/v2/logs", body=item[1], headers={
+                    "DD-API-KEY": API_KEY, "Content-Type": "application/json", "Content-Encoding": "gzip"})
+                response = connection.getresponse()
+                response.read()
+            except (ConnectionError, http.client.HTTPException):
+                # A refused request may close the connection before reading
+                # the body: reconnect and send the batch again.
+                connection.close()
+                connection = http.client.HTTPConnection(url.hostname, url.port, timeout=120)
+                with lock:
+                    queue.append(item)
+                    retries[0] += 1
+                time.sleep(0.2)
+                continue
             if response.status == 503:
                 # Overloaded (sealing behind): retry after the delay asked, as Datadog senders do.
                 with lock:
@@ -84,7 +95,7 @@ def send_all(base, bodies, senders):
     if failures:
         raise RuntimeError(f"{len(failures)} batches failed: {failures[:5]}")
     if retries[0]:
-        print(f"{retries[0]} batches were retried after a 503", file=sys.stderr)
+        print(f"{retries[0]} batches were retried after a 503 or a closed connection", file=sys.stderr)
     return elapsed
 
 
