@@ -140,92 +140,95 @@ fn count_columns(
     if cut {
         names.push("timestamp");
     }
-    let batch = store.read_sealed(sealed, &names, rows.as_deref())?;
-    let damaged = |reason: &str| QueryError::Damaged {
-        path: meta.path.clone(),
-        reason: reason.to_string(),
-    };
-    let in_window: Option<Vec<bool>> = if cut {
-        let times = batch
-            .column_by_name("timestamp")
-            .and_then(|column| column.as_primitive_opt::<TimestampNanosecondType>())
-            .ok_or_else(|| damaged("timestamp is not a nanosecond timestamp"))?;
-        Some(
-            times
-                .values()
-                .iter()
-                .map(|time| window.contains(*time))
-                .collect(),
-        )
-    } else {
-        None
-    };
-    let kept = |row: usize| in_window.as_ref().is_none_or(|kept| kept[row]);
-    // Columns come back in file order, so look them up by name.
-    let groups: Vec<&DictionaryArray<Int32Type>> = columns
-        .iter()
-        .map(|(name, _)| {
-            batch
-                .column_by_name(name)
-                .and_then(|column| column.as_dictionary_opt::<Int32Type>())
-                .ok_or_else(|| damaged("a keyword column is not dictionary encoded"))
-        })
-        .collect::<Result<_, _>>()?;
-    // Count dictionary keys first, then name the groups: no string work
-    // (and, for one column, no hashing) per row.
-    let mut by_keys: HashMap<Vec<Option<i32>>, u64> = HashMap::new();
-    if let [column] = groups.as_slice() {
-        let mut per_key = vec![0u64; column.values().len()];
-        let mut missing = 0u64;
-        for row in (0..batch.num_rows()).filter(|row| kept(*row)) {
-            match column.is_valid(row) {
-                true => {
-                    let key = usize::try_from(column.keys().value(row)).unwrap_or(usize::MAX);
-                    match per_key.get_mut(key) {
-                        Some(count) => *count += 1,
-                        None => return Err(damaged("a dictionary key out of range")),
+    // Batch by batch: each has its own dictionaries, and merging them
+    // would cost more than counting.
+    for batch in store.read_sealed_batches(sealed, &names, rows.as_deref())? {
+        let damaged = |reason: &str| QueryError::Damaged {
+            path: meta.path.clone(),
+            reason: reason.to_string(),
+        };
+        let in_window: Option<Vec<bool>> = if cut {
+            let times = batch
+                .column_by_name("timestamp")
+                .and_then(|column| column.as_primitive_opt::<TimestampNanosecondType>())
+                .ok_or_else(|| damaged("timestamp is not a nanosecond timestamp"))?;
+            Some(
+                times
+                    .values()
+                    .iter()
+                    .map(|time| window.contains(*time))
+                    .collect(),
+            )
+        } else {
+            None
+        };
+        let kept = |row: usize| in_window.as_ref().is_none_or(|kept| kept[row]);
+        // Columns come back in file order, so look them up by name.
+        let groups: Vec<&DictionaryArray<Int32Type>> = columns
+            .iter()
+            .map(|(name, _)| {
+                batch
+                    .column_by_name(name)
+                    .and_then(|column| column.as_dictionary_opt::<Int32Type>())
+                    .ok_or_else(|| damaged("a keyword column is not dictionary encoded"))
+            })
+            .collect::<Result<_, _>>()?;
+        // Count dictionary keys first, then name the groups: no string work
+        // (and, for one column, no hashing) per row.
+        let mut by_keys: HashMap<Vec<Option<i32>>, u64> = HashMap::new();
+        if let [column] = groups.as_slice() {
+            let mut per_key = vec![0u64; column.values().len()];
+            let mut missing = 0u64;
+            for row in (0..batch.num_rows()).filter(|row| kept(*row)) {
+                match column.is_valid(row) {
+                    true => {
+                        let key = usize::try_from(column.keys().value(row)).unwrap_or(usize::MAX);
+                        match per_key.get_mut(key) {
+                            Some(count) => *count += 1,
+                            None => return Err(damaged("a dictionary key out of range")),
+                        }
                     }
+                    false => missing += 1,
                 }
-                false => missing += 1,
+            }
+            for (key, count) in per_key.into_iter().enumerate() {
+                if count > 0 {
+                    by_keys.insert(vec![i32::try_from(key).ok()], count);
+                }
+            }
+            if missing > 0 {
+                by_keys.insert(vec![None], missing);
+            }
+        } else {
+            for row in (0..batch.num_rows()).filter(|row| kept(*row)) {
+                let key = groups
+                    .iter()
+                    .map(|column| column.is_valid(row).then(|| column.keys().value(row)))
+                    .collect();
+                *by_keys.entry(key).or_default() += 1;
             }
         }
-        for (key, count) in per_key.into_iter().enumerate() {
-            if count > 0 {
-                by_keys.insert(vec![i32::try_from(key).ok()], count);
-            }
-        }
-        if missing > 0 {
-            by_keys.insert(vec![None], missing);
-        }
-    } else {
-        for row in (0..batch.num_rows()).filter(|row| kept(*row)) {
-            let key = groups
-                .iter()
-                .map(|column| column.is_valid(row).then(|| column.keys().value(row)))
-                .collect();
-            *by_keys.entry(key).or_default() += 1;
-        }
-    }
-    for (keys, count) in by_keys {
-        let mut group = Vec::with_capacity(keys.len());
-        for (column, key) in groups.iter().zip(keys) {
-            let value = match key {
-                None => None,
-                Some(key) => {
-                    let values = column
-                        .values()
-                        .as_string_opt::<i32>()
-                        .ok_or_else(|| damaged("a keyword column does not hold text"))?;
-                    let index = usize::try_from(key).map_err(|_| damaged("negative key"))?;
-                    if index >= values.len() {
-                        return Err(damaged("a dictionary key out of range"));
+        for (keys, count) in by_keys {
+            let mut group = Vec::with_capacity(keys.len());
+            for (column, key) in groups.iter().zip(keys) {
+                let value = match key {
+                    None => None,
+                    Some(key) => {
+                        let values = column
+                            .values()
+                            .as_string_opt::<i32>()
+                            .ok_or_else(|| damaged("a keyword column does not hold text"))?;
+                        let index = usize::try_from(key).map_err(|_| damaged("negative key"))?;
+                        if index >= values.len() {
+                            return Err(damaged("a dictionary key out of range"));
+                        }
+                        Some(values.value(index).to_string())
                     }
-                    Some(values.value(index).to_string())
-                }
-            };
-            group.push(value);
+                };
+                group.push(value);
+            }
+            *counts.entry(group).or_default() += count;
         }
-        *counts.entry(group).or_default() += count;
     }
     Ok(())
 }

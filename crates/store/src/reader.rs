@@ -95,14 +95,14 @@ pub async fn reader_metadata(
 }
 
 /// The named top-level columns of the rows at `rows` (offsets into the
-/// segment, ascending), or of every row, as one batch in row order.
-pub async fn read_rows(
+/// segment, ascending), or of every row, as batches in row order.
+pub async fn read_batches(
     objects: &Arc<dyn ObjectStore>,
     meta: &SegmentMeta,
     metadata: &ArrowReaderMetadata,
     columns: &[&str],
     rows: Option<&[u32]>,
-) -> Result<RecordBatch, SegmentError> {
+) -> Result<Vec<RecordBatch>, SegmentError> {
     let arrow_schema = metadata.schema();
     let mut roots = Vec::with_capacity(columns.len());
     for column in columns {
@@ -118,16 +118,42 @@ pub async fn read_rows(
     let mut builder =
         ParquetRecordBatchStreamBuilder::new_with_metadata(file(objects, meta), metadata.clone());
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-    builder = builder.with_projection(mask).with_batch_size(8192);
+    builder = builder.with_projection(mask).with_batch_size(BATCH_ROWS);
     if let Some(rows) = rows {
         let total = usize::try_from(meta.rows()).unwrap_or(usize::MAX);
         builder = builder.with_row_selection(selection(rows, total));
     }
     let stream = builder.build()?;
-    let schema = stream.schema().clone();
-    let batches: Vec<RecordBatch> = stream.try_collect().await?;
-    Ok(concat_batches(&schema, &batches)?)
+    Ok(stream.try_collect().await?)
 }
+
+/// Like [`read_batches`], as one batch.
+pub async fn read_rows(
+    objects: &Arc<dyn ObjectStore>,
+    meta: &SegmentMeta,
+    metadata: &ArrowReaderMetadata,
+    columns: &[&str],
+    rows: Option<&[u32]>,
+) -> Result<RecordBatch, SegmentError> {
+    let batches = read_batches(objects, meta, metadata, columns, rows).await?;
+    match batches.as_slice() {
+        [] => {
+            let indices: Vec<usize> = columns
+                .iter()
+                .filter_map(|column| metadata.schema().index_of(column).ok())
+                .collect();
+            Ok(RecordBatch::new_empty(Arc::new(
+                metadata.schema().project(&indices)?,
+            )))
+        }
+        [only] => Ok(only.clone()),
+        [first, ..] => Ok(concat_batches(&first.schema(), &batches)?),
+    }
+}
+
+/// Rows decoded at a time: a row group's worth, so that a column of a
+/// segment arrives in a few batches.
+const BATCH_ROWS: usize = 64 * 1024;
 
 /// The row ranges covering `rows` (ascending offsets).
 fn selection(rows: &[u32], total: usize) -> RowSelection {

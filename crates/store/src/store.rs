@@ -43,7 +43,7 @@ use evident_model::StoredEvent;
 use object_store::ObjectStore;
 
 use crate::raw_codec::RawDecoder;
-use crate::reader::{read_rows, reader_metadata};
+use crate::reader::{read_batches, read_rows, reader_metadata};
 use crate::segment::{
     Manifest, SealInput, SegmentError, SegmentMeta, SegmentStore, decode_raw, encode,
 };
@@ -628,6 +628,23 @@ impl Store {
     ) -> Result<RecordBatch, StoreError> {
         let metadata = self.sealed_metadata(sealed)?;
         Ok(self.runtime.block_on(read_rows(
+            self.segments.objects(),
+            &sealed.meta,
+            &metadata,
+            columns,
+            rows,
+        ))?)
+    }
+
+    /// Like [`Store::read_sealed`], in batches of up to a row group.
+    pub fn read_sealed_batches(
+        &self,
+        sealed: &Sealed,
+        columns: &[&str],
+        rows: Option<&[u32]>,
+    ) -> Result<Vec<RecordBatch>, StoreError> {
+        let metadata = self.sealed_metadata(sealed)?;
+        Ok(self.runtime.block_on(read_batches(
             self.segments.objects(),
             &sealed.meta,
             &metadata,
