@@ -127,16 +127,14 @@ pub async fn read_batches(
     Ok(stream.try_collect().await?)
 }
 
-/// Like [`read_batches`], as one batch.
-pub async fn read_rows(
-    objects: &Arc<dyn ObjectStore>,
-    meta: &SegmentMeta,
+/// Batches of [`read_batches`] as one (an empty one with the asked
+/// columns when no row was read).
+pub fn concat_rows(
     metadata: &ArrowReaderMetadata,
     columns: &[&str],
-    rows: Option<&[u32]>,
-) -> Result<RecordBatch, SegmentError> {
-    let batches = read_batches(objects, meta, metadata, columns, rows).await?;
-    match batches.as_slice() {
+    batches: &[RecordBatch],
+) -> Result<RecordBatch, arrow::error::ArrowError> {
+    match batches {
         [] => {
             let indices: Vec<usize> = columns
                 .iter()
@@ -147,7 +145,7 @@ pub async fn read_rows(
             )))
         }
         [only] => Ok(only.clone()),
-        [first, ..] => Ok(concat_batches(&first.schema(), &batches)?),
+        [first, ..] => concat_batches(&first.schema(), batches),
     }
 }
 

@@ -43,7 +43,7 @@ use evident_model::StoredEvent;
 use object_store::ObjectStore;
 
 use crate::raw_codec::RawDecoder;
-use crate::reader::{read_batches, read_rows, reader_metadata};
+use crate::reader::{concat_rows, read_batches, reader_metadata};
 use crate::segment::{
     Manifest, SealInput, SegmentError, SegmentMeta, SegmentStore, decode_raw, encode,
 };
@@ -627,13 +627,8 @@ impl Store {
         rows: Option<&[u32]>,
     ) -> Result<RecordBatch, StoreError> {
         let metadata = self.sealed_metadata(sealed)?;
-        Ok(self.runtime.block_on(read_rows(
-            self.segments.objects(),
-            &sealed.meta,
-            &metadata,
-            columns,
-            rows,
-        ))?)
+        let batches = self.read_sealed_batches(sealed, columns, rows)?;
+        Ok(concat_rows(&metadata, columns, &batches).map_err(SegmentError::from)?)
     }
 
     /// Like [`Store::read_sealed`], in batches of up to a row group.
