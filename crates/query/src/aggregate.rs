@@ -21,9 +21,7 @@ use evident_store::{Sealed, Store};
 use serde_json::Value as Json;
 
 use crate::QueryError;
-use crate::candidates::{
-    Plan, Window, confirm_sealed, event_time, in_parallel, segment_candidates,
-};
+use crate::candidates::{Plan, Window, in_parallel, segment_matches, tail_matches};
 
 /// A group: one value (or none) per `by` field.
 type Group = Vec<Option<String>>;
@@ -58,8 +56,7 @@ pub fn aggregate(
         })
     });
     for sealed in several {
-        let (rows, _) = segment_candidates(store, sealed, &plan, window)?;
-        confirm_sealed(store, sealed, &plan, &rows, |_, stored| {
+        segment_matches(store, sealed, &plan, window, |stored| {
             by_rows.add(&stored.event);
         })?;
     }
@@ -73,12 +70,7 @@ pub fn aggregate(
             *counts.entry(group).or_default() += count;
         }
     }
-    for stored in snapshot
-        .tail
-        .iter()
-        .filter(|stored| window.contains(event_time(stored)))
-        .filter(|stored| evident_search::matches(plan.filter, &stored.event))
-    {
+    for stored in tail_matches(&snapshot, plan.filter, window) {
         by_rows.add(&stored.event);
     }
     for row in by_rows.finish() {
@@ -261,17 +253,11 @@ fn by_events(
 ) -> Result<Vec<StatsRow>, QueryError> {
     let mut aggregator = Aggregator::new(stats);
     for sealed in &snapshot.sealed {
-        let (rows, _) = segment_candidates(store, sealed, plan, window)?;
-        confirm_sealed(store, sealed, plan, &rows, |_, stored| {
+        segment_matches(store, sealed, plan, window, |stored| {
             aggregator.add(&stored.event);
         })?;
     }
-    for stored in snapshot
-        .tail
-        .iter()
-        .filter(|stored| window.contains(event_time(stored)))
-        .filter(|stored| evident_search::matches(plan.filter, &stored.event))
-    {
+    for stored in tail_matches(snapshot, plan.filter, window) {
         aggregator.add(&stored.event);
     }
     Ok(aggregator.finish())

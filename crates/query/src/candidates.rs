@@ -10,7 +10,7 @@ use evident_model::StoredEvent;
 use evident_search::Expr;
 use evident_search::terms::{exact_terms, required_terms};
 use evident_store::term_index::term_hash;
-use evident_store::{Sealed, Store};
+use evident_store::{Sealed, Snapshot, Store};
 
 use crate::QueryError;
 
@@ -135,24 +135,39 @@ pub(crate) fn segment_candidates(
     Ok((kept_rows, keys))
 }
 
-/// The matching events of `rows` of a sealed segment, with their
-/// sequence numbers, read in chunks so that memory stays bounded by what
-/// matches.
-pub(crate) fn confirm_sealed(
+/// Hands every matching event of a sealed segment in the window to
+/// `found`, in log order, reading candidates in chunks so that memory
+/// stays bounded by what matches.
+pub(crate) fn segment_matches(
     store: &Store,
     sealed: &Sealed,
     plan: &Plan<'_>,
-    rows: &[u32],
-    mut found: impl FnMut(u64, StoredEvent),
+    window: Window,
+    mut found: impl FnMut(StoredEvent),
 ) -> Result<(), QueryError> {
+    let (rows, _) = segment_candidates(store, sealed, plan, window)?;
     for chunk in rows.chunks(4096) {
-        for (sequence, _, stored) in store.sealed_events(sealed, chunk)? {
+        for (_, _, stored) in store.sealed_events(sealed, chunk)? {
             if plan.matches(&stored) {
-                found(sequence, stored);
+                found(stored);
             }
         }
     }
     Ok(())
+}
+
+/// The events of the unsealed tail in the window that `filter` accepts,
+/// in log order (the tail has no index: the matcher decides each).
+pub(crate) fn tail_matches<'s>(
+    snapshot: &'s Snapshot,
+    filter: &'s Expr,
+    window: Window,
+) -> impl Iterator<Item = &'s Arc<StoredEvent>> {
+    snapshot
+        .tail
+        .iter()
+        .filter(move |stored| window.contains(event_time(stored)))
+        .filter(move |stored| evident_search::matches(filter, &stored.event))
 }
 
 /// Every event in `window` that `filter` accepts, in log order.
@@ -165,19 +180,11 @@ pub fn matching_events(
     let plan = Plan::new(filter);
     let mut events = Vec::new();
     for sealed in &snapshot.sealed {
-        let (rows, _) = segment_candidates(store, sealed, &plan, window)?;
-        confirm_sealed(store, sealed, &plan, &rows, |_, stored| {
+        segment_matches(store, sealed, &plan, window, |stored| {
             events.push(Arc::new(stored));
         })?;
     }
-    events.extend(
-        snapshot
-            .tail
-            .iter()
-            .filter(|stored| window.contains(event_time(stored)))
-            .filter(|stored| evident_search::matches(filter, &stored.event))
-            .cloned(),
-    );
+    events.extend(tail_matches(&snapshot, filter, window).cloned());
     Ok(events)
 }
 

@@ -381,7 +381,7 @@ impl Store {
         );
 
         let latest = read_checkpoints(&paths, &signer.verifier())?.pop();
-        check_against_ledger(&paths, &contents, latest.as_ref())?;
+        check_against_ledger(&paths, &recorded, &contents, latest.as_ref())?;
         let mut leaves_file = OpenOptions::new()
             .append(true)
             .open(paths.leaves())
@@ -857,6 +857,7 @@ impl Store {
 /// crash.
 fn check_against_ledger(
     paths: &DataPaths,
+    recorded: &[u8],
     contents: &Contents,
     latest: Option<&SignedCheckpoint>,
 ) -> Result<(), StoreError> {
@@ -874,7 +875,6 @@ fn check_against_ledger(
             )));
         }
     }
-    let recorded = read_leaf_file(paths)?;
     let recorded_count = (recorded.len() / 32) as u64;
     if recorded_count > size {
         return Err(StoreError::Tampered(format!(
