@@ -70,9 +70,9 @@ pub fn aggregate(
             *counts.entry(group).or_default() += count;
         }
     }
-    for stored in tail_matches(&snapshot, plan.filter, window) {
-        by_rows.add(&stored.event);
-    }
+    tail_matches(&snapshot, &plan, window, |stored| {
+        by_rows.add(&stored.event)
+    })?;
     for row in by_rows.finish() {
         let group = row
             .group
@@ -257,8 +257,8 @@ fn by_events(
             aggregator.add(&stored.event);
         })?;
     }
-    for stored in tail_matches(snapshot, plan.filter, window) {
-        aggregator.add(&stored.event);
-    }
+    tail_matches(snapshot, plan, window, |stored| {
+        aggregator.add(&stored.event)
+    })?;
     Ok(aggregator.finish())
 }

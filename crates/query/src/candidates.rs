@@ -9,6 +9,7 @@ use arrow::datatypes::{Int64Type, TimestampNanosecondType};
 use evident_model::StoredEvent;
 use evident_search::Expr;
 use evident_search::terms::{exact_terms, required_terms};
+use evident_store::tail::TailEvent;
 use evident_store::term_index::term_hash;
 use evident_store::{Sealed, Snapshot, Store};
 
@@ -156,18 +157,48 @@ pub(crate) fn segment_matches(
     Ok(())
 }
 
-/// The events of the unsealed tail in the window that `filter` accepts,
-/// in log order (the tail has no index: the matcher decides each).
-pub(crate) fn tail_matches<'s>(
+/// The tail's candidates in the window, with their sort keys, in log
+/// order; nothing is parsed.
+pub(crate) fn tail_candidates<'s>(
     snapshot: &'s Snapshot,
-    filter: &'s Expr,
+    plan: &Plan<'_>,
     window: Window,
-) -> impl Iterator<Item = &'s Arc<StoredEvent>> {
+) -> Vec<(SortKey, &'s Arc<TailEvent>)> {
     snapshot
         .tail
-        .iter()
-        .filter(move |stored| window.contains(event_time(stored)))
-        .filter(move |stored| evident_search::matches(filter, &stored.event))
+        .candidates(&plan.hashes)
+        .into_iter()
+        .filter(|(_, event)| window.contains(event.facts.time))
+        .map(|(sequence, event)| ((event.facts.time, event.facts.tiebreaker, sequence), event))
+        .collect()
+}
+
+/// A tail event parsed, for the matcher or a result.
+pub(crate) fn parse_tail_event(
+    sequence: u64,
+    event: &TailEvent,
+) -> Result<StoredEvent, QueryError> {
+    event.parse().map_err(|error| QueryError::Damaged {
+        path: "write-ahead log".into(),
+        reason: format!("event {sequence} does not parse: {error}"),
+    })
+}
+
+/// Hands every event of the unsealed tail in the window that the plan
+/// accepts to `found`, in log order.
+pub(crate) fn tail_matches(
+    snapshot: &Snapshot,
+    plan: &Plan<'_>,
+    window: Window,
+    mut found: impl FnMut(StoredEvent),
+) -> Result<(), QueryError> {
+    for (key, event) in tail_candidates(snapshot, plan, window) {
+        let stored = parse_tail_event(key.2, event)?;
+        if plan.matches(&stored) {
+            found(stored);
+        }
+    }
+    Ok(())
 }
 
 /// Every event in `window` that `filter` accepts, in log order.
@@ -184,7 +215,9 @@ pub fn matching_events(
             events.push(Arc::new(stored));
         })?;
     }
-    events.extend(tail_matches(&snapshot, filter, window).cloned());
+    tail_matches(&snapshot, &plan, window, |stored| {
+        events.push(Arc::new(stored))
+    })?;
     Ok(events)
 }
 

@@ -1,7 +1,8 @@
 //! A page of search results: the first `limit` matching events in sort
 //! order after a cursor.
 //!
-//! The tail is matched in memory. Sealed segments are visited from the one
+//! The tail's candidates come from its postings and are confirmed best
+//! first. Sealed segments are visited from the one
 //! that can hold the best event; within a segment, candidates are confirmed
 //! in sort order in chunks, so a page of a frequent query reads only the
 //! pages of its first hits, and segments that cannot beat a full page are
@@ -14,7 +15,10 @@ use evident_search::Expr;
 use evident_store::{Sealed, Store};
 
 use crate::QueryError;
-use crate::candidates::{Plan, SortKey, Window, event_key, in_parallel, segment_candidates};
+use crate::candidates::{
+    Plan, SortKey, Window, event_key, in_parallel, parse_tail_event, segment_candidates,
+    tail_candidates,
+};
 
 /// Rows read and matched at a time when the matcher decides.
 const CONFIRM_CHUNK: usize = 512;
@@ -76,13 +80,20 @@ pub fn search(
         hits.truncate(want);
     };
 
-    for (offset, stored) in snapshot.tail.iter().enumerate() {
-        let key = event_key(stored, snapshot.tail_start + offset as u64);
-        if window.contains(key.0)
-            && past_cursor(&key)
-            && evident_search::matches(filter, &stored.event)
-        {
-            hits.push((key, Arc::clone(stored)));
+    // The tail: candidates by their keys, confirmed best first until a
+    // page is full.
+    let mut tail: Vec<_> = tail_candidates(&snapshot, &plan, window)
+        .into_iter()
+        .filter(|(key, _)| past_cursor(key))
+        .collect();
+    order.sort(&mut tail);
+    for (key, event) in tail {
+        let stored = parse_tail_event(key.2, event)?;
+        if plan.matches(&stored) {
+            hits.push((key, Arc::new(stored)));
+            if hits.len() == want {
+                break;
+            }
         }
     }
     keep_best(&mut hits);

@@ -6,7 +6,8 @@
 //!   one fsync ([`wal::GroupCommit`]). On restart the log replays every
 //!   durable record and cuts a torn tail.
 //!
-//! - [`Store`]: the log's unsealed tail in memory, the sealed segments and
+//! - [`Store`]: the log's unsealed tail in memory ([`tail`]: exact bytes,
+//!   sort keys and term postings, parsed only on demand), the sealed segments and
 //!   the ledger over all of them, with signed checkpoints, proofs,
 //!   retention and [`Snapshot`]s for the read path.
 //!
@@ -20,6 +21,7 @@ pub mod raw_codec;
 mod reader;
 pub mod segment;
 mod store;
+pub mod tail;
 pub mod term_index;
 pub mod verify;
 pub mod wal;

@@ -244,37 +244,86 @@ fn event_time(stored: &StoredEvent) -> i64 {
 
 /// Encodes consecutive events as one Parquet file.
 pub fn encode(events: &[SealInput<'_>]) -> Result<Encoded, SegmentError> {
-    let schema = schema();
-    let paths = promoted_paths();
-    let mut sequence = UInt64Builder::new();
-    let mut id = StringBuilder::new();
-    let mut timestamp = TimestampNanosecondBuilder::new().with_timezone("UTC");
-    let mut discovery = TimestampNanosecondBuilder::new().with_timezone("UTC");
-    let mut tiebreaker = Int64Builder::new();
-    let mut random_draw = Float64Builder::new();
-    let mut size = Int64Builder::new();
-    let mut keywords: Vec<StringDictionaryBuilder<Int32Type>> =
-        (0..4).map(|_| StringDictionaryBuilder::new()).collect();
-    let mut trace_id = StringBuilder::new();
-    let mut tags = ListBuilder::new(StringBuilder::new());
-    let mut promoted_columns: Vec<StringDictionaryBuilder<Int32Type>> = paths
-        .iter()
-        .map(|_| StringDictionaryBuilder::new())
-        .collect();
-    let mut multi_valued = vec![false; paths.len()];
-    let mut raw = BinaryBuilder::new();
-    let mut encoded = Encoded {
-        bytes: Vec::new(),
-        min_time: i64::MAX,
-        max_time: i64::MIN,
-        max_discovery: i64::MIN,
-        min_id: String::new(),
-        max_id: String::new(),
-        multi_valued: Vec::new(),
-    };
+    let mut builder = SegmentBuilder::new();
     for input in events {
-        let stored = input.event;
+        builder.push(input.sequence, input.event, Arc::from(input.raw));
+    }
+    builder.finish()
+}
+
+/// Builds a segment one event at a time, so that the seal never holds
+/// more than one parsed event.
+pub struct SegmentBuilder {
+    paths: Vec<AttrPath>,
+    sequence: UInt64Builder,
+    id: StringBuilder,
+    timestamp: TimestampNanosecondBuilder,
+    discovery: TimestampNanosecondBuilder,
+    tiebreaker: Int64Builder,
+    random_draw: Float64Builder,
+    size: Int64Builder,
+    keywords: Vec<StringDictionaryBuilder<Int32Type>>,
+    trace_id: StringBuilder,
+    tags: ListBuilder<StringBuilder>,
+    promoted_columns: Vec<StringDictionaryBuilder<Int32Type>>,
+    multi_valued: Vec<bool>,
+    payloads: Vec<Arc<[u8]>>,
+    encoded: Encoded,
+}
+
+impl std::fmt::Debug for SegmentBuilder {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("SegmentBuilder")
+            .field("events", &self.payloads.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for SegmentBuilder {
+    fn default() -> SegmentBuilder {
+        SegmentBuilder::new()
+    }
+}
+
+impl SegmentBuilder {
+    pub fn new() -> SegmentBuilder {
+        let paths = promoted_paths();
+        SegmentBuilder {
+            sequence: UInt64Builder::new(),
+            id: StringBuilder::new(),
+            timestamp: TimestampNanosecondBuilder::new().with_timezone("UTC"),
+            discovery: TimestampNanosecondBuilder::new().with_timezone("UTC"),
+            tiebreaker: Int64Builder::new(),
+            random_draw: Float64Builder::new(),
+            size: Int64Builder::new(),
+            keywords: (0..4).map(|_| StringDictionaryBuilder::new()).collect(),
+            trace_id: StringBuilder::new(),
+            tags: ListBuilder::new(StringBuilder::new()),
+            promoted_columns: paths
+                .iter()
+                .map(|_| StringDictionaryBuilder::new())
+                .collect(),
+            multi_valued: vec![false; paths.len()],
+            paths,
+            payloads: Vec::new(),
+            encoded: Encoded {
+                bytes: Vec::new(),
+                min_time: i64::MAX,
+                max_time: i64::MIN,
+                max_discovery: i64::MIN,
+                min_id: String::new(),
+                max_id: String::new(),
+                multi_valued: Vec::new(),
+            },
+        }
+    }
+
+    /// Adds the next event: its sequence number, parsed form and exact
+    /// bytes.
+    pub fn push(&mut self, sequence: u64, stored: &StoredEvent, raw: Arc<[u8]>) {
         let event = &stored.event;
+        let encoded = &mut self.encoded;
         let time = event_time(stored);
         encoded.min_time = encoded.min_time.min(time);
         encoded.max_time = encoded.max_time.max(time);
@@ -287,125 +336,151 @@ pub fn encode(events: &[SealInput<'_>]) -> Result<Encoded, SegmentError> {
         if stored.id > encoded.max_id {
             encoded.max_id.clone_from(&stored.id);
         }
-        sequence.append_value(input.sequence);
-        id.append_value(&stored.id);
-        timestamp.append_value(time);
-        discovery.append_value(stored.discovery_timestamp.as_nanos());
-        tiebreaker.append_value(stored.tiebreaker);
-        random_draw.append_value(stored.random_draw);
-        size.append_value(i64::try_from(stored.ingest_size_in_bytes).unwrap_or(i64::MAX));
+        self.sequence.append_value(sequence);
+        self.id.append_value(&stored.id);
+        self.timestamp.append_value(time);
+        self.discovery
+            .append_value(stored.discovery_timestamp.as_nanos());
+        self.tiebreaker.append_value(stored.tiebreaker);
+        self.random_draw.append_value(stored.random_draw);
+        self.size
+            .append_value(i64::try_from(stored.ingest_size_in_bytes).unwrap_or(i64::MAX));
         let keyword_values = [&event.host, &event.service, &event.status, &event.source];
-        for (builder, value) in keywords.iter_mut().zip(keyword_values) {
+        for (builder, value) in self.keywords.iter_mut().zip(keyword_values) {
             match value {
                 Some(text) => builder.append_value(text),
                 None => builder.append_null(),
             }
         }
-        trace_id.append_option(event.trace_id.as_deref());
+        self.trace_id.append_option(event.trace_id.as_deref());
         for tag in &event.tags {
-            tags.values().append_value(tag);
+            self.tags.values().append_value(tag);
         }
-        tags.append(true);
-        for (index, path) in paths.iter().enumerate() {
+        self.tags.append(true);
+        for (index, path) in self.paths.iter().enumerate() {
             let texts = promoted_texts(&event.attributes, path);
-            multi_valued[index] |= texts.len() > 1;
+            self.multi_valued[index] |= texts.len() > 1;
             match texts.first() {
-                Some(text) => promoted_columns[index].append_value(text),
-                None => promoted_columns[index].append_null(),
+                Some(text) => self.promoted_columns[index].append_value(text),
+                None => self.promoted_columns[index].append_null(),
             }
         }
+        self.payloads.push(raw);
     }
-    let payloads: Vec<&[u8]> = events.iter().map(|input| input.raw).collect();
-    let (compressed, dictionary) = encode_all(&payloads)?;
-    for value in &compressed {
-        raw.append_value(value);
-    }
-    encoded.multi_valued = PROMOTED_ATTRIBUTES
-        .iter()
-        .zip(&multi_valued)
-        .filter(|(_, multi)| **multi)
-        .map(|(path, _)| (*path).to_string())
-        .collect();
-    let mut columns: Vec<ArrayRef> = vec![
-        Arc::new(sequence.finish()),
-        Arc::new(id.finish()),
-        Arc::new(timestamp.finish()),
-        Arc::new(discovery.finish()),
-        Arc::new(tiebreaker.finish()),
-        Arc::new(random_draw.finish()),
-        Arc::new(size.finish()),
-    ];
-    columns.extend(
-        keywords
-            .iter_mut()
-            .map(|builder| Arc::new(builder.finish()) as ArrayRef),
-    );
-    columns.push(Arc::new(trace_id.finish()));
-    columns.push(Arc::new(tags.finish()));
-    columns.extend(
-        promoted_columns
-            .iter_mut()
-            .map(|builder| Arc::new(builder.finish()) as ArrayRef),
-    );
-    columns.push(Arc::new(raw.finish()));
-    let batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;
 
-    // Small pages for `_raw`: a lookup decompresses only the pages of the
-    // rows it reads, which the offset index locates.
-    // The sort-key columns get small pages too, as every search reads them
-    // for its candidates; random values do not compress, so they are not.
-    let mut properties = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(RAW_ZSTD_LEVEL)?))
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_write_batch_size(RAW_PAGE_ROWS)
-        .set_column_data_page_size_limit(ColumnPath::from("_raw"), RAW_PAGE_BYTES);
-    for column in ["timestamp", "tiebreaker", "_seq", "id"] {
-        properties =
-            properties.set_column_data_page_size_limit(ColumnPath::from(column), KEY_PAGE_BYTES);
+    /// The Parquet file of every event pushed.
+    pub fn finish(self) -> Result<Encoded, SegmentError> {
+        let SegmentBuilder {
+            mut sequence,
+            mut id,
+            mut timestamp,
+            mut discovery,
+            mut tiebreaker,
+            mut random_draw,
+            mut size,
+            mut keywords,
+            mut trace_id,
+            mut tags,
+            mut promoted_columns,
+            multi_valued,
+            payloads,
+            mut encoded,
+            ..
+        } = self;
+        let schema = schema();
+        let mut raw = BinaryBuilder::new();
+        let payloads: Vec<&[u8]> = payloads.iter().map(|raw| &raw[..]).collect();
+        let (compressed, dictionary) = encode_all(&payloads)?;
+        for value in &compressed {
+            raw.append_value(value);
+        }
+        encoded.multi_valued = PROMOTED_ATTRIBUTES
+            .iter()
+            .zip(&multi_valued)
+            .filter(|(_, multi)| **multi)
+            .map(|(path, _)| (*path).to_string())
+            .collect();
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(sequence.finish()),
+            Arc::new(id.finish()),
+            Arc::new(timestamp.finish()),
+            Arc::new(discovery.finish()),
+            Arc::new(tiebreaker.finish()),
+            Arc::new(random_draw.finish()),
+            Arc::new(size.finish()),
+        ];
+        columns.extend(
+            keywords
+                .iter_mut()
+                .map(|builder| Arc::new(builder.finish()) as ArrayRef),
+        );
+        columns.push(Arc::new(trace_id.finish()));
+        columns.push(Arc::new(tags.finish()));
+        columns.extend(
+            promoted_columns
+                .iter_mut()
+                .map(|builder| Arc::new(builder.finish()) as ArrayRef),
+        );
+        columns.push(Arc::new(raw.finish()));
+        let batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;
+
+        // Small pages for `_raw`: a lookup decompresses only the pages of the
+        // rows it reads, which the offset index locates.
+        // The sort-key columns get small pages too, as every search reads them
+        // for its candidates; random values do not compress, so they are not.
+        let mut properties = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(RAW_ZSTD_LEVEL)?))
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .set_write_batch_size(RAW_PAGE_ROWS)
+            .set_column_data_page_size_limit(ColumnPath::from("_raw"), RAW_PAGE_BYTES);
+        for column in ["timestamp", "tiebreaker", "_seq", "id"] {
+            properties = properties
+                .set_column_data_page_size_limit(ColumnPath::from(column), KEY_PAGE_BYTES);
+        }
+        // Dictionary pages only pay for keyword columns; for unique values
+        // they are up to 1 MB read before any row of a row group.
+        properties = properties.set_dictionary_enabled(false);
+        let keywords = ["host", "service", "status", "source"]
+            .into_iter()
+            .map(ColumnPath::from)
+            .chain(
+                PROMOTED_ATTRIBUTES
+                    .iter()
+                    .map(|path| ColumnPath::from(format!("@{path}"))),
+            )
+            .chain(std::iter::once(ColumnPath::new(vec![
+                "tags".into(),
+                "list".into(),
+                "item".into(),
+            ])));
+        for column in keywords {
+            properties = properties.set_column_dictionary_enabled(column, true);
+        }
+        // Sequences and times mostly climb: delta encoding shrinks them without
+        // a codec to run per page read.
+        for column in ["timestamp", "_seq"] {
+            properties = properties
+                .set_column_encoding(ColumnPath::from(column), Encoding::DELTA_BINARY_PACKED)
+                .set_column_compression(ColumnPath::from(column), Compression::UNCOMPRESSED);
+        }
+        for column in ["tiebreaker", "random_draw"] {
+            properties = properties
+                .set_column_compression(ColumnPath::from(column), Compression::UNCOMPRESSED);
+        }
+        if dictionary.is_some() {
+            // Each value is compressed already; compressing pages again only
+            // costs time.
+            properties = properties
+                .set_column_compression(ColumnPath::from("_raw"), Compression::UNCOMPRESSED);
+        }
+        let properties = properties
+            .set_key_value_metadata(dictionary.map(|entry| vec![entry]))
+            .build();
+        let mut writer = ArrowWriter::try_new(Vec::new(), schema, Some(properties))?;
+        writer.write(&batch)?;
+        encoded.bytes = writer.into_inner()?;
+        Ok(encoded)
     }
-    // Dictionary pages only pay for keyword columns; for unique values
-    // they are up to 1 MB read before any row of a row group.
-    properties = properties.set_dictionary_enabled(false);
-    let keywords = ["host", "service", "status", "source"]
-        .into_iter()
-        .map(ColumnPath::from)
-        .chain(
-            PROMOTED_ATTRIBUTES
-                .iter()
-                .map(|path| ColumnPath::from(format!("@{path}"))),
-        )
-        .chain(std::iter::once(ColumnPath::new(vec![
-            "tags".into(),
-            "list".into(),
-            "item".into(),
-        ])));
-    for column in keywords {
-        properties = properties.set_column_dictionary_enabled(column, true);
-    }
-    // Sequences and times mostly climb: delta encoding shrinks them without
-    // a codec to run per page read.
-    for column in ["timestamp", "_seq"] {
-        properties = properties
-            .set_column_encoding(ColumnPath::from(column), Encoding::DELTA_BINARY_PACKED)
-            .set_column_compression(ColumnPath::from(column), Compression::UNCOMPRESSED);
-    }
-    for column in ["tiebreaker", "random_draw"] {
-        properties =
-            properties.set_column_compression(ColumnPath::from(column), Compression::UNCOMPRESSED);
-    }
-    if dictionary.is_some() {
-        // Each value is compressed already; compressing pages again only
-        // costs time.
-        properties =
-            properties.set_column_compression(ColumnPath::from("_raw"), Compression::UNCOMPRESSED);
-    }
-    let properties = properties
-        .set_key_value_metadata(dictionary.map(|entry| vec![entry]))
-        .build();
-    let mut writer = ArrowWriter::try_new(Vec::new(), schema, Some(properties))?;
-    writer.write(&batch)?;
-    encoded.bytes = writer.into_inner()?;
-    Ok(encoded)
 }
 
 /// Reads back `(sequence, exact bytes)` for every event of a segment, in

@@ -45,8 +45,9 @@ use object_store::ObjectStore;
 use crate::raw_codec::RawDecoder;
 use crate::reader::{concat_rows, read_batches, reader_metadata};
 use crate::segment::{
-    Manifest, SealInput, SegmentError, SegmentMeta, SegmentStore, decode_raw, encode,
+    Manifest, SegmentBuilder, SegmentError, SegmentMeta, SegmentStore, decode_raw,
 };
+use crate::tail::{Tail, TailEvent, TailFacts, id_key};
 use crate::term_index::TermIndex;
 use crate::wal::{CommitReply, GroupCommit, Wal, WalError, WalOptions};
 
@@ -137,73 +138,59 @@ pub type SealedEvent = (u64, Arc<[u8]>, StoredEvent);
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub sealed: Vec<Arc<Sealed>>,
-    /// Sequence number of `tail[0]`.
-    pub tail_start: u64,
-    pub tail: Vec<Arc<StoredEvent>>,
+    pub tail: Tail,
 }
 
 #[derive(Debug, Default)]
 struct Contents {
     /// Events before this position expired: only their leaves remain.
     expired_end: u64,
-    /// Oldest first; they hold `[expired_end, tail_start)`.
+    /// Oldest first; they hold `[expired_end, tail.start())`.
     sealed: Vec<Arc<Sealed>>,
-    /// Sequence number of `events[0]`.
-    tail_start: u64,
-    events: Vec<Arc<StoredEvent>>,
-    /// The exact bytes of each record: what the ledger hashed and what a
-    /// proof must hand out (re-serializing could differ in a float digit).
-    payloads: Vec<Arc<[u8]>>,
-    by_id: HashMap<String, u64>,
+    tail: Tail,
+    /// The tail's positions by [`id_key`].
+    by_id: HashMap<u128, u64>,
     tree: MemoryTree,
 }
 
 impl Contents {
     /// One past the last sequence number held.
     fn end(&self) -> u64 {
-        self.tail_start + self.events.len() as u64
-    }
-
-    /// Position of `sequence` in the tail.
-    fn position(&self, sequence: u64) -> Option<usize> {
-        usize::try_from(sequence.checked_sub(self.tail_start)?).ok()
-    }
-
-    fn event(&self, sequence: u64) -> Option<&Arc<StoredEvent>> {
-        self.events.get(self.position(sequence)?)
+        self.tail.end()
     }
 
     fn payload(&self, sequence: u64) -> Option<&Arc<[u8]>> {
-        self.payloads.get(self.position(sequence)?)
+        self.tail.get(sequence).map(|event| &event.payload)
     }
 
+    /// Adds a record replayed from the log.
     fn push(&mut self, sequence: u64, payload: &[u8]) -> Result<(), StoreError> {
         let event = StoredEvent::from_bytes(payload).map_err(|error| StoreError::BadRecord {
             sequence,
             reason: error.to_string(),
         })?;
-        self.push_parsed(sequence, payload, Arc::new(event));
+        self.push_event(sequence, payload, TailFacts::of(&event));
         Ok(())
     }
 
-    /// Adds an event whose bytes were just serialized from `event`.
-    fn push_parsed(&mut self, sequence: u64, payload: &[u8], event: Arc<StoredEvent>) -> Hash {
+    /// Adds an event to the tail and the tree; returns its leaf hash.
+    fn push_event(&mut self, sequence: u64, payload: &[u8], facts: TailFacts) -> Hash {
         debug_assert_eq!(sequence, self.end(), "records arrive in log order");
-        self.by_id.insert(event.id.clone(), sequence);
-        self.events.push(event);
-        self.payloads.push(Arc::from(payload));
+        self.by_id.insert(facts.id_key, sequence);
         let leaf = leaf_hash(payload);
+        self.tail.push(Arc::new(TailEvent {
+            payload: Arc::from(payload),
+            facts,
+        }));
         self.tree.append(leaf);
         leaf
     }
 
     /// Hands the first `count` tail events over to a sealed segment.
     fn seal_front(&mut self, sealed: Arc<Sealed>, count: usize) {
-        for event in self.events.drain(..count) {
-            self.by_id.remove(&event.id);
+        for event in self.tail.drop_front(count) {
+            self.by_id.remove(&event.facts.id_key);
         }
-        self.payloads.drain(..count);
-        self.tail_start += count as u64;
         self.sealed.push(sealed);
     }
 }
@@ -214,7 +201,7 @@ pub struct Store {
     paths: DataPaths,
     /// Held for the store's life: one process per data directory.
     _lock: fs::File,
-    commit: GroupCommit<Vec<Arc<StoredEvent>>>,
+    commit: GroupCommit<Vec<TailFacts>>,
     contents: Arc<RwLock<Contents>>,
     signer: NoteSigner,
     latest: Mutex<Option<SignedCheckpoint>>,
@@ -325,7 +312,7 @@ impl Store {
         let recorded = complete_sealed_leaves(&paths, &runtime, &segments, &manifest)?;
         let mut contents = Contents {
             expired_end: manifest.expired_end,
-            tail_start: sealed_end,
+            tail: Tail::new(sealed_end, options.seal_rows.max(1)),
             ..Contents::default()
         };
         let sealed_leaves = usize::try_from(sealed_end).unwrap_or(usize::MAX);
@@ -391,14 +378,14 @@ impl Store {
         let commit = GroupCommit::start(
             wal,
             options.max_group_bytes,
-            Box::new(move |first, payloads, events: Vec<Arc<StoredEvent>>| {
+            Box::new(move |first, payloads, facts: Vec<TailFacts>| {
                 let mut contents = match hook_contents.write() {
                     Ok(contents) => contents,
                     Err(poisoned) => poisoned.into_inner(),
                 };
                 let mut hashes = Vec::with_capacity(payloads.len() * 32);
-                for (offset, (payload, event)) in payloads.iter().zip(events).enumerate() {
-                    let leaf = contents.push_parsed(first + offset as u64, payload, event);
+                for (offset, (payload, facts)) in payloads.iter().zip(facts).enumerate() {
+                    let leaf = contents.push_event(first + offset as u64, payload, facts);
                     hashes.extend_from_slice(leaf.as_bytes());
                 }
                 // Not synced: the log is the durable copy, and a missing tail
@@ -434,29 +421,30 @@ impl Store {
         let mut written = 0;
         loop {
             let start = manifest.sealed_end();
-            let (events, payloads) = {
+            let events: Vec<Arc<TailEvent>> = {
                 let contents = self.read();
-                if contents.tail_start != start || contents.events.len() < self.seal_rows {
+                if contents.tail.start() != start || contents.tail.len() < self.seal_rows {
                     break;
                 }
-                (
-                    contents.events[..self.seal_rows].to_vec(),
-                    contents.payloads[..self.seal_rows].to_vec(),
-                )
+                contents
+                    .tail
+                    .iter()
+                    .take(self.seal_rows)
+                    .map(|(_, event)| Arc::clone(event))
+                    .collect()
             };
-            let inputs: Vec<SealInput<'_>> = events
-                .iter()
-                .zip(&payloads)
-                .enumerate()
-                .map(|(offset, (event, raw))| SealInput {
-                    sequence: start + offset as u64,
-                    event,
-                    raw,
-                })
-                .collect();
-            let encoded = encode(&inputs)?;
-            let index = TermIndex::build(events.iter().map(|stored| &stored.event));
-            let end = start + inputs.len() as u64;
+            // One parsed event at a time: the tail keeps bytes only.
+            let mut builder = SegmentBuilder::new();
+            for (event, sequence) in events.iter().zip(start..) {
+                let stored = event.parse().map_err(|error| StoreError::BadRecord {
+                    sequence,
+                    reason: error.to_string(),
+                })?;
+                builder.push(sequence, &stored, Arc::clone(&event.payload));
+            }
+            let encoded = builder.finish()?;
+            let index = TermIndex::from_rows(events.iter().map(|event| &event.facts.terms[..]));
+            let end = start + events.len() as u64;
             let meta = SegmentMeta {
                 path: SegmentStore::segment_path(start, end),
                 first_sequence: start,
@@ -496,8 +484,8 @@ impl Store {
                 raw: OnceLock::new(),
             });
             match self.contents.write() {
-                Ok(mut contents) => contents.seal_front(sealed, inputs.len()),
-                Err(poisoned) => poisoned.into_inner().seal_front(sealed, inputs.len()),
+                Ok(mut contents) => contents.seal_front(sealed, events.len()),
+                Err(poisoned) => poisoned.into_inner().seal_front(sealed, events.len()),
             }
             self.commit.maintain(Box::new(move |wal| {
                 if let Err(error) = wal.remove_before(end) {
@@ -576,25 +564,26 @@ impl Store {
     /// they are durable, searchable and in the tree.
     pub fn append(&self, events: Vec<StoredEvent>, reply: CommitReply) {
         let payloads: Vec<Vec<u8>> = events.iter().map(StoredEvent::to_bytes).collect();
-        self.append_encoded(events, payloads, reply);
+        let facts = events.iter().map(TailFacts::of).collect();
+        self.append_encoded(payloads, facts, reply);
     }
 
     /// Like [`Store::append`], with each event's bytes already serialized
-    /// by [`StoredEvent::to_bytes`] (off the caller's async threads).
+    /// by [`StoredEvent::to_bytes`] and its [`TailFacts`] derived (both off
+    /// the caller's async threads).
     pub fn append_encoded(
         &self,
-        events: Vec<StoredEvent>,
         payloads: Vec<Vec<u8>>,
+        facts: Vec<TailFacts>,
         reply: CommitReply,
     ) {
-        debug_assert_eq!(events.len(), payloads.len());
+        debug_assert_eq!(facts.len(), payloads.len());
         let bytes: usize = payloads.iter().map(Vec::len).sum();
         self.pending_bytes.fetch_add(bytes, Ordering::Relaxed);
         let pending = Arc::clone(&self.pending_bytes);
-        let events = events.into_iter().map(Arc::new).collect();
         self.commit.submit(
             payloads,
-            events,
+            facts,
             Box::new(move |result| {
                 pending.fetch_sub(bytes, Ordering::Relaxed);
                 reply(result);
@@ -613,8 +602,7 @@ impl Store {
         let contents = self.read();
         Snapshot {
             sealed: contents.sealed.clone(),
-            tail_start: contents.tail_start,
-            tail: contents.events.clone(),
+            tail: contents.tail.clone(),
         }
     }
 
@@ -711,7 +699,7 @@ impl Store {
 
     /// How many acknowledged events wait in memory to be sealed.
     pub fn unsealed(&self) -> u64 {
-        self.read().events.len() as u64
+        self.read().tail.len() as u64
     }
 
     /// How many events are held (sealed or not, expired ones excluded).
@@ -789,10 +777,16 @@ impl Store {
     fn find(&self, id: &str) -> Result<(u64, Arc<StoredEvent>), StoreError> {
         let snapshot = {
             let contents = self.read();
-            if let Some(&index) = contents.by_id.get(id)
-                && let Some(event) = contents.event(index)
+            if let Some(&index) = contents.by_id.get(&id_key(id))
+                && let Some(event) = contents.tail.get(index)
             {
-                return Ok((index, Arc::clone(event)));
+                let stored = event.parse().map_err(|error| StoreError::BadRecord {
+                    sequence: index,
+                    reason: error.to_string(),
+                })?;
+                if stored.id == id {
+                    return Ok((index, Arc::new(stored)));
+                }
             }
             contents.sealed.clone()
         };
@@ -881,15 +875,15 @@ fn check_against_ledger(
             "{recorded_count} events were recorded but only {size} are stored"
         )));
     }
-    if recorded_count < contents.tail_start {
+    if recorded_count < contents.tail.start() {
         return Err(StoreError::Tampered(format!(
             "{recorded_count} leaves are recorded but {} events are sealed",
-            contents.tail_start
+            contents.tail.start()
         )));
     }
     // The sealed prefix of the tree was built from these very leaves; the
     // tail must hash to what was recorded when it was stored.
-    for index in contents.tail_start..recorded_count {
+    for index in contents.tail.start()..recorded_count {
         let at = (index * 32) as usize;
         let stored = contents.payload(index).map(|payload| leaf_hash(payload));
         if stored.as_ref().map(|hash| &hash.as_bytes()[..]) != Some(&recorded[at..at + 32]) {
@@ -900,9 +894,12 @@ fn check_against_ledger(
     }
     // Whole leaves only; then append what a crash kept from being written.
     let mut missing = Vec::new();
-    let first_missing = contents.position(recorded_count).unwrap_or(0);
-    for payload in &contents.payloads[first_missing..] {
-        missing.extend_from_slice(leaf_hash(payload).as_bytes());
+    for (_, event) in contents
+        .tail
+        .iter()
+        .skip_while(|(index, _)| *index < recorded_count)
+    {
+        missing.extend_from_slice(leaf_hash(&event.payload).as_bytes());
     }
     complete_leaf_file(paths, recorded_count, &missing)
 }

@@ -7,18 +7,18 @@
 //! Lookups narrow candidates; for the queries `exact_terms` accepts they
 //! also decide, so counts come from the postings alone.
 //!
-//! File layout: a zstd frame holding (little endian) `EVTI1\n`, the row
+//! File layout: a zstd frame holding (little endian) `EVTI2\n`, the row
 //! count (u32), the number of terms (u32), then per term, sorted by hash,
 //! its hash (u64) and the byte offset of its postings (u32), then the
 //! postings: row offsets, ascending, as LEB128 deltas. The deltas of
 //! frequent terms repeat, so the frame is about half the plain size.
 
 use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use evident_model::Event;
 
-const MAGIC: &[u8; 6] = b"EVTI1\n";
+const MAGIC: &[u8; 6] = b"EVTI2\n";
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 const FILE_ZSTD_LEVEL: i32 = 3;
 /// Far above any segment's index; a damaged header cannot make us
@@ -27,10 +27,45 @@ const MAX_FILE_BYTES: u64 = 4 << 30;
 
 /// A term's 64-bit hash; a collision only adds candidates (and, for the
 /// counts of exact queries, is as unlikely as 2^-64 per term pair).
+/// A map keyed by term hashes, which are uniform already: hashing them
+/// again (SipHash by default) only costs time.
+pub(crate) type HashMapByTerm<V> = HashMap<u64, V, BuildHasherDefault<TermHashHasher>>;
+
+/// Passes a term hash through as its own hash.
+#[derive(Debug, Default)]
+pub(crate) struct TermHashHasher(u64);
+
+impl Hasher for TermHashHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys use this hasher; fold anything else in anyway.
+        for byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
+/// XXH3 is specified and stable across releases, unlike the standard
+/// library's hasher: the hashes are persisted.
 pub fn term_hash(term: &str) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    term.hash(&mut hasher);
-    hasher.finish()
+    twox_hash::XxHash3_64::oneshot(term.as_bytes())
+}
+
+/// An event's terms as the index knows them: hashed, sorted, each once.
+pub fn event_term_hashes(event: &Event, hashes: &mut Vec<u64>) {
+    hashes.clear();
+    evident_search::terms::visit_event_terms(event, &mut |term| {
+        hashes.push(term_hash(term));
+    });
+    hashes.sort_unstable();
+    hashes.dedup();
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,19 +83,24 @@ pub struct TermIndex {
 impl TermIndex {
     /// Indexes `events`, row `i` being `events[i]`.
     pub fn build<'e>(events: impl IntoIterator<Item = &'e Event>) -> TermIndex {
-        let mut lists: HashMap<u64, Vec<u32>> = HashMap::new();
-        let mut rows = 0u32;
         let mut hashes = Vec::new();
+        let mut rows = Vec::new();
         for event in events {
-            hashes.clear();
-            evident_search::terms::visit_event_terms(event, &mut |term| {
-                hashes.push(term_hash(term));
-            });
-            hashes.sort_unstable();
-            hashes.dedup();
+            event_term_hashes(event, &mut hashes);
+            rows.push(hashes.clone());
+        }
+        TermIndex::from_rows(rows.iter().map(Vec::as_slice))
+    }
+
+    /// The index of rows given by their term hashes (sorted, each once, as
+    /// [`event_term_hashes`] leaves them).
+    pub fn from_rows<'r>(term_rows: impl IntoIterator<Item = &'r [u64]>) -> TermIndex {
+        let mut lists: HashMapByTerm<Vec<u32>> = HashMapByTerm::default();
+        let mut rows = 0u32;
+        for hashes in term_rows {
             // Rows arrive in order and each hash once per row, so every
             // list stays sorted.
-            for hash in &hashes {
+            for hash in hashes {
                 lists.entry(*hash).or_default().push(rows);
             }
             rows += 1;
@@ -194,15 +234,7 @@ impl TermIndex {
                 None => return Vec::new(),
             }
         }
-        lists.sort_by_key(Vec::len);
-        let Some((shortest, rest)) = lists.split_first() else {
-            return Vec::new();
-        };
-        shortest
-            .iter()
-            .copied()
-            .filter(|row| rest.iter().all(|list| list.binary_search(row).is_ok()))
-            .collect()
+        intersect(lists.iter().map(Vec::as_slice).collect())
     }
 
     /// Bytes held in memory.
@@ -214,6 +246,19 @@ impl TermIndex {
 fn split_u32(bytes: &[u8]) -> Option<(u32, &[u8])> {
     let (head, rest) = bytes.split_first_chunk::<4>()?;
     Some((u32::from_le_bytes(*head), rest))
+}
+
+/// The rows in every one of `lists` (each ascending), ascending.
+pub(crate) fn intersect(mut lists: Vec<&[u32]>) -> Vec<u32> {
+    lists.sort_by_key(|list| list.len());
+    let Some((shortest, rest)) = lists.split_first() else {
+        return Vec::new();
+    };
+    shortest
+        .iter()
+        .copied()
+        .filter(|row| rest.iter().all(|list| list.binary_search(row).is_ok()))
+        .collect()
 }
 
 fn write_varint(out: &mut Vec<u8>, mut value: u32) {

@@ -11,6 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use evident_model::{StoredEvent, Timestamp};
+use evident_store::tail::TailFacts;
 use serde_json::json;
 
 use super::{IntakeError, SharedState, header};
@@ -142,8 +143,10 @@ async fn accept(
     };
 
     // Decompressing and parsing up to 5 MB is CPU work: off the async threads.
-    type Encoded = (Vec<StoredEvent>, Vec<Vec<u8>>);
-    let (events, payloads) =
+    // Each event leaves as its bytes and its tail facts; the parsed form
+    // is dropped here, while it is still in the cache.
+    type Encoded = (Vec<Vec<u8>>, Vec<TailFacts>, usize);
+    let (payloads, facts, truncated) =
         tokio::task::spawn_blocking(move || -> Result<Encoded, DecodeError> {
             let bytes = decompress(&raw, content_encoding.as_deref())?;
             let items = parse_items(&bytes, content_type.as_deref())?;
@@ -162,8 +165,10 @@ async fn accept(
                     }
                 })
                 .collect();
+            let truncated = events.iter().filter(|event| event.truncated).count();
             let payloads = events.iter().map(StoredEvent::to_bytes).collect();
-            Ok((events, payloads))
+            let facts = events.iter().map(TailFacts::of).collect();
+            Ok((payloads, facts, truncated))
         })
         .await
         .map_err(|error| {
@@ -174,18 +179,17 @@ async fn accept(
         })?
         .map_err(decode_error)?;
 
-    if events.is_empty() {
+    if payloads.is_empty() {
         return Ok(0);
     }
-    let truncated = events.iter().filter(|event| event.truncated).count();
     if truncated > 0 {
         tracing::info!(truncated, "events above 1 MB were truncated");
     }
-    let count = events.len();
+    let count = payloads.len();
     let (sender, receiver) = tokio::sync::oneshot::channel();
     state.store.append_encoded(
-        events,
         payloads,
+        facts,
         Box::new(move |result| {
             let _ = sender.send(result);
         }),
