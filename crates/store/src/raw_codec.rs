@@ -112,8 +112,18 @@ impl std::fmt::Debug for RawSession<'_> {
 
 impl RawSession<'_> {
     pub fn decode(&mut self, stored: &[u8]) -> Result<Vec<u8>, RawCodecError> {
+        let mut out = Vec::new();
+        self.decode_into(stored, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`RawSession::decode`] into `out` (cleared first), so that a caller
+    /// decoding many events reuses one buffer.
+    pub fn decode_into(&mut self, stored: &[u8], out: &mut Vec<u8>) -> Result<(), RawCodecError> {
+        out.clear();
         let Some(decompressor) = &mut self.decompressor else {
-            return Ok(stored.to_vec());
+            out.extend_from_slice(stored);
+            return Ok(());
         };
         let size = zstd::zstd_safe::get_frame_content_size(stored)
             .ok()
@@ -125,9 +135,16 @@ impl RawSession<'_> {
             .ok()
             .filter(|size| *size <= 64 << 20)
             .ok_or_else(|| RawCodecError::Decompress("an implausible content size".into()))?;
-        decompressor
-            .decompress(stored, size)
-            .map_err(|error| RawCodecError::Decompress(error.to_string()))
+        out.reserve(size);
+        let written = decompressor
+            .decompress_to_buffer(stored, out)
+            .map_err(|error| RawCodecError::Decompress(error.to_string()))?;
+        if written != size {
+            return Err(RawCodecError::Decompress(format!(
+                "{written} bytes where the frame promised {size}"
+            )));
+        }
+        Ok(())
     }
 }
 

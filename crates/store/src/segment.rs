@@ -486,6 +486,20 @@ impl SegmentBuilder {
 /// Reads back `(sequence, exact bytes)` for every event of a segment, in
 /// order: what recovery and verification need.
 pub fn decode_raw(path: &str, bytes: Bytes) -> Result<Vec<(u64, Vec<u8>)>, SegmentError> {
+    let mut rows = Vec::new();
+    for_each_raw(path, bytes, |sequence, raw| {
+        rows.push((sequence, raw.to_vec()))
+    })?;
+    Ok(rows)
+}
+
+/// Hands every event of a segment file to `visit` in row order, with its
+/// sequence number and exact bytes (in a buffer reused for the next).
+pub fn for_each_raw(
+    path: &str,
+    bytes: Bytes,
+    mut visit: impl FnMut(u64, &[u8]),
+) -> Result<(), SegmentError> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
     let decoder = RawDecoder::new(builder.metadata().file_metadata().key_value_metadata())?;
     let mut session = decoder.session()?;
@@ -503,7 +517,7 @@ pub fn decode_raw(path: &str, bytes: Bytes) -> Result<Vec<(u64, Vec<u8>)>, Segme
         path: path.to_string(),
         reason: reason.to_string(),
     };
-    let mut rows = Vec::new();
+    let mut buffer = Vec::new();
     for batch in reader {
         let batch = batch?;
         let sequences = batch
@@ -518,10 +532,11 @@ pub fn decode_raw(path: &str, bytes: Bytes) -> Result<Vec<(u64, Vec<u8>)>, Segme
             let (Some(sequence), Some(raw)) = (sequence, raw) else {
                 return Err(damaged("a null _seq or _raw"));
             };
-            rows.push((sequence, session.decode(raw)?));
+            session.decode_into(raw, &mut buffer)?;
+            visit(sequence, &buffer);
         }
     }
-    Ok(rows)
+    Ok(())
 }
 
 /// Where segments and the manifest live.

@@ -25,7 +25,6 @@
 //! from their files and the tail from the log: nothing re-reads the
 //! segments (`evident verify` does).
 
-use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::ops::Range;
@@ -48,7 +47,7 @@ use crate::segment::{
     Manifest, SegmentBuilder, SegmentError, SegmentMeta, SegmentStore, decode_raw,
 };
 use crate::tail::{Tail, TailEvent, TailFacts, id_key};
-use crate::term_index::TermIndex;
+use crate::term_index::{Prehashed, TermIndex};
 use crate::wal::{CommitReply, GroupCommit, Wal, WalError, WalOptions};
 
 #[derive(Debug, thiserror::Error)]
@@ -149,7 +148,7 @@ struct Contents {
     sealed: Vec<Arc<Sealed>>,
     tail: Tail,
     /// The tail's positions by [`id_key`].
-    by_id: HashMap<u128, u64>,
+    by_id: Prehashed<u128, u64>,
     tree: MemoryTree,
 }
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use evident_model::StoredEvent;
 
-use crate::term_index::{HashMapByTerm, event_term_hashes, intersect};
+use crate::term_index::{Prehashed, event_term_hashes, intersect};
 
 /// Largest frozen chunk: the open chunk a snapshot copies stays below it.
 const MAX_CHUNK_ROWS: usize = 4096;
@@ -78,12 +78,12 @@ impl TailEvent {
 #[derive(Debug)]
 struct Chunk {
     events: Vec<Arc<TailEvent>>,
-    postings: HashMapByTerm<Vec<u32>>,
+    postings: Prehashed<u64, Vec<u32>>,
 }
 
 impl Chunk {
     fn freeze(events: Vec<Arc<TailEvent>>) -> Chunk {
-        let mut postings: HashMapByTerm<Vec<u32>> = HashMapByTerm::default();
+        let mut postings: Prehashed<u64, Vec<u32>> = Prehashed::default();
         for (offset, event) in events.iter().enumerate() {
             for hash in &event.facts.terms {
                 postings.entry(*hash).or_default().push(offset as u32);

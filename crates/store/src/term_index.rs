@@ -27,21 +27,21 @@ const MAX_FILE_BYTES: u64 = 4 << 30;
 
 /// A term's 64-bit hash; a collision only adds candidates (and, for the
 /// counts of exact queries, is as unlikely as 2^-64 per term pair).
-/// A map keyed by term hashes, which are uniform already: hashing them
-/// again (SipHash by default) only costs time.
-pub(crate) type HashMapByTerm<V> = HashMap<u64, V, BuildHasherDefault<TermHashHasher>>;
+/// A map keyed by hashes (of terms, of ids), which are uniform already:
+/// hashing them again (SipHash by default) only costs time.
+pub(crate) type Prehashed<K, V> = HashMap<K, V, BuildHasherDefault<PrehashedHasher>>;
 
-/// Passes a term hash through as its own hash.
+/// Passes a hash through as its own hash.
 #[derive(Debug, Default)]
-pub(crate) struct TermHashHasher(u64);
+pub(crate) struct PrehashedHasher(u64);
 
-impl Hasher for TermHashHasher {
+impl Hasher for PrehashedHasher {
     fn finish(&self) -> u64 {
         self.0
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        // Only u64 keys use this hasher; fold anything else in anyway.
+        // Only hash keys use this hasher; fold anything else in anyway.
         for byte in bytes {
             self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
         }
@@ -49,6 +49,10 @@ impl Hasher for TermHashHasher {
 
     fn write_u64(&mut self, value: u64) {
         self.0 = value;
+    }
+
+    fn write_u128(&mut self, value: u128) {
+        self.0 = value as u64 ^ (value >> 64) as u64;
     }
 }
 
@@ -95,7 +99,7 @@ impl TermIndex {
     /// The index of rows given by their term hashes (sorted, each once, as
     /// [`event_term_hashes`] leaves them).
     pub fn from_rows<'r>(term_rows: impl IntoIterator<Item = &'r [u64]>) -> TermIndex {
-        let mut lists: HashMapByTerm<Vec<u32>> = HashMapByTerm::default();
+        let mut lists: Prehashed<u64, Vec<u32>> = Prehashed::default();
         let mut rows = 0u32;
         for hashes in term_rows {
             // Rows arrive in order and each hash once per row, so every

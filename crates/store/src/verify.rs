@@ -15,8 +15,10 @@ use evident_ledger::tree::RootBuilder;
 use evident_ledger::{Hash, NoteVerifier, leaf_hash};
 use evident_model::StoredEvent;
 
-use crate::segment::{SegmentStore, decode_raw};
+use crate::segment::{SegmentStore, for_each_raw};
 use crate::store::{DataPaths, StoreError, local_objects, read_checkpoints};
+use crate::tail::id_key;
+use crate::term_index::Prehashed;
 use crate::wal::{self, WalError};
 
 /// How often [`verify_with_progress`] reports.
@@ -142,13 +144,11 @@ pub fn verify_with_progress(
                 .collect()
         })
         .unwrap_or_default();
-    let mut recorded_at: HashMap<Hash, u64> = HashMap::new();
-    for (index, hash) in recorded.iter().enumerate() {
-        recorded_at.entry(*hash).or_insert(index as u64);
-    }
+    // Where each recorded leaf sits, built at the first mismatch only.
+    let mut recorded_at: Option<HashMap<Hash, u64>> = None;
 
     let mut builder = RootBuilder::new();
-    let mut ids: HashMap<String, u64> = HashMap::new();
+    let mut ids: Prehashed<u128, u64> = Prehashed::default();
     let mut pending = checkpoints.iter().peekable();
     let mut root_failed = false;
     let mut check_at_size = |builder: &RootBuilder, report: &mut VerifyReport| {
@@ -177,13 +177,13 @@ pub fn verify_with_progress(
         }
     };
     check_at_size(&builder, &mut report);
-    // `payload` is `None` for an expired event: its recorded leaf stands in;
-    // otherwise it comes with its leaf hash.
+    // `stored` is `None` for an expired event: its recorded leaf stands
+    // in; otherwise it is the event's leaf hash and id key.
     let mut process = |report: &mut VerifyReport,
                        builder: &mut RootBuilder,
                        sequence: u64,
-                       payload: Option<(&[u8], Hash)>| {
-        let Some((payload, leaf)) = payload else {
+                       stored: Option<(Hash, Result<u128, String>)>| {
+        let Some((leaf, id)) = stored else {
             match recorded.get(sequence as usize) {
                 Some(leaf) => builder.push(*leaf),
                 None => {
@@ -197,12 +197,14 @@ pub fn verify_with_progress(
             check_at_size(builder, report);
             return;
         };
-        match event_id(payload) {
+        match id {
             Ok(id) => {
-                if let Some(first) = ids.insert(id.clone(), sequence) {
+                if let Some(first) = ids.insert(id, sequence) {
                     report.problem(
                         Some(sequence),
-                        format!("event {id} at position {sequence} duplicates position {first}"),
+                        format!(
+                            "the event at position {sequence} duplicates position {first} (the same id)"
+                        ),
                     );
                 }
             }
@@ -215,6 +217,13 @@ pub fn verify_with_progress(
             && *expected != leaf
             && report.problems.len() < MAX_PROBLEMS
         {
+            let recorded_at = recorded_at.get_or_insert_with(|| {
+                let mut at = HashMap::with_capacity(recorded.len());
+                for (index, hash) in recorded.iter().enumerate() {
+                    at.entry(*hash).or_insert(index as u64);
+                }
+                at
+            });
             let description = match recorded_at.get(&leaf) {
                 Some(&original) => format!(
                     "the event at position {sequence} was stored at position {original}: events were removed, reordered or duplicated"
@@ -285,19 +294,18 @@ pub fn verify_with_progress(
                     return;
                 };
                 for meta in metas {
+                    // The bytes are hashed and dropped here: only the leaf
+                    // and the id key travel on.
                     let rows = runtime
                         .block_on(segments.get(&meta.path))
                         .map_err(|error| error.to_string())
                         .and_then(|bytes| {
-                            decode_raw(&meta.path, bytes).map_err(|error| error.to_string())
-                        })
-                        .map(|rows| {
-                            rows.into_iter()
-                                .map(|(sequence, raw)| {
-                                    let leaf = leaf_hash(&raw);
-                                    (sequence, raw, leaf)
-                                })
-                                .collect::<Vec<_>>()
+                            let mut rows = Vec::new();
+                            for_each_raw(&meta.path, bytes, |sequence, raw| {
+                                rows.push((sequence, leaf_hash(raw), event_id_key(raw)));
+                            })
+                            .map_err(|error| error.to_string())?;
+                            Ok(rows)
                         });
                     if sender.send((meta, rows)).is_err() {
                         break;
@@ -319,11 +327,11 @@ pub fn verify_with_progress(
             }
             match rows {
                 Ok(rows) => {
-                    for (sequence, raw, leaf) in rows {
+                    for (sequence, leaf, id) in rows {
                         if sequence != expected {
                             report.problem(Some(expected), format!("segment {} holds position {sequence} where {expected} was expected", meta.path));
                         }
-                        process(&mut report, &mut builder, sequence, Some((&raw, leaf)));
+                        process(&mut report, &mut builder, sequence, Some((leaf, id)));
                         expected = sequence + 1;
                     }
                 }
@@ -351,7 +359,7 @@ pub fn verify_with_progress(
             &mut report,
             &mut builder,
             sequence,
-            Some((payload, leaf_hash(payload))),
+            Some((leaf_hash(payload), event_id_key(payload))),
         );
         expected = sequence + 1;
     });
@@ -401,19 +409,19 @@ pub fn verify_with_progress(
     Ok(report)
 }
 
-/// The id of a stored event. Stored bytes start with `{"id":"...` (the
+/// The [`id_key`] of a stored event. Stored bytes start with `{"id":"...` (the
 /// field comes first and ids are plain UUID text), which is read without
 /// parsing the whole event; anything else is parsed properly.
-fn event_id(payload: &[u8]) -> Result<String, String> {
+fn event_id_key(payload: &[u8]) -> Result<u128, String> {
     const PREFIX: &[u8] = b"{\"id\":\"";
     if let Some(rest) = payload.strip_prefix(PREFIX)
         && let Some(end) = rest.iter().position(|&byte| byte == b'"' || byte == b'\\')
         && rest[end] == b'"'
         && let Ok(id) = std::str::from_utf8(&rest[..end])
     {
-        return Ok(id.to_string());
+        return Ok(id_key(id));
     }
     StoredEvent::from_bytes(payload)
-        .map(|event| event.id)
+        .map(|event| id_key(&event.id))
         .map_err(|error| error.to_string())
 }
