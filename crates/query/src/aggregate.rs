@@ -3,7 +3,9 @@
 //! Counting, grouped by nothing or by promoted columns, reads no event:
 //! the term index gives the rows (all of them for `*`), the dictionary
 //! keys of the group columns give the groups, and the `timestamp` column
-//! is read only for segments the window cuts. Everything else (other
+//! is read only for segments the window cuts. A segment the window covers,
+//! counted by one column with `*`, reads nothing at all: the value counts
+//! kept in its footer at seal time answer. Everything else (other
 //! aggregations, other fields, queries the index cannot decide, segments
 //! where a group field holds several values in one event, the tail) goes
 //! through the reference aggregator over the confirmed events. The two are
@@ -126,6 +128,18 @@ fn count_columns(
     let cut = !window.covers(meta.min_time, meta.max_time);
     if columns.is_empty() && !cut {
         *counts.entry(Vec::new()).or_default() += candidates;
+        return Ok(());
+    }
+    // Every row of a segment the window covers, by one column: the counts
+    // taken when it was sealed, when it has them.
+    if let [(name, _)] = columns
+        && rows.is_none()
+        && !cut
+        && let Some(values) = store.value_counts(sealed)?.get(name)
+    {
+        for (value, count) in values {
+            *counts.entry(vec![value.clone()]).or_default() += count;
+        }
         return Ok(());
     }
     let mut names: Vec<&str> = columns.iter().map(|(name, _)| name.as_str()).collect();

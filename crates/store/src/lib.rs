@@ -23,6 +23,7 @@ pub mod segment;
 mod store;
 pub mod tail;
 pub mod term_index;
+pub mod value_counts;
 pub mod verify;
 pub mod wal;
 

@@ -30,8 +30,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, AsArray, BinaryBuilder, Float64Builder, Int64Builder, ListBuilder, StringBuilder,
-    StringDictionaryBuilder, TimestampNanosecondBuilder, UInt64Builder,
+    ArrayRef, AsArray, BinaryBuilder, DictionaryArray, Float64Builder, Int64Builder, ListBuilder,
+    StringBuilder, StringDictionaryBuilder, TimestampNanosecondBuilder, UInt64Builder,
 };
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef, TimeUnit, UInt64Type};
 use arrow::record_batch::RecordBatch;
@@ -48,10 +48,14 @@ use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 
 use crate::raw_codec::{RawCodecError, RawDecoder, encode_all};
+use crate::value_counts::{ValueCounts, count_column, footer_entry};
 use serde_json::Value;
 
 /// Attributes stored as their own columns: the ones audit queries filter
 /// and group on most.
+/// The reserved fields kept as dictionary columns, in schema order.
+pub const KEYWORD_COLUMNS: [&str; 4] = ["host", "service", "status", "source"];
+
 pub const PROMOTED_ATTRIBUTES: [&str; 9] = [
     "usr.email",
     "usr.id",
@@ -409,17 +413,35 @@ impl SegmentBuilder {
             Arc::new(random_draw.finish()),
             Arc::new(size.finish()),
         ];
+        let keywords: Vec<DictionaryArray<Int32Type>> = keywords
+            .iter_mut()
+            .map(|builder| builder.finish())
+            .collect();
+        let promoted: Vec<DictionaryArray<Int32Type>> = promoted_columns
+            .iter_mut()
+            .map(|builder| builder.finish())
+            .collect();
+        let names = KEYWORD_COLUMNS
+            .iter()
+            .map(|name| (*name).to_string())
+            .chain(PROMOTED_ATTRIBUTES.iter().map(|path| format!("@{path}")));
+        let mut value_counts = ValueCounts::new();
+        for (name, column) in names.zip(keywords.iter().chain(&promoted)) {
+            if let Some(counts) = count_column(column) {
+                value_counts.insert(name, counts);
+            }
+        }
         columns.extend(
             keywords
-                .iter_mut()
-                .map(|builder| Arc::new(builder.finish()) as ArrayRef),
+                .into_iter()
+                .map(|column| Arc::new(column) as ArrayRef),
         );
         columns.push(Arc::new(trace_id.finish()));
         columns.push(Arc::new(tags.finish()));
         columns.extend(
-            promoted_columns
-                .iter_mut()
-                .map(|builder| Arc::new(builder.finish()) as ArrayRef),
+            promoted
+                .into_iter()
+                .map(|column| Arc::new(column) as ArrayRef),
         );
         columns.push(Arc::new(raw.finish()));
         let batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;
@@ -440,7 +462,7 @@ impl SegmentBuilder {
         // Dictionary pages only pay for keyword columns; for unique values
         // they are up to 1 MB read before any row of a row group.
         properties = properties.set_dictionary_enabled(false);
-        let keywords = ["host", "service", "status", "source"]
+        let keywords = KEYWORD_COLUMNS
             .into_iter()
             .map(ColumnPath::from)
             .chain(
@@ -474,7 +496,12 @@ impl SegmentBuilder {
                 .set_column_compression(ColumnPath::from("_raw"), Compression::UNCOMPRESSED);
         }
         let properties = properties
-            .set_key_value_metadata(dictionary.map(|entry| vec![entry]))
+            .set_key_value_metadata(Some(
+                dictionary
+                    .into_iter()
+                    .chain([footer_entry(&value_counts)])
+                    .collect(),
+            ))
             .build();
         let mut writer = ArrowWriter::try_new(Vec::new(), schema, Some(properties))?;
         writer.write(&batch)?;

@@ -48,6 +48,7 @@ use crate::segment::{
 };
 use crate::tail::{Tail, TailEvent, TailFacts, id_key};
 use crate::term_index::{Prehashed, TermIndex};
+use crate::value_counts::{self, ValueCounts};
 use crate::wal::{CommitReply, GroupCommit, Wal, WalError, WalOptions};
 
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +127,8 @@ pub struct Sealed {
     metadata: OnceLock<ArrowReaderMetadata>,
     /// How `_raw` decodes, prepared on first use.
     raw: OnceLock<Arc<RawDecoder>>,
+    /// The footer's value counts, parsed on first use.
+    value_counts: OnceLock<Arc<ValueCounts>>,
 }
 
 /// A sealed event read back: its sequence number, exact bytes and parsed
@@ -327,6 +330,7 @@ impl Store {
                 index,
                 metadata: OnceLock::new(),
                 raw: OnceLock::new(),
+                value_counts: OnceLock::new(),
             }));
         }
         let mut bad_record: Option<StoreError> = None;
@@ -481,6 +485,7 @@ impl Store {
                 index,
                 metadata: OnceLock::new(),
                 raw: OnceLock::new(),
+                value_counts: OnceLock::new(),
             });
             match self.contents.write() {
                 Ok(mut contents) => contents.seal_front(sealed, events.len()),
@@ -643,6 +648,18 @@ impl Store {
             .runtime
             .block_on(reader_metadata(self.segments.objects(), &sealed.meta))?;
         Ok(sealed.metadata.get_or_init(|| loaded).clone())
+    }
+
+    /// How often each value occurs in the segment's keyword columns (those
+    /// with few distinct values; see [`value_counts`]).
+    pub fn value_counts(&self, sealed: &Sealed) -> Result<Arc<ValueCounts>, StoreError> {
+        if let Some(counts) = sealed.value_counts.get() {
+            return Ok(Arc::clone(counts));
+        }
+        let metadata = self.sealed_metadata(sealed)?;
+        let footer = metadata.metadata().file_metadata().key_value_metadata();
+        let counts = Arc::new(value_counts::from_footer(footer));
+        Ok(Arc::clone(sealed.value_counts.get_or_init(|| counts)))
     }
 
     /// The sealed events at `rows` (offsets, ascending), with their
