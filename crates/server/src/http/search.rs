@@ -2,6 +2,7 @@
 //! in Datadog's request and response shapes, with cursor pagination.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -248,20 +249,23 @@ pub fn search_page(
         limit,
     )
     .map_err(|error| QueryError::internal(format!("search failed: {error}")))?;
+    let last_key = page.hits.last().map(|(key, _)| *key);
+    // Each hit was read for this page alone: render it by moving its
+    // attributes rather than copying them.
     let data: Vec<Value> = page
         .hits
-        .iter()
-        .map(|(_, stored)| render(stored, flavor))
+        .into_iter()
+        .map(|(_, stored)| render(Arc::unwrap_or_clone(stored), flavor))
         .collect();
     let mut response =
         json!({"data": data, "meta": {"status": "done", "request_id": search_digest}});
     if page.more
-        && let Some(((time, tiebreaker, sequence), _)) = page.hits.last()
+        && let Some((time, tiebreaker, sequence)) = last_key
     {
         let cursor = Cursor {
-            time: *time,
-            tiebreaker: *tiebreaker,
-            sequence: *sequence,
+            time,
+            tiebreaker,
+            sequence,
             search: search_digest,
             from: from.as_nanos(),
             to: to.as_nanos(),
@@ -320,15 +324,15 @@ pub fn format_time(timestamp: Timestamp) -> String {
         .unwrap_or_default()
 }
 
-fn render(stored: &StoredEvent, flavor: Flavor) -> Value {
-    let event = &stored.event;
+fn render(stored: StoredEvent, flavor: Flavor) -> Value {
+    let event = stored.event;
     let mut attributes = Map::new();
-    attributes.insert("attributes".into(), Value::Object(event.attributes.clone()));
-    if let Some(message) = &event.message {
-        attributes.insert("message".into(), json!(message));
+    attributes.insert("attributes".into(), Value::Object(event.attributes));
+    if let Some(message) = event.message {
+        attributes.insert("message".into(), Value::String(message));
     }
-    if let Some(service) = &event.service {
-        attributes.insert("service".into(), json!(service));
+    if let Some(service) = event.service {
+        attributes.insert("service".into(), Value::String(service));
     }
     attributes.insert("tags".into(), json!(event.tags));
     attributes.insert(
@@ -338,11 +342,11 @@ fn render(stored: &StoredEvent, flavor: Flavor) -> Value {
         )),
     );
     if flavor == Flavor::Logs {
-        if let Some(host) = &event.host {
-            attributes.insert("host".into(), json!(host));
+        if let Some(host) = event.host {
+            attributes.insert("host".into(), Value::String(host));
         }
-        if let Some(status) = &event.status {
-            attributes.insert("status".into(), json!(status));
+        if let Some(status) = event.status {
+            attributes.insert("status".into(), Value::String(status));
         }
     }
     let kind = match flavor {
