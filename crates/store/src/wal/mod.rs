@@ -259,8 +259,17 @@ impl Wal {
     }
 
     /// Deletes the files whose records all have sequence numbers below
-    /// `sequence` (they are sealed in segments); never the active file.
+    /// `sequence` (they are sealed in segments), the active one included
+    /// (after moving on to a new file).
     pub fn remove_before(&mut self, sequence: u64) -> Result<usize, WalError> {
+        // An active file whose records are all sealed would stay on disk
+        // until it filled up: start a fresh one so that it can go now.
+        if let Some(active) = self.files.last()
+            && active.first_sequence < active.end_sequence
+            && active.end_sequence <= sequence
+        {
+            self.rotate()?;
+        }
         let removable = self
             .files
             .iter()

@@ -83,6 +83,29 @@ fn replays_everything_in_order_across_files() {
 }
 
 #[test]
+fn an_active_file_sealed_whole_goes_too() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let (mut wal, _) = open(directory.path(), 1 << 20);
+    wal.append(&(0..10).map(payload).collect::<Vec<_>>())
+        .expect("append");
+    wal.sync().expect("sync");
+    assert_eq!(
+        wal.remove_before(5).expect("remove"),
+        0,
+        "record 5 is not sealed"
+    );
+    assert_eq!(wal.remove_before(10).expect("remove"), 1);
+    let files: Vec<u64> = wal.files().map(|(_, first)| first).collect();
+    assert_eq!(files, vec![10], "a fresh active file");
+    assert_eq!(wal.append(&[payload(10)]).expect("append"), 10..11);
+    wal.sync().expect("sync");
+    drop(wal);
+    let (wal, replayed) = open(directory.path(), 1 << 20);
+    assert_eq!(replayed, vec![(10, payload(10))]);
+    assert_eq!(wal.next_sequence(), 11);
+}
+
+#[test]
 fn a_torn_tail_is_cut_and_writing_goes_on() {
     let directory = tempfile::tempdir().expect("temp dir");
     let (mut wal, _) = open(directory.path(), 1 << 20);
