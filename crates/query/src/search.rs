@@ -10,7 +10,6 @@
 
 use std::sync::Arc;
 
-use evident_model::StoredEvent;
 use evident_search::Expr;
 use evident_store::{Sealed, Store};
 
@@ -47,16 +46,15 @@ impl Order {
 }
 
 /// A hit on its way into a page: read already, or a place to read it from.
-type PageEntry<'s> = (
-    SortKey,
-    Option<Arc<StoredEvent>>,
-    Option<(&'s Arc<Sealed>, u32)>,
-);
+type PageEntry<'s> = (SortKey, Option<Arc<[u8]>>, Option<(&'s Arc<Sealed>, u32)>);
 
 /// One page: the hits in order, and whether more follow.
 #[derive(Debug)]
 pub struct Page {
-    pub hits: Vec<(SortKey, Arc<StoredEvent>)>,
+    /// Each hit's exact stored bytes ([`evident_model::StoredEvent::from_bytes`] parses
+    /// them); a response can be rendered from them without building the
+    /// whole event.
+    pub hits: Vec<(SortKey, Arc<[u8]>)>,
     pub more: bool,
 }
 
@@ -74,8 +72,8 @@ pub fn search(
     let plan = Plan::new(filter);
     let want = limit.saturating_add(1);
     let past_cursor = |key: &SortKey| after.is_none_or(|cursor| order.before(&cursor, key));
-    let mut hits: Vec<(SortKey, Arc<StoredEvent>)> = Vec::new();
-    let keep_best = |hits: &mut Vec<(SortKey, Arc<StoredEvent>)>| {
+    let mut hits: Vec<(SortKey, Arc<[u8]>)> = Vec::new();
+    let keep_best = |hits: &mut Vec<(SortKey, Arc<[u8]>)>| {
         order.sort(hits);
         hits.truncate(want);
     };
@@ -88,9 +86,8 @@ pub fn search(
         .collect();
     order.sort(&mut tail);
     for (key, event) in tail {
-        let stored = parse_tail_event(key.2, event)?;
-        if plan.matches(&stored) {
-            hits.push((key, Arc::new(stored)));
+        if plan.exact || plan.matches(&parse_tail_event(key.2, event)?) {
+            hits.push((key, Arc::clone(&event.payload)));
             if hits.len() == want {
                 break;
             }
@@ -178,9 +175,9 @@ pub fn search(
             }
             let mut rows: Vec<u32> = chunk.iter().map(|(_, row)| *row).collect();
             rows.sort_unstable();
-            for (sequence, _, stored) in store.sealed_events(sealed, &rows)? {
+            for (sequence, raw, stored) in store.sealed_events(sealed, &rows)? {
                 if plan.matches(&stored) {
-                    hits.push((event_key(&stored, sequence), Arc::new(stored)));
+                    hits.push((event_key(&stored, sequence), raw));
                     found_here += 1;
                 }
             }
@@ -217,13 +214,10 @@ pub fn search(
             .find(|group| std::ptr::eq(Arc::as_ptr(group[0].0), sealed))
             .map(|group| group.iter().map(|(_, row)| *row).collect())
             .unwrap_or_default();
-        Ok(store.sealed_events(sealed, &rows)?)
+        Ok(store.sealed_payloads(sealed, &rows)?)
     })?;
-    let mut read: std::collections::HashMap<u64, Arc<StoredEvent>> = read_back
-        .into_iter()
-        .flatten()
-        .map(|(sequence, _, stored)| (sequence, Arc::new(stored)))
-        .collect();
+    let mut read: std::collections::HashMap<u64, Arc<[u8]>> =
+        read_back.into_iter().flatten().collect();
     let mut hits = Vec::with_capacity(best.len());
     for (key, event, _) in best {
         let event = match event {

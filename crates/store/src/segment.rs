@@ -71,12 +71,15 @@ pub const PROMOTED_ATTRIBUTES: [&str; 9] = [
 /// Rows per Parquet row group: the unit of pruning.
 const ROW_GROUP_ROWS: usize = 64 * 1024;
 /// Rows per write batch, the granularity at which page sizes are checked.
-const RAW_PAGE_ROWS: usize = 64;
-/// Target size of a `_raw` page before compression.
-const RAW_PAGE_BYTES: usize = 16 * 1024;
+const RAW_PAGE_ROWS: usize = 16;
+/// Target size of a `_raw` page before compression: about 20 events, so
+/// that reading one event reads little else (4 KB is also what a disk
+/// reads anyway).
+const RAW_PAGE_BYTES: usize = 4 * 1024;
 const RAW_ZSTD_LEVEL: i32 = 3;
-/// Target size of a page of the sort-key columns (about 2k rows).
-const KEY_PAGE_BYTES: usize = 16 * 1024;
+/// Target size of a page of the sort-key columns (about 500 rows): every
+/// candidate reads one of each.
+const KEY_PAGE_BYTES: usize = 4 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SegmentError {

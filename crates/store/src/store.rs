@@ -669,6 +669,27 @@ impl Store {
         sealed: &Sealed,
         rows: &[u32],
     ) -> Result<Vec<SealedEvent>, StoreError> {
+        self.sealed_payloads(sealed, rows)?
+            .into_iter()
+            .map(|(sequence, raw)| {
+                let event = StoredEvent::from_bytes(&raw).map_err(|error| {
+                    StoreError::Segment(SegmentError::Damaged {
+                        path: sealed.meta.path.clone(),
+                        reason: format!("event {sequence} does not parse: {error}"),
+                    })
+                })?;
+                Ok((sequence, raw, event))
+            })
+            .collect()
+    }
+
+    /// The exact bytes of the sealed events at `rows` (offsets, ascending),
+    /// with their sequence numbers.
+    pub fn sealed_payloads(
+        &self,
+        sealed: &Sealed,
+        rows: &[u32],
+    ) -> Result<Vec<(u64, Arc<[u8]>)>, StoreError> {
         let batch = self.read_sealed(sealed, &["_raw"], Some(rows))?;
         let damaged = |reason: String| {
             StoreError::Segment(SegmentError::Damaged {
@@ -704,11 +725,7 @@ impl Store {
                 let raw = session
                     .decode(raw.unwrap_or_default())
                     .map_err(|error| damaged(format!("event {sequence}: {error}")))?;
-                let raw = raw.as_slice();
-                let event = StoredEvent::from_bytes(raw).map_err(|error| {
-                    damaged(format!("event {sequence} does not parse: {error}"))
-                })?;
-                Ok((sequence, Arc::from(raw), event))
+                Ok((sequence, Arc::from(raw)))
             })
             .collect()
     }

@@ -184,7 +184,11 @@ fn pages(fixture: &Fixture, filter: &Expr, window: Window, order: Order) -> Vec<
     let mut after = None;
     loop {
         let page = search(&fixture.store, filter, window, order, after, 40).expect("search");
-        ids.extend(page.hits.iter().map(|(_, stored)| stored.id.clone()));
+        ids.extend(page.hits.iter().map(|(_, raw)| {
+            StoredEvent::from_bytes(raw)
+                .expect("the exact stored bytes")
+                .id
+        }));
         if !page.more {
             return ids;
         }

@@ -50,7 +50,9 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<ExitCode> {
                     limit: Some(limit as i64),
                 };
                 match search_page(store, &request, Flavor::Logs) {
-                    Ok(page) => page,
+                    Ok(page) => {
+                        serde_json::to_value(page).context("rendering a page of results")?
+                    }
                     Err(error) => {
                         eprintln!("error: {}", error.message);
                         return Ok(ExitCode::from(2));

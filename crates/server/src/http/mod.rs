@@ -3,6 +3,7 @@
 
 mod aggregate;
 mod errors;
+mod hit;
 mod intake;
 mod integrity;
 pub mod search;

@@ -2,7 +2,6 @@
 //! in Datadog's request and response shapes, with cursor pagination.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -10,11 +9,11 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use evident_model::{StoredEvent, Timestamp};
+use evident_model::Timestamp;
 use evident_query::{Order, Window};
 use evident_store::Store;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use super::time_range::parse_time;
@@ -168,13 +167,35 @@ async fn respond(
     .await;
     match result {
         Ok((mut page, elapsed)) => {
-            if let Some(meta) = page.get_mut("meta").and_then(Value::as_object_mut) {
-                meta.insert("elapsed".into(), json!(elapsed.as_millis() as u64));
-            }
+            page.meta.elapsed = Some(elapsed.as_millis() as u64);
             Json(page).into_response()
         }
         Err(error) => error.into_response(),
     }
+}
+
+/// A page of hits in Datadog's response shape (keys in sorted order).
+#[derive(Debug, Serialize)]
+pub struct SearchResponse {
+    pub data: Vec<Box<RawValue>>,
+    pub meta: SearchMeta,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SearchMeta {
+    /// Milliseconds the search took, set by the HTTP handler.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub elapsed: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<PageMeta>,
+    pub request_id: String,
+    pub status: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PageMeta {
+    /// The cursor of the next page.
+    pub after: String,
 }
 
 /// One page of results in Datadog's response shape. The HTTP handlers and
@@ -183,7 +204,7 @@ pub fn search_page(
     store: &Store,
     request: &SearchRequest,
     flavor: Flavor,
-) -> Result<Value, QueryError> {
+) -> Result<SearchResponse, QueryError> {
     let query = evident_search::parse(&request.query)
         .map_err(|error| QueryError::bad_request(format!("invalid query: {error}")))?;
     if query.stats.is_some() {
@@ -249,18 +270,26 @@ pub fn search_page(
         limit,
     )
     .map_err(|error| QueryError::internal(format!("search failed: {error}")))?;
-    let last_key = page.hits.last().map(|(key, _)| *key);
-    // Each hit was read for this page alone: render it by moving its
-    // attributes rather than copying them.
-    let data: Vec<Value> = page
+    let data = page
         .hits
-        .into_iter()
-        .map(|(_, stored)| render(Arc::unwrap_or_clone(stored), flavor))
-        .collect();
-    let mut response =
-        json!({"data": data, "meta": {"status": "done", "request_id": search_digest}});
+        .iter()
+        .map(|(key, raw)| {
+            super::hit::render(raw, flavor).map_err(|error| {
+                QueryError::internal(format!("event {} does not parse: {error}", key.2))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut response = SearchResponse {
+        data,
+        meta: SearchMeta {
+            elapsed: None,
+            page: None,
+            request_id: search_digest.clone(),
+            status: "done",
+        },
+    };
     if page.more
-        && let Some((time, tiebreaker, sequence)) = last_key
+        && let Some(&((time, tiebreaker, sequence), _)) = page.hits.last()
     {
         let cursor = Cursor {
             time,
@@ -271,7 +300,7 @@ pub fn search_page(
             to: to.as_nanos(),
         };
         let encoded = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&cursor).unwrap_or_default());
-        response["meta"]["page"] = json!({"after": encoded});
+        response.meta.page = Some(PageMeta { after: encoded });
     }
     Ok(response)
 }
@@ -322,36 +351,4 @@ pub fn format_time(timestamp: Timestamp) -> String {
     jiff::Timestamp::from_nanosecond(i128::from(timestamp.as_nanos()))
         .map(|instant| instant.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
         .unwrap_or_default()
-}
-
-fn render(stored: StoredEvent, flavor: Flavor) -> Value {
-    let event = stored.event;
-    let mut attributes = Map::new();
-    attributes.insert("attributes".into(), Value::Object(event.attributes));
-    if let Some(message) = event.message {
-        attributes.insert("message".into(), Value::String(message));
-    }
-    if let Some(service) = event.service {
-        attributes.insert("service".into(), Value::String(service));
-    }
-    attributes.insert("tags".into(), json!(event.tags));
-    attributes.insert(
-        "timestamp".into(),
-        json!(format_time(
-            event.timestamp.unwrap_or(stored.discovery_timestamp)
-        )),
-    );
-    if flavor == Flavor::Logs {
-        if let Some(host) = event.host {
-            attributes.insert("host".into(), Value::String(host));
-        }
-        if let Some(status) = event.status {
-            attributes.insert("status".into(), Value::String(status));
-        }
-    }
-    let kind = match flavor {
-        Flavor::Logs => "log",
-        Flavor::Audit => "audit",
-    };
-    json!({"id": stored.id, "type": kind, "attributes": attributes})
 }
