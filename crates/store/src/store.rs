@@ -135,6 +135,9 @@ pub struct Sealed {
 /// form.
 pub type SealedEvent = (u64, Arc<[u8]>, StoredEvent);
 
+/// A sealed event's sequence number and exact bytes.
+pub type SealedPayload = (u64, Arc<[u8]>);
+
 /// What one query sees: the sealed segments and the unsealed tail at one
 /// moment. Later appends and seals do not change it.
 #[derive(Debug, Clone)]
@@ -689,7 +692,7 @@ impl Store {
         &self,
         sealed: &Sealed,
         rows: &[u32],
-    ) -> Result<Vec<(u64, Arc<[u8]>)>, StoreError> {
+    ) -> Result<Vec<SealedPayload>, StoreError> {
         let batch = self.read_sealed(sealed, &["_raw"], Some(rows))?;
         let damaged = |reason: String| {
             StoreError::Segment(SegmentError::Damaged {
