@@ -8,6 +8,7 @@ Prints events/s for both, and the ratio (median of --runs runs).
 """
 
 import argparse
+import os
 import gzip
 import http.client
 import statistics
@@ -27,7 +28,7 @@ def start_evident(binary, data_dir):
     process = subprocess.Popen(
         [binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir],
         stdout=subprocess.PIPE, text=True,
-        env={"EVIDENT_API_KEY": API_KEY, "EVIDENT_APP_KEY": APP_KEY, "EVIDENT_LOG": "warn", "PATH": "/usr/bin:/bin"},
+        env={"EVIDENT_API_KEY": API_KEY, "EVIDENT_APP_KEY": APP_KEY, "EVIDENT_LOG": os.environ.get("EVIDENT_LOG", "warn"), "PATH": "/usr/bin:/bin"},
     )
     for line in process.stdout:
         if line.startswith("evident listening on "):

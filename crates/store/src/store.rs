@@ -427,6 +427,7 @@ impl Store {
         let mut written = 0;
         loop {
             let start = manifest.sealed_end();
+            let started = std::time::Instant::now();
             let events: Vec<Arc<TailEvent>> = {
                 let contents = self.read();
                 if contents.tail.start() != start || contents.tail.len() < self.seal_rows {
@@ -448,7 +449,9 @@ impl Store {
                 })?;
                 builder.push(sequence, &stored, Arc::clone(&event.payload));
             }
+            let parsed_ms = started.elapsed().as_millis() as u64;
             let encoded = builder.finish()?;
+            let encoded_ms = started.elapsed().as_millis() as u64;
             let index = TermIndex::from_rows(events.iter().map(|event| &event.facts.terms[..]));
             let end = start + events.len() as u64;
             let meta = SegmentMeta {
@@ -481,6 +484,9 @@ impl Store {
                 events = end - start,
                 bytes = meta.bytes,
                 index_bytes = index.memory_bytes(),
+                parsed_ms,
+                encoded_ms,
+                elapsed_ms = started.elapsed().as_millis() as u64,
                 "sealed a segment"
             );
             let sealed = Arc::new(Sealed {
