@@ -31,7 +31,7 @@ use evident_model::{Event, ReservedField};
 use serde_json::Value as Json;
 
 use crate::ast::{Expr, Field, Value};
-use crate::text::words;
+use crate::text::{for_each_word, words};
 
 const FULL_TEXT_PATHS: [&[&str]; 3] = [&["error", "message"], &["error", "stack"], &["title"]];
 
@@ -116,12 +116,6 @@ impl Emitter<'_> {
     }
 }
 
-fn for_each_word(text: &str, mut each: impl FnMut(&str)) {
-    for word in words(text) {
-        each(&word);
-    }
-}
-
 fn attribute_terms(prefix: &mut String, value: &Json, out: &mut Emitter<'_>) {
     match value {
         Json::Object(object) => {
@@ -159,6 +153,10 @@ fn join_path<S: AsRef<str>>(segments: &[S]) -> String {
 }
 
 fn push_key(joined: &mut String, key: &str) {
+    if !key.contains(['\\', '\u{1f}', '=']) {
+        joined.push_str(key);
+        return;
+    }
     for ch in key.chars() {
         match ch {
             '\\' => joined.push_str("\\\\"),
