@@ -71,6 +71,19 @@ pub fn search(
     let snapshot = store.snapshot();
     let plan = Plan::new(filter);
     let want = limit.saturating_add(1);
+    // Nothing before the cursor's time can follow it: later pages skip the
+    // segments (and candidates) the earlier ones went through.
+    let window = match (after, order) {
+        (Some((time, _, _)), Order::NewestFirst) => Window {
+            from: window.from,
+            to: window.to.min(time.saturating_add(1)),
+        },
+        (Some((time, _, _)), Order::OldestFirst) => Window {
+            from: window.from.max(time),
+            to: window.to,
+        },
+        (None, _) => window,
+    };
     let past_cursor = |key: &SortKey| after.is_none_or(|cursor| order.before(&cursor, key));
     let mut hits: Vec<(SortKey, Arc<[u8]>)> = Vec::new();
     let keep_best = |hits: &mut Vec<(SortKey, Arc<[u8]>)>| {
