@@ -39,6 +39,16 @@ impl StoredEvent {
     pub fn from_bytes(bytes: &[u8]) -> Result<StoredEvent, serde_json::Error> {
         serde_json::from_slice(bytes)
     }
+
+    /// When the event happened, in nanoseconds since the epoch: its own
+    /// timestamp, or when evident received it. Events sort and filter by
+    /// this time.
+    pub fn time_nanos(&self) -> i64 {
+        self.event
+            .timestamp
+            .unwrap_or(self.discovery_timestamp)
+            .as_nanos()
+    }
 }
 
 #[cfg(test)]

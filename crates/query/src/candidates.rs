@@ -71,16 +71,8 @@ impl<'q> Plan<'q> {
     }
 }
 
-pub(crate) fn event_time(stored: &StoredEvent) -> i64 {
-    stored
-        .event
-        .timestamp
-        .unwrap_or(stored.discovery_timestamp)
-        .as_nanos()
-}
-
 pub(crate) fn event_key(stored: &StoredEvent, sequence: u64) -> SortKey {
-    (event_time(stored), stored.tiebreaker, sequence)
+    (stored.time_nanos(), stored.tiebreaker, sequence)
 }
 
 /// The candidate rows of a sealed segment inside the window (ascending)

@@ -51,11 +51,11 @@ use crate::raw_codec::{RawCodecError, RawDecoder, encode_all};
 use crate::value_counts::{ValueCounts, count_column, footer_entry};
 use serde_json::Value;
 
-/// Attributes stored as their own columns: the ones audit queries filter
-/// and group on most.
 /// The reserved fields kept as dictionary columns, in schema order.
 pub const KEYWORD_COLUMNS: [&str; 4] = ["host", "service", "status", "source"];
 
+/// Attributes stored as their own columns: the ones audit queries filter
+/// and group on most.
 pub const PROMOTED_ATTRIBUTES: [&str; 9] = [
     "usr.email",
     "usr.id",
@@ -241,14 +241,6 @@ pub struct Encoded {
     pub multi_valued: Vec<String>,
 }
 
-fn event_time(stored: &StoredEvent) -> i64 {
-    stored
-        .event
-        .timestamp
-        .unwrap_or(stored.discovery_timestamp)
-        .as_nanos()
-}
-
 /// Encodes consecutive events as one Parquet file.
 pub fn encode(events: &[SealInput<'_>]) -> Result<Encoded, SegmentError> {
     let mut builder = SegmentBuilder::new();
@@ -331,7 +323,7 @@ impl SegmentBuilder {
     pub fn push(&mut self, sequence: u64, stored: &StoredEvent, raw: Arc<[u8]>) {
         let event = &stored.event;
         let encoded = &mut self.encoded;
-        let time = event_time(stored);
+        let time = stored.time_nanos();
         encoded.min_time = encoded.min_time.min(time);
         encoded.max_time = encoded.max_time.max(time);
         encoded.max_discovery = encoded
@@ -513,18 +505,9 @@ impl SegmentBuilder {
     }
 }
 
-/// Reads back `(sequence, exact bytes)` for every event of a segment, in
-/// order: what recovery and verification need.
-pub fn decode_raw(path: &str, bytes: Bytes) -> Result<Vec<(u64, Vec<u8>)>, SegmentError> {
-    let mut rows = Vec::new();
-    for_each_raw(path, bytes, |sequence, raw| {
-        rows.push((sequence, raw.to_vec()))
-    })?;
-    Ok(rows)
-}
-
 /// Hands every event of a segment file to `visit` in row order, with its
-/// sequence number and exact bytes (in a buffer reused for the next).
+/// sequence number and exact bytes (in a buffer reused for the next): what
+/// recovery and verification need.
 pub fn for_each_raw(
     path: &str,
     bytes: Bytes,
@@ -678,7 +661,11 @@ mod tests {
             ("id-0", "id-999")
         );
         assert!(encoded.multi_valued.is_empty());
-        let rows = decode_raw("test", Bytes::from(encoded.bytes)).expect("decode");
+        let mut rows = Vec::new();
+        for_each_raw("test", Bytes::from(encoded.bytes), |sequence, raw| {
+            rows.push((sequence, raw.to_vec()))
+        })
+        .expect("decode");
         assert_eq!(rows.len(), 1000);
         for (index, (sequence, raw)) in rows.iter().enumerate() {
             assert_eq!(*sequence, 500 + index as u64);
@@ -714,6 +701,8 @@ mod tests {
 
     #[test]
     fn damaged_files_are_errors() {
-        assert!(decode_raw("junk", Bytes::from_static(b"not parquet at all")).is_err());
+        assert!(
+            for_each_raw("junk", Bytes::from_static(b"not parquet at all"), |_, _| {}).is_err()
+        );
     }
 }

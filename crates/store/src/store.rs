@@ -44,10 +44,10 @@ use object_store::ObjectStore;
 use crate::raw_codec::RawDecoder;
 use crate::reader::{concat_rows, read_batches, reader_metadata};
 use crate::segment::{
-    Manifest, SegmentBuilder, SegmentError, SegmentMeta, SegmentStore, decode_raw,
+    Manifest, SegmentBuilder, SegmentError, SegmentMeta, SegmentStore, for_each_raw,
 };
 use crate::tail::{Tail, TailEvent, TailFacts, id_key};
-use crate::term_index::{Prehashed, TermIndex};
+use crate::term_index::{Prehashed, TermIndex, event_term_hashes};
 use crate::value_counts::{self, ValueCounts};
 use crate::wal::{CommitReply, GroupCommit, Wal, WalError, WalOptions};
 
@@ -1010,11 +1010,11 @@ fn complete_sealed_leaves(
         .filter(|meta| meta.end_sequence > have)
     {
         let bytes = runtime.block_on(segments.get(&meta.path))?;
-        for (sequence, raw) in decode_raw(&meta.path, bytes)? {
+        for_each_raw(&meta.path, bytes, |sequence, raw| {
             if sequence == (recorded.len() / 32) as u64 {
-                recorded.extend_from_slice(leaf_hash(&raw).as_bytes());
+                recorded.extend_from_slice(leaf_hash(raw).as_bytes());
             }
-        }
+        })?;
     }
     if ((recorded.len() / 32) as u64) < manifest.sealed_end() {
         return Err(StoreError::Tampered(format!(
@@ -1044,16 +1044,28 @@ async fn load_term_index(
         Err(error) => error.to_string(),
     };
     tracing::warn!(path, problem, "rebuilding a term index");
+    // One event parsed at a time; only its term hashes are kept.
     let bytes = segments.get(&meta.path).await?;
-    let mut events = Vec::with_capacity(usize::try_from(meta.rows()).unwrap_or(0));
-    for (sequence, raw) in decode_raw(&meta.path, bytes)? {
-        let stored = StoredEvent::from_bytes(&raw).map_err(|error| StoreError::BadRecord {
-            sequence,
-            reason: error.to_string(),
-        })?;
-        events.push(stored.event);
+    let mut rows: Vec<Box<[u64]>> = Vec::with_capacity(usize::try_from(meta.rows()).unwrap_or(0));
+    let mut hashes = Vec::new();
+    let mut bad_record = None;
+    for_each_raw(&meta.path, bytes, |sequence, raw| {
+        match StoredEvent::from_bytes(raw) {
+            Ok(stored) => event_term_hashes(&stored.event, &mut hashes),
+            Err(error) => {
+                bad_record.get_or_insert(StoreError::BadRecord {
+                    sequence,
+                    reason: error.to_string(),
+                });
+                hashes.clear();
+            }
+        }
+        rows.push(hashes.as_slice().into());
+    })?;
+    if let Some(error) = bad_record {
+        return Err(error);
     }
-    let index = TermIndex::build(&events);
+    let index = TermIndex::from_rows(rows.iter().map(|row| &row[..]));
     segments.put(&path, index.to_bytes()).await?;
     Ok(index)
 }

@@ -37,11 +37,7 @@ impl TailFacts {
         let mut terms = Vec::new();
         event_term_hashes(&stored.event, &mut terms);
         TailFacts {
-            time: stored
-                .event
-                .timestamp
-                .unwrap_or(stored.discovery_timestamp)
-                .as_nanos(),
+            time: stored.time_nanos(),
             tiebreaker: stored.tiebreaker,
             id_key: id_key(&stored.id),
             terms: terms.into_boxed_slice(),

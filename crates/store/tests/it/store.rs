@@ -447,3 +447,56 @@ fn retention_drops_old_segments_and_what_remains_still_verifies() {
         (50, 101, 101)
     );
 }
+
+#[test]
+fn lost_term_indexes_and_leaf_hashes_are_rebuilt_from_the_segments() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(directory.path(), sealing_options()).expect("open");
+    let events: Vec<StoredEvent> = (0..60).map(stored).collect();
+    append_and_wait(&store, &events).expect("durable");
+    store.checkpoint().expect("checkpoint");
+    assert_eq!(store.seal().expect("seal"), 2);
+    let needle = evident_store::term_index::term_hash("w:number");
+    let before: Vec<Vec<u32>> = store
+        .snapshot()
+        .sealed
+        .iter()
+        .map(|sealed| sealed.index.candidates(&[needle]))
+        .collect();
+    drop(store);
+    let leaves = fs::read(directory.path().join("ledger/leaves.bin")).expect("leaves");
+
+    let mut terms: Vec<_> = fs::read_dir(directory.path().join("segments"))
+        .expect("list")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|extension| extension == "terms")
+        })
+        .collect();
+    terms.sort();
+    fs::remove_file(&terms[0]).expect("lose one index");
+    fs::write(&terms[1], b"not an index").expect("damage the other");
+    fs::remove_file(directory.path().join("ledger/leaves.bin")).expect("lose the leaves");
+
+    let store = Store::open(directory.path(), sealing_options()).expect("reopen");
+    let after: Vec<Vec<u32>> = store
+        .snapshot()
+        .sealed
+        .iter()
+        .map(|sealed| sealed.index.candidates(&[needle]))
+        .collect();
+    assert_eq!(after, before);
+    assert_eq!(
+        after[0].len(),
+        25,
+        "every event of a segment holds the word"
+    );
+    drop(store);
+    assert_eq!(
+        fs::read(directory.path().join("ledger/leaves.bin")).expect("leaves"),
+        leaves,
+        "the leaf file is rebuilt as it was"
+    );
+    assert!(verify(directory.path(), None).expect("verify").is_ok());
+}
