@@ -15,8 +15,10 @@
 
 mod event;
 mod stored;
+mod time_bound;
 mod timestamp;
 
 pub use event::{Event, ReservedField};
 pub use stored::StoredEvent;
+pub use time_bound::parse_time;
 pub use timestamp::{Timestamp, TimestampError};

@@ -1,7 +1,7 @@
-//! Time bounds as the Datadog APIs take them: `now`, date math
+//! Time bounds as the Datadog APIs and `dd.audit` take them: `now`, date math
 //! (`now-15m`, `now+1h`, `now-7d`), ISO 8601 and epoch milliseconds.
 
-use evident_model::Timestamp;
+use crate::Timestamp;
 
 /// Parses one bound relative to `now`.
 pub fn parse_time(text: &str, now: Timestamp) -> Result<Timestamp, String> {

@@ -21,6 +21,7 @@
 pub mod aggregate;
 pub mod candidates;
 pub mod search;
+pub mod sql;
 
 pub use aggregate::aggregate;
 pub use candidates::{SortKey, Window, matching_events};

@@ -7,7 +7,6 @@ mod hit;
 mod intake;
 mod integrity;
 pub mod search;
-pub mod time_range;
 
 use std::sync::Arc;
 

@@ -1,0 +1,169 @@
+//! SQL over audit events: DataFusion, with Datadog's `dd.audit(...)`
+//! table function as the way in.
+//!
+//! ```sql
+//! SELECT user_email, count(*) FROM dd.audit(
+//!   columns => ARRAY['timestamp', '@usr.email'],
+//!   filter => '@evt.name:api_key',
+//!   from_timestamp => now() - interval '24 hours'
+//! ) AS (ts TIMESTAMP, user_email VARCHAR)
+//! GROUP BY user_email
+//! ```
+//!
+//! - [`rewrite`] names Datadog's nameless `AS (...)` list so that the SQL
+//!   parser accepts it;
+//! - [`audit_function`] plans each call: its columns, filter (search
+//!   syntax) and time bounds;
+//! - [`scan`] finds the matching events through the store's search path and
+//!   turns them into rows;
+//! - [`columns`] reads each column from an event and casts it to the
+//!   declared type.
+//!
+//! Statements are read-only: no DDL, DML or `SET`. Time bounds left out
+//! default to the [`SqlContext`] window, which the caller sets (the API and
+//! CLI: `from` / `to`, else all retained events).
+
+pub mod audit_function;
+pub mod columns;
+pub mod rewrite;
+pub mod scan;
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use datafusion::error::DataFusionError;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use evident_model::Timestamp;
+use evident_store::Store;
+
+use crate::QueryError;
+use crate::candidates::Window;
+use audit_function::AuditFunction;
+use columns::CastError;
+
+/// What a query runs against besides its text.
+#[derive(Debug, Clone, Copy)]
+pub struct SqlContext {
+    /// `now()` inside `dd.audit` time bounds and date math.
+    pub now: Timestamp,
+    /// The window of a `dd.audit` call that gives no time bounds.
+    pub window: Window,
+}
+
+impl SqlContext {
+    /// Every event, with `now` as the current time.
+    pub fn everything(now: Timestamp) -> SqlContext {
+        SqlContext {
+            now,
+            window: Window {
+                from: i64::MIN,
+                to: i64::MAX,
+            },
+        }
+    }
+}
+
+/// Why a statement did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum SqlError {
+    /// Something in the statement: the message says what to change.
+    #[error("{0}")]
+    Invalid(String),
+    /// The store failed while reading.
+    #[error("reading events: {0}")]
+    Store(String),
+}
+
+impl SqlError {
+    pub fn is_invalid(&self) -> bool {
+        matches!(self, SqlError::Invalid(_))
+    }
+}
+
+impl From<DataFusionError> for SqlError {
+    fn from(error: DataFusionError) -> SqlError {
+        let root = error.find_root();
+        if let DataFusionError::External(inner) = root {
+            if inner.downcast_ref::<QueryError>().is_some() {
+                return SqlError::Store(inner.to_string());
+            }
+            if let Some(cast) = inner.downcast_ref::<CastError>() {
+                return SqlError::Invalid(cast.to_string());
+            }
+        }
+        match root {
+            DataFusionError::IoError(_) | DataFusionError::ObjectStore(_) => {
+                SqlError::Store(root.to_string())
+            }
+            // Everything else comes from the statement: its syntax, names,
+            // types, functions or values.
+            _ => SqlError::Invalid(clean_message(&root.strip_backtrace())),
+        }
+    }
+}
+
+/// DataFusion's messages start with the stage that failed ("Error during
+/// planning: "); the user needs only what was wrong.
+fn clean_message(message: &str) -> String {
+    const STAGES: [&str; 5] = [
+        "Error during planning: ",
+        "Schema error: ",
+        "SQL error: ",
+        "Execution error: ",
+        "This feature is not implemented: ",
+    ];
+    let mut text = message.trim();
+    for stage in STAGES {
+        if let Some(rest) = text.strip_prefix(stage) {
+            text = rest;
+        }
+    }
+    text.to_string()
+}
+
+/// A statement's result: its columns, then its rows as they are computed.
+pub struct SqlOutput {
+    pub schema: SchemaRef,
+    pub stream: SendableRecordBatchStream,
+}
+
+impl std::fmt::Debug for SqlOutput {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("SqlOutput")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs read-only SQL over a store.
+#[derive(Debug, Clone)]
+pub struct SqlEngine {
+    store: Arc<Store>,
+}
+
+impl SqlEngine {
+    pub fn new(store: Arc<Store>) -> SqlEngine {
+        SqlEngine { store }
+    }
+
+    /// Plans `sql` and starts it; rows come from the returned stream.
+    pub async fn run(&self, sql: &str, context: SqlContext) -> Result<SqlOutput, SqlError> {
+        let sql = rewrite::name_column_lists(sql);
+        let config = SessionConfig::new().with_information_schema(false);
+        let session = SessionContext::new_with_config(config);
+        session.register_relation_planner(Arc::new(AuditFunction {
+            store: Arc::clone(&self.store),
+            context,
+        }))?;
+        let options = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        let frame = session.sql_with_options(&sql, options).await?;
+        let schema = Arc::new(frame.schema().as_arrow().clone());
+        let stream = frame.execute_stream().await?;
+        Ok(SqlOutput { schema, stream })
+    }
+}
