@@ -35,6 +35,12 @@ impl Timestamp {
         millis.checked_mul(1_000_000).map(Timestamp::from_nanos)
     }
 
+    /// The current time (the system clock).
+    pub fn now() -> Timestamp {
+        let nanos = jiff::Timestamp::now().as_nanosecond();
+        Timestamp::from_nanos(i64::try_from(nanos).unwrap_or(i64::MAX))
+    }
+
     pub const fn as_nanos(self) -> i64 {
         self.nanos
     }

@@ -36,6 +36,17 @@ pub enum Command {
     /// Prints a table (or JSON lines with --json), newest first. Against a
     /// server, keys come from EVIDENT_API_KEY and EVIDENT_APP_KEY.
     Search(SearchArgs),
+    /// Run a read-only SQL statement over the audit events.
+    ///
+    /// Events are a table through Datadog's dd.audit function:
+    ///
+    ///   evident sql "SELECT email, count(*) FROM dd.audit(columns => ARRAY['@usr.email'],
+    ///     filter => '@evt.name:api_key') AS (email VARCHAR) GROUP BY email"
+    ///
+    /// Prints a table (or JSON lines with --json, CSV with --csv). Against a
+    /// server, keys come from EVIDENT_API_KEY and EVIDENT_APP_KEY. Every
+    /// statement run is recorded as an audit event.
+    Sql(SqlArgs),
     /// Test a search query against events read from standard input.
     ///
     /// Reads one event per line (JSON in the stored-event shape: message,
@@ -124,6 +135,37 @@ pub struct SearchArgs {
     /// Print one JSON object per event instead of a table.
     #[arg(long)]
     pub json: bool,
+
+    /// A running server to ask.
+    #[arg(long, env = "EVIDENT_SERVER", conflicts_with = "data_dir")]
+    pub server: Option<String>,
+
+    /// Read a data directory directly (no server may be using it).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The statement: SELECT ... FROM dd.audit(columns => ARRAY[...], ...) AS (...).
+    pub statement: String,
+
+    /// The window of dd.audit calls that give no time bounds (default:
+    /// every retained event): now-1h, ISO 8601 or epoch ms.
+    #[arg(long)]
+    pub from: Option<String>,
+
+    /// End of that window.
+    #[arg(long)]
+    pub to: Option<String>,
+
+    /// Print one JSON object per row instead of a table.
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+
+    /// Print CSV with a header line instead of a table.
+    #[arg(long)]
+    pub csv: bool,
 
     /// A running server to ask.
     #[arg(long, env = "EVIDENT_SERVER", conflicts_with = "data_dir")]

@@ -4,11 +4,16 @@
 //! - [`cli`]: the command-line arguments;
 //! - [`commands`]: one module per subcommand (`match`);
 //! - [`intake`]: the Datadog logs intake, from request bodies to events;
-//! - [`http`]: the HTTP API (intake, search, integrity);
-//! - [`keys`]: API and application keys, stored hashed.
+//! - [`http`]: the HTTP API (intake, search, SQL, integrity);
+//! - [`keys`]: API and application keys, stored hashed;
+//! - [`activity`]: evident's own activity (SQL statements run) recorded as
+//!   audit events;
+//! - [`sql_output`]: SQL results as JSON, CSV or a table.
 
+pub mod activity;
 pub mod cli;
 pub mod commands;
 pub mod http;
 pub mod intake;
 pub mod keys;
+pub mod sql_output;

@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::run(&args),
         Command::Verify(args) => commands::verify::run(&args),
         Command::Search(args) => commands::search::run(&args),
+        Command::Sql(args) => commands::sql::run(&args),
     };
     match outcome {
         Ok(code) => code,

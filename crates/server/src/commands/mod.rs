@@ -3,4 +3,5 @@
 pub mod match_events;
 pub mod search;
 pub mod serve;
+pub mod sql;
 pub mod verify;

@@ -104,10 +104,13 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         max_pending_bytes: args.max_pending_bytes,
         max_unsealed_events: args.max_unsealed_events,
     });
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTP")?;
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("serving HTTP")?;
     checkpoint_ticker.abort();
     seal_ticker.abort();
     let final_store = Arc::clone(&store);

@@ -7,6 +7,7 @@ mod hit;
 mod intake;
 mod integrity;
 pub mod search;
+pub mod sql;
 
 use std::sync::Arc;
 
@@ -52,6 +53,7 @@ pub fn router(state: SharedState) -> Router {
             "/api/v2/logs/analytics/aggregate",
             post(aggregate::aggregate),
         )
+        .route("/api/v1/sql", post(sql::sql))
         .route("/api/v1/integrity/checkpoint", get(integrity::checkpoint))
         .route(
             "/api/v1/integrity/proof/inclusion",

@@ -308,7 +308,7 @@ pub fn search_page(
 /// `from` and `to` as the APIs take them (`now-15m`, ISO 8601, epoch ms),
 /// resolved against one `now`.
 pub(super) fn resolve_window(from: &str, to: &str) -> Result<(Timestamp, Timestamp), QueryError> {
-    let now = Timestamp::from_nanos(jiff::Timestamp::now().as_nanosecond() as i64);
+    let now = Timestamp::now();
     let from = parse_time(from, now)
         .map_err(|error| QueryError::bad_request(format!("invalid filter.from: {error}")))?;
     let to = parse_time(to, now)

@@ -1,0 +1,179 @@
+//! `evident sql`: a SQL statement against a running server (`POST
+//! /api/v1/sql`) or directly on a data directory.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use evident_query::sql::{SqlEngine, SqlError};
+use evident_store::{Store, StoreOptions};
+use futures::TryStreamExt;
+use serde_json::{Map, Value, json};
+
+use crate::activity::{SqlActivity, Surface, record_sql_blocking};
+use crate::cli::SqlArgs;
+use crate::http::sql::context_window;
+use crate::sql_output::{append_json_rows, columns_json, csv_line, table};
+
+const DEFAULT_SERVER: &str = "http://127.0.0.1:8844";
+
+/// Column names and rows, whichever way they were computed.
+struct Answer {
+    columns: Vec<String>,
+    rows: Vec<Vec<Value>>,
+}
+
+pub fn run(args: &SqlArgs) -> anyhow::Result<ExitCode> {
+    let answer = match &args.data_dir {
+        Some(data_dir) => local(args, data_dir),
+        None => remote(args),
+    }?;
+    let answer = match answer {
+        Ok(answer) => answer,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let result = print(&mut out, args, &answer).and_then(|()| out.flush());
+    match result {
+        Err(error) if error.kind() != io::ErrorKind::BrokenPipe => Err(error.into()),
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+fn print(out: &mut impl Write, args: &SqlArgs, answer: &Answer) -> io::Result<()> {
+    if args.json {
+        for row in &answer.rows {
+            let object: Map<String, Value> = answer
+                .columns
+                .iter()
+                .cloned()
+                .zip(row.iter().cloned())
+                .collect();
+            writeln!(out, "{}", Value::Object(object))?;
+        }
+        Ok(())
+    } else if args.csv {
+        let header: Vec<Value> = answer.columns.iter().map(|name| json!(name)).collect();
+        write!(out, "{}", csv_line(&header))?;
+        answer
+            .rows
+            .iter()
+            .try_for_each(|row| write!(out, "{}", csv_line(row)))
+    } else {
+        write!(out, "{}", table(&answer.columns, &answer.rows))
+    }
+}
+
+/// `Err(message)` inside: the statement's own error, to show as is.
+fn local(args: &SqlArgs, data_dir: &std::path::Path) -> anyhow::Result<Result<Answer, String>> {
+    let context = match context_window(args.from.as_deref(), args.to.as_deref()) {
+        Ok(context) => context,
+        Err(message) => return Ok(Err(message)),
+    };
+    let store = Store::open(data_dir, StoreOptions::default()).with_context(|| {
+        format!(
+            "opening {} (is a server running on it? then use --server)",
+            data_dir.display()
+        )
+    })?;
+    let actor = format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    );
+    record_sql_blocking(
+        &store,
+        &SqlActivity {
+            actor: &actor,
+            surface: Surface::Cli,
+            statement: &args.statement,
+            client_ip: None,
+        },
+    )?;
+    let engine = SqlEngine::new(Arc::new(store));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting a runtime")?;
+    let result = runtime.block_on(async {
+        let output = engine.run(&args.statement, context).await?;
+        let schema = output.schema;
+        let batches: Vec<_> = output.stream.try_collect().await.map_err(SqlError::from)?;
+        Ok::<_, SqlError>((schema, batches))
+    });
+    let (schema, batches) = match result {
+        Ok(answer) => answer,
+        Err(error) if error.is_invalid() => return Ok(Err(error.to_string())),
+        Err(error) => return Err(error.into()),
+    };
+    let mut encoded = b"[".to_vec();
+    let mut first = true;
+    for batch in &batches {
+        append_json_rows(batch, &mut encoded, &mut first).context("rendering rows")?;
+    }
+    encoded.push(b']');
+    let rows: Vec<Vec<Value>> = serde_json::from_slice(&encoded).context("rendering rows")?;
+    let columns = columns_json(&schema)
+        .as_array()
+        .map(|columns| {
+            columns
+                .iter()
+                .map(|column| column["name"].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Ok(Answer { columns, rows }))
+}
+
+fn remote(args: &SqlArgs) -> anyhow::Result<Result<Answer, String>> {
+    let server = args
+        .server
+        .clone()
+        .unwrap_or_else(|| DEFAULT_SERVER.to_string());
+    let api_key =
+        std::env::var("EVIDENT_API_KEY").context("set EVIDENT_API_KEY to query a server")?;
+    let app_key =
+        std::env::var("EVIDENT_APP_KEY").context("set EVIDENT_APP_KEY to query a server")?;
+    let response = reqwest::blocking::Client::new()
+        .post(format!("{}/api/v1/sql", server.trim_end_matches('/')))
+        .header("DD-API-KEY", api_key)
+        .header("DD-APPLICATION-KEY", app_key)
+        .json(&json!({"query": args.statement, "from": args.from, "to": args.to}))
+        .send()
+        .with_context(|| format!("reaching {server}"))?;
+    let status = response.status();
+    let answer: Value = response
+        .json()
+        .with_context(|| format!("reading the answer of {server}"))?;
+    if !status.is_success() {
+        let message = answer["errors"][0]
+            .as_str()
+            .map_or_else(|| answer.to_string(), str::to_string);
+        if status.as_u16() == 400 {
+            return Ok(Err(message));
+        }
+        bail!("{server} answered {status}: {message}");
+    }
+    let columns = answer["columns"]
+        .as_array()
+        .map(|columns| {
+            columns
+                .iter()
+                .map(|column| column["name"].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    let rows = answer["rows"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .map(|row| row.as_array().cloned().unwrap_or_default())
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Ok(Answer { columns, rows }))
+}

@@ -1,0 +1,161 @@
+//! `POST /api/v1/sql`: a read-only SQL statement over the audit events
+//! (`dd.audit(...)`), answered as JSON (`{"columns": [...], "rows": [...]}`)
+//! or, with `Accept: text/csv`, as CSV. Rows stream as they are computed;
+//! an error before the first row is a 400 with its message, one after it
+//! cuts the response short.
+//!
+//! `from` / `to` in the body set the window of `dd.audit` calls without
+//! time bounds (default: every retained event).
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use evident_model::{Timestamp, parse_time};
+use evident_query::sql::{SqlContext, SqlEngine, SqlError};
+use futures::{StreamExt, stream};
+use serde::Deserialize;
+
+use super::{QueryError, SharedState, header as header_text, require_read_keys};
+use crate::activity::{SqlActivity, Surface, key_actor, record_sql};
+use crate::sql_output::{append_csv_rows, append_json_rows, columns_json, csv_header};
+
+/// Statements longer than this are refused before parsing.
+pub const MAX_STATEMENT_BYTES: usize = 1 << 20;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlBody {
+    query: String,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// The window of calls without time bounds: the body's, else everything.
+pub fn context_window(from: Option<&str>, to: Option<&str>) -> Result<SqlContext, String> {
+    let now = Timestamp::now();
+    let mut context = SqlContext::everything(now);
+    if let Some(from) = from {
+        context.window.from = parse_time(from, now)
+            .map_err(|message| format!("from: {message}"))?
+            .as_nanos();
+    }
+    if let Some(to) = to {
+        context.window.to = parse_time(to, now)
+            .map_err(|message| format!("to: {message}"))?
+            .as_nanos();
+    }
+    Ok(context)
+}
+
+pub async fn sql(
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    body: Result<Json<SqlBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    match run(&state, &headers, &extensions, body).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn run(
+    state: &SharedState,
+    headers: &HeaderMap,
+    extensions: &Extensions,
+    body: Result<Json<SqlBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, QueryError> {
+    require_read_keys(state, headers)?;
+    let Json(body) = body.map_err(|rejection| {
+        QueryError::bad_request(format!(
+            "the body must be JSON like {{\"query\": \"SELECT ...\"}}: {}",
+            rejection.body_text()
+        ))
+    })?;
+    if body.query.len() > MAX_STATEMENT_BYTES {
+        return Err(QueryError::bad_request(format!(
+            "the statement is longer than {MAX_STATEMENT_BYTES} bytes"
+        )));
+    }
+    let context = context_window(body.from.as_deref(), body.to.as_deref())
+        .map_err(QueryError::bad_request)?;
+    let csv = header_text(headers, "accept").is_some_and(|accept| accept.contains("text/csv"));
+
+    let actor = key_actor(header_text(headers, "dd-application-key").unwrap_or_default());
+    let activity = SqlActivity {
+        actor: &actor,
+        surface: Surface::Http,
+        statement: &body.query,
+        client_ip: extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(address)| address.ip().to_string()),
+    };
+    record_sql(&state.store, &activity)
+        .await
+        .map_err(|error| QueryError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: error.to_string(),
+        })?;
+
+    let engine = SqlEngine::new(state.store.clone());
+    let failed = |error: SqlError| {
+        if error.is_invalid() {
+            QueryError::bad_request(error.to_string())
+        } else {
+            tracing::error!(%error, "sql query failed");
+            QueryError::internal(error.to_string())
+        }
+    };
+    let output = engine.run(&body.query, context).await.map_err(failed)?;
+    let schema = output.schema;
+    let mut batches = output.stream;
+    // The first batch is awaited before answering, so that most errors
+    // (casts, the store) still get a status of their own.
+    let first = match batches.next().await {
+        Some(Err(error)) => return Err(failed(SqlError::from(error))),
+        other => other,
+    };
+    let rest = stream::iter(first).chain(batches);
+
+    let (content_type, head, tail): (&str, Bytes, Bytes) = if csv {
+        (
+            "text/csv; charset=utf-8",
+            Bytes::from(csv_header(&schema)),
+            Bytes::new(),
+        )
+    } else {
+        let head = format!("{{\"columns\":{},\"rows\":[", columns_json(&schema));
+        (
+            "application/json",
+            Bytes::from(head),
+            Bytes::from_static(b"]}"),
+        )
+    };
+    let body_rows = rest.scan(true, move |first_row, batch| {
+        let chunk = batch
+            .map_err(|error| std::io::Error::other(SqlError::from(error).to_string()))
+            .and_then(|batch| {
+                let encoded = if csv {
+                    let mut text = String::new();
+                    append_csv_rows(&batch, &mut text).map(|()| text.into_bytes())
+                } else {
+                    let mut bytes = Vec::new();
+                    append_json_rows(&batch, &mut bytes, first_row).map(|()| bytes)
+                };
+                encoded.map(Bytes::from).map_err(std::io::Error::other)
+            });
+        std::future::ready(Some(chunk))
+    });
+    let chunks = stream::once(std::future::ready(Ok(head)))
+        .chain(body_rows)
+        .chain(stream::once(std::future::ready(Ok(tail))));
+    let mut response = Response::new(Body::from_stream(chunks));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    Ok(response)
+}
