@@ -1,4 +1,5 @@
 mod disk_full;
 mod match_command;
 mod server;
+mod sql;
 mod support;
