@@ -29,6 +29,7 @@ use evident_store::Store;
 
 use super::SqlContext;
 use super::columns::{ColumnSource, ColumnType, OutputColumn};
+use super::rewrite::IMPLICIT_ALIAS;
 use super::scan::{AuditPartition, AuditRequest};
 use crate::candidates::Window;
 
@@ -168,11 +169,15 @@ impl RelationPlanner for AuditFunction {
         let table = StreamingTable::try_new(schema, partitions)?;
         let plan = LogicalPlanBuilder::scan("audit", provider_as_source(Arc::new(table)), None)?
             .build()?;
-        // The list's names and types are in the plan's schema already.
-        let alias = alias.as_ref().map(|alias| TableAlias {
-            columns: Vec::new(),
-            ..alias.clone()
-        });
+        // The list's names and types are in the plan's schema already. A
+        // nameless list leaves the relation called `audit`.
+        let alias = alias
+            .as_ref()
+            .filter(|alias| alias.name.value != IMPLICIT_ALIAS)
+            .map(|alias| TableAlias {
+                columns: Vec::new(),
+                ..alias.clone()
+            });
         Ok(RelationPlanning::Planned(Box::new(PlannedRelation::new(
             plan, alias,
         ))))

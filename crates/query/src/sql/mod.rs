@@ -104,7 +104,8 @@ impl From<DataFusionError> for SqlError {
 }
 
 /// DataFusion's messages start with the stage that failed ("Error during
-/// planning: "); the user needs only what was wrong.
+/// planning: ") and may span lines; the user needs what was wrong, on one
+/// line.
 fn clean_message(message: &str) -> String {
     const STAGES: [&str; 5] = [
         "Error during planning: ",
@@ -119,7 +120,8 @@ fn clean_message(message: &str) -> String {
             text = rest;
         }
     }
-    text.to_string()
+    // One line: messages go into JSON bodies, CSV tools and terminals.
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// A statement's result: its columns, then its rows as they are computed.

@@ -20,7 +20,7 @@ fn shared_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
 }
 
-fn corpus() -> Vec<(String, Event)> {
+pub(crate) fn corpus() -> Vec<(String, Event)> {
     let path = shared_dir().join("spec/search-conformance.jsonl");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()));
@@ -106,13 +106,13 @@ fn key(stored: &StoredEvent, sequence: u64) -> SortKey {
     (time, stored.tiebreaker, sequence)
 }
 
-struct Fixture {
-    _directory: tempfile::TempDir,
-    store: Store,
-    events: Vec<StoredEvent>,
+pub(crate) struct Fixture {
+    pub _directory: tempfile::TempDir,
+    pub store: Store,
+    pub events: Vec<StoredEvent>,
 }
 
-fn fixture() -> Fixture {
+pub(crate) fn fixture() -> Fixture {
     let corpus = corpus();
     let mut events: Vec<Event> = corpus.into_iter().map(|(_, event)| event).collect();
     events.extend(generated(300));
@@ -147,7 +147,7 @@ fn fixture() -> Fixture {
     }
 }
 
-fn windows() -> [Window; 3] {
+pub(crate) fn windows() -> [Window; 3] {
     [
         Window {
             from: i64::MIN,
@@ -164,7 +164,7 @@ fn windows() -> [Window; 3] {
     ]
 }
 
-fn expected<'e>(
+pub(crate) fn expected<'e>(
     events: &'e [StoredEvent],
     filter: &Expr,
     window: Window,

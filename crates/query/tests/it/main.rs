@@ -1,2 +1,3 @@
 mod differential;
+mod slt;
 mod sql;

@@ -338,3 +338,69 @@ fn count_equals_the_reference_matcher_for_every_filter() {
         assert_eq!(single_count(&batches), expected as i64, "{filter}");
     }
 }
+
+/// The differential guarantee: for every public conformance query, over
+/// the corpus events and generated audit events (sealed and in the tail),
+/// `count(*)` through `dd.audit` equals what the reference matcher
+/// accepts, in every window; a query the search syntax rejects is a
+/// filter error.
+#[test]
+fn count_equals_the_reference_matcher_for_every_conformance_query() {
+    let crate::differential::Fixture {
+        _directory,
+        store,
+        events,
+    } = crate::differential::fixture();
+    let engine = SqlEngine::new(Arc::new(store));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut queries: Vec<String> = crate::differential::corpus()
+        .into_iter()
+        .map(|(query, _)| query)
+        .collect();
+    queries.sort();
+    queries.dedup();
+    let mut compared = 0;
+    for query in &queries {
+        let parsed = evident_search::parse_filter(query);
+        for window in crate::differential::windows() {
+            let bound = |nanos: i64| match nanos {
+                i64::MIN | i64::MAX => "NULL".to_string(),
+                nanos => format!("'{}'", Timestamp::from_nanos(nanos)),
+            };
+            let sql = format!(
+                "SELECT count(*) FROM dd.audit(columns => ARRAY['timestamp'], filter => '{}', from_timestamp => {}, to_timestamp => {}) AS (ts TIMESTAMP)",
+                query.replace('\'', "''"),
+                bound(window.from),
+                bound(window.to),
+            );
+            let result = runtime.block_on(async {
+                let output = engine.run(&sql, context()).await?;
+                output
+                    .stream
+                    .try_collect::<Vec<_>>()
+                    .await
+                    .map_err(SqlError::from)
+            });
+            match (&parsed, result) {
+                (Ok(filter), Ok(batches)) => {
+                    let want = crate::differential::expected(&events, filter, window).len();
+                    assert_eq!(single_count(&batches), want as i64, "{query} in {window:?}");
+                    compared += 1;
+                }
+                (Err(_), Err(error)) => {
+                    assert!(
+                        error.to_string().contains("invalid filter"),
+                        "{query}: {error}"
+                    );
+                }
+                (Ok(_), Err(error)) => panic!("{query} in {window:?}: {error}"),
+                (Err(error), Ok(_)) => panic!("{query} ran, but it does not parse: {error}"),
+            }
+        }
+    }
+    assert!(compared > 500, "{compared} query and window pairs compared");
+}
