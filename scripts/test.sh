@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Everything CI runs: formatting, lints with warnings denied, the whole test
 # suite (Rust, then real clients against a real server: the Python Datadog
-# client and syslog-ng). Installs what the tests need first: Debian's
-# syslog-ng packages and a Python virtualenv with the pinned client. Run
-# from anywhere.
+# client, syslog-ng and psql). Installs what the tests need first: Debian's
+# syslog-ng and PostgreSQL client packages and a Python virtualenv with
+# the pinned client. Run from anywhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +18,7 @@ step "Debian packages the tests need"
 packages=()
 dpkg -s syslog-ng-core >/dev/null 2>&1 || packages+=(syslog-ng-core)
 dpkg -s syslog-ng-mod-http >/dev/null 2>&1 || packages+=(syslog-ng-mod-http)
+command -v psql >/dev/null 2>&1 || packages+=(postgresql-client)
 if ((${#packages[@]})); then
     sudo=()
     [[ $(id -u) -eq 0 ]] || sudo=(sudo)
@@ -25,6 +26,7 @@ if ((${#packages[@]})); then
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 fi
 echo "syslog-ng: $(syslog-ng --version | head -1)"
+echo "psql: $(psql --version)"
 
 step "shared specs"
 shared="${EVIDENT_SHARED_DIR:-../shared}"

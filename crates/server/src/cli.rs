@@ -80,6 +80,12 @@ pub struct ServeArgs {
     #[arg(long, env = "EVIDENT_LISTEN", default_value = "127.0.0.1:8844")]
     pub listen: SocketAddr,
 
+    /// Also speak the PostgreSQL wire protocol here (e.g. 127.0.0.1:5433),
+    /// for psql and BI tools: any user name, the application key as the
+    /// password (sent in clear text: keep it on loopback or a trusted network).
+    #[arg(long, env = "EVIDENT_PG_LISTEN")]
+    pub pg_listen: Option<SocketAddr>,
+
     /// Refuse new batches (503, Retry-After) while more than this many
     /// bytes wait for the disk.
     #[arg(long, default_value_t = 256 << 20)]

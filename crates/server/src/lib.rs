@@ -8,7 +8,8 @@
 //! - [`keys`]: API and application keys, stored hashed;
 //! - [`activity`]: evident's own activity (SQL statements run) recorded as
 //!   audit events;
-//! - [`sql_output`]: SQL results as JSON, CSV or a table.
+//! - [`sql_output`]: SQL results as JSON, CSV or a table;
+//! - [`postgres`]: the PostgreSQL wire protocol, for psql and BI tools.
 
 pub mod activity;
 pub mod cli;
@@ -16,4 +17,5 @@ pub mod commands;
 pub mod http;
 pub mod intake;
 pub mod keys;
+pub mod postgres;
 pub mod sql_output;

@@ -64,6 +64,19 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         println!("These keys are shown once; only their hashes are stored.");
     }
 
+    let pg_listener = match args.pg_listen {
+        Some(pg_address) => {
+            let pg_listener = tokio::net::TcpListener::bind(pg_address)
+                .await
+                .with_context(|| format!("listening on {pg_address} for postgres"))?;
+            let bound = pg_listener
+                .local_addr()
+                .context("reading the postgres listening address")?;
+            println!("evident postgres listening on {bound} (password: an application key)");
+            Some(pg_listener)
+        }
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -104,6 +117,8 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         max_pending_bytes: args.max_pending_bytes,
         max_unsealed_events: args.max_unsealed_events,
     });
+    let postgres = pg_listener
+        .map(|pg_listener| tokio::spawn(crate::postgres::serve(pg_listener, Arc::clone(&state))));
     axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
@@ -113,6 +128,9 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     .context("serving HTTP")?;
     checkpoint_ticker.abort();
     seal_ticker.abort();
+    if let Some(postgres) = postgres {
+        postgres.abort();
+    }
     let final_store = Arc::clone(&store);
     // Sealing what is complete now spares the next start a long replay.
     let finished = tokio::task::spawn_blocking(move || {

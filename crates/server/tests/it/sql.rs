@@ -202,3 +202,99 @@ fn the_sql_command_against_a_server_and_a_data_directory() {
         "the three statements sent to the server and the two run on the directory are on record"
     );
 }
+
+/// `psql` (Debian's postgresql-client) against the wire listener.
+fn psql(address: &str, password: &str, statement: &str) -> std::process::Output {
+    let (host, port) = address.rsplit_once(':').expect("host:port");
+    std::process::Command::new("psql")
+        .args([
+            "-h",
+            host,
+            "-p",
+            port,
+            "-U",
+            "auditor",
+            "-d",
+            "evident",
+            "-X",
+            "-A",
+            "-t",
+            "-F",
+            "|",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            statement,
+        ])
+        .env("PGPASSWORD", password)
+        .env("PGSSLMODE", "disable")
+        .env("PGCONNECT_TIMEOUT", "10")
+        .output()
+        .expect("psql runs (Debian package postgresql-client)")
+}
+
+#[test]
+fn psql_runs_dd_audit_over_the_postgres_wire_protocol() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let server = Server::start_with(directory.path(), &["--pg-listen", "127.0.0.1:0"]);
+    let address = server
+        .postgres
+        .clone()
+        .expect("the postgres address is printed");
+    load(&server);
+
+    let output = psql(&address, APP_KEY, API_KEY_USAGE);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let rows: Vec<Vec<&str>> = stdout
+        .lines()
+        .map(|line| line.split('|').collect())
+        .collect();
+    assert_eq!(rows.len(), 8, "{stdout}");
+    for row in &rows {
+        assert_eq!(row.len(), 7, "{stdout}");
+        assert!(
+            row[0].len() >= 19 && &row[0][10..11] == " ",
+            "a PostgreSQL timestamp: {}",
+            row[0]
+        );
+        assert_eq!((row[1], row[3], row[5]), ("datadog", "api_key", "POST"));
+        assert!(row[4].starts_with("key-"), "{stdout}");
+    }
+
+    let grouped = "SELECT evt, count(*) AS n FROM dd.audit(columns => ARRAY['@evt.name'], filter => 'service:web') AS (evt VARCHAR) GROUP BY evt ORDER BY n DESC";
+    let output = psql(&address, APP_KEY, grouped);
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "dashboard|32\napi_key|8\n"
+    );
+
+    let output = psql(
+        &address,
+        APP_KEY,
+        "SELECT * FROM dd.audit(columns => ARRAY['@a'], filter => '@a:(') AS (a VARCHAR)",
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("ERROR:") && stderr.contains("invalid filter at position"),
+        "{stderr}"
+    );
+
+    let output = psql(&address, "not-a-key", "SELECT 1");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("authentication failed"));
+
+    // Statements over the wire are on record too, with the user name given.
+    assert_eq!(
+        total(
+            &server,
+            "@evt.name:sql_query @sql.surface:postgres @usr.id:pg\\:auditor"
+        ),
+        3
+    );
+}

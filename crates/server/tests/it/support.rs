@@ -13,6 +13,8 @@ pub const APP_KEY: &str = "test-app-key";
 pub struct Server {
     child: Child,
     pub base: String,
+    /// The PostgreSQL listener, when started with `--pg-listen`.
+    pub postgres: Option<String>,
 }
 
 impl Server {
@@ -34,11 +36,15 @@ impl Server {
             .expect("start evident serve");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
+        let mut postgres = None;
         let base = loop {
             let line = lines
                 .next()
                 .expect("the server prints its address")
                 .expect("read stdout");
+            if let Some(rest) = line.strip_prefix("evident postgres listening on ") {
+                postgres = rest.split_whitespace().next().map(str::to_string);
+            }
             if let Some(rest) = line.strip_prefix("evident listening on ") {
                 break rest
                     .split_whitespace()
@@ -49,7 +55,11 @@ impl Server {
         };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Server { child, base }
+        Server {
+            child,
+            base,
+            postgres,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
