@@ -119,9 +119,15 @@ pub struct SegmentMeta {
     pub min_id: String,
     #[serde(default)]
     pub max_id: String,
-    /// Promoted attributes with several values in some event.
+    /// Promoted attributes with several values in some event (or, when
+    /// `whole_values`, a value that is not a scalar).
     #[serde(default)]
     pub multi_valued: Vec<String>,
+    /// Each promoted column not in `multi_valued` holds the attribute's
+    /// whole value in every row (segments sealed before this was tracked
+    /// may have left objects out).
+    #[serde(default)]
+    pub whole_values: bool,
 }
 
 impl SegmentMeta {
@@ -196,10 +202,15 @@ pub fn schema() -> SchemaRef {
 
 /// The distinct texts an attribute path holds, as `| stats` groups them
 /// (numbers and booleans through their JSON text, arrays expanded).
+#[cfg(test)]
 fn promoted_texts(attributes: &serde_json::Map<String, Value>, path: &AttrPath) -> Vec<String> {
-    let mut texts: Vec<String> = path
-        .resolve(attributes)
-        .into_iter()
+    texts_of(&path.resolve(attributes))
+}
+
+fn texts_of(values: &[&Value]) -> Vec<String> {
+    let mut texts: Vec<String> = values
+        .iter()
+        .copied()
         .filter_map(|value| match value {
             Value::String(text) => Some(text.clone()),
             Value::Number(number) => Some(number.to_string()),
@@ -236,8 +247,9 @@ pub struct Encoded {
     pub max_discovery: i64,
     pub min_id: String,
     pub max_id: String,
-    /// Promoted attributes some event holds several values of: their
-    /// column keeps the first, so grouping must read the events.
+    /// Promoted attributes some event holds several values of, or an
+    /// object: their column keeps the first scalar, so grouping must read
+    /// the events.
     pub multi_valued: Vec<String>,
 }
 
@@ -357,8 +369,13 @@ impl SegmentBuilder {
         }
         self.tags.append(true);
         for (index, path) in self.paths.iter().enumerate() {
-            let texts = promoted_texts(&event.attributes, path);
-            self.multi_valued[index] |= texts.len() > 1;
+            let values = path.resolve(&event.attributes);
+            let texts = texts_of(&values);
+            // The column is the attribute only where it holds one scalar.
+            self.multi_valued[index] |= values.len() > 1
+                || values
+                    .iter()
+                    .any(|value| value.is_object() || value.is_array());
             match texts.first() {
                 Some(text) => self.promoted_columns[index].append_value(text),
                 None => self.promoted_columns[index].append_null(),
@@ -689,6 +706,21 @@ mod tests {
             .event
             .attributes
             .insert("action".into(), serde_json::json!(["a", "b", "a"]));
+        let raw = event.to_bytes();
+        let encoded = encode(&[SealInput {
+            sequence: 0,
+            event: &event,
+            raw: &raw,
+        }])
+        .expect("encode");
+        assert_eq!(encoded.multi_valued, ["action"]);
+
+        // An object is not what the column can hold either.
+        let mut event = stored(2);
+        event
+            .event
+            .attributes
+            .insert("action".into(), serde_json::json!({"kind": "a"}));
         let raw = event.to_bytes();
         let encoded = encode(&[SealInput {
             sequence: 0,

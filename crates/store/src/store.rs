@@ -465,6 +465,7 @@ impl Store {
                 min_id: encoded.min_id,
                 max_id: encoded.max_id,
                 multi_valued: encoded.multi_valued,
+                whole_values: true,
             };
             // The index first: a segment the manifest names always has one.
             self.runtime

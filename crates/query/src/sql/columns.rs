@@ -13,14 +13,18 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Float32Builder, Float64Builder, Int16Builder, Int32Builder,
-    Int64Builder, ListBuilder, StringBuilder, TimestampNanosecondBuilder,
+    Array, ArrayRef, AsArray, BooleanBuilder, Float32Builder, Float64Builder, Int16Builder,
+    Int32Builder, Int64Builder, ListBuilder, StringBuilder, TimestampNanosecondBuilder,
 };
-use arrow::datatypes::{DataType, Field as ArrowField, TimeUnit};
+use arrow::datatypes::{
+    DataType, Field as ArrowField, Float64Type, Int32Type, Int64Type, TimeUnit,
+    TimestampNanosecondType,
+};
 use datafusion::sql::sqlparser::ast::{DataType as SqlType, TimezoneInfo};
 use evident_model::{ReservedField, StoredEvent, Timestamp};
 use evident_search::Field;
 use evident_search::ast::AttrPath;
+use evident_store::segment::{PROMOTED_ATTRIBUTES, SegmentMeta};
 use serde_json::Value as Json;
 
 /// The core fields, as `columns` names them.
@@ -142,6 +146,44 @@ fn reserved(stored: &StoredEvent, field: ReservedField) -> Cell<'_> {
         .map_or(Cell::Null, Cell::Text)
 }
 
+impl OutputColumn {
+    /// The segment column that holds exactly what [`ColumnSource::read`]
+    /// reads from every event of `sealed`, when there is one: core fields,
+    /// `host`, `service`, `source`, `trace_id`, and promoted attributes read
+    /// as text where the segment holds them whole. (A promoted column keeps
+    /// numbers as their JSON text, so only text reads them the same way.)
+    pub fn segment_column(&self, sealed: &SegmentMeta) -> Option<String> {
+        Some(match &self.source {
+            ColumnSource::Timestamp => "timestamp".into(),
+            ColumnSource::Id => "id".into(),
+            ColumnSource::DiscoveryTimestamp => "discovery_timestamp".into(),
+            ColumnSource::Tiebreaker => "tiebreaker".into(),
+            ColumnSource::RandomDraw => "random_draw".into(),
+            ColumnSource::IngestSize => "ingest_size_in_bytes".into(),
+            ColumnSource::Reserved(
+                field @ (ReservedField::Host
+                | ReservedField::Service
+                | ReservedField::Source
+                | ReservedField::TraceId),
+            ) => field.name().to_string(),
+            ColumnSource::Attribute(path, None)
+                if self.kind == ColumnType::Text && sealed.whole_values =>
+            {
+                let promoted = PROMOTED_ATTRIBUTES.iter().find(|promoted| {
+                    promoted
+                        .split('.')
+                        .eq(path.segments().iter().map(String::as_str))
+                })?;
+                if sealed.multi_valued.iter().any(|multi| multi == promoted) {
+                    return None;
+                }
+                format!("@{promoted}")
+            }
+            _ => return None,
+        })
+    }
+}
+
 /// One value read from an event, before it takes the declared type.
 #[derive(Debug, Clone)]
 pub enum Cell<'e> {
@@ -180,6 +222,59 @@ impl Cell<'_> {
             shown.push('…');
         }
         format!("{shown:?}")
+    }
+}
+
+/// The value at `row` of a segment column, as [`ColumnSource::read`]
+/// would have read it from the event.
+pub fn cell_at(array: &dyn Array, row: usize) -> Cell<'_> {
+    if array.is_null(row) {
+        return Cell::Null;
+    }
+    match array.data_type() {
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+            Cell::Time(array.as_primitive::<TimestampNanosecondType>().value(row))
+        }
+        DataType::Int64 => Cell::Int(array.as_primitive::<Int64Type>().value(row)),
+        DataType::Float64 => Cell::Float(array.as_primitive::<Float64Type>().value(row)),
+        DataType::Utf8 => Cell::Text(array.as_string::<i32>().value(row)),
+        DataType::Dictionary(_, _) => {
+            let Some(dictionary) = array.as_dictionary_opt::<Int32Type>() else {
+                return Cell::Null;
+            };
+            let Some(values) = dictionary.values().as_string_opt::<i32>() else {
+                return Cell::Null;
+            };
+            let key = dictionary.keys().value(row);
+            usize::try_from(key).map_or(Cell::Null, |key| Cell::Text(values.value(key)))
+        }
+        _ => Cell::Null,
+    }
+}
+
+/// A segment column as the declared type, when that takes no more than a
+/// change of representation (text, the same numbers, times in another
+/// zone); `None` when values need reading one by one.
+pub fn convert_whole(array: &ArrayRef, kind: ColumnType) -> Option<ArrayRef> {
+    match (array.data_type(), kind) {
+        (DataType::Utf8 | DataType::Dictionary(_, _), ColumnType::Text) => {
+            arrow::compute::cast(array, &DataType::Utf8).ok()
+        }
+        (DataType::Int64, ColumnType::BigInt) | (DataType::Float64, ColumnType::Double) => {
+            Some(Arc::clone(array))
+        }
+        (
+            DataType::Timestamp(TimeUnit::Nanosecond, _),
+            ColumnType::Timestamp | ColumnType::TimestampTz,
+        ) => {
+            let times = array.as_primitive::<TimestampNanosecondType>().clone();
+            let zone: Option<Arc<str>> = match kind {
+                ColumnType::TimestampTz => Some("+00:00".into()),
+                _ => None,
+            };
+            Some(Arc::new(times.with_timezone_opt(zone)))
+        }
+        _ => None,
     }
 }
 

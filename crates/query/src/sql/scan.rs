@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use arrow::array::Array;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
@@ -14,11 +15,12 @@ use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
 use datafusion::physical_plan::streaming::PartitionStream;
 use evident_model::StoredEvent;
 use evident_search::Expr;
-use evident_store::{Snapshot, Store};
+use evident_store::{Sealed, Snapshot, Store};
 use tokio::sync::mpsc::Sender;
 
-use super::columns::{CastError, ColumnBuilder, OutputColumn};
-use crate::candidates::{Plan, Window, segment_matches, tail_matches};
+use super::columns::{CastError, ColumnBuilder, OutputColumn, cell_at, convert_whole};
+use crate::QueryError;
+use crate::candidates::{Plan, Window, segment_candidates, segment_matches, tail_matches};
 
 /// What every partition of one call shares.
 #[derive(Debug)]
@@ -71,10 +73,22 @@ impl AuditPartition {
             .skip(self.part)
             .step_by(self.parts)
         {
-            segment_matches(&request.store, sealed, &plan, request.window, |stored| {
-                rows.push(&stored);
-            })
-            .map_err(|error| DataFusionError::External(Box::new(error)))?;
+            let columns: Option<Vec<String>> = request
+                .columns
+                .iter()
+                .map(|column| column.segment_column(&sealed.meta))
+                .collect();
+            match columns {
+                // The index decides the filter and the segment's columns
+                // hold every value: no event is read.
+                Some(columns) if plan.exact => {
+                    self.read_columns(sealed, &plan, &columns, &mut rows)?;
+                }
+                _ => segment_matches(&request.store, sealed, &plan, request.window, |stored| {
+                    rows.push(&stored);
+                })
+                .map_err(external)?,
+            }
             rows.check()?;
             if rows.closed {
                 return Ok(());
@@ -84,12 +98,73 @@ impl AuditPartition {
             tail_matches(&request.snapshot, &plan, request.window, |stored| {
                 rows.push(&stored);
             })
-            .map_err(|error| DataFusionError::External(Box::new(error)))?;
+            .map_err(external)?;
             rows.check()?;
         }
         rows.flush();
         Ok(())
     }
+}
+
+impl AuditPartition {
+    /// The rows of a segment read from its columns: the candidates in the
+    /// window, each output column converted whole where it can be.
+    fn read_columns(
+        &self,
+        sealed: &Sealed,
+        plan: &Plan<'_>,
+        columns: &[String],
+        rows: &mut Rows<'_>,
+    ) -> Result<(), DataFusionError> {
+        let request = &self.request;
+        let (candidates, _) =
+            segment_candidates(&request.store, sealed, plan, request.window).map_err(external)?;
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let every_row = candidates.len() as u64 == sealed.meta.rows();
+        let mut unique: Vec<&str> = columns.iter().map(String::as_str).collect();
+        unique.sort_unstable();
+        unique.dedup();
+        let batch = request
+            .store
+            .read_sealed(
+                sealed,
+                &unique,
+                (!every_row).then_some(candidates.as_slice()),
+            )
+            .map_err(|error| external(QueryError::from(error)))?;
+        let mut arrays = Vec::with_capacity(columns.len());
+        for (output, name) in request.columns.iter().zip(columns) {
+            let Some(array) = batch.column_by_name(name) else {
+                return Err(external(QueryError::Damaged {
+                    path: sealed.meta.path.clone(),
+                    reason: format!("no column {name}"),
+                }));
+            };
+            let converted = match convert_whole(array, output.kind) {
+                Some(converted) => converted,
+                None => {
+                    let mut builder = ColumnBuilder::new(output.kind);
+                    for row in 0..array.len() {
+                        builder
+                            .append(output, &cell_at(array.as_ref(), row))
+                            .map_err(|error| DataFusionError::External(Box::new(error)))?;
+                    }
+                    builder.finish()
+                }
+            };
+            arrays.push(converted);
+        }
+        let batch = RecordBatch::try_new(Arc::clone(&request.schema), arrays)
+            .map_err(|error| DataFusionError::ArrowError(Box::new(error), None))?;
+        rows.send(batch);
+        Ok(())
+    }
+}
+
+fn external(error: QueryError) -> DataFusionError {
+    DataFusionError::External(Box::new(error))
 }
 
 /// Rows being built, sent on in batches.
@@ -165,6 +240,24 @@ impl<'r> Rows<'r> {
             .map_err(|error| DataFusionError::ArrowError(Box::new(error), None));
         if self.sender.blocking_send(batch).is_err() {
             self.closed = true;
+        }
+    }
+
+    /// Sends rows built elsewhere, after those built here, in batches of
+    /// the usual size.
+    fn send(&mut self, batch: RecordBatch) {
+        self.flush();
+        let mut offset = 0;
+        while offset < batch.num_rows() && !self.closed {
+            let length = self.batch_rows.min(batch.num_rows() - offset);
+            if self
+                .sender
+                .blocking_send(Ok(batch.slice(offset, length)))
+                .is_err()
+            {
+                self.closed = true;
+            }
+            offset += length;
         }
     }
 }

@@ -404,3 +404,64 @@ fn count_equals_the_reference_matcher_for_every_conformance_query() {
     }
     assert!(compared > 500, "{compared} query and window pairs compared");
 }
+
+/// Rows read from the segment columns (the index decides `*`) equal rows
+/// read from the parsed events (a negation the index cannot decide), for
+/// every column the columns can serve and every conversion; and where a
+/// segment cannot serve a column (`@action` holds arrays), from its events.
+#[test]
+fn columns_and_parsed_events_give_the_same_rows() {
+    let crate::differential::Fixture {
+        _directory, store, ..
+    } = crate::differential::fixture();
+    let engine = SqlEngine::new(Arc::new(store));
+    let undecided = evident_search::parse_filter("-@no.such.attribute:1").expect("filter");
+    assert!(
+        evident_search::terms::exact_terms(&undecided).is_none(),
+        "the second filter must go through the events"
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let rows = |columns: &str, types: &str, filter: &str| {
+        let sql = format!(
+            "SELECT * FROM dd.audit(columns => {columns}, filter => '{filter}') AS {types} ORDER BY id"
+        );
+        let batches = runtime
+            .block_on(async {
+                let output = engine.run(&sql, context()).await?;
+                output
+                    .stream
+                    .try_collect::<Vec<_>>()
+                    .await
+                    .map_err(SqlError::from)
+            })
+            .expect(filter);
+        arrow::util::pretty::pretty_format_batches(&batches)
+            .expect("printable")
+            .to_string()
+    };
+    let served = (
+        "ARRAY['id', 'timestamp', 'timestamp', 'timestamp', 'discovery_timestamp', 'tiebreaker', 'tiebreaker', \
+         'random_draw', 'ingest_size_in_bytes', 'host', 'service', 'source', 'trace_id', \
+         '@usr.email', '@evt.name', '@http.status_code', '@network.client.ip']",
+        "(id VARCHAR, ts TIMESTAMP, tstz TIMESTAMPTZ, ms BIGINT, seen TIMESTAMP, tb BIGINT, tb_text VARCHAR, \
+         draw DOUBLE, size INTEGER, host VARCHAR, service VARCHAR, source VARCHAR, trace VARCHAR, \
+         email VARCHAR, evt VARCHAR, code VARCHAR, ip VARCHAR)",
+    );
+    let not_served = (
+        "ARRAY['id', '@action', '@http.status_code']",
+        "(id VARCHAR, action VARCHAR, code DOUBLE)",
+    );
+    for (columns, types) in [served, not_served] {
+        let from_columns = rows(columns, types, "*");
+        assert!(from_columns.lines().count() > 300, "{from_columns}");
+        assert_eq!(
+            from_columns,
+            rows(columns, types, "-@no.such.attribute:1"),
+            "{columns}"
+        );
+    }
+}
