@@ -26,7 +26,7 @@ use crate::QueryError;
 use crate::candidates::{Plan, Window, in_parallel, segment_matches, tail_matches};
 
 /// A group: one value (or none) per `by` field.
-type Group = Vec<Option<String>>;
+pub(crate) type Group = Vec<Option<String>>;
 
 /// The rows of `stats` over the events in `window` that `filter` accepts,
 /// exactly as [`Aggregator`] computes them over those events.
@@ -107,7 +107,7 @@ fn group_column(field: &Field) -> Option<(String, Option<String>)> {
 }
 
 /// Adds a segment's candidate rows to `counts` from its columns.
-fn count_columns(
+pub(crate) fn count_columns(
     store: &Store,
     sealed: &Sealed,
     plan: &Plan<'_>,

@@ -29,6 +29,7 @@ use evident_store::Store;
 
 use super::SqlContext;
 use super::columns::{ColumnSource, ColumnType, OutputColumn};
+use super::count_by::AuditTable;
 use super::rewrite::IMPLICIT_ALIAS;
 use super::scan::{AuditPartition, AuditRequest};
 use crate::candidates::Window;
@@ -166,7 +167,10 @@ impl RelationPlanner for AuditFunction {
                 }) as Arc<dyn PartitionStream>
             })
             .collect();
-        let table = StreamingTable::try_new(schema, partitions)?;
+        let table = AuditTable {
+            request,
+            rows: StreamingTable::try_new(schema, partitions)?,
+        };
         let plan = LogicalPlanBuilder::scan("audit", provider_as_source(Arc::new(table)), None)?
             .build()?;
         // The list's names and types are in the plan's schema already. A

@@ -198,8 +198,9 @@ pub enum Cell<'e> {
 }
 
 impl Cell<'_> {
-    /// The value as text: strings as they are, anything else as JSON.
-    fn text(&self) -> Option<String> {
+    /// The value as text: strings as they are, anything else as JSON;
+    /// what a VARCHAR column holds.
+    pub fn text(&self) -> Option<String> {
         Some(match self {
             Cell::Null | Cell::Json(Json::Null) => return None,
             Cell::Time(nanos) => Timestamp::from_nanos(*nanos).to_string(),

@@ -17,7 +17,9 @@
 //! - [`scan`] finds the matching events through the store's search path and
 //!   turns them into rows;
 //! - [`columns`] reads each column from an event and casts it to the
-//!   declared type.
+//!   declared type;
+//! - [`count_by`] answers `GROUP BY` one text column with `count(*)` from
+//!   the store's counts instead of a row per event.
 //!
 //! Statements are read-only: no DDL, DML or `SET`. Time bounds left out
 //! default to the [`SqlContext`] window, which the caller sets (the API and
@@ -25,6 +27,7 @@
 
 pub mod audit_function;
 pub mod columns;
+pub mod count_by;
 pub mod rewrite;
 pub mod scan;
 
@@ -41,6 +44,7 @@ use crate::QueryError;
 use crate::candidates::Window;
 use audit_function::AuditFunction;
 use columns::CastError;
+use count_by::CountByRule;
 
 /// What a query runs against besides its text.
 #[derive(Debug, Clone, Copy)]
@@ -159,6 +163,7 @@ impl SqlEngine {
             store: Arc::clone(&self.store),
             context,
         }))?;
+        session.add_optimizer_rule(Arc::new(CountByRule));
         let options = SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_dml(false)
