@@ -18,17 +18,19 @@ def server():
     with tempfile.TemporaryDirectory() as data_dir:
         env = dict(os.environ, EVIDENT_API_KEY=API_KEY, EVIDENT_APP_KEY=APP_KEY, EVIDENT_LOG="warn")
         process = subprocess.Popen(
-            [binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir],
+            [binary, "serve", "--listen", "127.0.0.1:0", "--pg-listen", "127.0.0.1:0", "--data-dir", data_dir],
             stdout=subprocess.PIPE,
             env=env,
             text=True,
         )
-        base = None
+        base = postgres = None
         for line in process.stdout:
+            if line.startswith("evident postgres listening on "):
+                postgres = line.split()[4]
             if line.startswith("evident listening on "):
                 base = line.split()[3]
                 break
-        assert base, "the server printed its address"
-        yield {"base": base, "data_dir": data_dir, "binary": binary}
+        assert base and postgres, "the server printed its addresses"
+        yield {"base": base, "postgres": postgres, "data_dir": data_dir, "binary": binary}
         process.terminate()
         process.wait(timeout=30)

@@ -36,7 +36,7 @@ use std::sync::Arc;
 use arrow::datatypes::SchemaRef;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
 use evident_model::Timestamp;
 use evident_store::Store;
 
@@ -156,6 +156,20 @@ impl SqlEngine {
 
     /// Plans `sql` and starts it; rows come from the returned stream.
     pub async fn run(&self, sql: &str, context: SqlContext) -> Result<SqlOutput, SqlError> {
+        let frame = self.plan(sql, context).await?;
+        let schema = Arc::new(frame.schema().as_arrow().clone());
+        let stream = frame.execute_stream().await?;
+        Ok(SqlOutput { schema, stream })
+    }
+
+    /// The columns `sql` would return, without running it (for clients
+    /// that describe a statement before executing it).
+    pub async fn describe(&self, sql: &str, context: SqlContext) -> Result<SchemaRef, SqlError> {
+        let frame = self.plan(sql, context).await?;
+        Ok(Arc::new(frame.schema().as_arrow().clone()))
+    }
+
+    async fn plan(&self, sql: &str, context: SqlContext) -> Result<DataFrame, SqlError> {
         let sql = rewrite::name_column_lists(sql);
         let config = SessionConfig::new().with_information_schema(false);
         let session = SessionContext::new_with_config(config);
@@ -168,9 +182,6 @@ impl SqlEngine {
             .with_allow_ddl(false)
             .with_allow_dml(false)
             .with_allow_statements(false);
-        let frame = session.sql_with_options(&sql, options).await?;
-        let schema = Arc::new(frame.schema().as_arrow().clone());
-        let stream = frame.execute_stream().await?;
-        Ok(SqlOutput { schema, stream })
+        Ok(session.sql_with_options(&sql, options).await?)
     }
 }

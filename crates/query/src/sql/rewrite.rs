@@ -56,6 +56,18 @@ pub fn name_column_lists(sql: &str) -> String {
     rewritten
 }
 
+/// Whether `sql` holds parameter placeholders (`$1`, `?`), which the
+/// engine does not bind.
+pub fn has_parameters(sql: &str) -> bool {
+    Tokenizer::new(&PostgreSqlDialect {}, sql)
+        .tokenize()
+        .is_ok_and(|tokens| {
+            tokens
+                .iter()
+                .any(|token| matches!(token, Token::Placeholder(_)))
+        })
+}
+
 fn is_word(token: &Token, word: &str) -> bool {
     matches!(token, Token::Word(found) if found.quote_style.is_none() && found.value.eq_ignore_ascii_case(word))
 }
@@ -110,6 +122,12 @@ mod tests {
         assert_eq!(name_column_lists(named), named);
         let quoted = "SELECT 'dd.audit(x) AS (' FROM t";
         assert_eq!(name_column_lists(quoted), quoted);
+    }
+
+    #[test]
+    fn finds_placeholders_outside_strings() {
+        assert!(has_parameters("SELECT * FROM t WHERE a = $1"));
+        assert!(!has_parameters("SELECT '$1' AS a"));
     }
 
     #[test]
