@@ -1,4 +1,5 @@
-//! `SELECT c, count(*) FROM dd.audit(...) AS (c VARCHAR) GROUP BY c`:
+//! `SELECT c, count(*) FROM dd.audit(...) AS (c VARCHAR) GROUP BY c`, and
+//! `SELECT count(*) FROM dd.audit(...)`:
 //! counting by one text column is the question audit analytics asks most
 //! ("events by type", "top users"), and the store answers it without
 //! producing a row per event. An optimizer rule replaces such an aggregate
@@ -37,6 +38,8 @@ use datafusion::physical_plan::streaming::PartitionStream;
 
 use super::columns::ColumnType;
 use super::scan::AuditRequest;
+use evident_model::StoredEvent;
+
 use crate::QueryError;
 use crate::aggregate::count_columns;
 use crate::candidates::{Plan, in_parallel, segment_matches, tail_matches};
@@ -99,11 +102,14 @@ impl OptimizerRule for CountByRule {
     }
 }
 
-/// The scan of counts standing for `aggregate`, when it counts rows of
-/// one text column of a `dd.audit` call and nothing else.
+/// The scan of counts standing for `aggregate`, when it counts rows,
+/// grouped by one text column of a `dd.audit` call or not at all, and
+/// computes nothing else.
 fn counts_plan(aggregate: &Aggregate) -> Result<Option<LogicalPlan>> {
-    let [Expr::Column(group)] = aggregate.group_expr.as_slice() else {
-        return Ok(None);
+    let group = match aggregate.group_expr.as_slice() {
+        [] => None,
+        [Expr::Column(group)] => Some(group),
+        _ => return Ok(None),
     };
     if aggregate.aggr_expr.is_empty() || !aggregate.aggr_expr.iter().all(counts_rows) {
         return Ok(None);
@@ -118,7 +124,7 @@ fn counts_plan(aggregate: &Aggregate) -> Result<Option<LogicalPlan>> {
     let Some((request, column)) = audit_column(scan, group)? else {
         return Ok(None);
     };
-    if request.columns[column].kind != ColumnType::Text {
+    if column.is_some_and(|column| request.columns[column].kind != ColumnType::Text) {
         return Ok(None);
     }
     let schema = Arc::new(Schema::new(vec![
@@ -136,7 +142,10 @@ fn counts_plan(aggregate: &Aggregate) -> Result<Option<LogicalPlan>> {
             .build()?;
     let value = Expr::Column(Column::new(Some("audit_counts"), "value"));
     let count = Expr::Column(Column::new(Some("audit_counts"), "count"));
-    let mut exprs = vec![value];
+    let mut exprs = Vec::new();
+    if column.is_some() {
+        exprs.push(value);
+    }
     exprs.extend(aggregate.aggr_expr.iter().map(|_| count.clone()));
     let projection =
         Projection::try_new_with_schema(exprs, Arc::new(counts), Arc::clone(&aggregate.schema))?;
@@ -160,8 +169,11 @@ fn counts_rows(expr: &Expr) -> bool {
 }
 
 /// The `dd.audit` request a scan reads and the index of `group` among its
-/// columns.
-fn audit_column(scan: &TableScan, group: &Column) -> Result<Option<(Arc<AuditRequest>, usize)>> {
+/// columns (none when counting without groups).
+fn audit_column(
+    scan: &TableScan,
+    group: Option<&Column>,
+) -> Result<Option<(Arc<AuditRequest>, Option<usize>)>> {
     if !scan.filters.is_empty() || scan.fetch.is_some() {
         return Ok(None);
     }
@@ -170,6 +182,10 @@ fn audit_column(scan: &TableScan, group: &Column) -> Result<Option<(Arc<AuditReq
     let Some(table) = any.downcast_ref::<AuditTable>() else {
         return Ok(None);
     };
+    let request = Arc::clone(&table.request);
+    let Some(group) = group else {
+        return Ok(Some((request, None)));
+    };
     let Ok(position) = scan.projected_schema.index_of_column(group) else {
         return Ok(None);
     };
@@ -177,14 +193,15 @@ fn audit_column(scan: &TableScan, group: &Column) -> Result<Option<(Arc<AuditReq
         Some(projection) => projection.get(position).copied(),
         None => Some(position),
     };
-    Ok(column.map(|column| (Arc::clone(&table.request), column)))
+    Ok(column.map(|column| (request, Some(column))))
 }
 
 /// Computes the counts when the plan runs.
 #[derive(Debug)]
 struct CountsPartition {
     request: Arc<AuditRequest>,
-    column: usize,
+    /// The grouping column; `None`: one count of every row.
+    column: Option<usize>,
     schema: SchemaRef,
 }
 
@@ -221,42 +238,43 @@ impl PartitionStream for CountsPartition {
     }
 }
 
-/// Rows per text of the column (`None`: the column is NULL), over the
-/// events the request selects.
+/// Rows per text of the column (`None`: the column is NULL; everything
+/// under `None` when there is no column), over the events the request
+/// selects.
 fn count(
     request: &AuditRequest,
-    column: usize,
+    column: Option<usize>,
 ) -> Result<HashMap<Option<String>, u64>, QueryError> {
-    let output = &request.columns[column];
+    let output = column.map(|column| &request.columns[column]);
+    let key = |stored: &StoredEvent| output.and_then(|output| output.source.read(stored).text());
     let plan = Plan::new(&request.filter);
     let store = &request.store;
     let segments: Vec<_> = request.snapshot.sealed.iter().collect();
     let per_segment = in_parallel(&segments, |sealed| {
         let mut counts: HashMap<Option<String>, u64> = HashMap::new();
         // Dictionary columns only: those are the ones counted by key.
-        let served = output.segment_column(&sealed.meta).filter(|name| {
-            name.starts_with('@') || matches!(name.as_str(), "host" | "service" | "source")
-        });
+        let served = match output {
+            None => Some(Vec::new()),
+            Some(output) => output
+                .segment_column(&sealed.meta)
+                .filter(|name| {
+                    name.starts_with('@') || matches!(name.as_str(), "host" | "service" | "source")
+                })
+                .map(|name| {
+                    let promoted = name.strip_prefix('@').map(str::to_string);
+                    vec![(name, promoted)]
+                }),
+        };
         match served {
-            Some(name) if plan.exact => {
-                let promoted = name.strip_prefix('@').map(str::to_string);
+            Some(columns) if plan.exact => {
                 let mut groups = HashMap::new();
-                count_columns(
-                    store,
-                    sealed,
-                    &plan,
-                    request.window,
-                    &[(name, promoted)],
-                    &mut groups,
-                )?;
+                count_columns(store, sealed, &plan, request.window, &columns, &mut groups)?;
                 for (mut group, total) in groups {
                     *counts.entry(group.pop().flatten()).or_default() += total;
                 }
             }
             _ => segment_matches(store, sealed, &plan, request.window, |stored| {
-                *counts
-                    .entry(output.source.read(&stored).text())
-                    .or_default() += 1;
+                *counts.entry(key(&stored)).or_default() += 1;
             })?,
         }
         Ok(counts)
@@ -268,9 +286,11 @@ fn count(
         }
     }
     tail_matches(&request.snapshot, &plan, request.window, |stored| {
-        *counts
-            .entry(output.source.read(&stored).text())
-            .or_default() += 1;
+        *counts.entry(key(&stored)).or_default() += 1;
     })?;
+    if column.is_none() {
+        // One row, even over no events: `count(*)` of nothing is 0.
+        counts.entry(None).or_default();
+    }
     Ok(counts)
 }

@@ -502,6 +502,10 @@ fn count_by_one_column_equals_grouping_the_rows() {
     );
     assert!(plan.contains("audit_counts"), "{plan}");
     assert!(!plan.contains("Aggregate"), "{plan}");
+    let plan = run(
+        "EXPLAIN SELECT count(*) FROM dd.audit(columns => ARRAY['timestamp']) AS (ts TIMESTAMP)",
+    );
+    assert!(plan.contains("audit_counts"), "{plan}");
     let mut compared = 0;
     for column in [
         "@usr.email",
