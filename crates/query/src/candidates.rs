@@ -136,9 +136,20 @@ pub(crate) fn segment_matches(
     sealed: &Sealed,
     plan: &Plan<'_>,
     window: Window,
-    mut found: impl FnMut(StoredEvent),
+    found: impl FnMut(StoredEvent),
 ) -> Result<(), QueryError> {
     let (rows, _) = segment_candidates(store, sealed, plan, window)?;
+    candidate_matches(store, sealed, plan, &rows, found)
+}
+
+/// [`segment_matches`] over candidate rows found already.
+pub(crate) fn candidate_matches(
+    store: &Store,
+    sealed: &Sealed,
+    plan: &Plan<'_>,
+    rows: &[u32],
+    mut found: impl FnMut(StoredEvent),
+) -> Result<(), QueryError> {
     for chunk in rows.chunks(4096) {
         for (_, _, stored) in store.sealed_events(sealed, chunk)? {
             if plan.matches(&stored) {

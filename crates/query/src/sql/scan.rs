@@ -20,7 +20,13 @@ use tokio::sync::mpsc::Sender;
 
 use super::columns::{CastError, ColumnBuilder, OutputColumn, cell_at, convert_whole};
 use crate::QueryError;
-use crate::candidates::{Plan, Window, segment_candidates, segment_matches, tail_matches};
+use crate::candidates::{
+    Plan, Window, candidate_matches, segment_candidates, segment_matches, tail_matches,
+};
+
+/// Below one candidate in this many rows, a segment's keyword columns are
+/// not read for them: the candidates' events are.
+const SPARSE_FRACTION: u64 = 64;
 
 /// What every partition of one call shares.
 #[derive(Debug)]
@@ -120,6 +126,19 @@ impl AuditPartition {
         let (candidates, _) =
             segment_candidates(&request.store, sealed, plan, request.window).map_err(external)?;
         if candidates.is_empty() {
+            return Ok(());
+        }
+        // A few rows of a keyword column cost its whole dictionary page;
+        // their events' bytes, a page each, cost less.
+        let keyword = |name: &String| {
+            name.starts_with('@') || matches!(name.as_str(), "host" | "service" | "source")
+        };
+        let sparse = (candidates.len() as u64).saturating_mul(SPARSE_FRACTION) < sealed.meta.rows();
+        if sparse && columns.iter().any(keyword) {
+            candidate_matches(&request.store, sealed, plan, &candidates, |stored| {
+                rows.push(&stored);
+            })
+            .map_err(external)?;
             return Ok(());
         }
         let every_row = candidates.len() as u64 == sealed.meta.rows();
