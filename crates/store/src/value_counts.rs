@@ -1,10 +1,12 @@
 //! How often each value occurs in a segment's keyword columns, counted at
 //! seal time and kept in the segment's footer (`evident.value_counts`).
 //!
-//! `| stats count by service` over segments the window covers whole then
-//! adds these up instead of reading a column per segment. Columns with
-//! more than [`MAX_VALUES`] distinct values in a segment (emails, IPs) are
-//! left out: their counts would weigh more than reading the column.
+//! `| stats count by service` and SQL's `GROUP BY` one column over
+//! segments the window covers whole then add these up instead of reading
+//! a column per segment. Columns with more than [`MAX_VALUES`] distinct
+//! values in a segment (client IPs, ids) are left out: their counts would
+//! weigh more than reading the column. Users fit: counting events by user
+//! is what audit questions ask most.
 
 use std::collections::HashMap;
 
@@ -16,8 +18,8 @@ use parquet::file::metadata::KeyValue;
 pub const FOOTER_KEY: &str = "evident.value_counts";
 
 /// Distinct values (the missing one included) above which a column is not
-/// counted.
-pub const MAX_VALUES: usize = 256;
+/// counted: at most some 200 KB of footer for a segment of 100k events.
+pub const MAX_VALUES: usize = 8192;
 
 /// Per column name: each value (`None`: the row has none) and its rows.
 pub type ValueCounts = HashMap<String, Vec<(Option<String>, u64)>>;

@@ -95,18 +95,30 @@ fn context() -> SqlContext {
     SqlContext::everything(Timestamp::from_nanos(NOW))
 }
 
-/// Runs `sql` to its last row. The store blocks on its own IO runtime, so
-/// the fixture is built outside any runtime and queries run on one here.
-fn run(fixture: &Fixture, sql: &str) -> Result<Vec<RecordBatch>, SqlError> {
+/// Runs `sql` on `engine` to its last row. The store blocks on its own IO
+/// runtime, so fixtures are built outside any runtime and each statement
+/// runs on one of its own here.
+fn query(engine: &SqlEngine, sql: &str) -> Result<Vec<RecordBatch>, SqlError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let output = fixture.engine.run(sql, context()).await?;
+        let output = engine.run(sql, context()).await?;
         output.stream.try_collect().await.map_err(SqlError::from)
     })
+}
+
+fn run(fixture: &Fixture, sql: &str) -> Result<Vec<RecordBatch>, SqlError> {
+    query(&fixture.engine, sql)
+}
+
+/// The batches as a table of text, to compare results.
+fn printed(batches: &[RecordBatch]) -> String {
+    arrow::util::pretty::pretty_format_batches(batches)
+        .expect("printable")
+        .to_string()
 }
 
 fn rows(batches: &[RecordBatch]) -> usize {
@@ -352,11 +364,6 @@ fn count_equals_the_reference_matcher_for_every_conformance_query() {
         events,
     } = crate::differential::fixture();
     let engine = SqlEngine::new(Arc::new(store));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
     let mut queries: Vec<String> = crate::differential::corpus()
         .into_iter()
         .map(|(query, _)| query)
@@ -364,8 +371,8 @@ fn count_equals_the_reference_matcher_for_every_conformance_query() {
     queries.sort();
     queries.dedup();
     let mut compared = 0;
-    for query in &queries {
-        let parsed = evident_search::parse_filter(query);
+    for text in &queries {
+        let parsed = evident_search::parse_filter(text);
         for window in crate::differential::windows() {
             let bound = |nanos: i64| match nanos {
                 i64::MIN | i64::MAX => "NULL".to_string(),
@@ -373,32 +380,25 @@ fn count_equals_the_reference_matcher_for_every_conformance_query() {
             };
             let sql = format!(
                 "SELECT count(*) FROM dd.audit(columns => ARRAY['timestamp'], filter => '{}', from_timestamp => {}, to_timestamp => {}) AS (ts TIMESTAMP)",
-                query.replace('\'', "''"),
+                text.replace('\'', "''"),
                 bound(window.from),
                 bound(window.to),
             );
-            let result = runtime.block_on(async {
-                let output = engine.run(&sql, context()).await?;
-                output
-                    .stream
-                    .try_collect::<Vec<_>>()
-                    .await
-                    .map_err(SqlError::from)
-            });
+            let result = query(&engine, &sql);
             match (&parsed, result) {
                 (Ok(filter), Ok(batches)) => {
                     let want = crate::differential::expected(&events, filter, window).len();
-                    assert_eq!(single_count(&batches), want as i64, "{query} in {window:?}");
+                    assert_eq!(single_count(&batches), want as i64, "{text} in {window:?}");
                     compared += 1;
                 }
                 (Err(_), Err(error)) => {
                     assert!(
                         error.to_string().contains("invalid filter"),
-                        "{query}: {error}"
+                        "{text}: {error}"
                     );
                 }
-                (Ok(_), Err(error)) => panic!("{query} in {window:?}: {error}"),
-                (Err(error), Ok(_)) => panic!("{query} ran, but it does not parse: {error}"),
+                (Ok(_), Err(error)) => panic!("{text} in {window:?}: {error}"),
+                (Err(error), Ok(_)) => panic!("{text} ran, but it does not parse: {error}"),
             }
         }
     }
@@ -420,28 +420,11 @@ fn columns_and_parsed_events_give_the_same_rows() {
         evident_search::terms::exact_terms(&undecided).is_none(),
         "the second filter must go through the events"
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
     let rows = |columns: &str, types: &str, filter: &str| {
         let sql = format!(
             "SELECT * FROM dd.audit(columns => {columns}, filter => '{filter}') AS {types} ORDER BY id"
         );
-        let batches = runtime
-            .block_on(async {
-                let output = engine.run(&sql, context()).await?;
-                output
-                    .stream
-                    .try_collect::<Vec<_>>()
-                    .await
-                    .map_err(SqlError::from)
-            })
-            .expect(filter);
-        arrow::util::pretty::pretty_format_batches(&batches)
-            .expect("printable")
-            .to_string()
+        printed(&query(&engine, &sql).expect(filter))
     };
     let served = (
         "ARRAY['id', 'timestamp', 'timestamp', 'timestamp', 'discovery_timestamp', 'tiebreaker', 'tiebreaker', \
@@ -477,26 +460,8 @@ fn count_by_one_column_equals_grouping_the_rows() {
         _directory, store, ..
     } = crate::differential::fixture();
     let engine = SqlEngine::new(Arc::new(store));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let run = |sql: &str| {
-        let batches = runtime
-            .block_on(async {
-                let output = engine.run(sql, context()).await?;
-                output
-                    .stream
-                    .try_collect::<Vec<_>>()
-                    .await
-                    .map_err(SqlError::from)
-            })
-            .unwrap_or_else(|error| panic!("{sql}: {error}"));
-        arrow::util::pretty::pretty_format_batches(&batches)
-            .expect("printable")
-            .to_string()
-    };
+    let run =
+        |sql: &str| printed(&query(&engine, sql).unwrap_or_else(|error| panic!("{sql}: {error}")));
     let plan = run(
         "EXPLAIN SELECT c, count(*) FROM dd.audit(columns => ARRAY['@usr.email']) AS (c VARCHAR) GROUP BY c",
     );

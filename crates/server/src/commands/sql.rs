@@ -24,6 +24,26 @@ struct Answer {
     rows: Vec<Vec<Value>>,
 }
 
+impl Answer {
+    /// From the API's shape: `{"columns": [{"name", "type"}], "rows": [[...]]}`.
+    fn from_json(answer: &Value) -> Answer {
+        let list = |key: &str| answer[key].as_array().cloned().unwrap_or_default();
+        Answer {
+            columns: list("columns")
+                .iter()
+                .map(|column| column["name"].as_str().unwrap_or_default().to_string())
+                .collect(),
+            rows: list("rows")
+                .into_iter()
+                .map(|row| match row {
+                    Value::Array(cells) => cells,
+                    _ => Vec::new(),
+                })
+                .collect(),
+        }
+    }
+}
+
 pub fn run(args: &SqlArgs) -> anyhow::Result<ExitCode> {
     let answer = match &args.data_dir {
         Some(data_dir) => local(args, data_dir),
@@ -116,17 +136,10 @@ fn local(args: &SqlArgs, data_dir: &std::path::Path) -> anyhow::Result<Result<An
         append_json_rows(batch, &mut encoded, &mut first).context("rendering rows")?;
     }
     encoded.push(b']');
-    let rows: Vec<Vec<Value>> = serde_json::from_slice(&encoded).context("rendering rows")?;
-    let columns = columns_json(&schema)
-        .as_array()
-        .map(|columns| {
-            columns
-                .iter()
-                .map(|column| column["name"].as_str().unwrap_or_default().to_string())
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(Ok(Answer { columns, rows }))
+    let rows: Value = serde_json::from_slice(&encoded).context("rendering rows")?;
+    Ok(Ok(Answer::from_json(
+        &json!({"columns": columns_json(&schema), "rows": rows}),
+    )))
 }
 
 fn remote(args: &SqlArgs) -> anyhow::Result<Result<Answer, String>> {
@@ -158,22 +171,5 @@ fn remote(args: &SqlArgs) -> anyhow::Result<Result<Answer, String>> {
         }
         bail!("{server} answered {status}: {message}");
     }
-    let columns = answer["columns"]
-        .as_array()
-        .map(|columns| {
-            columns
-                .iter()
-                .map(|column| column["name"].as_str().unwrap_or_default().to_string())
-                .collect()
-        })
-        .unwrap_or_default();
-    let rows = answer["rows"]
-        .as_array()
-        .map(|rows| {
-            rows.iter()
-                .map(|row| row.as_array().cloned().unwrap_or_default())
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(Ok(Answer { columns, rows }))
+    Ok(Ok(Answer::from_json(&answer)))
 }
