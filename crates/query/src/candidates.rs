@@ -138,8 +138,24 @@ pub(crate) fn segment_matches(
     window: Window,
     found: impl FnMut(StoredEvent),
 ) -> Result<(), QueryError> {
-    let (rows, _) = segment_candidates(store, sealed, plan, window)?;
+    let rows = candidate_rows(store, sealed, plan, window)?;
     candidate_matches(store, sealed, plan, &rows, found)
+}
+
+/// The candidate rows of a sealed segment inside the window (ascending),
+/// without sort keys: when the window covers the segment, straight from
+/// the index.
+pub(crate) fn candidate_rows(
+    store: &Store,
+    sealed: &Sealed,
+    plan: &Plan<'_>,
+    window: Window,
+) -> Result<Vec<u32>, QueryError> {
+    let meta = &sealed.meta;
+    if window.covers(meta.min_time, meta.max_time) {
+        return Ok(sealed.index.candidates(&plan.hashes));
+    }
+    Ok(segment_candidates(store, sealed, plan, window)?.0)
 }
 
 /// [`segment_matches`] over candidate rows found already.

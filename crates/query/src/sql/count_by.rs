@@ -249,7 +249,36 @@ fn count(
     let key = |stored: &StoredEvent| output.and_then(|output| output.source.read(stored).text());
     let plan = Plan::new(&request.filter);
     let store = &request.store;
-    let segments: Vec<_> = request.snapshot.sealed.iter().collect();
+    // Segments whose footer counts answer (every row selected, the window
+    // covering them, the column served), added up by reference: copying
+    // thousands of values a segment would cost more than the counting.
+    let mut footers = Vec::new();
+    let mut segments = Vec::new();
+    for sealed in request.snapshot.sealed.iter() {
+        let meta = &sealed.meta;
+        if !request.window.overlaps(meta.min_time, meta.max_time) {
+            continue;
+        }
+        let name = output.and_then(|output| output.segment_column(meta));
+        if let Some(name) = name
+            && plan.exact
+            && plan.hashes.is_empty()
+            && request.window.covers(meta.min_time, meta.max_time)
+        {
+            let counts = store.value_counts(sealed)?;
+            if counts.contains_key(&name) {
+                footers.push((counts, name));
+                continue;
+            }
+        }
+        segments.push(sealed);
+    }
+    let mut by_reference: HashMap<Option<&str>, u64> = HashMap::new();
+    for (counts, name) in &footers {
+        for (value, total) in counts.get(name).into_iter().flatten() {
+            *by_reference.entry(value.as_deref()).or_default() += total;
+        }
+    }
     let per_segment = in_parallel(&segments, |sealed| {
         let mut counts: HashMap<Option<String>, u64> = HashMap::new();
         // Dictionary columns only: those are the ones counted by key.
@@ -279,7 +308,10 @@ fn count(
         }
         Ok(counts)
     })?;
-    let mut counts: HashMap<Option<String>, u64> = HashMap::new();
+    let mut counts: HashMap<Option<String>, u64> = by_reference
+        .into_iter()
+        .map(|(value, total)| (value.map(str::to_string), total))
+        .collect();
     for segment_counts in per_segment {
         for (value, total) in segment_counts {
             *counts.entry(value).or_default() += total;

@@ -21,7 +21,7 @@ use tokio::sync::mpsc::Sender;
 use super::columns::{CastError, ColumnBuilder, OutputColumn, cell_at, convert_whole};
 use crate::QueryError;
 use crate::candidates::{
-    Plan, Window, candidate_matches, segment_candidates, segment_matches, tail_matches,
+    Plan, Window, candidate_matches, candidate_rows, segment_matches, tail_matches,
 };
 
 /// Below one candidate in this many rows, a segment's keyword columns are
@@ -123,8 +123,8 @@ impl AuditPartition {
         rows: &mut Rows<'_>,
     ) -> Result<(), DataFusionError> {
         let request = &self.request;
-        let (candidates, _) =
-            segment_candidates(&request.store, sealed, plan, request.window).map_err(external)?;
+        let candidates =
+            candidate_rows(&request.store, sealed, plan, request.window).map_err(external)?;
         if candidates.is_empty() {
             return Ok(());
         }
