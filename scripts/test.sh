@@ -44,7 +44,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked --no-fail-fast
 
-step "real clients: Python datadog-api-client, syslog-ng http()"
+step "real clients: Python datadog-api-client, syslog-ng http(), psycopg (PostgreSQL wire)"
 venv="${EVIDENT_VENV:-$HOME/.cache/evident/venv}"
 if [[ ! -x "$venv/bin/python" ]]; then
     python3 -m venv "$venv"
