@@ -53,7 +53,10 @@ pub fn router(state: SharedState) -> Router {
             "/api/v2/logs/analytics/aggregate",
             post(aggregate::aggregate),
         )
-        .route("/api/v1/sql", post(sql::sql))
+        .route(
+            "/api/v1/sql",
+            post(sql::sql).layer(DefaultBodyLimit::max(sql::MAX_BODY_BYTES)),
+        )
         .route("/api/v1/integrity/checkpoint", get(integrity::checkpoint))
         .route(
             "/api/v1/integrity/proof/inclusion",

@@ -25,6 +25,8 @@ use crate::sql_output::{append_csv_rows, append_json_rows, columns_json, csv_hea
 
 /// Statements longer than this are refused before parsing.
 pub const MAX_STATEMENT_BYTES: usize = 1 << 20;
+/// Bodies longer than this are refused (413) before they are read whole.
+pub const MAX_BODY_BYTES: usize = 2 * MAX_STATEMENT_BYTES;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -71,6 +73,12 @@ async fn run(
 ) -> Result<Response, QueryError> {
     require_read_keys(state, headers)?;
     let Json(body) = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return QueryError {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                message: format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+            };
+        }
         QueryError::bad_request(format!(
             "the body must be JSON like {{\"query\": \"SELECT ...\"}}: {}",
             rejection.body_text()

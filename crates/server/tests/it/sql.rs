@@ -111,6 +111,14 @@ fn sql_over_http_in_json_and_csv_with_errors_and_its_own_audit_trail() {
     }
     let (status, _) = sql(&server, json!({"statement": "SELECT 1"}), None);
     assert_eq!(status, 400, "an unknown body field");
+    let (status, body) = sql(&server, json!({"query": "x".repeat(3 << 20)}), None);
+    assert_eq!(status, 413, "{body}");
+    let (status, _) = sql(
+        &server,
+        json!({"query": format!("SELECT '{}'", "x".repeat(1 << 20))}),
+        None,
+    );
+    assert_eq!(status, 400, "a statement over the limit");
     let unauthorized = client()
         .post(server.url("/api/v1/sql"))
         .header("DD-API-KEY", API_KEY)
