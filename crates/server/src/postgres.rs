@@ -55,6 +55,10 @@ pub async fn serve(listener: TcpListener, state: SharedState) {
                 continue;
             }
         };
+        // Rows go out message by message; do not hold them for ACKs.
+        if let Err(error) = socket.set_nodelay(true) {
+            tracing::debug!(%error, "setting TCP_NODELAY failed");
+        }
         let handlers = Arc::clone(&handlers);
         tokio::spawn(async move {
             if let Err(error) = pgwire::tokio::process_socket(socket, None, handlers).await {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use evident_store::{Store, StoreOptions};
 use tracing_subscriber::EnvFilter;
 
@@ -119,6 +120,13 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     });
     let postgres = pg_listener
         .map(|pg_listener| tokio::spawn(crate::postgres::serve(pg_listener, Arc::clone(&state))));
+    // Answers that stream (SQL rows) go out in several writes: without
+    // TCP_NODELAY the second waits for the client's delayed ACK (40 ms).
+    let listener = listener.tap_io(|stream| {
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "setting TCP_NODELAY failed");
+        }
+    });
     axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
