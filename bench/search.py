@@ -74,8 +74,11 @@ def mid_frequency_user(events_path):
     return ranked[len(ranked) // 10][0]
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def setup(description):
+    """The command line both query benchmarks take, and their events file:
+    generated when missing, the newest event at the time of generation
+    (regenerate it for questions about the last 24 hours)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--evident", required=True)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5)
@@ -89,6 +92,11 @@ def main():
         base_ms = int(time.time() * 1000) - 3 * args.events
         subprocess.run([sys.executable, str(Path(__file__).parent / "generate.py"), "--events", str(args.events),
                         "--base-ms", str(base_ms), str(events_path)], check=True)
+    return args, work, events_path
+
+
+def main():
+    args, work, events_path = setup(__doc__)
     user = mid_frequency_user(events_path)
     window = {"from": "now-30d", "to": "now+1h"}
     results = []

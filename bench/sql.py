@@ -9,15 +9,11 @@ last 24 hours, and a needle filter (`@usr.email:<mid-frequency user>`)
 counted and returned as rows.
 """
 
-import argparse
-import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import ingest
-from search import mid_frequency_user, post, timed
+from search import mid_frequency_user, post, setup, timed
 
 
 def sql(base, statement):
@@ -25,20 +21,7 @@ def sql(base, statement):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--evident", required=True)
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--work-dir", default=None)
-    parser.add_argument("--settle", type=float, default=60.0,
-                        help="seconds to wait after loading, so that sealing catches up")
-    args = parser.parse_args()
-    work = Path(args.work_dir or tempfile.mkdtemp(prefix="evident-bench-"))
-    events_path = work / f"events-{args.events}.jsonl"
-    if not events_path.exists():
-        base_ms = int(time.time() * 1000) - 3 * args.events
-        subprocess.run([sys.executable, str(Path(__file__).parent / "generate.py"), "--events", str(args.events),
-                        "--base-ms", str(base_ms), str(events_path)], check=True)
+    args, work, events_path = setup(__doc__)
     user = mid_frequency_user(events_path)
 
     evident_questions = {
