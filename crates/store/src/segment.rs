@@ -54,6 +54,12 @@ use serde_json::Value;
 /// The reserved fields kept as dictionary columns, in schema order.
 pub const KEYWORD_COLUMNS: [&str; 4] = ["host", "service", "status", "source"];
 
+/// Whether a segment column is dictionary-encoded: the keyword columns and
+/// the promoted attributes (`@usr.email`, ...).
+pub fn is_dictionary_column(name: &str) -> bool {
+    name.starts_with('@') || KEYWORD_COLUMNS.contains(&name)
+}
+
 /// Attributes stored as their own columns: the ones audit queries filter
 /// and group on most.
 pub const PROMOTED_ATTRIBUTES: [&str; 9] = [

@@ -35,11 +35,11 @@ use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
 use datafusion::physical_plan::streaming::PartitionStream;
+use evident_model::StoredEvent;
+use evident_store::segment::is_dictionary_column;
 
 use super::columns::ColumnType;
 use super::scan::AuditRequest;
-use evident_model::StoredEvent;
-
 use crate::QueryError;
 use crate::aggregate::count_columns;
 use crate::candidates::{Plan, in_parallel, segment_matches, tail_matches};
@@ -286,9 +286,7 @@ fn count(
             None => Some(Vec::new()),
             Some(output) => output
                 .segment_column(&sealed.meta)
-                .filter(|name| {
-                    name.starts_with('@') || matches!(name.as_str(), "host" | "service" | "source")
-                })
+                .filter(|name| is_dictionary_column(name))
                 .map(|name| {
                     let promoted = name.strip_prefix('@').map(str::to_string);
                     vec![(name, promoted)]

@@ -15,6 +15,7 @@ use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
 use datafusion::physical_plan::streaming::PartitionStream;
 use evident_model::StoredEvent;
 use evident_search::Expr;
+use evident_store::segment::is_dictionary_column;
 use evident_store::{Sealed, Snapshot, Store};
 use tokio::sync::mpsc::Sender;
 
@@ -110,9 +111,7 @@ impl AuditPartition {
         rows.flush();
         Ok(())
     }
-}
 
-impl AuditPartition {
     /// The rows of a segment read from its columns: the candidates in the
     /// window, each output column converted whole where it can be.
     fn read_columns(
@@ -130,11 +129,8 @@ impl AuditPartition {
         }
         // A few rows of a keyword column cost its whole dictionary page;
         // their events' bytes, a page each, cost less.
-        let keyword = |name: &String| {
-            name.starts_with('@') || matches!(name.as_str(), "host" | "service" | "source")
-        };
         let sparse = (candidates.len() as u64).saturating_mul(SPARSE_FRACTION) < sealed.meta.rows();
-        if sparse && columns.iter().any(keyword) {
+        if sparse && columns.iter().any(|name| is_dictionary_column(name)) {
             candidate_matches(&request.store, sealed, plan, &candidates, |stored| {
                 rows.push(&stored);
             })

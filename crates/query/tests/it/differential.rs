@@ -10,7 +10,7 @@ use std::sync::Arc;
 use evident_model::{Event, StoredEvent, Timestamp};
 use evident_query::{Order, SortKey, Window, aggregate, matching_events, search};
 use evident_search::{Aggregator, Expr};
-use evident_store::{Store, StoreOptions, append_and_wait};
+use evident_store::{Store, StoreOptions};
 use serde_json::{Value, json};
 
 fn shared_dir() -> PathBuf {
@@ -122,19 +122,8 @@ pub(crate) fn fixture() -> Fixture {
         .enumerate()
         .map(|(index, event)| stored(index, total, event))
         .collect();
-    let directory = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(
-        directory.path(),
-        StoreOptions {
-            seal_rows: 64,
-            ..StoreOptions::default()
-        },
-    )
-    .expect("open");
-    for batch in events.chunks(50) {
-        append_and_wait(&store, batch).expect("durable");
-    }
-    let sealed = store.seal().expect("seal");
+    let (directory, store) = crate::support::store_of(&events, 64, 50);
+    let sealed = store.segments().len();
     assert!(sealed >= 8, "most events sealed, {sealed} segments");
     assert!(
         store.snapshot().tail.len() > 10,

@@ -1,3 +1,4 @@
 mod differential;
 mod slt;
 mod sql;
+mod support;

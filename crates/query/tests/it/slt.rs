@@ -1,7 +1,7 @@
 //! sqllogictest files (`tests/slt/*.slt`) over a fixed set of audit events
 //! (`tests/slt/events.jsonl`), with `now()` fixed at 2024-05-01T10:00:00Z.
-//! Half of the events are sealed into segments, the rest stay in the tail,
-//! so every statement reads both.
+//! Most events are sealed into segments, two stay in the tail, so every
+//! statement reads both.
 //!
 //! To rewrite the expected results after a deliberate change, run with
 //! `EVIDENT_SLT_COMPLETE=1` and review the diff.
@@ -14,7 +14,7 @@ use arrow::datatypes::DataType;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use evident_model::{Event, StoredEvent, Timestamp};
 use evident_query::sql::{SqlContext, SqlEngine, SqlError};
-use evident_store::{Store, StoreOptions, append_and_wait};
+use evident_store::Store;
 use futures::TryStreamExt;
 use sqllogictest::{AsyncDB, DBOutput, DefaultColumnType};
 
@@ -48,18 +48,9 @@ fn fixture() -> Fixture {
             }
         })
         .collect();
-    let directory = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(
-        directory.path(),
-        StoreOptions {
-            seal_rows: 3,
-            ..StoreOptions::default()
-        },
-    )
-    .expect("open");
-    append_and_wait(&store, &events[..6]).expect("durable");
-    store.seal().expect("seal");
-    append_and_wait(&store, &events[6..]).expect("durable");
+    // Five of every six events sealed (two segments), two in the tail.
+    let (directory, store) = crate::support::store_of(&events, 5, 6);
+    assert_eq!(store.snapshot().tail.len(), 2);
     Fixture {
         _directory: directory,
         store: Arc::new(store),

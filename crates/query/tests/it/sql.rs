@@ -8,7 +8,6 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::Int64Type;
 use evident_model::{Event, StoredEvent, Timestamp};
 use evident_query::sql::{SqlContext, SqlEngine, SqlError};
-use evident_store::{Store, StoreOptions, append_and_wait};
 use futures::TryStreamExt;
 use serde_json::json;
 
@@ -67,19 +66,7 @@ fn fixture() -> Fixture {
             }
         })
         .collect();
-    let directory = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(
-        directory.path(),
-        StoreOptions {
-            seal_rows: 32,
-            ..StoreOptions::default()
-        },
-    )
-    .expect("open");
-    for batch in events.chunks(20) {
-        append_and_wait(&store, batch).expect("durable");
-    }
-    store.seal().expect("seal");
+    let (directory, store) = crate::support::store_of(&events, 32, 20);
     assert!(
         !store.snapshot().tail.is_empty(),
         "some events stay in the tail"
