@@ -11,6 +11,7 @@ Datadog client reads them; DuckDB returns them all at once), and
 """
 
 import argparse
+import contextlib
 import collections
 import json
 import statistics
@@ -95,36 +96,49 @@ def setup(description):
     return args, work, events_path
 
 
-def main():
-    args, work, events_path = setup(__doc__)
-    user = mid_frequency_user(events_path)
-    window = {"from": "now-30d", "to": "now+1h"}
-    results = []
-
-    import duckdb
+@contextlib.contextmanager
+def loaded_evident(args, work, events_path):
+    """A server on a temporary data directory holding the events, settled;
+    yields its base URL and stops it afterwards."""
     with tempfile.TemporaryDirectory(dir=work) as data_dir:
         process, base = ingest.start_evident(args.evident, data_dir)
         try:
             ingest.send_all(base, list(ingest.batches(str(events_path), 1000)), 4)
             time.sleep(args.settle)
-            questions = {
-                "needle count": lambda: post(base, "/api/v2/logs/analytics/aggregate",
-                                             {"filter": {"query": f"@usr.email:{user}", **window}})["data"]["buckets"][0]["computes"]["c0"],
-                "needle newest 50": lambda: len(post(base, "/api/v2/logs/events/search",
-                                                     {"filter": {"query": f"@usr.email:{user}", **window}, "page": {"limit": 50}})["data"]),
-                "free text 'suspicious'": lambda: all_hits(base, "/api/v2/logs/events/search",
-                                                          {"filter": {"query": "suspicious", **window}}),
-                "stats count by @evt.name": lambda: len(post(base, "/api/v2/logs/analytics/aggregate",
-                                                            {"filter": {"query": "* | stats count by @evt.name", **window}})["data"]["buckets"]),
-            }
-            evident_times = {name: timed(question, args.runs) for name, question in questions.items()}
+            yield base
         finally:
             process.terminate()
             process.wait(timeout=120)
 
-    connection = duckdb.connect(str(work / "search.duckdb"))
+
+def duckdb_table(work, name, events_path):
+    """A DuckDB database with the events as a native table `events`."""
+    import duckdb
+    connection = duckdb.connect(str(work / f"{name}.duckdb"))
     connection.execute("DROP TABLE IF EXISTS events")
     connection.execute(f"CREATE TABLE events AS SELECT * FROM read_json('{events_path}', format='newline_delimited')")
+    return connection
+
+
+def main():
+    args, work, events_path = setup(__doc__)
+    user = mid_frequency_user(events_path)
+    window = {"from": "now-30d", "to": "now+1h"}
+
+    with loaded_evident(args, work, events_path) as base:
+        questions = {
+            "needle count": lambda: post(base, "/api/v2/logs/analytics/aggregate",
+                                         {"filter": {"query": f"@usr.email:{user}", **window}})["data"]["buckets"][0]["computes"]["c0"],
+            "needle newest 50": lambda: len(post(base, "/api/v2/logs/events/search",
+                                                 {"filter": {"query": f"@usr.email:{user}", **window}, "page": {"limit": 50}})["data"]),
+            "free text 'suspicious'": lambda: all_hits(base, "/api/v2/logs/events/search",
+                                                      {"filter": {"query": "suspicious", **window}}),
+            "stats count by @evt.name": lambda: len(post(base, "/api/v2/logs/analytics/aggregate",
+                                                        {"filter": {"query": "* | stats count by @evt.name", **window}})["data"]["buckets"]),
+        }
+        evident_times = {name: timed(question, args.runs) for name, question in questions.items()}
+
+    connection = duckdb_table(work, "search", events_path)
     duck_questions = {
         "needle count": lambda: connection.execute("SELECT count(*) FROM events WHERE usr.email = ?", [user]).fetchone()[0],
         "needle newest 50": lambda: len(connection.execute(

@@ -9,11 +9,9 @@ last 24 hours, and a needle filter (`@usr.email:<mid-frequency user>`)
 counted and returned as rows.
 """
 
-import tempfile
 import time
 
-import ingest
-from search import mid_frequency_user, post, setup, timed
+from search import duckdb_table, loaded_evident, mid_frequency_user, post, setup, timed
 
 
 def sql(base, statement):
@@ -37,21 +35,11 @@ def main():
                                     filter => '@usr.email:{user}') AS (ts TIMESTAMP, evt VARCHAR, ip VARCHAR)""",
     }
 
-    import duckdb
-    with tempfile.TemporaryDirectory(dir=work) as data_dir:
-        process, base = ingest.start_evident(args.evident, data_dir)
-        try:
-            ingest.send_all(base, list(ingest.batches(str(events_path), 1000)), 4)
-            time.sleep(args.settle)
-            evident_times = {name: timed(lambda statement=statement: sql(base, statement), args.runs)
-                             for name, statement in evident_questions.items()}
-        finally:
-            process.terminate()
-            process.wait(timeout=120)
+    with loaded_evident(args, work, events_path) as base:
+        evident_times = {name: timed(lambda statement=statement: sql(base, statement), args.runs)
+                         for name, statement in evident_questions.items()}
 
-    connection = duckdb.connect(str(work / "sql.duckdb"))
-    connection.execute("DROP TABLE IF EXISTS events")
-    connection.execute(f"CREATE TABLE events AS SELECT * FROM read_json('{events_path}', format='newline_delimited')")
+    connection = duckdb_table(work, "sql", events_path)
     now_ms = int(time.time() * 1000)
     duck_questions = {
         "count by event name": lambda: connection.execute(
