@@ -20,8 +20,9 @@ use arrow::datatypes::{
 };
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use async_trait::async_trait;
+use evident_model::Timestamp;
 use evident_query::sql::rewrite::has_parameters;
-use evident_query::sql::{SqlEngine, SqlError};
+use evident_query::sql::{SqlContext, SqlEngine, SqlError};
 use futures::{Sink, StreamExt, stream};
 use pgwire::api::auth::cleartext::CleartextPasswordAuthStartupHandler;
 use pgwire::api::auth::{AuthSource, DefaultServerParameterProvider, LoginInfo, Password};
@@ -41,7 +42,6 @@ use tokio::net::TcpListener;
 
 use crate::activity::{SqlActivity, Surface, record_sql};
 use crate::http::SharedState;
-use crate::http::sql::context_window;
 use crate::keys::KeyKind;
 
 /// Accepts connections until the task is dropped.
@@ -211,7 +211,7 @@ impl Queries {
         record_sql(&self.state.store, &activity)
             .await
             .map_err(|error| user_error("58000", error.to_string()))?;
-        let context = context_window(None, None).map_err(|message| user_error("22007", message))?;
+        let context = SqlContext::everything(Timestamp::now());
         let engine = SqlEngine::new(Arc::clone(&self.state.store));
         let output = engine.run(statement, context).await.map_err(sql_failed)?;
         let fields = Arc::new(field_infos(&output.schema, format));
@@ -234,7 +234,7 @@ impl Queries {
         if has_parameters(statement) {
             return Err(no_parameters());
         }
-        let context = context_window(None, None).map_err(|message| user_error("22007", message))?;
+        let context = SqlContext::everything(Timestamp::now());
         let engine = SqlEngine::new(Arc::clone(&self.state.store));
         let schema = engine
             .describe(statement, context)

@@ -37,7 +37,7 @@ use arrow::datatypes::SchemaRef;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
-use evident_model::Timestamp;
+use evident_model::{Timestamp, parse_time};
 use evident_store::Store;
 
 use crate::QueryError;
@@ -65,6 +65,27 @@ impl SqlContext {
                 to: i64::MAX,
             },
         }
+    }
+
+    /// The window a request gives (`now-1h`, ISO 8601, epoch ms; either
+    /// bound may be left open).
+    pub fn bounded(
+        now: Timestamp,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<SqlContext, String> {
+        let mut context = SqlContext::everything(now);
+        if let Some(from) = from {
+            context.window.from = parse_time(from, now)
+                .map_err(|message| format!("from: {message}"))?
+                .as_nanos();
+        }
+        if let Some(to) = to {
+            context.window.to = parse_time(to, now)
+                .map_err(|message| format!("to: {message}"))?
+                .as_nanos();
+        }
+        Ok(context)
     }
 }
 

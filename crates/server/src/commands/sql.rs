@@ -6,14 +6,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use evident_query::sql::{SqlEngine, SqlError};
+use evident_model::Timestamp;
+use evident_query::sql::{SqlContext, SqlEngine, SqlError};
 use evident_store::{Store, StoreOptions};
 use futures::TryStreamExt;
 use serde_json::{Map, Value, json};
 
 use crate::activity::{SqlActivity, Surface, record_sql_blocking};
 use crate::cli::SqlArgs;
-use crate::http::sql::context_window;
 use crate::sql_output::{append_json_rows, columns_json, csv_line, table};
 
 const DEFAULT_SERVER: &str = "http://127.0.0.1:8844";
@@ -91,10 +91,11 @@ fn print(out: &mut impl Write, args: &SqlArgs, answer: &Answer) -> io::Result<()
 
 /// `Err(message)` inside: the statement's own error, to show as is.
 fn local(args: &SqlArgs, data_dir: &std::path::Path) -> anyhow::Result<Result<Answer, String>> {
-    let context = match context_window(args.from.as_deref(), args.to.as_deref()) {
-        Ok(context) => context,
-        Err(message) => return Ok(Err(message)),
-    };
+    let context =
+        match SqlContext::bounded(Timestamp::now(), args.from.as_deref(), args.to.as_deref()) {
+            Ok(context) => context,
+            Err(message) => return Ok(Err(message)),
+        };
     let store = Store::open(data_dir, StoreOptions::default()).with_context(|| {
         format!(
             "opening {} (is a server running on it? then use --server)",

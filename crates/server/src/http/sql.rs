@@ -14,7 +14,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use evident_model::{Timestamp, parse_time};
+use evident_model::Timestamp;
 use evident_query::sql::{SqlContext, SqlEngine, SqlError};
 use futures::{StreamExt, stream};
 use serde::Deserialize;
@@ -34,23 +34,6 @@ pub struct SqlBody {
     query: String,
     from: Option<String>,
     to: Option<String>,
-}
-
-/// The window of calls without time bounds: the body's, else everything.
-pub fn context_window(from: Option<&str>, to: Option<&str>) -> Result<SqlContext, String> {
-    let now = Timestamp::now();
-    let mut context = SqlContext::everything(now);
-    if let Some(from) = from {
-        context.window.from = parse_time(from, now)
-            .map_err(|message| format!("from: {message}"))?
-            .as_nanos();
-    }
-    if let Some(to) = to {
-        context.window.to = parse_time(to, now)
-            .map_err(|message| format!("to: {message}"))?
-            .as_nanos();
-    }
-    Ok(context)
 }
 
 pub async fn sql(
@@ -89,7 +72,7 @@ async fn run(
             "the statement is longer than {MAX_STATEMENT_BYTES} bytes"
         )));
     }
-    let context = context_window(body.from.as_deref(), body.to.as_deref())
+    let context = SqlContext::bounded(Timestamp::now(), body.from.as_deref(), body.to.as_deref())
         .map_err(QueryError::bad_request)?;
     let csv = header_text(headers, "accept").is_some_and(|accept| accept.contains("text/csv"));
 
