@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Everything CI runs: formatting, lints with warnings denied, the whole test
 # suite (Rust, then real clients against a real server: the Python Datadog
-# client, syslog-ng and psql). Installs what the tests need first: Debian's
-# syslog-ng and PostgreSQL client packages and a Python virtualenv with
-# the pinned client. Run from anywhere.
+# client, syslog-ng, psql, psycopg and pgjdbc). Installs what the tests
+# need first: Debian's syslog-ng, PostgreSQL client, Java runtime and JDBC
+# driver packages and a Python virtualenv with the pinned clients. Run from
+# anywhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,8 @@ packages=()
 dpkg -s syslog-ng-core >/dev/null 2>&1 || packages+=(syslog-ng-core)
 dpkg -s syslog-ng-mod-http >/dev/null 2>&1 || packages+=(syslog-ng-mod-http)
 command -v psql >/dev/null 2>&1 || packages+=(postgresql-client)
+command -v java >/dev/null 2>&1 || packages+=(default-jre-headless)
+dpkg -s libpostgresql-jdbc-java >/dev/null 2>&1 || packages+=(libpostgresql-jdbc-java)
 if ((${#packages[@]})); then
     sudo=()
     [[ $(id -u) -eq 0 ]] || sudo=(sudo)
@@ -27,6 +30,7 @@ if ((${#packages[@]})); then
 fi
 echo "syslog-ng: $(syslog-ng --version | head -1)"
 echo "psql: $(psql --version)"
+echo "java: $(java -version 2>&1 | head -1), pgjdbc: $(readlink -f /usr/share/java/postgresql.jar)"
 
 step "shared specs"
 shared="${EVIDENT_SHARED_DIR:-../shared}"
@@ -44,7 +48,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked --no-fail-fast
 
-step "real clients: Python datadog-api-client, syslog-ng http(), psycopg (PostgreSQL wire)"
+step "real clients: Python datadog-api-client, syslog-ng http(), psycopg and pgjdbc (PostgreSQL wire)"
 venv="${EVIDENT_VENV:-$HOME/.cache/evident/venv}"
 if [[ ! -x "$venv/bin/python" ]]; then
     python3 -m venv "$venv"

@@ -1,8 +1,11 @@
 """A real `evident serve` process for the client tests, on a loopback port."""
 
+import gzip
+import json
 import os
 import subprocess
 import tempfile
+import urllib.request
 
 import pytest
 
@@ -34,3 +37,24 @@ def server():
         yield {"base": base, "postgres": postgres, "data_dir": data_dir, "binary": binary}
         process.terminate()
         process.wait(timeout=30)
+
+
+# Twelve events the SQL client tests query: three `api_key` (status codes
+# 200, 204, 208; one per user) and nine `dashboard`.
+EVENTS = [
+    {"ddsource": "datadog", "service": "web", "message": f"event {index}",
+     "usr": {"email": f"user{index % 3}@example.com"},
+     "evt": {"name": "api_key" if index % 4 == 0 else "dashboard"},
+     "http": {"status_code": 200 + index}}
+    for index in range(12)
+]
+
+
+@pytest.fixture(scope="module")
+def loaded(server):
+    body = gzip.compress(json.dumps(EVENTS).encode())
+    request = urllib.request.Request(f"{server['base']}/api/v2/logs", data=body, method="POST", headers={
+        "DD-API-KEY": API_KEY, "Content-Type": "application/json", "Content-Encoding": "gzip"})
+    with urllib.request.urlopen(request) as response:
+        assert response.status == 202
+    return server

@@ -64,12 +64,23 @@ impl RelationPlanner for AuditFunction {
         else {
             return Ok(RelationPlanning::Original(Box::new(relation)));
         };
-        let full_name = name.to_string().to_ascii_lowercase();
-        let Some(dataset) = full_name.strip_prefix("dd.") else {
+        // `dd.audit` arrives as one quoted name (see `rewrite`), or as
+        // written when planned without the rewrite.
+        let full_name = name
+            .0
+            .iter()
+            .filter_map(|part| part.as_ident().map(|ident| ident.value.as_str()))
+            .collect::<Vec<_>>()
+            .join(".");
+        let Some(dataset) = full_name
+            .get(..3)
+            .filter(|schema| schema.eq_ignore_ascii_case("dd."))
+            .map(|_| &full_name[3..])
+        else {
             return Ok(RelationPlanning::Original(Box::new(relation)));
         };
-        if dataset != "audit" {
-            return plan_err!("unknown dataset {name}: evident serves dd.audit");
+        if !dataset.eq_ignore_ascii_case("audit") {
+            return plan_err!("unknown dataset dd.{dataset}: evident serves dd.audit");
         }
         let Some(args) = args else {
             return plan_err!(

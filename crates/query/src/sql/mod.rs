@@ -11,7 +11,9 @@
 //! ```
 //!
 //! - [`rewrite`] names Datadog's nameless `AS (...)` list so that the SQL
-//!   parser accepts it;
+//!   parser accepts it, and keeps `dd.audit` whole through the
+//!   PostgreSQL-compatibility rewrites (`datafusion-pg-catalog`), which let
+//!   drivers and BI tools read `pg_catalog` and `information_schema`;
 //! - [`audit_function`] plans each call: its columns, filter (search
 //!   syntax) and time bounds;
 //! - [`scan`] finds the matching events through the store's search path and
@@ -31,12 +33,20 @@ pub mod count_by;
 pub mod rewrite;
 pub mod scan;
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use arrow::datatypes::SchemaRef;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::SessionState;
 use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use datafusion_pg_catalog::setup_pg_catalog;
+use datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use evident_model::{Timestamp, parse_time};
 use evident_store::Store;
 
@@ -191,18 +201,67 @@ impl SqlEngine {
     }
 
     async fn plan(&self, sql: &str, context: SqlContext) -> Result<DataFrame, SqlError> {
-        let sql = rewrite::name_column_lists(sql);
-        let config = SessionConfig::new().with_information_schema(false);
-        let session = SessionContext::new_with_config(config);
+        let statement = parse(sql)?;
+        let session = SessionContext::new_with_state(base_state()?.clone());
         session.register_relation_planner(Arc::new(AuditFunction {
             store: Arc::clone(&self.store),
             context,
         }))?;
         session.add_optimizer_rule(Arc::new(CountByRule));
-        let options = SQLOptions::new()
+        let plan = session
+            .state()
+            .statement_to_plan(DfStatement::Statement(Box::new(statement)))
+            .await?;
+        SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_dml(false)
-            .with_allow_statements(false);
-        Ok(session.sql_with_options(&sql, options).await?)
+            .with_allow_statements(false)
+            .verify_plan(&plan)?;
+        Ok(session.execute_logical_plan(plan).await?)
     }
+}
+
+/// The one statement in `sql`, rewritten for DataFusion.
+///
+/// The text is parsed twice: plainly first, so that syntax errors carry
+/// their line and column, then through the PostgreSQL-compatibility
+/// parser, which rewrites what BI tools and drivers send to the catalog
+/// (`'t'::regclass`, `pg_catalog.` qualifiers, `current_user`, ...) into
+/// what DataFusion plans.
+fn parse(sql: &str) -> Result<Statement, SqlError> {
+    let sql = rewrite::protect_dd_calls(sql);
+    let invalid = |error: ParserError| SqlError::Invalid(clean_message(&error.to_string()));
+    Parser::parse_sql(&PostgreSqlDialect {}, &sql).map_err(invalid)?;
+    static COMPATIBILITY: LazyLock<PostgresCompatibilityParser> =
+        LazyLock::new(PostgresCompatibilityParser::new);
+    let mut statements = COMPATIBILITY.parse(&sql).map_err(invalid)?;
+    match (statements.pop(), statements.is_empty()) {
+        (Some(statement), true) => Ok(statement),
+        (None, _) => Err(SqlError::Invalid("no statement to run".into())),
+        (Some(_), false) => Err(SqlError::Invalid(
+            "one statement at a time: remove the `;` between statements".into(),
+        )),
+    }
+}
+
+/// The name `current_database()` answers; clients may connect to any.
+pub const DATABASE: &str = "evident";
+
+/// What every statement's session starts from: PostgreSQL's catalogs
+/// (`pg_catalog`, `information_schema`) and functions (`current_schema()`,
+/// `has_table_privilege()`, ...), which BI tools and drivers query before
+/// and around the statements they are given. Built once: the catalog
+/// tables are decoded from data compiled into the binary.
+fn base_state() -> Result<&'static SessionState, SqlError> {
+    static BASE: LazyLock<Result<SessionState, String>> = LazyLock::new(|| {
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_default_catalog_and_schema(DATABASE, "public");
+        let session = SessionContext::new_with_config(config);
+        setup_pg_catalog(&session, DATABASE, EmptyContextProvider)
+            .map_err(|error| error.to_string())?;
+        Ok(session.state())
+    });
+    BASE.as_ref()
+        .map_err(|error| SqlError::Store(format!("setting up pg_catalog: {error}")))
 }

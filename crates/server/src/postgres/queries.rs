@@ -1,0 +1,220 @@
+//! Statements from PostgreSQL clients, run by the SQL engine.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use evident_model::Timestamp;
+use evident_query::sql::rewrite::has_parameters;
+use evident_query::sql::{SqlContext, SqlEngine, SqlError};
+use futures::{Sink, StreamExt, stream};
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{
+    DescribePortalResponse, DescribeStatementResponse, FieldInfo, QueryResponse, Response,
+};
+use pgwire::api::stmt::{NoopQueryParser, StoredStatement};
+use pgwire::api::store::PortalStore;
+use pgwire::api::{ClientInfo, ClientPortalStore, METADATA_USER};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::PgWireBackendMessage;
+
+use super::rows::{encode_rows, field_infos};
+use super::session;
+use crate::activity::{SqlActivity, Surface, record_sql};
+use crate::http::SharedState;
+
+pub struct Queries {
+    state: SharedState,
+    parser: Arc<NoopQueryParser>,
+}
+
+impl Queries {
+    pub fn new(state: SharedState) -> Queries {
+        Queries {
+            state,
+            parser: Arc::new(NoopQueryParser::new()),
+        }
+    }
+}
+
+fn user_error(code: &str, message: String) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".into(),
+        code.into(),
+        message,
+    )))
+}
+
+fn no_parameters() -> PgWireError {
+    user_error(
+        "0A000",
+        "statement parameters ($1, ...) are not supported: write the values into the statement"
+            .into(),
+    )
+}
+
+fn trimmed(query: &str) -> &str {
+    query.trim().trim_end_matches(';').trim()
+}
+
+fn sql_failed(error: SqlError) -> PgWireError {
+    if error.is_invalid() {
+        user_error("42000", error.to_string())
+    } else {
+        tracing::error!(%error, "sql over postgres failed");
+        user_error("XX000", error.to_string())
+    }
+}
+
+impl Queries {
+    /// Records `statement`, runs it and answers its rows in `format`.
+    async fn run<C: ClientInfo>(
+        &self,
+        client: &C,
+        statement: &str,
+        format: &Format,
+    ) -> PgWireResult<Response> {
+        if let Some(answer) = session::answer(statement) {
+            return answer;
+        }
+        if has_parameters(statement) {
+            return Err(no_parameters());
+        }
+        let user = client
+            .metadata()
+            .get(METADATA_USER)
+            .cloned()
+            .unwrap_or_default();
+        let actor = format!("pg:{user}");
+        let activity = SqlActivity {
+            actor: &actor,
+            surface: Surface::PostgresWire,
+            statement,
+            client_ip: Some(client.socket_addr().ip().to_string()),
+        };
+        record_sql(&self.state.store, &activity)
+            .await
+            .map_err(|error| user_error("58000", error.to_string()))?;
+        let context = SqlContext::everything(Timestamp::now());
+        let engine = SqlEngine::new(Arc::clone(&self.state.store));
+        let output = engine.run(statement, context).await.map_err(sql_failed)?;
+        let fields = Arc::new(field_infos(&output.schema, format));
+        let row_fields = Arc::clone(&fields);
+        let rows = output.stream.flat_map(move |batch| {
+            let rows: Vec<PgWireResult<_>> = match batch {
+                Ok(batch) => encode_rows(batch, &row_fields).collect(),
+                Err(error) => vec![Err(sql_failed(SqlError::from(error)))],
+            };
+            stream::iter(rows)
+        });
+        Ok(Response::Query(QueryResponse::new(fields, rows)))
+    }
+
+    /// The columns of `statement`, planned but not run.
+    async fn describe(&self, statement: &str, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
+        if let Some(fields) = session::describe(statement) {
+            return Ok(fields);
+        }
+        if has_parameters(statement) {
+            return Err(no_parameters());
+        }
+        let context = SqlContext::everything(Timestamp::now());
+        let engine = SqlEngine::new(Arc::clone(&self.state.store));
+        let schema = engine
+            .describe(statement, context)
+            .await
+            .map_err(sql_failed)?;
+        Ok(field_infos(&schema, format))
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Queries {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let response = self
+            .run(client, trimmed(query), &Format::UnifiedText)
+            .await?;
+        Ok(vec![response])
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Queries {
+    type Statement = String;
+    type QueryParser = NoopQueryParser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        Arc::clone(&self.parser)
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Self::Statement>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if portal.parameter_len() > 0 {
+            return Err(no_parameters());
+        }
+        self.run(
+            client,
+            trimmed(&portal.statement.statement),
+            &portal.result_column_format,
+        )
+        .await
+    }
+
+    async fn do_describe_statement<C>(
+        &self,
+        _client: &mut C,
+        target: &StoredStatement<Self::Statement>,
+    ) -> PgWireResult<DescribeStatementResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if !target.parameter_types.is_empty() {
+            return Err(no_parameters());
+        }
+        // Formats are chosen at bind time; a statement describes in text.
+        let fields = self
+            .describe(trimmed(&target.statement), &Format::UnifiedText)
+            .await?;
+        Ok(DescribeStatementResponse::new(Vec::new(), fields))
+    }
+
+    async fn do_describe_portal<C>(
+        &self,
+        _client: &mut C,
+        target: &Portal<Self::Statement>,
+    ) -> PgWireResult<DescribePortalResponse>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let fields = self
+            .describe(
+                trimmed(&target.statement.statement),
+                &target.result_column_format,
+            )
+            .await?;
+        Ok(DescribePortalResponse::new(fields))
+    }
+}
