@@ -1,5 +1,6 @@
 """psycopg 3 (libpq, the extended query protocol) against evident's
-PostgreSQL listener: prepared statements, text and binary results, errors."""
+PostgreSQL listener: prepared statements, parameters, text and binary
+results, errors."""
 
 import datetime
 
@@ -36,6 +37,30 @@ def test_prepared_statements_in_text_and_binary(loaded):
                 assert recent is True
 
 
+PARAMETERIZED = ("SELECT email, code FROM dd.audit(columns => ARRAY['timestamp', '@usr.email', '@http.status_code'], "
+                 "filter => %s, from_timestamp => %s) AS (ts TIMESTAMP, email VARCHAR, code BIGINT) "
+                 "WHERE code > %s ORDER BY code")
+
+
+def test_parameters_bind_anywhere_a_literal_may_stand(loaded):
+    """Values sent apart from the statement, typed (int, datetime) or not
+    (str), in text and in binary, inside dd.audit's arguments too."""
+    since = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
+    with connect(loaded) as connection:
+        for binary in (False, True):
+            for prepare in (False, True):
+                rows = connection.cursor(binary=binary).execute(
+                    PARAMETERIZED, ["@evt.name:api_key", since, 200], prepare=prepare).fetchall()
+                assert rows == [("user1@example.com", 204), ("user2@example.com", 208)], (binary, prepare)
+        # Each run is recorded with its values.
+        recorded = connection.execute(
+            "SELECT q, p FROM dd.audit(columns => ARRAY['@sql.query', '@sql.parameters'], "
+            "filter => '@evt.name:sql_query @sql.surface:postgres') AS (q VARCHAR, p VARCHAR) "
+            "WHERE p IS NOT NULL").fetchall()
+        assert len(recorded) == 4
+        assert all('"@evt.name:api_key"' in parameters and "200" in parameters for _, parameters in recorded)
+
+
 def test_column_descriptions_come_before_rows(loaded):
     with connect(loaded) as connection:
         cursor = connection.cursor()
@@ -49,8 +74,10 @@ def test_errors_reach_the_client(loaded):
     with connect(loaded) as connection:
         with pytest.raises(psycopg.Error, match="invalid filter at position"):
             connection.execute("SELECT * FROM dd.audit(columns => ARRAY['@a'], filter => '@a:(') AS (a VARCHAR)")
-        with pytest.raises(psycopg.Error, match="parameters"):
-            connection.execute("SELECT * FROM dd.audit(columns => ARRAY['@a'], filter => %s) AS (a VARCHAR)", ["x"])
+        with pytest.raises(psycopg.Error, match="Cannot cast string 'four'"):
+            connection.execute("SELECT %s::BIGINT", ["four"], prepare=True)
+        with pytest.raises(psycopg.Error, match="no statement to run|Expected"):
+            connection.execute("SELECT * FROM dd.audit(columns => ARRAY['@a']) AS (a VARCHAR) WHERE")
         # The connection is still usable after an error.
         assert connection.execute(BY_NAME).fetchall()[0] == ("api_key", 3)
     with pytest.raises(psycopg.OperationalError, match="authentication failed"):

@@ -7,6 +7,7 @@
 //! `source:evident @evt.name:sql_query @usr.id:key:3f2a…`.
 
 use evident_model::{Event, StoredEvent, Timestamp};
+use evident_query::sql::parameters::Parameter;
 use evident_store::Store;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -53,6 +54,8 @@ pub struct SqlActivity<'a> {
     pub actor: &'a str,
     pub surface: Surface,
     pub statement: &'a str,
+    /// Values bound to `$1`, ... (PostgreSQL clients).
+    pub parameters: &'a [Parameter],
     pub client_ip: Option<String>,
 }
 
@@ -88,6 +91,10 @@ impl SqlActivity<'_> {
             "asset": {"type": "sql"},
             "sql": {"query": statement, "surface": self.surface.name(), "truncated": cut},
         });
+        if !self.parameters.is_empty() {
+            attributes["sql"]["parameters"] =
+                self.parameters.iter().map(Parameter::to_json).collect();
+        }
         if let Some(ip) = &self.client_ip {
             attributes["network"] = json!({"client": {"ip": ip}});
         }
@@ -145,6 +152,7 @@ mod tests {
             actor: &actor,
             surface: Surface::Http,
             statement: "SELECT 1",
+            parameters: &[],
             client_ip: Some("127.0.0.1".into()),
         }
         .event();
@@ -161,6 +169,7 @@ mod tests {
             actor: "key:x",
             surface: Surface::Cli,
             statement: &statement,
+            parameters: &[],
             client_ip: None,
         }
         .event();

@@ -112,6 +112,23 @@ public class JdbcClient {
                 }
             }
 
+            // `?` parameters, typed by the driver, inside dd.audit's arguments too.
+            try (PreparedStatement statement = connection.prepareStatement(
+                    "SELECT email, code FROM dd.audit(columns => ARRAY['timestamp', '@usr.email', '@http.status_code'], "
+                    + "filter => ?, from_timestamp => ?) AS (ts TIMESTAMP, email VARCHAR, code BIGINT) "
+                    + "WHERE code > ? ORDER BY code")) {
+                for (int run = 1; run <= 6; run++) {
+                    statement.setString(1, "@evt.name:api_key");
+                    statement.setTimestamp(2, Timestamp.valueOf("2000-01-01 00:00:00"));
+                    statement.setLong(3, 200L + run % 2 * 4);
+                    List<List<String>> found = rows(statement.executeQuery());
+                    List<List<String>> expected = run % 2 == 1
+                            ? List.of(List.of("user2@example.com", "208"))
+                            : List.of(List.of("user1@example.com", "204"), List.of("user2@example.com", "208"));
+                    check(found.equals(expected), "parameters, run " + run + ": " + found);
+                }
+            }
+
             List<List<String>> panel = query(connection, PANEL);
             long total = 0;
             for (List<String> row : panel) total += Long.parseLong(row.get(1));

@@ -30,6 +30,7 @@
 pub mod audit_function;
 pub mod columns;
 pub mod count_by;
+pub mod parameters;
 pub mod rewrite;
 pub mod scan;
 
@@ -55,6 +56,7 @@ use crate::candidates::Window;
 use audit_function::AuditFunction;
 use columns::CastError;
 use count_by::CountByRule;
+use parameters::{Parameter, Unbound};
 
 /// What a query runs against besides its text.
 #[derive(Debug, Clone, Copy)]
@@ -185,23 +187,42 @@ impl SqlEngine {
         SqlEngine { store }
     }
 
-    /// Plans `sql` and starts it; rows come from the returned stream.
-    pub async fn run(&self, sql: &str, context: SqlContext) -> Result<SqlOutput, SqlError> {
-        let frame = self.plan(sql, context).await?;
+    /// Plans `sql` with its `parameters` (`$1`, ...) and starts it; rows
+    /// come from the returned stream.
+    pub async fn run(
+        &self,
+        sql: &str,
+        parameters: &[Parameter],
+        context: SqlContext,
+    ) -> Result<SqlOutput, SqlError> {
+        let frame = self.plan(sql, parameters, Unbound::Refuse, context).await?;
         let schema = Arc::new(frame.schema().as_arrow().clone());
         let stream = frame.execute_stream().await?;
         Ok(SqlOutput { schema, stream })
     }
 
     /// The columns `sql` would return, without running it (for clients
-    /// that describe a statement before executing it).
-    pub async fn describe(&self, sql: &str, context: SqlContext) -> Result<SchemaRef, SqlError> {
-        let frame = self.plan(sql, context).await?;
+    /// that describe a statement before executing it). Parameters not
+    /// given yet count as NULL.
+    pub async fn describe(
+        &self,
+        sql: &str,
+        parameters: &[Parameter],
+        context: SqlContext,
+    ) -> Result<SchemaRef, SqlError> {
+        let frame = self.plan(sql, parameters, Unbound::Null, context).await?;
         Ok(Arc::new(frame.schema().as_arrow().clone()))
     }
 
-    async fn plan(&self, sql: &str, context: SqlContext) -> Result<DataFrame, SqlError> {
-        let statement = parse(sql)?;
+    async fn plan(
+        &self,
+        sql: &str,
+        parameters: &[Parameter],
+        unbound: Unbound,
+        context: SqlContext,
+    ) -> Result<DataFrame, SqlError> {
+        let mut statement = parse(sql)?;
+        parameters::bind(&mut statement, parameters, unbound)?;
         let session = SessionContext::new_with_state(base_state()?.clone());
         session.register_relation_planner(Arc::new(AuditFunction {
             store: Arc::clone(&self.store),

@@ -79,18 +79,6 @@ pub fn protect_dd_calls(sql: &str) -> String {
     rewritten
 }
 
-/// Whether `sql` holds parameter placeholders (`$1`, `?`), which the
-/// engine does not bind.
-pub fn has_parameters(sql: &str) -> bool {
-    Tokenizer::new(&PostgreSqlDialect {}, sql)
-        .tokenize()
-        .is_ok_and(|tokens| {
-            tokens
-                .iter()
-                .any(|token| matches!(token, Token::Placeholder(_)))
-        })
-}
-
 fn is_word(token: &Token, word: &str) -> bool {
     matches!(token, Token::Word(found) if found.quote_style.is_none() && found.value.eq_ignore_ascii_case(word))
 }
@@ -155,12 +143,6 @@ mod tests {
     fn leaves_other_qualified_calls_alone() {
         let sql = "SELECT pg_catalog.format_type(23, NULL), * FROM ddx.audit(1) AS (a INT)";
         assert_eq!(protect_dd_calls(sql), sql);
-    }
-
-    #[test]
-    fn finds_placeholders_outside_strings() {
-        assert!(has_parameters("SELECT * FROM t WHERE a = $1"));
-        assert!(!has_parameters("SELECT '$1' AS a"));
     }
 
     #[test]

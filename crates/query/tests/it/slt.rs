@@ -76,7 +76,7 @@ impl AsyncDB for AuditDb {
         let failed = |error: SqlError| SltError(error.to_string());
         let output = self
             .engine
-            .run(sql, SqlContext::everything(now))
+            .run(sql, &[], SqlContext::everything(now))
             .await
             .map_err(failed)?;
         let schema = output.schema;

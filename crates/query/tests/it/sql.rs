@@ -7,6 +7,7 @@ use std::sync::Arc;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::Int64Type;
 use evident_model::{Event, StoredEvent, Timestamp};
+use evident_query::sql::parameters::Parameter;
 use evident_query::sql::{SqlContext, SqlEngine, SqlError};
 use futures::TryStreamExt;
 use serde_json::json;
@@ -86,13 +87,21 @@ fn context() -> SqlContext {
 /// runtime, so fixtures are built outside any runtime and each statement
 /// runs on one of its own here.
 fn query(engine: &SqlEngine, sql: &str) -> Result<Vec<RecordBatch>, SqlError> {
+    query_with(engine, sql, &[])
+}
+
+fn query_with(
+    engine: &SqlEngine,
+    sql: &str,
+    parameters: &[Parameter],
+) -> Result<Vec<RecordBatch>, SqlError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let output = engine.run(sql, context()).await?;
+        let output = engine.run(sql, parameters, context()).await?;
         output.stream.try_collect().await.map_err(SqlError::from)
     })
 }
@@ -251,6 +260,43 @@ fn ordinary_sql_runs_around_the_call() {
     )
     .expect("join of two calls");
     assert_eq!(single_count(&joined), 30);
+}
+
+#[test]
+fn parameters_bind_in_dd_audit_arguments_and_around_the_call() {
+    let fixture = fixture();
+    let sql = "SELECT count(*) FROM dd.audit(columns => ARRAY['timestamp', '@usr.email'], \
+               filter => $1, from_timestamp => $2) AS (ts TIMESTAMP, email VARCHAR) WHERE email <> $3";
+    let parameters = [
+        Parameter::Text("@evt.name:api_key".into()),
+        Parameter::Timestamp("2024-05-01 00:00:00".into()),
+        Parameter::Text("alice@example.com".into()),
+    ];
+    let expected = fixture
+        .events
+        .iter()
+        .filter(|stored| {
+            let attributes = &stored.event.attributes;
+            attributes["evt"]["name"] == "api_key"
+                && attributes["usr"]["email"] != "alice@example.com"
+                && stored.event.timestamp.is_some_and(|time| {
+                    time >= evident_model::parse_time(
+                        "2024-05-01T00:00:00Z",
+                        Timestamp::from_nanos(NOW),
+                    )
+                    .expect("time")
+                })
+        })
+        .count();
+    assert!(expected > 0);
+    let found = query_with(&fixture.engine, sql, &parameters).expect("runs");
+    assert_eq!(single_count(&found), expected as i64);
+
+    let missing = query_with(&fixture.engine, sql, &parameters[..2]).expect_err("refused");
+    assert!(
+        missing.to_string().contains("parameter $3 has no value"),
+        "{missing}"
+    );
 }
 
 #[test]

@@ -112,6 +112,7 @@ fn local(args: &SqlArgs, data_dir: &std::path::Path) -> anyhow::Result<Result<An
             actor: &actor,
             surface: Surface::Cli,
             statement: &args.statement,
+            parameters: &[],
             client_ip: None,
         },
     )?;
@@ -121,7 +122,7 @@ fn local(args: &SqlArgs, data_dir: &std::path::Path) -> anyhow::Result<Result<An
         .build()
         .context("starting a runtime")?;
     let result = runtime.block_on(async {
-        let output = engine.run(&args.statement, context).await?;
+        let output = engine.run(&args.statement, &[], context).await?;
         let schema = output.schema;
         let batches: Vec<_> = output.stream.try_collect().await.map_err(SqlError::from)?;
         Ok::<_, SqlError>((schema, batches))

@@ -81,6 +81,7 @@ async fn run(
         actor: &actor,
         surface: Surface::Http,
         statement: &body.query,
+        parameters: &[],
         client_ip: extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(address)| address.ip().to_string()),
@@ -101,7 +102,10 @@ async fn run(
             QueryError::internal(error.to_string())
         }
     };
-    let output = engine.run(&body.query, context).await.map_err(failed)?;
+    let output = engine
+        .run(&body.query, &[], context)
+        .await
+        .map_err(failed)?;
     let schema = output.schema;
     let mut batches = output.stream;
     // The first batch is awaited before answering, so that most errors

@@ -7,12 +7,15 @@
 //! - [`queries`]: statements go to the SQL engine, which also serves the
 //!   catalogs tools read (`pg_catalog`, `information_schema`); each one is
 //!   recorded as an audit event under `pg:<user name>` before it runs.
-//!   Simple and extended query protocol (prepared statements without
-//!   parameters; results in text or binary, as the client asks);
+//!   Simple and extended query protocol (prepared statements, results in
+//!   text or binary as the client asks);
+//! - [`parameters`]: `$1`, ... values, text or binary, bound into the
+//!   statement before it is planned;
 //! - [`session`]: transactions, `SET`, `SHOW`, answered without the engine;
 //! - [`rows`]: result columns and rows in PostgreSQL's types.
 
 mod auth;
+mod parameters;
 mod queries;
 mod rows;
 mod session;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use evident_model::Timestamp;
-use evident_query::sql::rewrite::has_parameters;
+use evident_query::sql::parameters::{Parameter, parameter_count};
 use evident_query::sql::{SqlContext, SqlEngine, SqlError};
 use futures::{Sink, StreamExt, stream};
 use pgwire::api::portal::{Format, Portal};
@@ -19,6 +19,7 @@ use pgwire::api::{ClientInfo, ClientPortalStore, METADATA_USER};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 
+use super::parameters::{announced_types, decode};
 use super::rows::{encode_rows, field_infos};
 use super::session;
 use crate::activity::{SqlActivity, Surface, record_sql};
@@ -46,14 +47,6 @@ fn user_error(code: &str, message: String) -> PgWireError {
     )))
 }
 
-fn no_parameters() -> PgWireError {
-    user_error(
-        "0A000",
-        "statement parameters ($1, ...) are not supported: write the values into the statement"
-            .into(),
-    )
-}
-
 fn trimmed(query: &str) -> &str {
     query.trim().trim_end_matches(';').trim()
 }
@@ -68,18 +61,17 @@ fn sql_failed(error: SqlError) -> PgWireError {
 }
 
 impl Queries {
-    /// Records `statement`, runs it and answers its rows in `format`.
+    /// Records `statement`, runs it with `parameters` and answers its rows
+    /// in `format`.
     async fn run<C: ClientInfo>(
         &self,
         client: &C,
         statement: &str,
+        parameters: &[Parameter],
         format: &Format,
     ) -> PgWireResult<Response> {
         if let Some(answer) = session::answer(statement) {
             return answer;
-        }
-        if has_parameters(statement) {
-            return Err(no_parameters());
         }
         let user = client
             .metadata()
@@ -91,6 +83,7 @@ impl Queries {
             actor: &actor,
             surface: Surface::PostgresWire,
             statement,
+            parameters,
             client_ip: Some(client.socket_addr().ip().to_string()),
         };
         record_sql(&self.state.store, &activity)
@@ -98,7 +91,10 @@ impl Queries {
             .map_err(|error| user_error("58000", error.to_string()))?;
         let context = SqlContext::everything(Timestamp::now());
         let engine = SqlEngine::new(Arc::clone(&self.state.store));
-        let output = engine.run(statement, context).await.map_err(sql_failed)?;
+        let output = engine
+            .run(statement, parameters, context)
+            .await
+            .map_err(sql_failed)?;
         let fields = Arc::new(field_infos(&output.schema, format));
         let row_fields = Arc::clone(&fields);
         let rows = output.stream.flat_map(move |batch| {
@@ -112,17 +108,19 @@ impl Queries {
     }
 
     /// The columns of `statement`, planned but not run.
-    async fn describe(&self, statement: &str, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
+    async fn describe(
+        &self,
+        statement: &str,
+        parameters: &[Parameter],
+        format: &Format,
+    ) -> PgWireResult<Vec<FieldInfo>> {
         if let Some(fields) = session::describe(statement) {
             return Ok(fields);
-        }
-        if has_parameters(statement) {
-            return Err(no_parameters());
         }
         let context = SqlContext::everything(Timestamp::now());
         let engine = SqlEngine::new(Arc::clone(&self.state.store));
         let schema = engine
-            .describe(statement, context)
+            .describe(statement, parameters, context)
             .await
             .map_err(sql_failed)?;
         Ok(field_infos(&schema, format))
@@ -139,7 +137,7 @@ impl SimpleQueryHandler for Queries {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let response = self
-            .run(client, trimmed(query), &Format::UnifiedText)
+            .run(client, trimmed(query), &[], &Format::UnifiedText)
             .await?;
         Ok(vec![response])
     }
@@ -166,12 +164,11 @@ impl ExtendedQueryHandler for Queries {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        if portal.parameter_len() > 0 {
-            return Err(no_parameters());
-        }
+        let parameters = decode(portal)?;
         self.run(
             client,
             trimmed(&portal.statement.statement),
+            &parameters,
             &portal.result_column_format,
         )
         .await
@@ -188,14 +185,11 @@ impl ExtendedQueryHandler for Queries {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        if !target.parameter_types.is_empty() {
-            return Err(no_parameters());
-        }
+        let statement = trimmed(&target.statement);
+        let parameter_types = announced_types(&target.parameter_types, parameter_count(statement));
         // Formats are chosen at bind time; a statement describes in text.
-        let fields = self
-            .describe(trimmed(&target.statement), &Format::UnifiedText)
-            .await?;
-        Ok(DescribeStatementResponse::new(Vec::new(), fields))
+        let fields = self.describe(statement, &[], &Format::UnifiedText).await?;
+        Ok(DescribeStatementResponse::new(parameter_types, fields))
     }
 
     async fn do_describe_portal<C>(
@@ -209,9 +203,11 @@ impl ExtendedQueryHandler for Queries {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        let parameters = decode(target)?;
         let fields = self
             .describe(
                 trimmed(&target.statement.statement),
+                &parameters,
                 &target.result_column_format,
             )
             .await?;
