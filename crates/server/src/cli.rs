@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use evident_sources::Source;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -47,6 +48,20 @@ pub enum Command {
     /// server, keys come from EVIDENT_API_KEY and EVIDENT_APP_KEY. Every
     /// statement run is recorded as an audit event.
     Sql(SqlArgs),
+    /// Import audit log files: AWS CloudTrail.
+    ///
+    ///   evident import cloudtrail ./AWSLogs      (into the server on 127.0.0.1:8844)
+    ///
+    ///   evident import cloudtrail trail.json.gz --data-dir ./evident-data
+    ///
+    /// Reads files and directories of them: JSON, JSON lines, CloudTrail's
+    /// {"Records": [...]}, gzip'ed or not. Each record is normalized to the
+    /// dd.audit fields, its original kept under the source's namespace
+    /// (@aws.cloudtrail). Records that cannot be read or normalized go to
+    /// the dead-letter area of the data directory with their reason; the
+    /// import goes on and exits 1 if there were any. Against a server, the
+    /// API key comes from EVIDENT_API_KEY.
+    Import(ImportArgs),
     /// Test a search query against events read from standard input.
     ///
     /// Reads one event per line (JSON in the stored-event shape: message,
@@ -149,6 +164,29 @@ pub struct SearchArgs {
     /// Read a data directory directly (no server may be using it).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The kind of log: cloudtrail.
+    #[arg(value_parser = parse_source)]
+    pub source: Source,
+
+    /// Files or directories to import.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// The running server to import into (default http://127.0.0.1:8844).
+    #[arg(long, env = "EVIDENT_SERVER", conflicts_with = "data_dir")]
+    pub server: Option<String>,
+
+    /// Write into a data directory directly (no server may be using it).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+fn parse_source(name: &str) -> Result<Source, String> {
+    name.parse()
 }
 
 #[derive(Debug, Args)]

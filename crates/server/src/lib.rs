@@ -4,6 +4,8 @@
 //! - [`cli`]: the command-line arguments;
 //! - [`commands`]: one module per subcommand (`match`);
 //! - [`intake`]: the Datadog logs intake, from request bodies to events;
+//! - [`import`]: cloud audit log files in (`evident import`, the import
+//!   endpoint), with the dead-letter area;
 //! - [`http`]: the HTTP API (intake, search, SQL, integrity);
 //! - [`keys`]: API and application keys, stored hashed;
 //! - [`activity`]: evident's own activity (SQL statements run) recorded as
@@ -15,6 +17,7 @@ pub mod activity;
 pub mod cli;
 pub mod commands;
 pub mod http;
+pub mod import;
 pub mod intake;
 pub mod keys;
 pub mod postgres;

@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => commands::verify::run(&args),
         Command::Search(args) => commands::search::run(&args),
         Command::Sql(args) => commands::sql::run(&args),
+        Command::Import(args) => commands::import::run(&args),
     };
     match outcome {
         Ok(code) => code,

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod import;
 pub mod match_events;
 pub mod search;
 pub mod serve;

@@ -11,6 +11,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::ServeArgs;
 use crate::http::{AppState, router};
+use crate::import::DeadLetters;
 use crate::keys::KeyStore;
 
 /// How often a checkpoint is signed while events arrive, and full segments
@@ -115,6 +116,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let state = Arc::new(AppState {
         store: Arc::clone(&store),
         keys,
+        dead_letters: Arc::new(DeadLetters::new(&args.data_dir)),
         max_pending_bytes: args.max_pending_bytes,
         max_unsealed_events: args.max_unsealed_events,
     });

@@ -59,7 +59,7 @@ pub async fn validate(
     }
 }
 
-fn check_api_key(
+pub(crate) fn check_api_key(
     state: &SharedState,
     params: &HashMap<String, String>,
     headers: &HeaderMap,
@@ -107,19 +107,7 @@ async fn accept(
     body: Body,
 ) -> Result<usize, IntakeError> {
     check_api_key(&state, &params, &headers, path_key.as_deref())?;
-    if state.store.unsealed() > state.max_unsealed_events {
-        return Err(IntakeError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "overloaded: sealing is behind ingest; retry shortly",
-        ));
-    }
-    if state.store.pending_bytes() > state.max_pending_bytes {
-        // Senders retry 503 after Retry-After; queueing more only adds latency.
-        return Err(IntakeError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "overloaded: too much data is waiting to be written; retry shortly",
-        ));
-    }
+    check_load(&state)?;
     // A compressed body may legitimately be small; an uncompressed one above
     // the cap is refused before it is even read whole.
     let raw = axum::body::to_bytes(body, MAX_PAYLOAD_BYTES + 1)
@@ -186,6 +174,35 @@ async fn accept(
         tracing::info!(truncated, "events above 1 MB were truncated");
     }
     let count = payloads.len();
+    store_durably(&state, payloads, facts).await?;
+    Ok(count)
+}
+
+/// Refuses new events while the store is behind (senders retry 503).
+pub(crate) fn check_load(state: &SharedState) -> Result<(), IntakeError> {
+    if state.store.unsealed() > state.max_unsealed_events {
+        return Err(IntakeError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded: sealing is behind ingest; retry shortly",
+        ));
+    }
+    if state.store.pending_bytes() > state.max_pending_bytes {
+        // Senders retry 503 after Retry-After; queueing more only adds latency.
+        return Err(IntakeError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded: too much data is waiting to be written; retry shortly",
+        ));
+    }
+    Ok(())
+}
+
+/// Appends encoded events and waits until they are durable, mapping the
+/// store's failures to the answers senders retry on.
+pub(crate) async fn store_durably(
+    state: &SharedState,
+    payloads: Vec<Vec<u8>>,
+    facts: Vec<TailFacts>,
+) -> Result<(), IntakeError> {
     let (sender, receiver) = tokio::sync::oneshot::channel();
     state.store.append_encoded(
         payloads,
@@ -195,7 +212,7 @@ async fn accept(
         }),
     );
     match receiver.await {
-        Ok(Ok(_)) => Ok(count),
+        Ok(Ok(_)) => Ok(()),
         Ok(Err(error)) if error.is_disk_full() => Err(IntakeError::new(
             StatusCode::INSUFFICIENT_STORAGE,
             "the disk is full; nothing of this batch was stored",

@@ -4,6 +4,7 @@
 mod aggregate;
 mod errors;
 mod hit;
+mod import;
 mod intake;
 mod integrity;
 pub mod search;
@@ -19,6 +20,7 @@ use evident_store::Store;
 
 pub use errors::{IntakeError, QueryError};
 
+use crate::import::DeadLetters;
 use crate::keys::{KeyKind, KeyStore};
 
 /// What every handler shares.
@@ -26,6 +28,8 @@ use crate::keys::{KeyKind, KeyStore};
 pub struct AppState {
     pub store: Arc<Store>,
     pub keys: KeyStore,
+    /// Where imported records that cannot be read go.
+    pub dead_letters: Arc<DeadLetters>,
     /// Above this many bytes waiting for the disk, the intake answers 503.
     pub max_pending_bytes: usize,
     pub max_unsealed_events: u64,
@@ -57,6 +61,7 @@ pub fn router(state: SharedState) -> Router {
             "/api/v1/sql",
             post(sql::sql).layer(DefaultBodyLimit::max(sql::MAX_BODY_BYTES)),
         )
+        .route("/api/v1/import/{source}", post(import::import_file))
         .route("/api/v1/integrity/checkpoint", get(integrity::checkpoint))
         .route(
             "/api/v1/integrity/proof/inclusion",

@@ -245,7 +245,7 @@ fn parse_timestamp(value: &Value) -> Option<Timestamp> {
 /// Cuts an event above [`MAX_EVENT_BYTES`], largest part first: the
 /// message is shortened (and marked `...TRUNCATED`), a large attribute is
 /// replaced by a note of its size.
-fn truncate(mut event: Event) -> Normalized {
+pub fn truncate(mut event: Event) -> Normalized {
     let size = |event: &Event| serde_json::to_vec(event).map_or(usize::MAX, |bytes| bytes.len());
     let mut current = size(&event);
     let truncated = current > MAX_EVENT_BYTES;

@@ -145,3 +145,25 @@ pub fn run_verify(data_dir: &Path) -> std::process::Output {
         .output()
         .expect("verify runs")
 }
+
+/// `shared/` beside the checkout, or `EVIDENT_SHARED_DIR`.
+pub fn shared_dir() -> std::path::PathBuf {
+    if let Some(dir) = std::env::var_os("EVIDENT_SHARED_DIR") {
+        return std::path::PathBuf::from(dir);
+    }
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+}
+
+/// The rows of a SQL statement run over HTTP.
+pub fn sql_rows(server: &Server, statement: &str) -> Vec<serde_json::Value> {
+    let response = client()
+        .post(server.url("/api/v1/sql"))
+        .header("DD-API-KEY", API_KEY)
+        .header("DD-APPLICATION-KEY", APP_KEY)
+        .json(&serde_json::json!({"query": statement}))
+        .send()
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 200);
+    let answer: serde_json::Value = response.json().expect("json");
+    answer["rows"].as_array().cloned().unwrap_or_default()
+}

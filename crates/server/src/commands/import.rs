@@ -1,0 +1,264 @@
+//! `evident import <source> PATH...`: audit log files into a running
+//! server (`POST /api/v1/import/<source>`, one request a file) or straight
+//! into a data directory, with a progress line and a summary.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use evident_model::Timestamp;
+use evident_sources::Source;
+use evident_store::{Store, StoreOptions, append_and_wait};
+
+use crate::cli::ImportArgs;
+use crate::import::{DeadLetters, FileSummary, files, prepare};
+
+const DEFAULT_SERVER: &str = "http://127.0.0.1:8844";
+/// Attempts for a file while the server answers 503 (overloaded).
+const ATTEMPTS: u32 = 8;
+
+pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
+    let files = files::collect(&args.paths)?;
+    if files.is_empty() {
+        bail!("no files to import under the paths given");
+    }
+    let mut destination = match &args.data_dir {
+        Some(data_dir) => Destination::local(data_dir)?,
+        None => Destination::remote(args.server.as_deref().unwrap_or(DEFAULT_SERVER))?,
+    };
+    let mut totals = Totals::default();
+    let mut progress = Progress::new(files.len());
+    for path in &files {
+        let name = path.display().to_string();
+        let summary = match std::fs::read(path) {
+            Ok(bytes) => destination.import(args.source, &name, bytes)?,
+            Err(error) => {
+                totals.unreadable.push(format!("{name}: {error}"));
+                continue;
+            }
+        };
+        totals.add(&summary);
+        progress.show(&totals, false);
+    }
+    progress.show(&totals, true);
+    Ok(totals.report(&destination, progress.started.elapsed()))
+}
+
+/// Where the events go.
+enum Destination {
+    Local {
+        store: Box<Store>,
+        dead_letters: DeadLetters,
+    },
+    Remote {
+        client: reqwest::blocking::Client,
+        server: String,
+        api_key: String,
+    },
+}
+
+impl Destination {
+    fn local(data_dir: &Path) -> anyhow::Result<Destination> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
+        let store = Store::open(data_dir, StoreOptions::default()).with_context(|| {
+            format!(
+                "opening {} (is a server running on it? then use --server)",
+                data_dir.display()
+            )
+        })?;
+        Ok(Destination::Local {
+            store: Box::new(store),
+            dead_letters: DeadLetters::new(data_dir),
+        })
+    }
+
+    fn remote(server: &str) -> anyhow::Result<Destination> {
+        let api_key = std::env::var("EVIDENT_API_KEY")
+            .context("set EVIDENT_API_KEY to import into a server")?;
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(300))
+            .build()
+            .context("setting up the HTTP client")?;
+        Ok(Destination::Remote {
+            client,
+            server: server.trim_end_matches('/').to_string(),
+            api_key,
+        })
+    }
+
+    fn import(
+        &mut self,
+        source: Source,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> anyhow::Result<FileSummary> {
+        match self {
+            Destination::Local {
+                store,
+                dead_letters,
+            } => {
+                let prepared = prepare(source, name, &bytes, Timestamp::now());
+                dead_letters
+                    .write(&prepared.dead_letters)
+                    .context("writing the dead-letter area")?;
+                if !prepared.events.is_empty() {
+                    append_and_wait(store, &prepared.events)
+                        .with_context(|| format!("storing the events of {name}"))?;
+                }
+                Ok(prepared.summary)
+            }
+            Destination::Remote {
+                client,
+                server,
+                api_key,
+            } => {
+                let url = format!("{server}/api/v1/import/{source}");
+                let mut attempt = 1;
+                loop {
+                    let response = client
+                        .post(&url)
+                        .query(&[("file", name)])
+                        .header("DD-API-KEY", api_key.as_str())
+                        .header("Content-Type", "application/octet-stream")
+                        .body(bytes.clone())
+                        .send()
+                        .with_context(|| format!("sending {name} to {server}"))?;
+                    let status = response.status();
+                    if status.as_u16() == 503 && attempt < ATTEMPTS {
+                        std::thread::sleep(Duration::from_millis(250 << attempt.min(5)));
+                        attempt += 1;
+                        continue;
+                    }
+                    let text = response.text().unwrap_or_default();
+                    if !status.is_success() {
+                        let detail = serde_json::from_str::<serde_json::Value>(&text)
+                            .ok()
+                            .and_then(|body| body["errors"][0].as_str().map(str::to_string))
+                            .unwrap_or(text);
+                        bail!("{server} refused {name}: {status}: {detail}");
+                    }
+                    return serde_json::from_str(&text)
+                        .with_context(|| format!("reading the answer of {server} for {name}"));
+                }
+            }
+        }
+    }
+
+    fn dead_letter_place(&self) -> String {
+        match self {
+            Destination::Local { dead_letters, .. } => dead_letters.path().display().to_string(),
+            Destination::Remote { server, .. } => {
+                format!(
+                    "{}/dead-letters.jsonl in the data directory of {server}",
+                    DeadLetters::DIR
+                )
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Totals {
+    files: usize,
+    records: usize,
+    imported: usize,
+    dead_letters: usize,
+    /// Files that could not be read at all (bad gzip, ...): dead-lettered.
+    bad_files: Vec<String>,
+    /// Files this command could not open.
+    unreadable: Vec<String>,
+}
+
+impl Totals {
+    fn add(&mut self, summary: &FileSummary) {
+        self.files += 1;
+        self.records += summary.records;
+        self.imported += summary.imported;
+        self.dead_letters += summary.dead_letters;
+        if let Some(error) = &summary.error {
+            self.bad_files.push(format!("{}: {error}", summary.file));
+        }
+    }
+
+    fn report(&self, destination: &Destination, elapsed: Duration) -> ExitCode {
+        let seconds = elapsed.as_secs_f64().max(1e-3);
+        println!(
+            "imported {} of {} records from {} files in {:.1} s ({:.0} records/s); {} dead letters",
+            self.imported,
+            self.records,
+            self.files,
+            seconds,
+            self.imported as f64 / seconds,
+            self.dead_letters
+        );
+        for problem in self.bad_files.iter().chain(&self.unreadable).take(20) {
+            eprintln!("  {problem}");
+        }
+        if self.dead_letters > 0 {
+            eprintln!(
+                "dead letters, with their reasons: {}",
+                destination.dead_letter_place()
+            );
+        }
+        if self.dead_letters > 0 || !self.unreadable.is_empty() {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// One line on standard error: redrawn in place on a terminal, else at
+/// most once every 5 s.
+struct Progress {
+    files: usize,
+    started: Instant,
+    shown: Option<Instant>,
+    terminal: bool,
+}
+
+impl Progress {
+    fn new(files: usize) -> Progress {
+        let mut progress = Progress {
+            files,
+            started: Instant::now(),
+            shown: None,
+            terminal: std::io::stderr().is_terminal(),
+        };
+        // Off a terminal, a short import prints only its summary.
+        if !progress.terminal {
+            progress.shown = Some(progress.started);
+        }
+        progress
+    }
+
+    fn show(&mut self, totals: &Totals, last: bool) {
+        let every = if self.terminal {
+            Duration::from_millis(100)
+        } else {
+            Duration::from_secs(5)
+        };
+        if !last && self.shown.is_some_and(|shown| shown.elapsed() < every) {
+            return;
+        }
+        self.shown = Some(Instant::now());
+        let line = format!(
+            "{}/{} files, {} records, {} dead letters",
+            totals.files + totals.unreadable.len(),
+            self.files,
+            totals.imported,
+            totals.dead_letters
+        );
+        let mut stderr = std::io::stderr().lock();
+        let _ = if self.terminal {
+            write!(stderr, "\r{line}{}", if last { "\n" } else { "" })
+        } else if !last {
+            writeln!(stderr, "{line}")
+        } else {
+            Ok(())
+        };
+    }
+}

@@ -1,0 +1,143 @@
+//! One file's bytes to events ready to store and dead letters.
+
+use evident_model::{StoredEvent, Timestamp};
+use evident_sources::Source;
+use evident_sources::records::read_records;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::DeadLetter;
+use crate::intake::ids;
+use crate::intake::normalize::{normalize_tags, truncate};
+
+/// What became of one file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileSummary {
+    pub file: String,
+    /// Records found (0 when the file itself could not be read).
+    pub records: usize,
+    pub imported: usize,
+    pub dead_letters: usize,
+    /// Why the whole file could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A file, prepared.
+#[derive(Debug)]
+pub struct Prepared {
+    pub events: Vec<StoredEvent>,
+    pub dead_letters: Vec<DeadLetter>,
+    pub summary: FileSummary,
+}
+
+/// Reads the records of `bytes` (the file `file`) as `source` records.
+/// Events without a time of their own take `received`.
+pub fn prepare(source: Source, file: &str, bytes: &[u8], received: Timestamp) -> Prepared {
+    let mut prepared = Prepared {
+        events: Vec::new(),
+        dead_letters: Vec::new(),
+        summary: FileSummary {
+            file: file.to_string(),
+            ..FileSummary::default()
+        },
+    };
+    let letter = |reason: String, record: Option<Value>| DeadLetter {
+        at: received,
+        source: source.name().to_string(),
+        file: file.to_string(),
+        reason,
+        record,
+    };
+    let records = match read_records(bytes) {
+        Ok(records) => records,
+        Err(error) => {
+            prepared.summary.error = Some(error.to_string());
+            prepared.dead_letters.push(letter(error.to_string(), None));
+            prepared.summary.dead_letters = 1;
+            return prepared;
+        }
+    };
+    prepared.summary.records = records.len();
+    for record in records {
+        let record = match record {
+            Ok(record) => record,
+            Err(error) => {
+                let raw = error.raw().map(|raw| Value::String(raw.to_string()));
+                prepared.dead_letters.push(letter(error.to_string(), raw));
+                continue;
+            }
+        };
+        let size = serde_json::to_vec(&record).map_or(0, |bytes| bytes.len());
+        let kept = Value::Object(record.clone());
+        let mut event = match source.normalize(record) {
+            Ok(event) => event,
+            Err(error) => {
+                prepared
+                    .dead_letters
+                    .push(letter(error.to_string(), Some(kept)));
+                continue;
+            }
+        };
+        event.timestamp.get_or_insert(received);
+        let mut tags = std::mem::take(&mut event.tags);
+        tags.push(format!("source:{}", source.name()));
+        event.tags = normalize_tags(tags);
+        let normalized = truncate(event);
+        prepared.events.push(StoredEvent {
+            id: ids::event_id(received),
+            discovery_timestamp: received,
+            tiebreaker: ids::tiebreaker(),
+            random_draw: ids::random_draw(),
+            ingest_size_in_bytes: size as u64,
+            truncated: normalized.truncated,
+            event: normalized.event,
+        });
+    }
+    prepared.summary.imported = prepared.events.len();
+    prepared.summary.dead_letters = prepared.dead_letters.len();
+    prepared
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: Timestamp = Timestamp::from_nanos(1_700_000_000_000_000_000);
+
+    #[test]
+    fn good_records_become_events_and_the_rest_dead_letters() {
+        let file = concat!(
+            r#"{"eventSource": "iam.amazonaws.com", "eventName": "CreateUser", "eventTime": "2024-01-01T00:00:00Z"}"#,
+            "\n{broken\n",
+            r#"{"eventSource": "s3.amazonaws.com", "eventName": ""}"#,
+            "\n",
+            r#"{"eventSource": "s3.amazonaws.com", "eventName": "GetObject"}"#,
+        );
+        let prepared = prepare(Source::CloudTrail, "a.jsonl", file.as_bytes(), NOW);
+        assert_eq!(
+            prepared.summary,
+            FileSummary {
+                file: "a.jsonl".into(),
+                records: 4,
+                imported: 2,
+                dead_letters: 2,
+                error: None,
+            }
+        );
+        assert_eq!(prepared.events[0].event.tags, vec!["source:cloudtrail"]);
+        // No eventTime: the time of receipt.
+        assert_eq!(prepared.events[1].event.timestamp, Some(NOW));
+        assert!(prepared.dead_letters[0].reason.contains("line 2"));
+        assert!(prepared.dead_letters[1].reason.contains("no eventName"));
+        assert!(prepared.dead_letters[1].record.is_some());
+    }
+
+    #[test]
+    fn an_unreadable_file_is_one_dead_letter() {
+        let prepared = prepare(Source::CloudTrail, "a.json.gz", &[0x1f, 0x8b, 1, 2], NOW);
+        assert_eq!(prepared.summary.dead_letters, 1);
+        assert!(prepared.summary.error.is_some());
+        assert!(prepared.events.is_empty());
+    }
+}

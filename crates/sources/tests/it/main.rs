@@ -1,0 +1,4 @@
+//! The sources against the real audit logs in `shared/data`.
+
+mod cloudtrail;
+mod support;
