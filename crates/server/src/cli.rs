@@ -117,6 +117,16 @@ pub struct ServeArgs {
     /// remains still verifies.
     #[arg(long, env = "EVIDENT_RETENTION_DAYS", default_value_t = 90)]
     pub retention_days: u32,
+
+    /// MaxMind-format City database (GeoIP2 / GeoLite2 City .mmdb): events
+    /// with a public @network.client.ip get @network.client.geoip.* at ingest.
+    #[arg(long, env = "EVIDENT_GEOIP_CITY")]
+    pub geoip_city: Option<PathBuf>,
+
+    /// MaxMind-format ASN database (GeoLite2 ASN .mmdb): adds
+    /// @network.client.geoip.as.{number,name,route}.
+    #[arg(long, env = "EVIDENT_GEOIP_ASN")]
+    pub geoip_asn: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -183,6 +193,17 @@ pub struct ImportArgs {
     /// Write into a data directory directly (no server may be using it).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+
+    /// MaxMind-format City database (GeoIP2 / GeoLite2 City .mmdb): events
+    /// with a public @network.client.ip get @network.client.geoip.* (with
+    /// --data-dir; a server enriches with its own databases).
+    #[arg(long, env = "EVIDENT_GEOIP_CITY")]
+    pub geoip_city: Option<PathBuf>,
+
+    /// MaxMind-format ASN database (GeoLite2 ASN .mmdb): adds
+    /// @network.client.geoip.as.{number,name,route}.
+    #[arg(long, env = "EVIDENT_GEOIP_ASN")]
+    pub geoip_asn: Option<PathBuf>,
 }
 
 fn parse_source(name: &str) -> Result<Source, String> {

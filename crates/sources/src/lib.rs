@@ -10,13 +10,17 @@
 //! - one module per source ([`cloudtrail`]), each with its field mapping
 //!   as a table in its documentation;
 //! - [`action`]: `@action` from an operation's verb, shared by the sources;
-//! - [`fields`]: reading and writing attributes by dotted path.
+//! - [`fields`]: reading and writing attributes by dotted path;
+//! - [`geoip`]: `@network.client.geoip.*` from MaxMind databases, for
+//!   events of every source (the Datadog intake's too).
 //!
-//! Nothing here does IO: callers read files or objects and store events.
+//! Nothing here does IO but opening the GeoIP databases: callers read
+//! files or objects and store events.
 
 pub mod action;
 pub mod cloudtrail;
 pub mod fields;
+pub mod geoip;
 pub mod records;
 
 use std::fmt;

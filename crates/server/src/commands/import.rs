@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use evident_model::Timestamp;
 use evident_sources::Source;
+use evident_sources::geoip::GeoIp;
 use evident_store::{Store, StoreOptions, append_and_wait};
 
 use crate::cli::ImportArgs;
@@ -25,7 +26,10 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         bail!("no files to import under the paths given");
     }
     let mut destination = match &args.data_dir {
-        Some(data_dir) => Destination::local(data_dir)?,
+        Some(data_dir) => Destination::local(
+            data_dir,
+            GeoIp::open(args.geoip_city.as_deref(), args.geoip_asn.as_deref())?,
+        )?,
         None => Destination::remote(args.server.as_deref().unwrap_or(DEFAULT_SERVER))?,
     };
     let mut totals = Totals::default();
@@ -46,12 +50,16 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
     Ok(totals.report(&destination, progress.started.elapsed()))
 }
 
+/// A data directory written directly.
+struct Local {
+    store: Store,
+    dead_letters: DeadLetters,
+    geoip: Option<GeoIp>,
+}
+
 /// Where the events go.
 enum Destination {
-    Local {
-        store: Box<Store>,
-        dead_letters: DeadLetters,
-    },
+    Local(Box<Local>),
     Remote {
         client: reqwest::blocking::Client,
         server: String,
@@ -60,7 +68,7 @@ enum Destination {
 }
 
 impl Destination {
-    fn local(data_dir: &Path) -> anyhow::Result<Destination> {
+    fn local(data_dir: &Path, geoip: Option<GeoIp>) -> anyhow::Result<Destination> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
         let store = Store::open(data_dir, StoreOptions::default()).with_context(|| {
@@ -69,10 +77,11 @@ impl Destination {
                 data_dir.display()
             )
         })?;
-        Ok(Destination::Local {
-            store: Box::new(store),
+        Ok(Destination::Local(Box::new(Local {
+            store,
             dead_letters: DeadLetters::new(data_dir),
-        })
+            geoip,
+        })))
     }
 
     fn remote(server: &str) -> anyhow::Result<Destination> {
@@ -96,11 +105,13 @@ impl Destination {
         bytes: Vec<u8>,
     ) -> anyhow::Result<FileSummary> {
         match self {
-            Destination::Local {
-                store,
-                dead_letters,
-            } => {
-                let prepared = prepare(source, name, &bytes, Timestamp::now());
+            Destination::Local(local) => {
+                let Local {
+                    store,
+                    dead_letters,
+                    geoip,
+                } = local.as_ref();
+                let prepared = prepare(source, name, &bytes, Timestamp::now(), geoip.as_ref());
                 dead_letters
                     .write(&prepared.dead_letters)
                     .context("writing the dead-letter area")?;
@@ -149,7 +160,7 @@ impl Destination {
 
     fn dead_letter_place(&self) -> String {
         match self {
-            Destination::Local { dead_letters, .. } => dead_letters.path().display().to_string(),
+            Destination::Local(local) => local.dead_letters.path().display().to_string(),
             Destination::Remote { server, .. } => {
                 format!(
                     "{}/dead-letters.jsonl in the data directory of {server}",

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
+use evident_sources::geoip::GeoIp;
 use evident_store::{Store, StoreOptions};
 use tracing_subscriber::EnvFilter;
 
@@ -117,6 +118,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         store: Arc::clone(&store),
         keys,
         dead_letters: Arc::new(DeadLetters::new(&args.data_dir)),
+        geoip: GeoIp::open(args.geoip_city.as_deref(), args.geoip_asn.as_deref())?.map(Arc::new),
         max_pending_bytes: args.max_pending_bytes,
         max_unsealed_events: args.max_unsealed_events,
     });

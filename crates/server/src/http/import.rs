@@ -78,7 +78,7 @@ async fn accept(
     // letters are synced to disk before any event is stored, so that a
     // retried request cannot lose them.
     let (summary, payloads, facts) = tokio::task::spawn_blocking(move || {
-        let prepared = prepare(source, &file, &bytes, received);
+        let prepared = prepare(source, &file, &bytes, received, task_state.geoip.as_deref());
         task_state
             .dead_letters
             .write(&prepared.dead_letters)

@@ -134,6 +134,7 @@ async fn accept(
     // Each event leaves as its bytes and its tail facts; the parsed form
     // is dropped here, while it is still in the cache.
     type Encoded = (Vec<Vec<u8>>, Vec<TailFacts>, usize);
+    let geoip = state.geoip.clone();
     let (payloads, facts, truncated) =
         tokio::task::spawn_blocking(move || -> Result<Encoded, DecodeError> {
             let bytes = decompress(&raw, content_encoding.as_deref())?;
@@ -141,7 +142,11 @@ async fn accept(
             let events: Vec<StoredEvent> = items
                 .into_iter()
                 .map(|item| {
-                    let normalized = normalize(item.fields, item.size, &context);
+                    let mut normalized = normalize(item.fields, item.size, &context);
+                    // After the size cap: the location adds a few hundred bytes.
+                    if let Some(geoip) = &geoip {
+                        geoip.enrich(&mut normalized.event);
+                    }
                     StoredEvent {
                         id: ids::event_id(received),
                         discovery_timestamp: received,

@@ -16,6 +16,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
+use evident_sources::geoip::GeoIp;
 use evident_store::Store;
 
 pub use errors::{IntakeError, QueryError};
@@ -30,6 +31,8 @@ pub struct AppState {
     pub keys: KeyStore,
     /// Where imported records that cannot be read go.
     pub dead_letters: Arc<DeadLetters>,
+    /// GeoIP databases, when configured: every ingested event is enriched.
+    pub geoip: Option<Arc<GeoIp>>,
     /// Above this many bytes waiting for the disk, the intake answers 503.
     pub max_pending_bytes: usize,
     pub max_unsealed_events: u64,

@@ -2,6 +2,7 @@
 
 use evident_model::{StoredEvent, Timestamp};
 use evident_sources::Source;
+use evident_sources::geoip::GeoIp;
 use evident_sources::records::read_records;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -32,8 +33,15 @@ pub struct Prepared {
 }
 
 /// Reads the records of `bytes` (the file `file`) as `source` records.
-/// Events without a time of their own take `received`.
-pub fn prepare(source: Source, file: &str, bytes: &[u8], received: Timestamp) -> Prepared {
+/// Events without a time of their own take `received`; with `geoip`, the
+/// client address is located.
+pub fn prepare(
+    source: Source,
+    file: &str,
+    bytes: &[u8],
+    received: Timestamp,
+    geoip: Option<&GeoIp>,
+) -> Prepared {
     let mut prepared = Prepared {
         events: Vec::new(),
         dead_letters: Vec::new(),
@@ -80,6 +88,9 @@ pub fn prepare(source: Source, file: &str, bytes: &[u8], received: Timestamp) ->
             }
         };
         event.timestamp.get_or_insert(received);
+        if let Some(geoip) = geoip {
+            geoip.enrich(&mut event);
+        }
         let mut tags = std::mem::take(&mut event.tags);
         tags.push(format!("source:{}", source.name()));
         event.tags = normalize_tags(tags);
@@ -114,7 +125,7 @@ mod tests {
             "\n",
             r#"{"eventSource": "s3.amazonaws.com", "eventName": "GetObject"}"#,
         );
-        let prepared = prepare(Source::CloudTrail, "a.jsonl", file.as_bytes(), NOW);
+        let prepared = prepare(Source::CloudTrail, "a.jsonl", file.as_bytes(), NOW, None);
         assert_eq!(
             prepared.summary,
             FileSummary {
@@ -135,7 +146,13 @@ mod tests {
 
     #[test]
     fn an_unreadable_file_is_one_dead_letter() {
-        let prepared = prepare(Source::CloudTrail, "a.json.gz", &[0x1f, 0x8b, 1, 2], NOW);
+        let prepared = prepare(
+            Source::CloudTrail,
+            "a.json.gz",
+            &[0x1f, 0x8b, 1, 2],
+            NOW,
+            None,
+        );
         assert_eq!(prepared.summary.dead_letters, 1);
         assert!(prepared.summary.error.is_some());
         assert!(prepared.events.is_empty());

@@ -1,4 +1,5 @@
 mod disk_full;
+mod geoip;
 mod import;
 mod match_command;
 mod server;

@@ -1,4 +1,5 @@
 //! The sources against the real audit logs in `shared/data`.
 
 mod cloudtrail;
+mod geoip;
 mod support;
