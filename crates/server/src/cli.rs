@@ -48,7 +48,7 @@ pub enum Command {
     /// server, keys come from EVIDENT_API_KEY and EVIDENT_APP_KEY. Every
     /// statement run is recorded as an audit event.
     Sql(SqlArgs),
-    /// Import audit log files: AWS CloudTrail.
+    /// Import audit log files: cloudtrail, gcp, azure, okta, github, kubernetes.
     ///
     ///   evident import cloudtrail ./AWSLogs      (into the server on 127.0.0.1:8844)
     ///
@@ -57,7 +57,7 @@ pub enum Command {
     /// Reads files and directories of them: JSON, JSON lines, CloudTrail's
     /// {"Records": [...]}, gzip'ed or not. Each record is normalized to the
     /// dd.audit fields, its original kept under the source's namespace
-    /// (@aws.cloudtrail). Records that cannot be read or normalized go to
+    /// (@aws.cloudtrail, @gcp.audit, ...; see docs/sources.md). Records that cannot be read or normalized go to
     /// the dead-letter area of the data directory with their reason; the
     /// import goes on and exits 1 if there were any. Against a server, the
     /// API key comes from EVIDENT_API_KEY.
@@ -178,7 +178,7 @@ pub struct SearchArgs {
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The kind of log: cloudtrail.
+    /// The kind of log: cloudtrail, gcp, azure, okta, github, kubernetes.
     #[arg(value_parser = parse_source)]
     pub source: Source,
 

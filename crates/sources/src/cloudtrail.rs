@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::NormalizeError;
 use crate::action;
+use crate::draft::{Draft, first_time, is_email};
 use crate::fields::{Attributes, at, ip_address, text};
 
 pub const SOURCE: &str = "cloudtrail";
@@ -110,30 +111,14 @@ pub fn normalize(record: Map<String, Value>) -> Result<Event, NormalizeError> {
     } else if login_failed {
         message.push_str(" failed");
     }
-    let status = if error_code.is_some() || login_failed {
-        "error"
-    } else {
-        "info"
-    };
-    let timestamp = text(&record, "eventTime").and_then(|time| time.parse().ok());
-
-    let mut attributes = attributes.into_map();
-    attributes.insert(
-        "aws".into(),
-        Value::Object(Map::from_iter([(
-            "cloudtrail".into(),
-            Value::Object(record),
-        )])),
-    );
-    Ok(Event {
-        timestamp,
-        message: Some(message),
-        service: Some(SOURCE.into()),
-        status: Some(status.into()),
-        source: Some(SOURCE.into()),
+    let draft = Draft {
         attributes,
-        ..Event::default()
-    })
+        timestamp: first_time(&record, &["eventTime"]),
+        failed: error_code.is_some() || login_failed,
+        status: None,
+        message,
+    };
+    Ok(draft.into_event(SOURCE, SOURCE, "aws.cloudtrail", record))
 }
 
 fn actor_type(identity_type: &str) -> String {
@@ -188,9 +173,7 @@ fn user_name(record: &Map<String, Value>, identity_type: Option<&str>) -> Option
 /// The email address in a user or session name (`role/jane@example.com`).
 fn email_in(name: &str) -> Option<&str> {
     let candidate = name.rsplit('/').next()?;
-    let (local, domain) = candidate.split_once('@')?;
-    (!local.is_empty() && domain.contains('.') && !candidate.contains(char::is_whitespace))
-        .then_some(candidate)
+    is_email(candidate).then_some(candidate)
 }
 
 fn asset_id(record: &Map<String, Value>) -> Option<String> {

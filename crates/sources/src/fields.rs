@@ -5,12 +5,17 @@ use std::net::IpAddr;
 
 use serde_json::{Map, Value};
 
-/// The value at a dotted path (`userIdentity.sessionContext.sessionIssuer.userName`).
+/// The value at a dotted path (`userIdentity.sessionContext.sessionIssuer.userName`);
+/// a number steps into an array (`targetResources.0.id`).
 pub fn at<'a>(record: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
     let mut segments = path.split('.');
     let mut current = record.get(segments.next()?)?;
     for segment in segments {
-        current = current.as_object()?.get(segment)?;
+        current = match current {
+            Value::Object(object) => object.get(segment)?,
+            Value::Array(items) => items.get(segment.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
     }
     Some(current)
 }
@@ -76,12 +81,15 @@ mod tests {
 
     #[test]
     fn reads_and_writes_dotted_paths() {
-        let Value::Object(record) = json!({"a": {"b": {"c": " x "}}, "e": ""}) else {
+        let Value::Object(record) = json!({"a": {"b": {"c": " x "}}, "e": "", "l": [{"id": "i"}]})
+        else {
             panic!("object")
         };
         assert_eq!(text(&record, "a.b.c"), Some("x"));
         assert_eq!(text(&record, "e"), None);
         assert_eq!(text(&record, "a.z"), None);
+        assert_eq!(text(&record, "l.0.id"), Some("i"));
+        assert_eq!(text(&record, "l.1.id"), None);
         let mut attributes = Attributes::default();
         attributes.set("usr.email", "a@b.c");
         attributes.set("usr.id", "1");

@@ -172,3 +172,80 @@ fn the_import_endpoint_checks_its_key_source_and_size() {
     let huge = vec![b' '; 65 * 1024 * 1024];
     assert_eq!(post("/api/v1/import/cloudtrail", API_KEY, huge).0, 413);
 }
+
+/// The data files of a shared folder (not READMEs, label sidecars or
+/// CloudTrail digests).
+fn data_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("shared data") {
+            let path = entry.expect("entry").path();
+            let name = path.to_string_lossy().into_owned();
+            if path.is_dir() {
+                pending.push(path);
+            } else if !name.ends_with(".md")
+                && !name.ends_with(".labels.jsonl")
+                && !name.contains("digest")
+            {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn every_shared_record_of_every_source_imports_into_a_server() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(data.path());
+    let sources = [
+        ("cloudtrail", "aws-cloudtrail", 822),
+        ("gcp", "gcp-audit", 198),
+        ("azure", "azure", 293),
+        ("okta", "okta", 57),
+        ("github", "github-audit", 106),
+        ("kubernetes", "kubernetes-audit", 193),
+    ];
+    for (source, folder, expected) in sources {
+        let files = data_files(&shared_dir().join("data").join(folder));
+        let paths: Vec<&Path> = files.iter().map(std::path::PathBuf::as_path).collect();
+        let output = import(&[source, "--server", &server.base], &paths);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{source}: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            stdout.starts_with(&format!("imported {expected} of {expected} records")),
+            "{source}: {stdout}"
+        );
+    }
+    // AKS audit records in the Azure folder are Kubernetes events.
+    let rows = sql_rows(
+        &server,
+        "SELECT src, count(*) FROM dd.audit(columns => ARRAY['source'], filter => '-@evt.name:sql_query')
+         AS (src VARCHAR) GROUP BY src ORDER BY src",
+    );
+    let count = |name: &str| {
+        rows.iter()
+            .find(|row| row[0] == json!(name))
+            .and_then(|row| row[1].as_i64())
+            .unwrap_or(0)
+    };
+    assert_eq!(count("cloudtrail"), 822);
+    assert_eq!(
+        count("gcp") + count("kubernetes") + count("azure"),
+        198 + 193 + 293
+    );
+    assert_eq!(count("okta"), 57);
+    assert_eq!(count("github"), 106);
+    assert_eq!(
+        rows.iter()
+            .map(|row| row[1].as_i64().unwrap_or(0))
+            .sum::<i64>(),
+        822 + 198 + 293 + 57 + 106 + 193
+    );
+}

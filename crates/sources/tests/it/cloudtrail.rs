@@ -1,67 +1,8 @@
-//! CloudTrail: every record of every CloudTrail file imports, keeps its
-//! original, takes its time from `eventTime`; a table of hand-checked
-//! records has the right dd.audit fields.
+//! CloudTrail: hand-checked records have the right dd.audit fields.
 
 use evident_sources::Source;
-use serde_json::Value;
 
-use crate::support::{attribute, data_files, line, records_of, shared_dir, time};
-
-#[test]
-fn every_record_normalizes_and_keeps_its_original() {
-    let files = data_files(&shared_dir().join("data/aws-cloudtrail"));
-    let mut total = 0;
-    for path in files
-        .iter()
-        .filter(|path| !path.to_string_lossy().contains("digest"))
-    {
-        for record in records_of(path) {
-            assert_eq!(
-                Source::detect(&record),
-                Some(Source::CloudTrail),
-                "{}",
-                path.display()
-            );
-            let event = Source::CloudTrail
-                .normalize(record.clone())
-                .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
-            assert_eq!(
-                event.attributes["aws"]["cloudtrail"],
-                Value::Object(record.clone()),
-                "{}",
-                path.display()
-            );
-            let event_time = record.get("eventTime").and_then(Value::as_str);
-            match event_time.and_then(|text| text.parse().ok()) {
-                Some(expected) => assert_eq!(event.timestamp, Some(expected)),
-                // Placeholders (`...`, `redacted`) and missing times take
-                // the time of receipt later, as any event without one.
-                None => assert_eq!(event.timestamp, None, "{event_time:?}"),
-            }
-            assert_eq!(event.source.as_deref(), Some("cloudtrail"));
-            let failed = record
-                .get("errorCode")
-                .and_then(Value::as_str)
-                .is_some_and(|code| !code.trim().is_empty());
-            if failed {
-                assert_eq!(event.status.as_deref(), Some("error"), "{record:?}");
-            }
-            total += 1;
-        }
-    }
-    // panther-analysis (486) + datadog-forwarder-enriched (12) + the S3
-    // layout's re-packed copies (324).
-    assert_eq!(total, 486 + 12 + 324);
-}
-
-/// Expected attributes of one record; `None` = absent.
-struct Checked {
-    line: usize,
-    fields: &'static [(&'static str, Option<&'static str>)],
-    timestamp: Option<&'static str>,
-    status: &'static str,
-    message: &'static str,
-}
+use crate::support::{Checked, check_all, shared_dir};
 
 #[test]
 fn hand_checked_records_have_the_right_fields() {
@@ -157,33 +98,5 @@ fn hand_checked_records_have_the_right_fields() {
             message: "AssumeRole by lambda.amazonaws.com",
         },
     ];
-    for checked in table {
-        let (_, event) = line(Source::CloudTrail, &path, checked.line);
-        for (field, expected) in checked.fields {
-            assert_eq!(
-                attribute(&event, field).as_deref(),
-                *expected,
-                "line {}: {field}",
-                checked.line
-            );
-        }
-        assert_eq!(
-            event.timestamp,
-            checked.timestamp.map(time),
-            "line {}",
-            checked.line
-        );
-        assert_eq!(
-            event.status.as_deref(),
-            Some(checked.status),
-            "line {}",
-            checked.line
-        );
-        assert_eq!(
-            event.message.as_deref(),
-            Some(checked.message),
-            "line {}",
-            checked.line
-        );
-    }
+    check_all(Source::CloudTrail, &path, &table);
 }

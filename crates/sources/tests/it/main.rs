@@ -2,4 +2,6 @@
 
 mod cloudtrail;
 mod geoip;
+mod others;
+mod sources;
 mod support;

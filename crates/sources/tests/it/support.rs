@@ -77,3 +77,47 @@ pub fn attribute(event: &Event, path: &str) -> Option<String> {
 pub fn time(text: &str) -> Timestamp {
     text.parse().expect("time")
 }
+
+/// Expected fields of one record (line `line` of a JSON-lines file);
+/// `None` = absent.
+pub struct Checked {
+    pub line: usize,
+    pub fields: &'static [(&'static str, Option<&'static str>)],
+    pub timestamp: Option<&'static str>,
+    pub status: &'static str,
+    pub message: &'static str,
+}
+
+/// Normalizes each checked line of `path` as `source` and compares.
+pub fn check_all(source: Source, path: &Path, table: &[Checked]) {
+    for checked in table {
+        let (_, event) = line(source, path, checked.line);
+        for (field, expected) in checked.fields {
+            assert_eq!(
+                attribute(&event, field).as_deref(),
+                *expected,
+                "{} line {}: {field}",
+                path.display(),
+                checked.line
+            );
+        }
+        assert_eq!(
+            event.timestamp,
+            checked.timestamp.map(time),
+            "line {}",
+            checked.line
+        );
+        assert_eq!(
+            event.status.as_deref(),
+            Some(checked.status),
+            "line {}",
+            checked.line
+        );
+        assert_eq!(
+            event.message.as_deref(),
+            Some(checked.message),
+            "line {}",
+            checked.line
+        );
+    }
+}
