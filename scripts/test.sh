@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Everything CI runs: formatting, lints with warnings denied, the whole test
 # suite (Rust, then real clients against a real server: the Python Datadog
-# client, syslog-ng, psql, psycopg and pgjdbc). Installs what the tests
-# need first: Debian's syslog-ng, PostgreSQL client, Java runtime and JDBC
-# driver packages and a Python virtualenv with the pinned clients. Run from
-# anywhere.
+# client, syslog-ng, psql, psycopg, pgjdbc, an S3 API server from moto).
+# Installs what the tests need first: Debian's syslog-ng, PostgreSQL client,
+# Java runtime and JDBC driver packages and a Python virtualenv with the
+# pinned clients. Run from anywhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,7 +48,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked --no-fail-fast
 
-step "real clients: Python datadog-api-client, syslog-ng http(), psycopg and pgjdbc (PostgreSQL wire)"
+step "real clients: Python datadog-api-client, syslog-ng http(), psycopg and pgjdbc (PostgreSQL wire), moto (S3)"
 venv="${EVIDENT_VENV:-$HOME/.cache/evident/venv}"
 if [[ ! -x "$venv/bin/python" ]]; then
     python3 -m venv "$venv"

@@ -118,6 +118,29 @@ pub struct ServeArgs {
     #[arg(long, env = "EVIDENT_RETENTION_DAYS", default_value_t = 90)]
     pub retention_days: u32,
 
+    /// An S3 bucket CloudTrail delivers to (s3://bucket[/prefix]), read as
+    /// it fills: AWSLogs/<account>/CloudTrail/<region>/YYYY/MM/DD/*.json.gz,
+    /// every file imported exactly once. Repeat for several buckets.
+    /// Credentials come from the AWS_* variables.
+    #[arg(
+        long = "cloudtrail-bucket",
+        env = "EVIDENT_CLOUDTRAIL_BUCKETS",
+        value_delimiter = ','
+    )]
+    pub cloudtrail_buckets: Vec<String>,
+
+    /// The buckets' region (else AWS_REGION / AWS_DEFAULT_REGION).
+    #[arg(long)]
+    pub aws_region: Option<String>,
+
+    /// Another S3 API than AWS's (MinIO, a test server), e.g. http://127.0.0.1:9000.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub aws_endpoint_url: Option<String>,
+
+    /// Seconds between two listings of each bucket.
+    #[arg(long, default_value_t = 60)]
+    pub bucket_poll_seconds: u64,
+
     /// MaxMind-format City database (GeoIP2 / GeoLite2 City .mmdb): events
     /// with a public @network.client.ip get @network.client.geoip.* at ingest.
     #[arg(long, env = "EVIDENT_GEOIP_CITY")]
@@ -182,9 +205,18 @@ pub struct ImportArgs {
     #[arg(value_parser = parse_source)]
     pub source: Source,
 
-    /// Files or directories to import.
+    /// Files or directories to import, or S3 buckets (s3://bucket[/prefix]:
+    /// every .json.gz / .json under it, each at most once).
     #[arg(required = true)]
-    pub paths: Vec<PathBuf>,
+    pub paths: Vec<String>,
+
+    /// The region of s3:// buckets (else AWS_REGION / AWS_DEFAULT_REGION).
+    #[arg(long)]
+    pub region: Option<String>,
+
+    /// Another S3 API than AWS's (MinIO, a test server).
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
 
     /// The running server to import into (default http://127.0.0.1:8844).
     #[arg(long, env = "EVIDENT_SERVER", conflicts_with = "data_dir")]

@@ -1,28 +1,57 @@
-//! `evident import <source> PATH...`: audit log files into a running
-//! server (`POST /api/v1/import/<source>`, one request a file) or straight
-//! into a data directory, with a progress line and a summary.
+//! `evident import <source> PATH...`: audit log files (local, or every log
+//! file of an `s3://` bucket, each at most once) into a running server
+//! (`POST /api/v1/import/<source>`, one request a file) or straight into a
+//! data directory, with a progress line and a summary.
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use evident_model::Timestamp;
 use evident_sources::Source;
 use evident_sources::geoip::GeoIp;
-use evident_store::{Store, StoreOptions, append_and_wait};
+use evident_store::{Store, StoreOptions};
 
 use crate::cli::ImportArgs;
-use crate::import::{DeadLetters, FileSummary, files, prepare};
+use crate::import::bucket::{self, BucketUrl, S3Options};
+use crate::import::{DeadLetters, FileSummary, Importer, files};
 
 const DEFAULT_SERVER: &str = "http://127.0.0.1:8844";
 /// Attempts for a file while the server answers 503 (overloaded).
 const ATTEMPTS: u32 = 8;
 
 pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
-    let files = files::collect(&args.paths)?;
-    if files.is_empty() {
+    let (urls, paths): (Vec<&String>, Vec<&String>) = args
+        .paths
+        .iter()
+        .partition(|path| path.starts_with("s3://"));
+    let paths: Vec<PathBuf> = paths.into_iter().map(PathBuf::from).collect();
+    let files = files::collect(&paths)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting a runtime")?;
+    let options = S3Options {
+        region: args.region.clone(),
+        endpoint_url: args.endpoint_url.clone(),
+    };
+    let mut buckets = Vec::new();
+    for url in urls {
+        let url = BucketUrl::parse(url).map_err(anyhow::Error::msg)?;
+        let store = bucket::open(&url, &options).map_err(anyhow::Error::msg)?;
+        let objects = runtime
+            .block_on(bucket::all_log_files(store.as_ref(), &url))
+            .with_context(|| format!("listing {url}"))?;
+        buckets.push((url, store, objects));
+    }
+    let total = files.len()
+        + buckets
+            .iter()
+            .map(|(_, _, objects)| objects.len())
+            .sum::<usize>();
+    if total == 0 {
         bail!("no files to import under the paths given");
     }
     let mut destination = match &args.data_dir {
@@ -33,11 +62,11 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         None => Destination::remote(args.server.as_deref().unwrap_or(DEFAULT_SERVER))?,
     };
     let mut totals = Totals::default();
-    let mut progress = Progress::new(files.len());
+    let mut progress = Progress::new(total);
     for path in &files {
         let name = path.display().to_string();
         let summary = match std::fs::read(path) {
-            Ok(bytes) => destination.import(args.source, &name, bytes)?,
+            Ok(bytes) => destination.import(args.source, &name, None, bytes)?,
             Err(error) => {
                 totals.unreadable.push(format!("{name}: {error}"));
                 continue;
@@ -46,20 +75,25 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         totals.add(&summary);
         progress.show(&totals, false);
     }
+    for (url, store, objects) in &buckets {
+        for object in objects {
+            let origin = url.origin(&object.location);
+            let bytes = runtime
+                .block_on(bucket::read(store.as_ref(), &object.location))
+                .with_context(|| format!("reading {origin}"))?;
+            let summary = destination.import(args.source, &origin, Some(&origin), bytes)?;
+            totals.add(&summary);
+            progress.show(&totals, false);
+        }
+    }
     progress.show(&totals, true);
     Ok(totals.report(&destination, progress.started.elapsed()))
 }
 
-/// A data directory written directly.
-struct Local {
-    store: Store,
-    dead_letters: DeadLetters,
-    geoip: Option<GeoIp>,
-}
-
 /// Where the events go.
 enum Destination {
-    Local(Box<Local>),
+    /// A data directory written directly.
+    Local(Box<Importer>),
     Remote {
         client: reqwest::blocking::Client,
         server: String,
@@ -77,11 +111,9 @@ impl Destination {
                 data_dir.display()
             )
         })?;
-        Ok(Destination::Local(Box::new(Local {
-            store,
-            dead_letters: DeadLetters::new(data_dir),
-            geoip,
-        })))
+        let importer = Importer::open(Arc::new(store), data_dir, geoip.map(Arc::new))
+            .with_context(|| format!("reading the import lists in {}", data_dir.display()))?;
+        Ok(Destination::Local(Box::new(importer)))
     }
 
     fn remote(server: &str) -> anyhow::Result<Destination> {
@@ -98,29 +130,18 @@ impl Destination {
         })
     }
 
+    /// Imports one file; with an `origin` (a bucket's file), at most once.
     fn import(
         &mut self,
         source: Source,
         name: &str,
+        origin: Option<&str>,
         bytes: Vec<u8>,
     ) -> anyhow::Result<FileSummary> {
         match self {
-            Destination::Local(local) => {
-                let Local {
-                    store,
-                    dead_letters,
-                    geoip,
-                } = local.as_ref();
-                let prepared = prepare(source, name, &bytes, Timestamp::now(), geoip.as_ref());
-                dead_letters
-                    .write(&prepared.dead_letters)
-                    .context("writing the dead-letter area")?;
-                if !prepared.events.is_empty() {
-                    append_and_wait(store, &prepared.events)
-                        .with_context(|| format!("storing the events of {name}"))?;
-                }
-                Ok(prepared.summary)
-            }
+            Destination::Local(importer) => importer
+                .import(source, name, origin, &bytes)
+                .with_context(|| format!("importing {name}")),
             Destination::Remote {
                 client,
                 server,
@@ -129,9 +150,13 @@ impl Destination {
                 let url = format!("{server}/api/v1/import/{source}");
                 let mut attempt = 1;
                 loop {
+                    let mut query = vec![("file", name)];
+                    if let Some(origin) = origin {
+                        query.push(("origin", origin));
+                    }
                     let response = client
                         .post(&url)
-                        .query(&[("file", name)])
+                        .query(&query)
                         .header("DD-API-KEY", api_key.as_str())
                         .header("Content-Type", "application/octet-stream")
                         .body(bytes.clone())
@@ -160,7 +185,7 @@ impl Destination {
 
     fn dead_letter_place(&self) -> String {
         match self {
-            Destination::Local(local) => local.dead_letters.path().display().to_string(),
+            Destination::Local(importer) => importer.dead_letters().path().display().to_string(),
             Destination::Remote { server, .. } => {
                 format!(
                     "{}/dead-letters.jsonl in the data directory of {server}",
@@ -181,11 +206,16 @@ struct Totals {
     bad_files: Vec<String>,
     /// Files this command could not open.
     unreadable: Vec<String>,
+    /// Bucket files imported before, skipped.
+    already_imported: usize,
 }
 
 impl Totals {
     fn add(&mut self, summary: &FileSummary) {
         self.files += 1;
+        if summary.already_imported {
+            self.already_imported += 1;
+        }
         self.records += summary.records;
         self.imported += summary.imported;
         self.dead_letters += summary.dead_letters;
@@ -205,6 +235,12 @@ impl Totals {
             self.imported as f64 / seconds,
             self.dead_letters
         );
+        if self.already_imported > 0 {
+            println!(
+                "{} files were imported before and skipped",
+                self.already_imported
+            );
+        }
         for problem in self.bad_files.iter().chain(&self.unreadable).take(20) {
             eprintln!("  {problem}");
         }

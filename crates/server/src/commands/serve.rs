@@ -12,7 +12,9 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::ServeArgs;
 use crate::http::{AppState, router};
-use crate::import::DeadLetters;
+use crate::import::Importer;
+use crate::import::bucket::{self, BucketUrl, S3Options};
+use crate::import::poller::{BucketSource, Positions};
 use crate::keys::KeyStore;
 
 /// How often a checkpoint is signed while events arrive, and full segments
@@ -114,16 +116,22 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         }
     });
 
+    let geoip = GeoIp::open(args.geoip_city.as_deref(), args.geoip_asn.as_deref())?.map(Arc::new);
+    let importer = Arc::new(
+        Importer::open(Arc::clone(&store), &data_dir, geoip.clone())
+            .with_context(|| format!("reading the import lists in {}", data_dir.display()))?,
+    );
     let state = Arc::new(AppState {
         store: Arc::clone(&store),
         keys,
-        dead_letters: Arc::new(DeadLetters::new(&args.data_dir)),
-        geoip: GeoIp::open(args.geoip_city.as_deref(), args.geoip_asn.as_deref())?.map(Arc::new),
+        importer: Arc::clone(&importer),
+        geoip,
         max_pending_bytes: args.max_pending_bytes,
         max_unsealed_events: args.max_unsealed_events,
     });
     let postgres = pg_listener
         .map(|pg_listener| tokio::spawn(crate::postgres::serve(pg_listener, Arc::clone(&state))));
+    let buckets = bucket_sources(args, &data_dir, &importer)?;
     // Answers that stream (SQL rows) go out in several writes: without
     // TCP_NODELAY the second waits for the client's delayed ACK (40 ms).
     let listener = listener.tap_io(|stream| {
@@ -143,6 +151,9 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     if let Some(postgres) = postgres {
         postgres.abort();
     }
+    for bucket in buckets {
+        bucket.abort();
+    }
     let final_store = Arc::clone(&store);
     // Sealing what is complete now spares the next start a long replay.
     let finished = tokio::task::spawn_blocking(move || {
@@ -154,6 +165,42 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Starts polling each `--cloudtrail-bucket`.
+fn bucket_sources(
+    args: &ServeArgs,
+    data_dir: &std::path::Path,
+    importer: &Arc<Importer>,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    if args.cloudtrail_buckets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let positions = Arc::new(std::sync::Mutex::new(
+        Positions::open(data_dir).context("reading the bucket positions")?,
+    ));
+    let options = S3Options {
+        region: args.aws_region.clone(),
+        endpoint_url: args.aws_endpoint_url.clone(),
+    };
+    let mut tasks = Vec::new();
+    for url in &args.cloudtrail_buckets {
+        let url = BucketUrl::parse(url).map_err(anyhow::Error::msg)?;
+        let store = bucket::open(&url, &options).map_err(anyhow::Error::msg)?;
+        println!(
+            "evident reading CloudTrail from {url} every {} s",
+            args.bucket_poll_seconds
+        );
+        let source = BucketSource {
+            url,
+            store,
+            importer: Arc::clone(importer),
+            positions: Arc::clone(&positions),
+            interval: Duration::from_secs(args.bucket_poll_seconds.max(1)),
+        };
+        tasks.push(tokio::spawn(source.run()));
+    }
+    Ok(tasks)
 }
 
 /// Runs blocking `work` on the store every `period`, one run at a time.

@@ -1,23 +1,24 @@
-//! `POST /api/v1/import/{source}?file=<name>`: one audit log file (its
-//! bytes as delivered, gzip or not) with the intake's API key. Its records
-//! are normalized, unreadable ones set aside in the dead-letter area, and
-//! the answer (what became of each record) comes once everything is
-//! durable. `evident import --server` sends files this way.
+//! `POST /api/v1/import/{source}?file=<name>[&origin=s3://bucket/key]`:
+//! one audit log file (its bytes as delivered, gzip or not) with the
+//! intake's API key. Its records are normalized, unreadable ones set aside
+//! in the dead-letter area, and the answer (what became of each record)
+//! comes once everything is durable. A file with an origin is imported at
+//! most once (`already_imported` in the answer). `evident import --server`
+//! sends files this way.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use evident_model::{StoredEvent, Timestamp};
 use evident_sources::Source;
-use evident_store::tail::TailFacts;
 
-use super::intake::{check_api_key, check_load, store_durably};
+use super::intake::{check_api_key, check_load};
 use super::{IntakeError, SharedState};
-use crate::import::{FileSummary, prepare};
+use crate::import::FileSummary;
 
 /// Largest file accepted in one request (CloudTrail files are a few MB).
 pub const MAX_FILE_BYTES: usize = 64 * 1024 * 1024;
@@ -72,26 +73,12 @@ async fn accept(
             )
         })?;
 
-    let received = Timestamp::now();
-    let task_state = state.clone();
-    // Decompressing, parsing and normalizing are CPU work; the dead
-    // letters are synced to disk before any event is stored, so that a
-    // retried request cannot lose them.
-    let (summary, payloads, facts) = tokio::task::spawn_blocking(move || {
-        let prepared = prepare(source, &file, &bytes, received, task_state.geoip.as_deref());
-        task_state
-            .dead_letters
-            .write(&prepared.dead_letters)
-            .map_err(|error| {
-                tracing::error!(%error, "writing dead letters failed");
-                IntakeError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("writing the dead-letter area failed: {error}"),
-                )
-            })?;
-        let payloads: Vec<Vec<u8>> = prepared.events.iter().map(StoredEvent::to_bytes).collect();
-        let facts: Vec<TailFacts> = prepared.events.iter().map(TailFacts::of).collect();
-        Ok::<_, IntakeError>((prepared.summary, payloads, facts))
+    let origin = params.get("origin").cloned();
+    let importer = Arc::clone(&state.importer);
+    // Decompressing, parsing and normalizing are CPU work, storing waits
+    // for the disk: off the async threads.
+    let summary = tokio::task::spawn_blocking(move || {
+        importer.import(source, &file, origin.as_deref(), &bytes)
     })
     .await
     .map_err(|error| {
@@ -99,9 +86,17 @@ async fn accept(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("import task failed: {error}"),
         )
-    })??;
-    if !payloads.is_empty() {
-        store_durably(&state, payloads, facts).await?;
-    }
+    })?
+    .map_err(|error| {
+        if error.is_disk_full() {
+            IntakeError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "the disk is full; the file was not imported",
+            )
+        } else {
+            tracing::error!(%error, "import failed");
+            IntakeError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string())
+        }
+    })?;
     Ok(summary)
 }

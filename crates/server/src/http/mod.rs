@@ -21,7 +21,7 @@ use evident_store::Store;
 
 pub use errors::{IntakeError, QueryError};
 
-use crate::import::DeadLetters;
+use crate::import::Importer;
 use crate::keys::{KeyKind, KeyStore};
 
 /// What every handler shares.
@@ -29,8 +29,8 @@ use crate::keys::{KeyKind, KeyStore};
 pub struct AppState {
     pub store: Arc<Store>,
     pub keys: KeyStore,
-    /// Where imported records that cannot be read go.
-    pub dead_letters: Arc<DeadLetters>,
+    /// Imports files (the import endpoint, bucket sources).
+    pub importer: Arc<Importer>,
     /// GeoIP databases, when configured: every ingested event is enriched.
     pub geoip: Option<Arc<GeoIp>>,
     /// Above this many bytes waiting for the disk, the intake answers 503.

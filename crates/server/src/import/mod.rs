@@ -5,12 +5,22 @@
 //! - [`prepare`]: one file's bytes to events ready to store and dead
 //!   letters (no IO; the same for the CLI, the HTTP endpoint and, later,
 //!   the bucket pollers);
+//! - [`importer`]: a file into a store, a bucket's file at most once
+//!   ([`imported`] lists them);
+//! - [`bucket`]: CloudTrail files in an S3 bucket (object_store);
+//!   [`poller`]: a bucket as a continuous source of `serve`;
 //! - [`dead_letter`]: the dead-letter area of a data directory;
 //! - [`files`]: the files named on the command line, directories walked.
 
+pub mod bucket;
 pub mod dead_letter;
 pub mod files;
+pub mod imported;
+pub mod importer;
+pub mod poller;
 pub mod prepare;
 
 pub use dead_letter::{DeadLetter, DeadLetters};
+pub use imported::ImportedFiles;
+pub use importer::{ImportError, Importer};
 pub use prepare::{FileSummary, Prepared, prepare};

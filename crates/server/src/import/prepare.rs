@@ -22,6 +22,9 @@ pub struct FileSummary {
     /// Why the whole file could not be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The file (an origin) was imported before: nothing was done.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub already_imported: bool,
 }
 
 /// A file, prepared.
@@ -134,6 +137,7 @@ mod tests {
                 imported: 2,
                 dead_letters: 2,
                 error: None,
+                already_imported: false,
             }
         );
         assert_eq!(prepared.events[0].event.tags, vec!["source:cloudtrail"]);

@@ -1,0 +1,141 @@
+//! Which files from a bucket were imported: an append-only list in the
+//! data directory (`imported-files.jsonl`, one line a file, synced), read
+//! back at start, so that a file is imported at most once across
+//! re-lists and restarts.
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use evident_model::Timestamp;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Line {
+    origin: String,
+    at: Timestamp,
+    records: usize,
+}
+
+/// The files imported so far, by origin (`s3://bucket/key`).
+#[derive(Debug)]
+pub struct ImportedFiles {
+    path: PathBuf,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    origins: HashSet<String>,
+    file: Option<File>,
+}
+
+impl ImportedFiles {
+    pub const FILE: &'static str = "imported-files.jsonl";
+
+    /// Reads the list of `data_dir`. A torn last line, from a crash while
+    /// it was written, is cut off: that file is checked again.
+    pub fn open(data_dir: &Path) -> io::Result<ImportedFiles> {
+        let path = data_dir.join(Self::FILE);
+        let mut origins = HashSet::new();
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let whole = bytes
+                    .iter()
+                    .rposition(|byte| *byte == b'\n')
+                    .map_or(0, |newline| newline + 1);
+                if whole < bytes.len() {
+                    let file = OpenOptions::new().write(true).open(&path)?;
+                    file.set_len(whole as u64)?;
+                    file.sync_all()?;
+                }
+                for line in BufReader::new(&bytes[..whole]).lines() {
+                    if let Ok(line) = serde_json::from_str::<Line>(&line?) {
+                        origins.insert(line.origin);
+                    }
+                }
+            }
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => return Err(error),
+        }
+        Ok(ImportedFiles {
+            path,
+            state: Mutex::new(State {
+                origins,
+                file: None,
+            }),
+        })
+    }
+
+    pub fn contains(&self, origin: &str) -> bool {
+        self.state
+            .lock()
+            .is_ok_and(|state| state.origins.contains(origin))
+    }
+
+    pub fn len(&self) -> usize {
+        self.state.lock().map_or(0, |state| state.origins.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Records `origin` as imported, durably.
+    pub fn add(&self, origin: &str, records: usize) -> io::Result<()> {
+        let mut text = serde_json::to_vec(&Line {
+            origin: origin.to_string(),
+            at: Timestamp::now(),
+            records,
+        })?;
+        text.push(b'\n');
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| io::Error::other("imported-files lock poisoned"))?;
+        if state.file.is_none() {
+            state.file = Some(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.path)?,
+            );
+        }
+        let Some(file) = state.file.as_mut() else {
+            return Err(io::Error::other("imported-files list not open"));
+        };
+        file.write_all(&text)?;
+        file.sync_data()?;
+        state.origins.insert(origin.to_string());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn survives_a_reopen_and_a_torn_last_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let files = ImportedFiles::open(dir.path()).expect("open");
+        files.add("s3://b/one.json.gz", 3).expect("add");
+        files.add("s3://b/two.json.gz", 0).expect("add");
+        drop(files);
+        let mut raw = OpenOptions::new()
+            .append(true)
+            .open(dir.path().join(ImportedFiles::FILE))
+            .expect("open");
+        raw.write_all(b"{\"origin\":\"s3://b/thr").expect("write");
+        let files = ImportedFiles::open(dir.path()).expect("reopen");
+        assert!(files.contains("s3://b/one.json.gz") && files.contains("s3://b/two.json.gz"));
+        assert_eq!(files.len(), 2);
+        // The torn line is gone, so the next one is whole.
+        files.add("s3://b/three.json.gz", 1).expect("add");
+        drop(files);
+        let files = ImportedFiles::open(dir.path()).expect("reopen");
+        assert_eq!(files.len(), 3);
+    }
+}

@@ -1,0 +1,228 @@
+//! One file into a store: its records normalized ([`prepare`]), dead
+//! letters written, events appended durably. A file from a bucket (an
+//! origin, `s3://bucket/key`) is imported at most once: its events carry
+//! `@evident.import.origin` and `@evident.import.record` (the record's
+//! place in the file), the list of imported files is kept, and a file
+//! whose import was cut short (a crash between storing its events and
+//! listing it) gets only its missing records on the next attempt.
+
+use std::collections::HashSet;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use evident_model::Timestamp;
+use evident_query::{Window, matching_events};
+use evident_sources::Source;
+use evident_sources::geoip::GeoIp;
+use evident_store::wal::WalError;
+use evident_store::{Store, append_and_wait};
+use serde_json::json;
+
+use super::{DeadLetters, FileSummary, ImportedFiles, prepare};
+
+/// Why a file could not be imported (nothing of it was listed as done).
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("writing the dead-letter area: {0}")]
+    DeadLetters(io::Error),
+    #[error("storing the events: {0}")]
+    Store(WalError),
+    #[error("listing the imported file: {0}")]
+    Imported(io::Error),
+    #[error("looking for an earlier import of the file: {0}")]
+    Earlier(String),
+}
+
+impl ImportError {
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            ImportError::Store(error) => error.is_disk_full(),
+            ImportError::DeadLetters(error) | ImportError::Imported(error) => {
+                error.raw_os_error() == Some(28)
+            }
+            ImportError::Earlier(_) => false,
+        }
+    }
+}
+
+/// Imports files into one store.
+#[derive(Debug)]
+pub struct Importer {
+    store: Arc<Store>,
+    dead_letters: DeadLetters,
+    imported: ImportedFiles,
+    geoip: Option<Arc<GeoIp>>,
+}
+
+impl Importer {
+    pub fn open(
+        store: Arc<Store>,
+        data_dir: &Path,
+        geoip: Option<Arc<GeoIp>>,
+    ) -> io::Result<Importer> {
+        Ok(Importer {
+            store,
+            dead_letters: DeadLetters::new(data_dir),
+            imported: ImportedFiles::open(data_dir)?,
+            geoip,
+        })
+    }
+
+    pub fn dead_letters(&self) -> &DeadLetters {
+        &self.dead_letters
+    }
+
+    pub fn was_imported(&self, origin: &str) -> bool {
+        self.imported.contains(origin)
+    }
+
+    /// Imports `bytes`, the file `name`, as `source` records; with an
+    /// `origin`, at most once. Blocks until everything is durable.
+    pub fn import(
+        &self,
+        source: Source,
+        name: &str,
+        origin: Option<&str>,
+        bytes: &[u8],
+    ) -> Result<FileSummary, ImportError> {
+        if let Some(origin) = origin
+            && self.imported.contains(origin)
+        {
+            return Ok(FileSummary {
+                file: name.to_string(),
+                already_imported: true,
+                ..FileSummary::default()
+            });
+        }
+        let mut prepared = prepare(source, name, bytes, Timestamp::now(), self.geoip.as_deref());
+        if let Some(origin) = origin {
+            for (record, stored) in prepared.events.iter_mut().enumerate() {
+                stored.event.attributes.insert(
+                    "evident".into(),
+                    json!({"import": {"origin": origin, "record": record}}),
+                );
+            }
+            let present = self.records_present(origin)?;
+            if !present.is_empty() {
+                tracing::info!(
+                    origin,
+                    present = present.len(),
+                    "resuming an interrupted import"
+                );
+                prepared.events.retain(|stored| {
+                    let record = stored.event.attributes["evident"]["import"]["record"].as_u64();
+                    !record.is_some_and(|record| present.contains(&record))
+                });
+                // They were written the first time.
+                prepared.dead_letters.clear();
+                prepared.summary.dead_letters = 0;
+                prepared.summary.imported = prepared.events.len();
+            }
+        }
+        self.dead_letters
+            .write(&prepared.dead_letters)
+            .map_err(ImportError::DeadLetters)?;
+        if !prepared.events.is_empty() {
+            append_and_wait(&self.store, &prepared.events).map_err(ImportError::Store)?;
+        }
+        if let Some(origin) = origin {
+            self.imported
+                .add(origin, prepared.summary.records)
+                .map_err(ImportError::Imported)?;
+        }
+        Ok(prepared.summary)
+    }
+
+    /// The records of `origin` already stored (an import cut short).
+    fn records_present(&self, origin: &str) -> Result<HashSet<u64>, ImportError> {
+        let quoted = origin.replace('\\', "\\\\").replace('"', "\\\"");
+        let filter = evident_search::parse_filter(&format!("@evident.import.origin:\"{quoted}\""))
+            .map_err(|error| ImportError::Earlier(error.message))?;
+        let window = Window {
+            from: i64::MIN,
+            to: i64::MAX,
+        };
+        let events = matching_events(&self.store, &filter, window)
+            .map_err(|error| ImportError::Earlier(error.to_string()))?;
+        Ok(events
+            .iter()
+            .filter_map(|stored| stored.event.attributes.get("evident"))
+            .filter_map(|evident| evident["import"]["record"].as_u64())
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use evident_store::StoreOptions;
+
+    use super::*;
+
+    const FILE: &str = concat!(
+        r#"{"eventSource": "iam.amazonaws.com", "eventName": "CreateUser", "eventTime": "2024-01-01T00:00:00Z"}"#,
+        "\n",
+        r#"{"eventSource": "iam.amazonaws.com", "eventName": "DeleteUser", "eventTime": "2024-01-01T00:01:00Z"}"#,
+        "\n",
+        r#"{"eventSource": "iam.amazonaws.com", "eventName": "GetUser", "eventTime": "2024-01-01T00:02:00Z"}"#,
+    );
+    const ORIGIN: &str = "s3://trail/AWSLogs/1/CloudTrail/us-east-1/2024/01/01/f.json.gz";
+
+    fn count(store: &Store) -> usize {
+        let window = Window {
+            from: i64::MIN,
+            to: i64::MAX,
+        };
+        matching_events(store, &evident_search::Expr::All, window)
+            .expect("query")
+            .len()
+    }
+
+    #[test]
+    fn a_bucket_file_is_imported_once_and_an_interrupted_import_resumes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(Store::open(dir.path(), StoreOptions::default()).expect("store"));
+        let importer = Importer::open(Arc::clone(&store), dir.path(), None).expect("importer");
+        let first = importer
+            .import(Source::CloudTrail, "f", Some(ORIGIN), FILE.as_bytes())
+            .expect("import");
+        assert_eq!((first.records, first.imported), (3, 3));
+        let again = importer
+            .import(Source::CloudTrail, "f", Some(ORIGIN), FILE.as_bytes())
+            .expect("import");
+        assert!(again.already_imported);
+        assert_eq!(count(&store), 3);
+
+        // A crash after the events were stored but before the file was
+        // listed: the next attempt finds them and adds nothing.
+        std::fs::remove_file(dir.path().join(ImportedFiles::FILE)).expect("unlist");
+        let importer = Importer::open(Arc::clone(&store), dir.path(), None).expect("importer");
+        let resumed = importer
+            .import(Source::CloudTrail, "f", Some(ORIGIN), FILE.as_bytes())
+            .expect("import");
+        assert_eq!((resumed.records, resumed.imported), (3, 0));
+        assert_eq!(count(&store), 3);
+
+        // A crash in the middle of the file's events: only the missing
+        // records are added.
+        let other = "s3://trail/AWSLogs/1/CloudTrail/us-east-1/2024/01/01/g.json.gz";
+        let mut prepared = prepare(
+            Source::CloudTrail,
+            "g",
+            FILE.as_bytes(),
+            Timestamp::now(),
+            None,
+        );
+        prepared.events.truncate(1);
+        prepared.events[0].event.attributes.insert(
+            "evident".into(),
+            json!({"import": {"origin": other, "record": 0}}),
+        );
+        append_and_wait(&store, &prepared.events).expect("append");
+        let resumed = importer
+            .import(Source::CloudTrail, "g", Some(other), FILE.as_bytes())
+            .expect("import");
+        assert_eq!((resumed.records, resumed.imported), (3, 2));
+        assert_eq!(count(&store), 6);
+    }
+}

@@ -1,0 +1,162 @@
+"""CloudTrail from S3 against a real S3 API server on loopback (moto):
+the bucket layout of shared/data read by `evident serve` as a continuous
+source, exactly once across a crash and restart, new and late files, and a
+one-off `evident import s3://...` that finds everything already imported."""
+
+import gzip
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from conftest import API_KEY, APP_KEY
+
+SHARED = pathlib.Path(os.environ.get("EVIDENT_SHARED_DIR", pathlib.Path(__file__).parents[3] / "shared"))
+LAYOUT = SHARED / "data" / "aws-cloudtrail" / "s3-bucket-layout-panther"
+BUCKET = "trail"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}
+# Held back at first: the newest day of one folder (new files), and one
+# file of the day before it, delivered after them (a late file).
+NEW_DAY = "AWSLogs/123456789012/CloudTrail/us-west-2/2024/01/18/"
+LATE_DAY = "AWSLogs/123456789012/CloudTrail/us-west-2/2024/01/17/"
+
+
+def records_in(path):
+    return len(json.loads(gzip.decompress(path.read_bytes()))["Records"])
+
+
+@pytest.fixture(scope="module")
+def s3():
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client.create_bucket(Bucket=BUCKET)
+    files = sorted(LAYOUT.rglob("*.json.gz"))
+    keys = {path: str(path.relative_to(LAYOUT)) for path in files}
+    new = [path for path in files if keys[path].startswith(NEW_DAY)]
+    late = [path for path in files if keys[path].startswith(LATE_DAY)][:1]
+    assert len(files) == 74 and new and late
+    for path in files:
+        if path not in new + late:
+            client.upload_file(str(path), BUCKET, keys[path])
+    yield {"endpoint": endpoint, "client": client,
+           "new": [(path, keys[path]) for path in new], "late": [(path, keys[path]) for path in late],
+           "new_records": sum(records_in(path) for path in new),
+           "late_records": sum(records_in(path) for path in late)}
+    server.stop()
+
+
+class Evident:
+    """`evident serve` reading the bucket, restartable on one data directory."""
+
+    def __init__(self, endpoint, data_dir):
+        self.endpoint, self.data_dir, self.process, self.base = endpoint, data_dir, None, None
+
+    def start(self):
+        env = dict(os.environ, EVIDENT_API_KEY=API_KEY, EVIDENT_APP_KEY=APP_KEY, EVIDENT_LOG="warn", **CREDENTIALS)
+        self.process = subprocess.Popen(
+            [os.environ["EVIDENT_BIN"], "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data_dir,
+             "--cloudtrail-bucket", f"s3://{BUCKET}", "--aws-endpoint-url", self.endpoint,
+             "--bucket-poll-seconds", "1"],
+            stdout=subprocess.PIPE, env=env, text=True)
+        for line in self.process.stdout:
+            if line.startswith("evident listening on "):
+                self.base = line.split()[3]
+                break
+        assert self.base
+
+    def kill(self):
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+    def sql(self, statement):
+        request = urllib.request.Request(
+            f"{self.base}/api/v1/sql", data=json.dumps({"query": statement}).encode(), method="POST",
+            headers={"DD-API-KEY": API_KEY, "DD-APPLICATION-KEY": APP_KEY, "Content-Type": "application/json"})
+        with urllib.request.urlopen(request) as response:
+            return json.load(response)["rows"]
+
+    def counts(self):
+        """(events, distinct (file, record) pairs) from the bucket."""
+        return tuple(self.sql(
+            "SELECT count(*), count(DISTINCT origin || '#' || record) FROM dd.audit("
+            "columns => ARRAY['@evident.import.origin', '@evident.import.record'], filter => 'source:cloudtrail') "
+            "AS (origin VARCHAR, record VARCHAR)")[0])
+
+    def wait_for(self, expected, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            counts = self.counts()
+            if counts[0] >= expected:
+                return counts
+            time.sleep(0.2)
+        return self.counts()
+
+
+def test_a_bucket_is_imported_exactly_once_across_a_crash_new_and_late_files(s3):
+    first = 324 - s3["new_records"] - s3["late_records"]
+    with tempfile.TemporaryDirectory() as data_dir:
+        evident = Evident(s3["endpoint"], data_dir)
+        evident.start()
+        # Kill as soon as the first events are in: most likely mid-import.
+        deadline = time.monotonic() + 30
+        while evident.counts()[0] == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        evident.kill()
+
+        evident.start()
+        assert evident.wait_for(first) == (first, first)
+
+        # New files (a newer day), then a late one (the day before).
+        for path, key in s3["new"]:
+            s3["client"].upload_file(str(path), BUCKET, key)
+        assert evident.wait_for(first + s3["new_records"]) == (first + s3["new_records"],) * 2
+        for path, key in s3["late"]:
+            s3["client"].upload_file(str(path), BUCKET, key)
+        assert evident.wait_for(324) == (324, 324)
+
+        # Polling again, and restarting, imports nothing twice.
+        time.sleep(2.5)
+        evident.stop()
+        evident.start()
+        time.sleep(2.5)
+        assert evident.counts() == (324, 324)
+
+        # A one-off import of the same bucket into the same server finds
+        # every file imported already.
+        env = dict(os.environ, EVIDENT_API_KEY=API_KEY, **CREDENTIALS)
+        finished = subprocess.run(
+            [os.environ["EVIDENT_BIN"], "import", "cloudtrail", f"s3://{BUCKET}", "--server", evident.base,
+             "--endpoint-url", s3["endpoint"]],
+            capture_output=True, text=True, env=env, timeout=120)
+        assert finished.returncode == 0, finished.stdout + finished.stderr
+        assert "74 files were imported before and skipped" in finished.stdout, finished.stdout
+        assert evident.counts() == (324, 324)
+        evident.stop()
+
+
+def test_a_one_off_import_reads_every_file_of_a_bucket(s3):
+    with tempfile.TemporaryDirectory() as data_dir:
+        env = dict(os.environ, **CREDENTIALS)
+        command = [os.environ["EVIDENT_BIN"], "import", "cloudtrail", f"s3://{BUCKET}/AWSLogs/123456789012",
+                   "--endpoint-url", s3["endpoint"], "--region", "us-east-1", "--data-dir", data_dir]
+        finished = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+        assert finished.returncode == 0, finished.stdout + finished.stderr
+        assert finished.stdout.startswith("imported "), finished.stdout
+        again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+        assert again.returncode == 0 and "were imported before and skipped" in again.stdout, again.stdout
