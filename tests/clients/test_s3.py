@@ -4,6 +4,7 @@ source, exactly once across a crash and restart, new and late files, and a
 one-off `evident import s3://...` that finds everything already imported."""
 
 import gzip
+import hashlib
 import json
 import os
 import pathlib
@@ -160,3 +161,62 @@ def test_a_one_off_import_reads_every_file_of_a_bucket(s3):
         assert finished.stdout.startswith("imported "), finished.stdout
         again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
         assert again.returncode == 0 and "were imported before and skipped" in again.stdout, again.stdout
+
+
+def digest(bucket, key, files, previous=None):
+    """A CloudTrail digest body listing `files` [(key, uncompressed bytes)]."""
+    body = {
+        "awsAccountId": "123456789012", "digestStartTime": "2024-01-15T00:00:00Z",
+        "digestEndTime": "2024-01-15T01:00:00Z", "digestS3Bucket": bucket, "digestS3Object": key,
+        "digestSignatureAlgorithm": "SHA256withRSA",
+        "logFiles": [{"s3Bucket": bucket, "s3Object": name, "hashAlgorithm": "SHA-256",
+                      "hashValue": hashlib.sha256(content).hexdigest()} for name, content in files],
+    }
+    if previous:
+        body.update({"previousDigestS3Bucket": bucket, "previousDigestS3Object": previous[0],
+                     "previousDigestHashAlgorithm": "SHA-256",
+                     "previousDigestHashValue": hashlib.sha256(previous[1]).hexdigest()})
+    return json.dumps(body).encode()
+
+
+def test_digests_vouch_for_the_imported_files_and_catch_altered_and_missing_ones(s3):
+    client, bucket = s3["client"], "trail-digests"
+    client.create_bucket(Bucket=bucket)
+    folder = "AWSLogs/123456789012/CloudTrail/us-west-2/2024/01/15/"
+    files = [(str(path.relative_to(LAYOUT)), gzip.decompress(path.read_bytes()))
+             for path in sorted(LAYOUT.rglob("*.json.gz")) if str(path.relative_to(LAYOUT)).startswith(folder)]
+    assert len(files) >= 3
+    for key, content in files:
+        client.put_object(Bucket=bucket, Key=key, Body=gzip.compress(content))
+    digests = "AWSLogs/123456789012/CloudTrail-Digest/us-west-2/2024/01/15/"
+    first_key, second_key = digests + "d-20240115T0100Z.json.gz", digests + "d-20240115T0200Z.json.gz"
+    first = digest(bucket, first_key, files[:2])
+    vanished = (folder + "123456789012_CloudTrail_us-west-2_20240115T2359Z_vanished.json.gz", b"{}")
+    second = digest(bucket, second_key, files[2:] + [vanished], previous=(first_key, first))
+    client.put_object(Bucket=bucket, Key=first_key, Body=gzip.compress(first))
+    client.put_object(Bucket=bucket, Key=second_key, Body=gzip.compress(second))
+
+    env = dict(os.environ, **CREDENTIALS)
+
+    def run(data_dir):
+        return subprocess.run(
+            [os.environ["EVIDENT_BIN"], "import", "cloudtrail", f"s3://{bucket}", "--endpoint-url", s3["endpoint"],
+             "--data-dir", data_dir], capture_output=True, text=True, env=env, timeout=120)
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        # As delivered: every file vouched for, one listed file never arrived.
+        clean = run(data_dir)
+        assert clean.returncode == 1, clean.stdout + clean.stderr
+        assert f"CloudTrail digests: 2 checked, {len(files)} files verified, 1 problems" in clean.stdout, clean.stdout
+        assert "missing (listed in" in clean.stderr and "vanished" in clean.stderr, clean.stderr
+
+    # A file altered after CloudTrail delivered it.
+    altered_key, altered_content = files[0]
+    records = json.loads(altered_content)
+    records["Records"][0]["eventName"] = "NothingToSeeHere"
+    client.put_object(Bucket=bucket, Key=altered_key, Body=gzip.compress(json.dumps(records).encode()))
+    with tempfile.TemporaryDirectory() as data_dir:
+        tampered = run(data_dir)
+        assert tampered.returncode == 1
+        assert f"{len(files) - 1} files verified, 2 problems" in tampered.stdout, tampered.stdout
+        assert f"altered (hash differs from s3://{bucket}/{first_key}): s3://{bucket}/{altered_key}" in tampered.stderr

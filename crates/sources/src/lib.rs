@@ -10,6 +10,7 @@
 //! - one module per source ([`cloudtrail`], [`gcp`], [`azure`], [`okta`],
 //!   [`github`], [`kubernetes`]), their field mappings as tables in
 //!   `docs/sources.md`; [`draft`] turns what each fills in into an event;
+//! - [`cloudtrail_digest`]: CloudTrail's digest files (file hashes, chain);
 //! - [`action`]: `@action` from an operation's verb, shared by the sources;
 //! - [`fields`]: reading and writing attributes by dotted path;
 //! - [`geoip`]: `@network.client.geoip.*` from MaxMind databases, for
@@ -21,6 +22,7 @@
 pub mod action;
 pub mod azure;
 pub mod cloudtrail;
+pub mod cloudtrail_digest;
 pub mod draft;
 pub mod fields;
 pub mod gcp;

@@ -48,11 +48,37 @@ pub enum FileError {
 
 /// The records of one file, each on its own.
 pub fn read_records(bytes: &[u8]) -> Result<Vec<RecordResult>, FileError> {
-    let text = decompressed(bytes)?;
-    Ok(split(&text))
+    read_file(bytes).map(|file| file.records)
 }
 
-fn decompressed(bytes: &[u8]) -> Result<Vec<u8>, FileError> {
+/// A file's records and the SHA-256 of its content (uncompressed), which
+/// CloudTrail's digest files list.
+#[derive(Debug)]
+pub struct ReadFile {
+    pub records: Vec<RecordResult>,
+    /// Lowercase hex.
+    pub sha256: String,
+}
+
+pub fn read_file(bytes: &[u8]) -> Result<ReadFile, FileError> {
+    let text = decompressed(bytes)?;
+    Ok(ReadFile {
+        sha256: sha256_hex(&text),
+        records: split(&text),
+    })
+}
+
+/// Lowercase hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// `bytes` gunzipped when they are gzip, as they are otherwise.
+pub fn decompressed(bytes: &[u8]) -> Result<Vec<u8>, FileError> {
     if !bytes.starts_with(&[0x1f, 0x8b]) {
         return Ok(bytes.to_vec());
     }

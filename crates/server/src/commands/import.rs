@@ -16,6 +16,7 @@ use evident_store::{Store, StoreOptions};
 
 use crate::cli::ImportArgs;
 use crate::import::bucket::{self, BucketUrl, S3Options};
+use crate::import::digests::{Chain, DigestReport};
 use crate::import::{DeadLetters, FileSummary, Importer, files};
 
 const DEFAULT_SERVER: &str = "http://127.0.0.1:8844";
@@ -44,12 +45,19 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         let objects = runtime
             .block_on(bucket::all_log_files(store.as_ref(), &url))
             .with_context(|| format!("listing {url}"))?;
-        buckets.push((url, store, objects));
+        let digests = if args.source == Source::CloudTrail {
+            runtime
+                .block_on(bucket::all_digest_files(store.as_ref(), &url))
+                .with_context(|| format!("listing the digests of {url}"))?
+        } else {
+            Vec::new()
+        };
+        buckets.push((url, store, objects, digests));
     }
     let total = files.len()
         + buckets
             .iter()
-            .map(|(_, _, objects)| objects.len())
+            .map(|(_, _, objects, _)| objects.len())
             .sum::<usize>();
     if total == 0 {
         bail!("no files to import under the paths given");
@@ -75,7 +83,7 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         totals.add(&summary);
         progress.show(&totals, false);
     }
-    for (url, store, objects) in &buckets {
+    for (url, store, objects, _) in &buckets {
         for object in objects {
             let origin = url.origin(&object.location);
             let bytes = runtime
@@ -87,7 +95,23 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         }
     }
     progress.show(&totals, true);
-    Ok(totals.report(&destination, progress.started.elapsed()))
+    // Digests after the files they vouch for, oldest first.
+    let mut digests = DigestTotals::default();
+    for (url, store, _, digest_files) in &buckets {
+        for object in digest_files {
+            let origin = url.origin(&object.location);
+            let bytes = runtime
+                .block_on(bucket::read(store.as_ref(), &object.location))
+                .with_context(|| format!("reading {origin}"))?;
+            digests.add(destination.check_digest(&origin, &url.bucket, bytes)?);
+        }
+    }
+    let code = totals.report(&destination, progress.started.elapsed());
+    Ok(if digests.report() {
+        code
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// Where the events go.
@@ -183,6 +207,44 @@ impl Destination {
         }
     }
 
+    /// Checks a CloudTrail digest; `None` when it was checked before.
+    fn check_digest(
+        &mut self,
+        origin: &str,
+        bucket: &str,
+        bytes: Vec<u8>,
+    ) -> anyhow::Result<Option<DigestReport>> {
+        match self {
+            Destination::Local(importer) => importer
+                .check_digest(origin, bucket, &bytes)
+                .with_context(|| format!("checking {origin}")),
+            Destination::Remote {
+                client,
+                server,
+                api_key,
+            } => {
+                let response = client
+                    .post(format!("{server}/api/v1/import/cloudtrail-digest"))
+                    .query(&[("origin", origin), ("bucket", bucket)])
+                    .header("DD-API-KEY", api_key.as_str())
+                    .body(bytes)
+                    .send()
+                    .with_context(|| format!("sending {origin} to {server}"))?;
+                let status = response.status();
+                let answer: serde_json::Value = response
+                    .json()
+                    .with_context(|| format!("reading the answer of {server} for {origin}"))?;
+                if !status.is_success() {
+                    bail!("{server} refused {origin}: {status}: {answer}");
+                }
+                match answer.get("report") {
+                    Some(report) => Ok(Some(serde_json::from_value(report.clone())?)),
+                    None => Ok(None),
+                }
+            }
+        }
+    }
+
     fn dead_letter_place(&self) -> String {
         match self {
             Destination::Local(importer) => importer.dead_letters().path().display().to_string(),
@@ -255,6 +317,55 @@ impl Totals {
         } else {
             ExitCode::SUCCESS
         }
+    }
+}
+
+/// What the digests of the buckets said.
+#[derive(Debug, Default)]
+struct DigestTotals {
+    checked: usize,
+    verified: usize,
+    problems: Vec<String>,
+}
+
+impl DigestTotals {
+    fn add(&mut self, report: Option<DigestReport>) {
+        let Some(report) = report else {
+            return;
+        };
+        self.checked += 1;
+        self.verified += report.verified;
+        for file in &report.mismatched {
+            self.problems.push(format!(
+                "altered (hash differs from {}): {file}",
+                report.digest
+            ));
+        }
+        for file in &report.missing {
+            self.problems
+                .push(format!("missing (listed in {}): {file}", report.digest));
+        }
+        if report.chain == Chain::Broken {
+            self.problems
+                .push(format!("digest chain broken before {}", report.digest));
+        }
+    }
+
+    /// Prints the summary; whether everything verified.
+    fn report(&self) -> bool {
+        if self.checked == 0 {
+            return true;
+        }
+        println!(
+            "CloudTrail digests: {} checked, {} files verified, {} problems",
+            self.checked,
+            self.verified,
+            self.problems.len()
+        );
+        for problem in self.problems.iter().take(50) {
+            eprintln!("  {problem}");
+        }
+        self.problems.is_empty()
     }
 }
 

@@ -18,7 +18,7 @@ use evident_sources::Source;
 
 use super::intake::{check_api_key, check_load};
 use super::{IntakeError, SharedState};
-use crate::import::FileSummary;
+use crate::import::{FileSummary, ImportError};
 
 /// Largest file accepted in one request (CloudTrail files are a few MB).
 pub const MAX_FILE_BYTES: usize = 64 * 1024 * 1024;
@@ -99,4 +99,63 @@ async fn accept(
         }
     })?;
     Ok(summary)
+}
+
+/// `POST /api/v1/import/cloudtrail-digest?origin=s3://bucket/key&bucket=name`:
+/// a CloudTrail digest file, checked against the files imported from the
+/// bucket `name` (default: the origin's). Answers the report, or
+/// `{"already_checked": true}`.
+pub async fn check_digest(
+    State(state): State<SharedState>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let result = async {
+        check_api_key(&state, &params, &headers, None)?;
+        let Some(origin) = params.get("origin").cloned() else {
+            return Err(IntakeError::new(
+                StatusCode::BAD_REQUEST,
+                "origin=s3://bucket/key is required",
+            ));
+        };
+        let bucket = params.get("bucket").cloned().unwrap_or_else(|| {
+            origin
+                .trim_start_matches("s3://")
+                .split('/')
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        });
+        let bytes = axum::body::to_bytes(body, MAX_FILE_BYTES)
+            .await
+            .map_err(|_| IntakeError::new(StatusCode::PAYLOAD_TOO_LARGE, "digest too large"))?;
+        let importer = Arc::clone(&state.importer);
+        tokio::task::spawn_blocking(move || importer.check_digest(&origin, &bucket, &bytes))
+            .await
+            .map_err(|error| {
+                IntakeError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("digest task failed: {error}"),
+                )
+            })?
+            .map_err(|error| match error {
+                ImportError::Digest(_) => {
+                    IntakeError::new(StatusCode::BAD_REQUEST, error.to_string())
+                }
+                other => IntakeError::new(StatusCode::SERVICE_UNAVAILABLE, other.to_string()),
+            })
+    }
+    .await;
+    match result {
+        Ok(Some(report)) => {
+            (StatusCode::OK, Json(serde_json::json!({"report": report}))).into_response()
+        }
+        Ok(None) => (
+            StatusCode::OK,
+            Json(serde_json::json!({"already_checked": true})),
+        )
+            .into_response(),
+        Err(error) => error.into_response(),
+    }
 }

@@ -65,6 +65,10 @@ pub fn router(state: SharedState) -> Router {
             post(sql::sql).layer(DefaultBodyLimit::max(sql::MAX_BODY_BYTES)),
         )
         .route("/api/v1/import/{source}", post(import::import_file))
+        .route(
+            "/api/v1/import/cloudtrail-digest",
+            post(import::check_digest),
+        )
         .route("/api/v1/integrity/checkpoint", get(integrity::checkpoint))
         .route(
             "/api/v1/integrity/proof/inclusion",

@@ -90,6 +90,28 @@ pub fn is_log_file(key: &Path) -> bool {
         && !key.parts().any(|part| part.as_ref() == "CloudTrail-Digest")
 }
 
+/// Whether `key` is a CloudTrail digest file.
+pub fn is_digest_file(key: &Path) -> bool {
+    key.as_ref().ends_with(".json.gz")
+        && key.parts().any(|part| part.as_ref() == "CloudTrail-Digest")
+}
+
+/// Every digest file under the URL's prefix, in key order (digests of one
+/// trail and region then come oldest first, as their chain runs).
+pub async fn all_digest_files(
+    store: &dyn ObjectStore,
+    url: &BucketUrl,
+) -> object_store::Result<Vec<ObjectMeta>> {
+    let prefix = (!url.prefix.is_empty()).then(|| Path::from(url.prefix.as_str()));
+    let mut files: Vec<ObjectMeta> = store
+        .list(prefix.as_ref())
+        .try_filter(|meta| std::future::ready(is_digest_file(&meta.location)))
+        .try_collect()
+        .await?;
+    files.sort_by(|a, b| a.location.cmp(&b.location));
+    Ok(files)
+}
+
 /// Every log file under the URL's prefix, in key order (a one-off import).
 pub async fn all_log_files(
     store: &dyn ObjectStore,
@@ -106,17 +128,19 @@ pub async fn all_log_files(
 }
 
 /// The per-account, per-region folders CloudTrail delivers into:
-/// `AWSLogs/<account>/CloudTrail/<region>/`.
+/// `AWSLogs/<account>/<kind>/<region>/`, `kind` being `CloudTrail` (log
+/// files) or `CloudTrail-Digest`.
 pub async fn trail_folders(
     store: &dyn ObjectStore,
     url: &BucketUrl,
+    kind: &str,
 ) -> object_store::Result<Vec<Path>> {
     let mut folders = Vec::new();
     let accounts = store
         .list_with_delimiter(Some(&url.path("AWSLogs")))
         .await?;
     for account in accounts.common_prefixes {
-        let trail = account.clone().join("CloudTrail");
+        let trail = account.clone().join(kind);
         let regions = store.list_with_delimiter(Some(&trail)).await?;
         folders.extend(regions.common_prefixes);
     }
@@ -124,20 +148,22 @@ pub async fn trail_folders(
     Ok(folders)
 }
 
-/// The log files of one trail folder from day `since` (`YYYY/MM/DD`) on,
-/// or all of them, in key order.
+/// The files of one trail folder from day `since` (`YYYY/MM/DD`) on, or
+/// all of them, in key order: log files, or digests with `digests`.
 pub async fn files_since(
     store: &dyn ObjectStore,
     folder: &Path,
     since: Option<&str>,
+    digests: bool,
 ) -> object_store::Result<Vec<ObjectMeta>> {
     let listing = match since {
         // Keys of that day sort after `<folder>/YYYY/MM/DD`.
         Some(day) => store.list_with_offset(Some(folder), &Path::from(format!("{folder}/{day}"))),
         None => store.list(Some(folder)),
     };
+    let wanted = if digests { is_digest_file } else { is_log_file };
     let mut files: Vec<ObjectMeta> = listing
-        .try_filter(|meta| std::future::ready(is_log_file(&meta.location)))
+        .try_filter(|meta| std::future::ready(wanted(&meta.location)))
         .try_collect()
         .await?;
     files.sort_by(|a, b| a.location.cmp(&b.location));

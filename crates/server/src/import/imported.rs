@@ -3,7 +3,7 @@
 //! back at start, so that a file is imported at most once across
 //! re-lists and restarts.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -17,6 +17,9 @@ struct Line {
     origin: String,
     at: Timestamp,
     records: usize,
+    /// SHA-256 of the file's content, uncompressed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
 }
 
 /// The files imported so far, by origin (`s3://bucket/key`).
@@ -28,7 +31,8 @@ pub struct ImportedFiles {
 
 #[derive(Debug, Default)]
 struct State {
-    origins: HashSet<String>,
+    /// Origin → the SHA-256 of its content, when known.
+    origins: HashMap<String, Option<String>>,
     file: Option<File>,
 }
 
@@ -39,7 +43,7 @@ impl ImportedFiles {
     /// it was written, is cut off: that file is checked again.
     pub fn open(data_dir: &Path) -> io::Result<ImportedFiles> {
         let path = data_dir.join(Self::FILE);
-        let mut origins = HashSet::new();
+        let mut origins = HashMap::new();
         match std::fs::read(&path) {
             Ok(bytes) => {
                 let whole = bytes
@@ -53,7 +57,7 @@ impl ImportedFiles {
                 }
                 for line in BufReader::new(&bytes[..whole]).lines() {
                     if let Ok(line) = serde_json::from_str::<Line>(&line?) {
-                        origins.insert(line.origin);
+                        origins.insert(line.origin, line.sha256);
                     }
                 }
             }
@@ -72,7 +76,16 @@ impl ImportedFiles {
     pub fn contains(&self, origin: &str) -> bool {
         self.state
             .lock()
-            .is_ok_and(|state| state.origins.contains(origin))
+            .is_ok_and(|state| state.origins.contains_key(origin))
+    }
+
+    /// The SHA-256 recorded for `origin`: `None` when it was not imported,
+    /// `Some(None)` when it was but its hash is unknown.
+    pub fn sha256(&self, origin: &str) -> Option<Option<String>> {
+        self.state
+            .lock()
+            .ok()
+            .and_then(|state| state.origins.get(origin).cloned())
     }
 
     pub fn len(&self) -> usize {
@@ -84,11 +97,12 @@ impl ImportedFiles {
     }
 
     /// Records `origin` as imported, durably.
-    pub fn add(&self, origin: &str, records: usize) -> io::Result<()> {
+    pub fn add(&self, origin: &str, records: usize, sha256: Option<&str>) -> io::Result<()> {
         let mut text = serde_json::to_vec(&Line {
             origin: origin.to_string(),
             at: Timestamp::now(),
             records,
+            sha256: sha256.map(str::to_string),
         })?;
         text.push(b'\n');
         let mut state = self
@@ -108,7 +122,9 @@ impl ImportedFiles {
         };
         file.write_all(&text)?;
         file.sync_data()?;
-        state.origins.insert(origin.to_string());
+        state
+            .origins
+            .insert(origin.to_string(), sha256.map(str::to_string));
         Ok(())
     }
 }
@@ -121,8 +137,8 @@ mod tests {
     fn survives_a_reopen_and_a_torn_last_line() {
         let dir = tempfile::tempdir().expect("tempdir");
         let files = ImportedFiles::open(dir.path()).expect("open");
-        files.add("s3://b/one.json.gz", 3).expect("add");
-        files.add("s3://b/two.json.gz", 0).expect("add");
+        files.add("s3://b/one.json.gz", 3, Some("ab")).expect("add");
+        files.add("s3://b/two.json.gz", 0, None).expect("add");
         drop(files);
         let mut raw = OpenOptions::new()
             .append(true)
@@ -132,8 +148,11 @@ mod tests {
         let files = ImportedFiles::open(dir.path()).expect("reopen");
         assert!(files.contains("s3://b/one.json.gz") && files.contains("s3://b/two.json.gz"));
         assert_eq!(files.len(), 2);
+        assert_eq!(files.sha256("s3://b/one.json.gz"), Some(Some("ab".into())));
+        assert_eq!(files.sha256("s3://b/two.json.gz"), Some(None));
+        assert_eq!(files.sha256("s3://b/four.json.gz"), None);
         // The torn line is gone, so the next one is whole.
-        files.add("s3://b/three.json.gz", 1).expect("add");
+        files.add("s3://b/three.json.gz", 1, None).expect("add");
         drop(files);
         let files = ImportedFiles::open(dir.path()).expect("reopen");
         assert_eq!(files.len(), 3);

@@ -14,11 +14,14 @@ use std::sync::Arc;
 use evident_model::Timestamp;
 use evident_query::{Window, matching_events};
 use evident_sources::Source;
+use evident_sources::cloudtrail_digest::Digest;
 use evident_sources::geoip::GeoIp;
+use evident_sources::records::read_file;
 use evident_store::wal::WalError;
 use evident_store::{Store, append_and_wait};
 use serde_json::json;
 
+use super::digests::{self, DigestReport};
 use super::{DeadLetters, FileSummary, ImportedFiles, prepare};
 
 /// Why a file could not be imported (nothing of it was listed as done).
@@ -32,6 +35,8 @@ pub enum ImportError {
     Imported(io::Error),
     #[error("looking for an earlier import of the file: {0}")]
     Earlier(String),
+    #[error("not a CloudTrail digest: {0}")]
+    Digest(String),
 }
 
 impl ImportError {
@@ -41,7 +46,7 @@ impl ImportError {
             ImportError::DeadLetters(error) | ImportError::Imported(error) => {
                 error.raw_os_error() == Some(28)
             }
-            ImportError::Earlier(_) => false,
+            ImportError::Earlier(_) | ImportError::Digest(_) => false,
         }
     }
 }
@@ -100,7 +105,11 @@ impl Importer {
             for (record, stored) in prepared.events.iter_mut().enumerate() {
                 stored.event.attributes.insert(
                     "evident".into(),
-                    json!({"import": {"origin": origin, "record": record}}),
+                    json!({"import": {
+                        "origin": origin,
+                        "record": record,
+                        "sha256": prepared.summary.sha256,
+                    }}),
                 );
             }
             let present = self.records_present(origin)?;
@@ -128,10 +137,53 @@ impl Importer {
         }
         if let Some(origin) = origin {
             self.imported
-                .add(origin, prepared.summary.records)
+                .add(
+                    origin,
+                    prepared.summary.records,
+                    prepared.summary.sha256.as_deref(),
+                )
                 .map_err(ImportError::Imported)?;
         }
         Ok(prepared.summary)
+    }
+
+    /// Checks a CloudTrail digest (the file `origin` of `bucket`) against
+    /// the files imported, records the check as an audit event and lists
+    /// the digest (with its hash, which the next digest chains to). `None`
+    /// when it was checked before.
+    pub fn check_digest(
+        &self,
+        origin: &str,
+        bucket: &str,
+        bytes: &[u8],
+    ) -> Result<Option<DigestReport>, ImportError> {
+        if self.imported.contains(origin) {
+            return Ok(None);
+        }
+        let file = read_file(bytes).map_err(|error| ImportError::Digest(error.to_string()))?;
+        let record = file
+            .records
+            .into_iter()
+            .next()
+            .and_then(Result::ok)
+            .ok_or_else(|| ImportError::Digest("the file holds no JSON object".into()))?;
+        let digest =
+            Digest::parse(&record).map_err(|error| ImportError::Digest(error.to_string()))?;
+        let report = digests::check(origin, &digest, bucket, |file| self.imported.sha256(file));
+        if !report.is_clean() {
+            tracing::warn!(
+                digest = origin,
+                mismatched = report.mismatched.len(),
+                missing = report.missing.len(),
+                chain = ?report.chain,
+                "a CloudTrail digest does not match the files imported"
+            );
+        }
+        append_and_wait(&self.store, &[report.event(&digest)]).map_err(ImportError::Store)?;
+        self.imported
+            .add(origin, 0, Some(&file.sha256))
+            .map_err(ImportError::Imported)?;
+        Ok(Some(report))
     }
 
     /// The records of `origin` already stored (an import cut short).
@@ -224,5 +276,110 @@ mod tests {
             .expect("import");
         assert_eq!((resumed.records, resumed.imported), (3, 2));
         assert_eq!(count(&store), 6);
+    }
+
+    #[test]
+    fn digests_are_checked_against_the_imported_files_and_chained() {
+        use crate::import::digests::Chain;
+        use evident_sources::records::sha256_hex;
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(Store::open(dir.path(), StoreOptions::default()).expect("store"));
+        let importer = Importer::open(Arc::clone(&store), dir.path(), None).expect("importer");
+        let key = |name: &str| format!("AWSLogs/1/CloudTrail/us-east-1/2024/01/01/{name}");
+        for name in ["f1.json", "f2.json"] {
+            let origin = format!("s3://copy/{}", key(name));
+            importer
+                .import(Source::CloudTrail, name, Some(&origin), FILE.as_bytes())
+                .expect("import");
+        }
+        let listed = |name: &str, hash: &str| json!({"s3Bucket": "trail", "s3Object": key(name), "hashValue": hash, "hashAlgorithm": "SHA-256"});
+        let digest = |name: &str,
+                      previous: Option<(&str, String)>,
+                      files: Vec<serde_json::Value>| {
+            let mut digest = json!({
+                "digestStartTime": "2024-01-01T00:00:00Z", "digestEndTime": "2024-01-01T01:00:00Z",
+                "digestS3Bucket": "trail", "digestS3Object": format!("AWSLogs/1/CloudTrail-Digest/us-east-1/2024/01/01/{name}"),
+                "logFiles": files,
+            });
+            if let Some((previous, hash)) = previous {
+                digest["previousDigestS3Bucket"] = json!("trail");
+                digest["previousDigestS3Object"] = json!(format!(
+                    "AWSLogs/1/CloudTrail-Digest/us-east-1/2024/01/01/{previous}"
+                ));
+                digest["previousDigestHashValue"] = json!(hash);
+            }
+            digest.to_string()
+        };
+        let origin = |name: &str| {
+            format!("s3://copy/AWSLogs/1/CloudTrail-Digest/us-east-1/2024/01/01/{name}")
+        };
+        let file_hash = sha256_hex(FILE.as_bytes());
+
+        // f1 as listed, f2 altered after the digest was written, f3 never arrived.
+        let first = digest(
+            "d1.json",
+            None,
+            vec![
+                listed("f1.json", &file_hash),
+                listed("f2.json", &"0".repeat(64)),
+                listed("f3.json", &file_hash),
+            ],
+        );
+        let report = importer
+            .check_digest(&origin("d1.json"), "copy", first.as_bytes())
+            .expect("check")
+            .expect("not checked before");
+        assert_eq!(report.verified, 1);
+        assert_eq!(
+            report.mismatched,
+            vec![format!("s3://copy/{}", key("f2.json"))]
+        );
+        assert_eq!(
+            report.missing,
+            vec![format!("s3://copy/{}", key("f3.json"))]
+        );
+        assert_eq!(report.chain, Chain::First);
+        assert!(!report.is_clean());
+        assert!(
+            importer
+                .check_digest(&origin("d1.json"), "copy", first.as_bytes())
+                .expect("check")
+                .is_none()
+        );
+
+        let second = digest(
+            "d2.json",
+            Some(("d1.json", sha256_hex(first.as_bytes()))),
+            vec![],
+        );
+        let report = importer
+            .check_digest(&origin("d2.json"), "copy", second.as_bytes())
+            .expect("check")
+            .expect("new");
+        assert_eq!(report.chain, Chain::Linked);
+        assert!(report.is_clean());
+
+        let third = digest("d3.json", Some(("d2.json", "f".repeat(64))), vec![]);
+        let report = importer
+            .check_digest(&origin("d3.json"), "copy", third.as_bytes())
+            .expect("check")
+            .expect("new");
+        assert_eq!(report.chain, Chain::Broken);
+
+        // Each check is an audit event of its own.
+        let filter =
+            evident_search::parse_filter("source:evident @evt.name:cloudtrail_digest_check")
+                .expect("filter");
+        let window = Window {
+            from: i64::MIN,
+            to: i64::MAX,
+        };
+        let checks = matching_events(&store, &filter, window).expect("query");
+        let statuses: Vec<Option<&str>> = checks
+            .iter()
+            .map(|check| check.event.status.as_deref())
+            .collect();
+        assert_eq!(statuses, vec![Some("error"), Some("info"), Some("error")]);
     }
 }

@@ -9,11 +9,13 @@
 //!   ([`imported`] lists them);
 //! - [`bucket`]: CloudTrail files in an S3 bucket (object_store);
 //!   [`poller`]: a bucket as a continuous source of `serve`;
+//! - [`digests`]: CloudTrail digests checked against the imported files;
 //! - [`dead_letter`]: the dead-letter area of a data directory;
 //! - [`files`]: the files named on the command line, directories walked.
 
 pub mod bucket;
 pub mod dead_letter;
+pub mod digests;
 pub mod files;
 pub mod imported;
 pub mod importer;

@@ -2,9 +2,11 @@
 //! folder (`AWSLogs/<account>/CloudTrail/<region>/`) from the day before
 //! the newest delivery day seen there, so that files delivered late (into
 //! the last day or two) are still found, and imports the files not
-//! imported yet, at most once each ([`Importer`]). The newest day of each
-//! folder is saved in `bucket-positions.json` of the data directory after
-//! the folder is done, so that a restart lists where it left off.
+//! imported yet, at most once each ([`Importer`]); then the digest folders
+//! (`CloudTrail-Digest/`) the same way, each new digest checked against
+//! the files imported. The newest day of each folder is saved in
+//! `bucket-positions.json` of the data directory after the folder is done,
+//! so that a restart lists where it left off.
 
 use std::collections::BTreeMap;
 use std::path::{Path as FsPath, PathBuf};
@@ -13,6 +15,7 @@ use std::time::Duration;
 
 use evident_sources::Source;
 use object_store::ObjectStore;
+use object_store::path::Path;
 
 use super::Importer;
 use super::bucket::{BucketUrl, day_before, day_of, files_since, read, trail_folders};
@@ -79,58 +82,78 @@ impl BucketSource {
         }
     }
 
-    /// One pass over the bucket; the number of files imported.
+    /// One pass over the bucket: the log files, then the digests that
+    /// vouch for them; the number of files imported or checked.
     pub async fn poll(&mut self) -> Result<usize, String> {
-        let store = Arc::clone(&self.store);
-        let folders = trail_folders(store.as_ref(), &self.url)
-            .await
-            .map_err(|error| format!("listing {}: {error}", self.url))?;
-        let mut imported = 0;
-        for folder in folders {
-            let position_key = self.url.origin(&folder);
-            let seen = self
-                .positions
-                .lock()
-                .map_err(|_| "bucket positions lock poisoned".to_string())?
-                .get(&position_key)
-                .map(str::to_string);
-            let since = seen.as_deref().and_then(day_before);
-            let files = files_since(store.as_ref(), &folder, since.as_deref())
+        let mut done = 0;
+        for digests in [false, true] {
+            let kind = if digests {
+                "CloudTrail-Digest"
+            } else {
+                "CloudTrail"
+            };
+            let folders = trail_folders(self.store.as_ref(), &self.url, kind)
                 .await
-                .map_err(|error| format!("listing {position_key}: {error}"))?;
-            let mut newest = seen.clone();
-            for file in files {
-                if let Some(day) = day_of(&folder, &file.location)
-                    && newest.as_ref().is_none_or(|newest| day > *newest)
-                {
-                    newest = Some(day);
-                }
-                let origin = self.url.origin(&file.location);
-                if self.importer.was_imported(&origin) {
-                    continue;
-                }
-                let bytes = read(store.as_ref(), &file.location)
-                    .await
-                    .map_err(|error| format!("reading {origin}: {error}"))?;
-                let importer = Arc::clone(&self.importer);
-                let name = file.location.to_string();
-                let summary = tokio::task::spawn_blocking(move || {
-                    importer.import(Source::CloudTrail, &name, Some(&origin), &bytes)
-                })
-                .await
-                .map_err(|error| format!("import task failed: {error}"))?
-                .map_err(|error| error.to_string())?;
-                tracing::debug!(file = %summary.file, records = summary.imported, "bucket file imported");
-                imported += 1;
-            }
-            if let Some(newest) = newest.filter(|newest| seen.as_ref() != Some(newest)) {
-                self.positions
-                    .lock()
-                    .map_err(|_| "bucket positions lock poisoned".to_string())?
-                    .set(&position_key, &newest)
-                    .map_err(|error| format!("saving the bucket position: {error}"))?;
+                .map_err(|error| format!("listing {}: {error}", self.url))?;
+            for folder in folders {
+                done += self.poll_folder(&folder, digests).await?;
             }
         }
-        Ok(imported)
+        Ok(done)
+    }
+
+    async fn poll_folder(&mut self, folder: &Path, digests: bool) -> Result<usize, String> {
+        let store = Arc::clone(&self.store);
+        let position_key = self.url.origin(folder);
+        let seen = self
+            .positions
+            .lock()
+            .map_err(|_| "bucket positions lock poisoned".to_string())?
+            .get(&position_key)
+            .map(str::to_string);
+        let since = seen.as_deref().and_then(day_before);
+        let files = files_since(store.as_ref(), folder, since.as_deref(), digests)
+            .await
+            .map_err(|error| format!("listing {position_key}: {error}"))?;
+        let mut newest = seen.clone();
+        let mut done = 0;
+        for file in files {
+            if let Some(day) = day_of(folder, &file.location)
+                && newest.as_ref().is_none_or(|newest| day > *newest)
+            {
+                newest = Some(day);
+            }
+            let origin = self.url.origin(&file.location);
+            if self.importer.was_imported(&origin) {
+                continue;
+            }
+            let bytes = read(store.as_ref(), &file.location)
+                .await
+                .map_err(|error| format!("reading {origin}: {error}"))?;
+            let importer = Arc::clone(&self.importer);
+            let name = file.location.to_string();
+            let bucket = self.url.bucket.clone();
+            tokio::task::spawn_blocking(move || {
+                if digests {
+                    importer.check_digest(&origin, &bucket, &bytes).map(|_| ())
+                } else {
+                    importer
+                        .import(Source::CloudTrail, &name, Some(&origin), &bytes)
+                        .map(|_| ())
+                }
+            })
+            .await
+            .map_err(|error| format!("import task failed: {error}"))?
+            .map_err(|error| error.to_string())?;
+            done += 1;
+        }
+        if let Some(newest) = newest.filter(|newest| seen.as_ref() != Some(newest)) {
+            self.positions
+                .lock()
+                .map_err(|_| "bucket positions lock poisoned".to_string())?
+                .set(&position_key, &newest)
+                .map_err(|error| format!("saving the bucket position: {error}"))?;
+        }
+        Ok(done)
     }
 }

@@ -3,7 +3,7 @@
 use evident_model::{StoredEvent, Timestamp};
 use evident_sources::Source;
 use evident_sources::geoip::GeoIp;
-use evident_sources::records::read_records;
+use evident_sources::records::read_file;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -22,6 +22,9 @@ pub struct FileSummary {
     /// Why the whole file could not be read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// SHA-256 of the file's content, uncompressed (absent when unreadable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
     /// The file (an origin) was imported before: nothing was done.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub already_imported: bool,
@@ -60,8 +63,11 @@ pub fn prepare(
         reason,
         record,
     };
-    let records = match read_records(bytes) {
-        Ok(records) => records,
+    let records = match read_file(bytes) {
+        Ok(file) => {
+            prepared.summary.sha256 = Some(file.sha256);
+            file.records
+        }
         Err(error) => {
             prepared.summary.error = Some(error.to_string());
             prepared.dead_letters.push(letter(error.to_string(), None));
@@ -137,6 +143,7 @@ mod tests {
                 imported: 2,
                 dead_letters: 2,
                 error: None,
+                sha256: Some(evident_sources::records::sha256_hex(file.as_bytes())),
                 already_imported: false,
             }
         );
