@@ -163,11 +163,12 @@ fn the_import_endpoint_checks_its_key_source_and_size() {
     let (status, body) = post("/api/v1/import/syslog", API_KEY, record.clone());
     assert_eq!(status, 404);
     assert!(body.contains("unknown source"), "{body}");
+    let sha256 = evident_sources::records::sha256_hex(&record);
     let (status, body) = post("/api/v1/import/cloudtrail?file=one.json", API_KEY, record);
     assert_eq!(status, 200);
     assert_eq!(
         serde_json::from_str::<Value>(&body).expect("json"),
-        json!({"file": "one.json", "records": 1, "imported": 1, "dead_letters": 0})
+        json!({"file": "one.json", "records": 1, "imported": 1, "dead_letters": 0, "sha256": sha256})
     );
     let huge = vec![b' '; 65 * 1024 * 1024];
     assert_eq!(post("/api/v1/import/cloudtrail", API_KEY, huge).0, 413);
