@@ -7,6 +7,7 @@ mod hit;
 mod import;
 mod intake;
 mod integrity;
+mod metrics;
 pub mod search;
 pub mod sql;
 
@@ -64,6 +65,7 @@ pub fn router(state: SharedState) -> Router {
             "/api/v1/sql",
             post(sql::sql).layer(DefaultBodyLimit::max(sql::MAX_BODY_BYTES)),
         )
+        .route("/metrics", get(metrics::metrics))
         .route("/api/v1/import/{source}", post(import::import_file))
         .route(
             "/api/v1/import/cloudtrail-digest",

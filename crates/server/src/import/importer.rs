@@ -78,6 +78,11 @@ impl Importer {
         &self.dead_letters
     }
 
+    /// Files (and digests) from buckets imported so far.
+    pub fn imported_files(&self) -> usize {
+        self.imported.len()
+    }
+
     pub fn was_imported(&self, origin: &str) -> bool {
         self.imported.contains(origin)
     }

@@ -170,6 +170,24 @@ fn the_import_endpoint_checks_its_key_source_and_size() {
         serde_json::from_str::<Value>(&body).expect("json"),
         json!({"file": "one.json", "records": 1, "imported": 1, "dead_letters": 0, "sha256": sha256})
     );
+    // A record that cannot be read is a dead letter, counted for scraping.
+    let (status, body) = post(
+        "/api/v1/import/cloudtrail?file=two.json",
+        API_KEY,
+        b"{broken".to_vec(),
+    );
+    assert_eq!(status, 200);
+    assert!(body.contains("\"dead_letters\":1"), "{body}");
+    let metrics = client()
+        .get(server.url("/metrics"))
+        .send()
+        .expect("metrics")
+        .text()
+        .expect("text");
+    assert!(
+        metrics.contains("\nevident_dead_letters_total 1\n"),
+        "{metrics}"
+    );
     let huge = vec![b' '; 65 * 1024 * 1024];
     assert_eq!(post("/api/v1/import/cloudtrail", API_KEY, huge).0, 413);
 }
