@@ -220,3 +220,11 @@ def test_digests_vouch_for_the_imported_files_and_catch_altered_and_missing_ones
         assert tampered.returncode == 1
         assert f"{len(files) - 1} files verified, 2 problems" in tampered.stdout, tampered.stdout
         assert f"altered (hash differs from s3://{bucket}/{first_key}): s3://{bucket}/{altered_key}" in tampered.stderr
+        # The events themselves say whether their file is as CloudTrail delivered it.
+        statement = ("SELECT digest, count(DISTINCT origin) FROM dd.audit(columns => ARRAY["
+                     "'@evident.import.digest', '@evident.import.origin'], filter => 'source:cloudtrail') "
+                     "AS (digest VARCHAR, origin VARCHAR) GROUP BY digest ORDER BY digest")
+        rows = subprocess.run([os.environ["EVIDENT_BIN"], "sql", "--data-dir", data_dir, "--csv", statement],
+                              capture_output=True, text=True, timeout=120)
+        assert rows.returncode == 0, rows.stderr
+        assert rows.stdout.splitlines()[1:] == ["altered,1", f"verified,{len(files) - 1}"], rows.stdout

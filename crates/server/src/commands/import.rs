@@ -3,6 +3,7 @@
 //! (`POST /api/v1/import/<source>`, one request a file) or straight into a
 //! data directory, with a progress line and a summary.
 
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use evident_sources::Source;
+use evident_sources::cloudtrail_digest::Digest;
 use evident_sources::geoip::GeoIp;
 use evident_store::{Store, StoreOptions};
 
@@ -74,7 +76,7 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
     for path in &files {
         let name = path.display().to_string();
         let summary = match std::fs::read(path) {
-            Ok(bytes) => destination.import(args.source, &name, None, bytes)?,
+            Ok(bytes) => destination.import(args.source, &name, None, bytes, None)?,
             Err(error) => {
                 totals.unreadable.push(format!("{name}: {error}"));
                 continue;
@@ -83,19 +85,33 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         totals.add(&summary);
         progress.show(&totals, false);
     }
-    for (url, store, objects, _) in &buckets {
+    for (url, store, objects, digest_files) in &buckets {
+        // What the bucket's digests list, so that each file's events say
+        // whether it is as CloudTrail delivered it.
+        let mut listed = HashMap::new();
+        for object in digest_files {
+            let bytes = runtime
+                .block_on(bucket::read(store.as_ref(), &object.location))
+                .with_context(|| format!("reading {}", url.origin(&object.location)))?;
+            for (key, sha256) in listed_files(&bytes) {
+                listed.insert(format!("s3://{}/{key}", url.bucket), sha256);
+            }
+        }
         for object in objects {
             let origin = url.origin(&object.location);
             let bytes = runtime
                 .block_on(bucket::read(store.as_ref(), &object.location))
                 .with_context(|| format!("reading {origin}"))?;
-            let summary = destination.import(args.source, &origin, Some(&origin), bytes)?;
+            let vouched = listed.get(&origin).map(String::as_str);
+            let summary =
+                destination.import(args.source, &origin, Some(&origin), bytes, vouched)?;
             totals.add(&summary);
             progress.show(&totals, false);
         }
     }
     progress.show(&totals, true);
-    // Digests after the files they vouch for, oldest first.
+    // Digests after the files they vouch for, oldest first: what they list
+    // missing, a broken chain.
     let mut digests = DigestTotals::default();
     for (url, store, _, digest_files) in &buckets {
         for object in digest_files {
@@ -154,17 +170,19 @@ impl Destination {
         })
     }
 
-    /// Imports one file; with an `origin` (a bucket's file), at most once.
+    /// Imports one file; with an `origin` (a bucket's file), at most once;
+    /// `listed` is the SHA-256 a digest gives it.
     fn import(
         &mut self,
         source: Source,
         name: &str,
         origin: Option<&str>,
         bytes: Vec<u8>,
+        listed: Option<&str>,
     ) -> anyhow::Result<FileSummary> {
         match self {
             Destination::Local(importer) => importer
-                .import(source, name, origin, &bytes)
+                .import_vouched(source, name, origin, &bytes, listed)
                 .with_context(|| format!("importing {name}")),
             Destination::Remote {
                 client,
@@ -177,6 +195,9 @@ impl Destination {
                     let mut query = vec![("file", name)];
                     if let Some(origin) = origin {
                         query.push(("origin", origin));
+                    }
+                    if let Some(listed) = listed {
+                        query.push(("digest_sha256", listed));
                     }
                     let response = client
                         .post(&url)
@@ -318,6 +339,20 @@ impl Totals {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// The files a digest lists (key, SHA-256); nothing when it is not one.
+fn listed_files(bytes: &[u8]) -> Vec<(String, String)> {
+    let Ok(file) = evident_sources::records::read_file(bytes) else {
+        return Vec::new();
+    };
+    file.records
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter_map(|record| Digest::parse(&record).ok())
+        .flat_map(|digest| digest.files)
+        .map(|file| (file.key, file.sha256))
+        .collect()
 }
 
 /// What the digests of the buckets said.

@@ -1,4 +1,4 @@
-//! `POST /api/v1/import/{source}?file=<name>[&origin=s3://bucket/key]`:
+//! `POST /api/v1/import/{source}?file=<name>[&origin=s3://bucket/key][&digest_sha256=<hex>]`:
 //! one audit log file (its bytes as delivered, gzip or not) with the
 //! intake's API key. Its records are normalized, unreadable ones set aside
 //! in the dead-letter area, and the answer (what became of each record)
@@ -74,11 +74,12 @@ async fn accept(
         })?;
 
     let origin = params.get("origin").cloned();
+    let listed = params.get("digest_sha256").cloned();
     let importer = Arc::clone(&state.importer);
     // Decompressing, parsing and normalizing are CPU work, storing waits
     // for the disk: off the async threads.
     let summary = tokio::task::spawn_blocking(move || {
-        importer.import(source, &file, origin.as_deref(), &bytes)
+        importer.import_vouched(source, &file, origin.as_deref(), &bytes, listed.as_deref())
     })
     .await
     .map_err(|error| {

@@ -96,6 +96,21 @@ impl Importer {
         origin: Option<&str>,
         bytes: &[u8],
     ) -> Result<FileSummary, ImportError> {
+        self.import_vouched(source, name, origin, bytes, None)
+    }
+
+    /// [`Importer::import`], for a file a CloudTrail digest already
+    /// vouches for with `listed_sha256`: its events record whether the
+    /// file is as listed (`@evident.import.digest`: `verified` or
+    /// `altered`).
+    pub fn import_vouched(
+        &self,
+        source: Source,
+        name: &str,
+        origin: Option<&str>,
+        bytes: &[u8],
+        listed_sha256: Option<&str>,
+    ) -> Result<FileSummary, ImportError> {
         if let Some(origin) = origin
             && self.imported.contains(origin)
         {
@@ -106,16 +121,28 @@ impl Importer {
             });
         }
         let mut prepared = prepare(source, name, bytes, Timestamp::now(), self.geoip.as_deref());
+        prepared.summary.digest = listed_sha256.map(|listed| {
+            let verified = prepared
+                .summary
+                .sha256
+                .as_deref()
+                .is_some_and(|sha256| sha256.eq_ignore_ascii_case(listed));
+            if verified { "verified" } else { "altered" }.to_string()
+        });
         if let Some(origin) = origin {
             for (record, stored) in prepared.events.iter_mut().enumerate() {
-                stored.event.attributes.insert(
-                    "evident".into(),
-                    json!({"import": {
-                        "origin": origin,
-                        "record": record,
-                        "sha256": prepared.summary.sha256,
-                    }}),
-                );
+                let mut import = json!({
+                    "origin": origin,
+                    "record": record,
+                    "sha256": prepared.summary.sha256,
+                });
+                if let Some(digest) = &prepared.summary.digest {
+                    import["digest"] = json!(digest);
+                }
+                stored
+                    .event
+                    .attributes
+                    .insert("evident".into(), json!({"import": import}));
             }
             let present = self.records_present(origin)?;
             if !present.is_empty() {

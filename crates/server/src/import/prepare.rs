@@ -25,6 +25,9 @@ pub struct FileSummary {
     /// SHA-256 of the file's content, uncompressed (absent when unreadable).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// `verified` or `altered` when a CloudTrail digest listed the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
     /// The file (an origin) was imported before: nothing was done.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub already_imported: bool,
@@ -144,6 +147,7 @@ mod tests {
                 dead_letters: 2,
                 error: None,
                 sha256: Some(evident_sources::records::sha256_hex(file.as_bytes())),
+                digest: None,
                 already_imported: false,
             }
         );
