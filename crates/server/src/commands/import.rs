@@ -8,6 +8,8 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -15,6 +17,7 @@ use evident_sources::Source;
 use evident_sources::cloudtrail_digest::Digest;
 use evident_sources::geoip::GeoIp;
 use evident_store::{Store, StoreOptions};
+use object_store::{ObjectMeta, ObjectStore};
 
 use crate::cli::ImportArgs;
 use crate::import::bucket::{self, BucketUrl, S3Options};
@@ -32,7 +35,8 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         .partition(|path| path.starts_with("s3://"));
     let paths: Vec<PathBuf> = paths.into_iter().map(PathBuf::from).collect();
     let files = files::collect(&paths)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .context("starting a runtime")?;
@@ -64,27 +68,14 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
     if total == 0 {
         bail!("no files to import under the paths given");
     }
-    let mut destination = match &args.data_dir {
+    let destination = match &args.data_dir {
         Some(data_dir) => Destination::local(
             data_dir,
             GeoIp::open(args.geoip_city.as_deref(), args.geoip_asn.as_deref())?,
         )?,
         None => Destination::remote(args.server.as_deref().unwrap_or(DEFAULT_SERVER))?,
     };
-    let mut totals = Totals::default();
-    let mut progress = Progress::new(total);
-    for path in &files {
-        let name = path.display().to_string();
-        let summary = match std::fs::read(path) {
-            Ok(bytes) => destination.import(args.source, &name, None, bytes, None)?,
-            Err(error) => {
-                totals.unreadable.push(format!("{name}: {error}"));
-                continue;
-            }
-        };
-        totals.add(&summary);
-        progress.show(&totals, false);
-    }
+    let mut jobs: Vec<Job<'_>> = files.iter().map(Job::File).collect();
     for (url, store, objects, digest_files) in &buckets {
         // What the bucket's digests list, so that each file's events say
         // whether it is as CloudTrail delivered it.
@@ -97,18 +88,63 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
                 listed.insert(format!("s3://{}/{key}", url.bucket), sha256);
             }
         }
-        for object in objects {
-            let origin = url.origin(&object.location);
-            let bytes = runtime
-                .block_on(bucket::read(store.as_ref(), &object.location))
-                .with_context(|| format!("reading {origin}"))?;
-            let vouched = listed.get(&origin).map(String::as_str);
-            let summary =
-                destination.import(args.source, &origin, Some(&origin), bytes, vouched)?;
-            totals.add(&summary);
-            progress.show(&totals, false);
-        }
+        jobs.extend(objects.iter().map(|object| Job::Object {
+            url,
+            store,
+            object,
+            listed: listed.get(&url.origin(&object.location)).cloned(),
+        }));
     }
+
+    // Files are independent: several at a time, on every core here, or
+    // enough in flight to keep a server's cores busy.
+    let workers = match destination {
+        Destination::Local(_) => std::thread::available_parallelism()
+            .map_or(2, usize::from)
+            .clamp(1, 8),
+        Destination::Remote { .. } => 4,
+    };
+    let next = AtomicUsize::new(0);
+    let shared = Mutex::new((Totals::default(), Progress::new(total)));
+    let failure: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    let handle = runtime.handle();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(job) = jobs.get(index) else {
+                        return;
+                    };
+                    if failure.lock().is_ok_and(|failure| failure.is_some()) {
+                        return;
+                    }
+                    let outcome = job.run(&destination, args.source, handle);
+                    let Ok(mut guard) = shared.lock() else {
+                        return;
+                    };
+                    let (totals, progress) = &mut *guard;
+                    match outcome {
+                        Ok(Ok(summary)) => totals.add(&summary),
+                        Ok(Err(unreadable)) => totals.unreadable.push(unreadable),
+                        Err(error) => {
+                            if let Ok(mut failure) = failure.lock() {
+                                failure.get_or_insert(error);
+                            }
+                            return;
+                        }
+                    }
+                    progress.show(totals, false);
+                }
+            });
+        }
+    });
+    if let Some(error) = failure.into_inner().ok().flatten() {
+        return Err(error);
+    }
+    let (totals, mut progress) = shared
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("an import worker panicked"))?;
     progress.show(&totals, true);
     // Digests after the files they vouch for, oldest first: what they list
     // missing, a broken chain.
@@ -128,6 +164,53 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// One file to import.
+enum Job<'a> {
+    File(&'a PathBuf),
+    Object {
+        url: &'a BucketUrl,
+        store: &'a Arc<dyn ObjectStore>,
+        object: &'a ObjectMeta,
+        /// The SHA-256 a digest lists for it.
+        listed: Option<String>,
+    },
+}
+
+impl Job<'_> {
+    /// The file's summary, `Ok(Err(reason))` when the file could not be
+    /// opened, `Err` when importing must stop (the destination failed).
+    fn run(
+        &self,
+        destination: &Destination,
+        source: Source,
+        runtime: &tokio::runtime::Handle,
+    ) -> anyhow::Result<Result<FileSummary, String>> {
+        match self {
+            Job::File(path) => {
+                let name = path.display().to_string();
+                match std::fs::read(path) {
+                    Ok(bytes) => destination.import(source, &name, None, bytes, None).map(Ok),
+                    Err(error) => Ok(Err(format!("{name}: {error}"))),
+                }
+            }
+            Job::Object {
+                url,
+                store,
+                object,
+                listed,
+            } => {
+                let origin = url.origin(&object.location);
+                let bytes = runtime
+                    .block_on(bucket::read(store.as_ref(), &object.location))
+                    .with_context(|| format!("reading {origin}"))?;
+                destination
+                    .import(source, &origin, Some(&origin), bytes, listed.as_deref())
+                    .map(Ok)
+            }
+        }
+    }
 }
 
 /// Where the events go.
@@ -173,7 +256,7 @@ impl Destination {
     /// Imports one file; with an `origin` (a bucket's file), at most once;
     /// `listed` is the SHA-256 a digest gives it.
     fn import(
-        &mut self,
+        &self,
         source: Source,
         name: &str,
         origin: Option<&str>,
@@ -230,7 +313,7 @@ impl Destination {
 
     /// Checks a CloudTrail digest; `None` when it was checked before.
     fn check_digest(
-        &mut self,
+        &self,
         origin: &str,
         bucket: &str,
         bytes: Vec<u8>,

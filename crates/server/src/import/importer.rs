@@ -11,14 +11,14 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use evident_model::Timestamp;
+use evident_model::{StoredEvent, Timestamp};
 use evident_query::{Window, matching_events};
 use evident_sources::Source;
 use evident_sources::cloudtrail_digest::Digest;
 use evident_sources::geoip::GeoIp;
 use evident_sources::records::read_file;
+use evident_store::Store;
 use evident_store::wal::WalError;
-use evident_store::{Store, append_and_wait};
 use serde_json::json;
 
 use super::digests::{self, DigestReport};
@@ -165,7 +165,7 @@ impl Importer {
             .write(&prepared.dead_letters)
             .map_err(ImportError::DeadLetters)?;
         if !prepared.events.is_empty() {
-            append_and_wait(&self.store, &prepared.events).map_err(ImportError::Store)?;
+            self.append(prepared.events)?;
         }
         if let Some(origin) = origin {
             self.imported
@@ -211,11 +211,28 @@ impl Importer {
                 "a CloudTrail digest does not match the files imported"
             );
         }
-        append_and_wait(&self.store, &[report.event(&digest)]).map_err(ImportError::Store)?;
+        self.append(vec![report.event(&digest)])?;
         self.imported
             .add(origin, 0, Some(&file.sha256))
             .map_err(ImportError::Imported)?;
         Ok(Some(report))
+    }
+
+    /// Appends `events` (handed over, not copied) and waits until durable.
+    fn append(&self, events: Vec<StoredEvent>) -> Result<(), ImportError> {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        self.store.append(
+            events,
+            Box::new(move |result| {
+                let _ = sender.send(result);
+            }),
+        );
+        match receiver.recv() {
+            Ok(result) => result.map(|_| ()).map_err(ImportError::Store),
+            Err(_) => Err(ImportError::Store(WalError::Poisoned(
+                "the write-ahead log stopped".into(),
+            ))),
+        }
     }
 
     /// The records of `origin` already stored (an import cut short).
@@ -239,7 +256,7 @@ impl Importer {
 
 #[cfg(test)]
 mod tests {
-    use evident_store::StoreOptions;
+    use evident_store::{StoreOptions, append_and_wait};
 
     use super::*;
 

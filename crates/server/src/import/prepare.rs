@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::DeadLetter;
 use crate::intake::ids;
-use crate::intake::normalize::{normalize_tags, truncate};
+use crate::intake::normalize::{MAX_EVENT_BYTES, Normalized, normalize_tags, truncate};
 
 /// What became of one file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,14 +88,14 @@ pub fn prepare(
                 continue;
             }
         };
-        let size = serde_json::to_vec(&record).map_or(0, |bytes| bytes.len());
-        let kept = Value::Object(record.clone());
+        // The record's size as stored, and its text to set aside should it
+        // not normalize (parsed again only then: cheaper than a copy).
+        let text = serde_json::to_vec(&record).unwrap_or_default();
         let mut event = match source.normalize(record) {
             Ok(event) => event,
             Err(error) => {
-                prepared
-                    .dead_letters
-                    .push(letter(error.to_string(), Some(kept)));
+                let kept = serde_json::from_slice(&text).ok();
+                prepared.dead_letters.push(letter(error.to_string(), kept));
                 continue;
             }
         };
@@ -106,13 +106,22 @@ pub fn prepare(
         let mut tags = std::mem::take(&mut event.tags);
         tags.push(format!("source:{}", source.name()));
         event.tags = normalize_tags(tags);
-        let normalized = truncate(event);
+        // The event holds the record once plus a few short fields: far
+        // below the cap it needs no measuring (a whole serialization).
+        let normalized = if text.len() < MAX_EVENT_BYTES / 4 {
+            Normalized {
+                event,
+                truncated: false,
+            }
+        } else {
+            truncate(event)
+        };
         prepared.events.push(StoredEvent {
             id: ids::event_id(received),
             discovery_timestamp: received,
             tiebreaker: ids::tiebreaker(),
             random_draw: ids::random_draw(),
-            ingest_size_in_bytes: size as u64,
+            ingest_size_in_bytes: text.len() as u64,
             truncated: normalized.truncated,
             event: normalized.event,
         });
