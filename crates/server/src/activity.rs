@@ -59,19 +59,28 @@ pub struct SqlActivity<'a> {
     pub client_ip: Option<String>,
 }
 
+/// One of evident's own events (its activity, its checks), stored now with
+/// the fields ingest assigns.
+pub fn own_event(event: Event) -> StoredEvent {
+    let now = Timestamp::now();
+    StoredEvent {
+        id: ids::event_id(now),
+        discovery_timestamp: now,
+        tiebreaker: ids::tiebreaker(),
+        random_draw: ids::random_draw(),
+        ingest_size_in_bytes: 0,
+        truncated: false,
+        event: Event {
+            timestamp: event.timestamp.or(Some(now)),
+            ..event
+        },
+    }
+}
+
 impl SqlActivity<'_> {
     /// The stored form, with the fields ingest assigns.
     fn stored(&self) -> StoredEvent {
-        let now = Timestamp::now();
-        StoredEvent {
-            id: ids::event_id(now),
-            discovery_timestamp: now,
-            tiebreaker: ids::tiebreaker(),
-            random_draw: ids::random_draw(),
-            ingest_size_in_bytes: 0,
-            truncated: false,
-            event: self.event(),
-        }
+        own_event(self.event())
     }
 
     fn event(&self) -> Event {

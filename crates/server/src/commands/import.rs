@@ -49,11 +49,11 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         let url = BucketUrl::parse(url).map_err(anyhow::Error::msg)?;
         let store = bucket::open(&url, &options).map_err(anyhow::Error::msg)?;
         let objects = runtime
-            .block_on(bucket::all_log_files(store.as_ref(), &url))
+            .block_on(bucket::all_files(store.as_ref(), &url, false))
             .with_context(|| format!("listing {url}"))?;
         let digests = if args.source == Source::CloudTrail {
             runtime
-                .block_on(bucket::all_digest_files(store.as_ref(), &url))
+                .block_on(bucket::all_files(store.as_ref(), &url, true))
                 .with_context(|| format!("listing the digests of {url}"))?
         } else {
             Vec::new()

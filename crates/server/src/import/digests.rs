@@ -6,12 +6,12 @@
 //! @evt.name:cloudtrail_digest_check`, `status:error` when anything is
 //! wrong), since stored events cannot be changed afterwards.
 
-use evident_model::{Event, StoredEvent, Timestamp};
+use evident_model::{Event, StoredEvent};
 use evident_sources::cloudtrail_digest::Digest;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::intake::ids;
+use crate::activity::own_event;
 
 /// How a digest links to the one before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,7 +49,6 @@ impl DigestReport {
 
     /// The audit event recording this check.
     pub fn event(&self, digest: &Digest) -> StoredEvent {
-        let now = Timestamp::now();
         let message = format!(
             "CloudTrail digest {}: {} files verified, {} mismatched, {} missing; chain {}",
             self.digest,
@@ -79,23 +78,14 @@ impl DigestReport {
         let serde_json::Value::Object(attributes) = attributes else {
             unreachable!("built as an object above")
         };
-        StoredEvent {
-            id: ids::event_id(now),
-            discovery_timestamp: now,
-            tiebreaker: ids::tiebreaker(),
-            random_draw: ids::random_draw(),
-            ingest_size_in_bytes: 0,
-            truncated: false,
-            event: Event {
-                timestamp: Some(now),
-                message: Some(message),
-                service: Some("evident".into()),
-                source: Some("evident".into()),
-                status: Some(if self.is_clean() { "info" } else { "error" }.into()),
-                attributes,
-                ..Event::default()
-            },
-        }
+        own_event(Event {
+            message: Some(message),
+            service: Some("evident".into()),
+            source: Some("evident".into()),
+            status: Some(if self.is_clean() { "info" } else { "error" }.into()),
+            attributes,
+            ..Event::default()
+        })
     }
 }
 
