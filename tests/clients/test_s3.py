@@ -61,14 +61,14 @@ def s3():
 class Evident:
     """`evident serve` reading the bucket, restartable on one data directory."""
 
-    def __init__(self, endpoint, data_dir):
-        self.endpoint, self.data_dir, self.process, self.base = endpoint, data_dir, None, None
+    def __init__(self, endpoint, data_dir, bucket=BUCKET):
+        self.endpoint, self.data_dir, self.bucket, self.process, self.base = endpoint, data_dir, bucket, None, None
 
     def start(self):
         env = dict(os.environ, EVIDENT_API_KEY=API_KEY, EVIDENT_APP_KEY=APP_KEY, EVIDENT_LOG="warn", **CREDENTIALS)
         self.process = subprocess.Popen(
             [os.environ["EVIDENT_BIN"], "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data_dir,
-             "--cloudtrail-bucket", f"s3://{BUCKET}", "--aws-endpoint-url", self.endpoint,
+             "--cloudtrail-bucket", f"s3://{self.bucket}", "--aws-endpoint-url", self.endpoint,
              "--bucket-poll-seconds", "1"],
             stdout=subprocess.PIPE, env=env, text=True)
         for line in self.process.stdout:
@@ -228,3 +228,19 @@ def test_digests_vouch_for_the_imported_files_and_catch_altered_and_missing_ones
                               capture_output=True, text=True, timeout=120)
         assert rows.returncode == 0, rows.stderr
         assert rows.stdout.splitlines()[1:] == ["altered,1", f"verified,{len(files) - 1}"], rows.stdout
+
+    # The continuous source checks the digests too, after the files, and
+    # records each check as an event of its own.
+    with tempfile.TemporaryDirectory() as data_dir:
+        evident = Evident(s3["endpoint"], data_dir, bucket)
+        evident.start()
+        statement = ("SELECT status, chain, missing FROM dd.audit(columns => ARRAY["
+                     "'status', '@cloudtrail_digest.chain', '@cloudtrail_digest.missing'], "
+                     "filter => 'source:evident @evt.name:cloudtrail_digest_check') "
+                     "AS (status VARCHAR, chain VARCHAR, missing VARCHAR) ORDER BY chain")
+        deadline = time.monotonic() + 60
+        while len(checks := evident.sql(statement)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        evident.stop()
+        assert [row[:2] for row in checks] == [["error", "first"], ["error", "linked"]], checks
+        assert "vanished" in checks[1][2]
