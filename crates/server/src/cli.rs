@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use evident_sources::Source;
+use evident_sources::SourceChoice;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -48,7 +48,7 @@ pub enum Command {
     /// server, keys come from EVIDENT_API_KEY and EVIDENT_APP_KEY. Every
     /// statement run is recorded as an audit event.
     Sql(SqlArgs),
-    /// Import audit log files: cloudtrail, gcp, azure, okta, github, kubernetes.
+    /// Import audit log files: cloudtrail, gcp, azure, okta, github, kubernetes, or auto.
     ///
     ///   evident import cloudtrail ./AWSLogs      (into the server on 127.0.0.1:8844)
     ///
@@ -201,9 +201,10 @@ pub struct SearchArgs {
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
-    /// The kind of log: cloudtrail, gcp, azure, okta, github, kubernetes.
+    /// The kind of log: cloudtrail, gcp, azure, okta, github, kubernetes,
+    /// or auto (each record's source recognized on its own).
     #[arg(value_parser = parse_source)]
-    pub source: Source,
+    pub source: SourceChoice,
 
     /// Files or directories to import, or S3 buckets (s3://bucket[/prefix]:
     /// every .json.gz / .json under it, each at most once).
@@ -238,7 +239,7 @@ pub struct ImportArgs {
     pub geoip_asn: Option<PathBuf>,
 }
 
-fn parse_source(name: &str) -> Result<Source, String> {
+fn parse_source(name: &str) -> Result<SourceChoice, String> {
     name.parse()
 }
 

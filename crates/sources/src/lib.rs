@@ -126,6 +126,60 @@ impl FromStr for Source {
     }
 }
 
+/// What an import reads: records of one source, or of whichever source
+/// each record is (`auto`: detected record by record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SourceChoice {
+    Detect,
+    Only(Source),
+}
+
+impl SourceChoice {
+    /// `auto`, or the source's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceChoice::Detect => "auto",
+            SourceChoice::Only(source) => source.name(),
+        }
+    }
+
+    /// Whether CloudTrail records may be among those read.
+    pub fn includes(self, source: Source) -> bool {
+        self == SourceChoice::Detect || self == SourceChoice::Only(source)
+    }
+
+    /// `record` as an audit event of the chosen (or detected) source.
+    pub fn normalize(self, record: Map<String, Value>) -> Result<Event, NormalizeError> {
+        match self {
+            SourceChoice::Only(source) => source.normalize(record),
+            SourceChoice::Detect => match Source::detect(&record) {
+                Some(source) => source.normalize(record),
+                None => Err(NormalizeError {
+                    log: "known",
+                    reason: "it matches none of the sources evident reads".into(),
+                }),
+            },
+        }
+    }
+}
+
+impl fmt::Display for SourceChoice {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.name())
+    }
+}
+
+impl FromStr for SourceChoice {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<SourceChoice, String> {
+        if name.eq_ignore_ascii_case("auto") {
+            return Ok(SourceChoice::Detect);
+        }
+        name.parse().map(SourceChoice::Only)
+    }
+}
+
 /// Why a record could not be normalized.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("not a {log} record: {reason}")]

@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use evident_sources::Source;
 use evident_sources::cloudtrail_digest::Digest;
 use evident_sources::geoip::GeoIp;
+use evident_sources::{Source, SourceChoice};
 use evident_store::{Store, StoreOptions};
 use object_store::{ObjectMeta, ObjectStore};
 
@@ -51,7 +51,7 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         let objects = runtime
             .block_on(bucket::all_files(store.as_ref(), &url, false))
             .with_context(|| format!("listing {url}"))?;
-        let digests = if args.source == Source::CloudTrail {
+        let digests = if args.source.includes(Source::CloudTrail) {
             runtime
                 .block_on(bucket::all_files(store.as_ref(), &url, true))
                 .with_context(|| format!("listing the digests of {url}"))?
@@ -184,7 +184,7 @@ impl Job<'_> {
     fn run(
         &self,
         destination: &Destination,
-        source: Source,
+        source: SourceChoice,
         runtime: &tokio::runtime::Handle,
     ) -> anyhow::Result<Result<FileSummary, String>> {
         match self {
@@ -257,7 +257,7 @@ impl Destination {
     /// `listed` is the SHA-256 a digest gives it.
     fn import(
         &self,
-        source: Source,
+        source: SourceChoice,
         name: &str,
         origin: Option<&str>,
         bytes: Vec<u8>,

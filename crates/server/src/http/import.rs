@@ -14,7 +14,7 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use evident_sources::Source;
+use evident_sources::SourceChoice;
 
 use super::intake::{check_api_key, check_load};
 use super::{IntakeError, SharedState};
@@ -56,7 +56,7 @@ async fn accept(
     body: Body,
 ) -> Result<FileSummary, IntakeError> {
     check_api_key(&state, &params, &headers, None)?;
-    let source: Source = source
+    let source: SourceChoice = source
         .parse()
         .map_err(|message: String| IntakeError::new(StatusCode::NOT_FOUND, message))?;
     check_load(&state)?;

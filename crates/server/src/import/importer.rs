@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use evident_model::{StoredEvent, Timestamp};
 use evident_query::{Window, matching_events};
-use evident_sources::Source;
+use evident_sources::SourceChoice;
 use evident_sources::cloudtrail_digest::Digest;
 use evident_sources::geoip::GeoIp;
 use evident_sources::records::read_file;
@@ -91,7 +91,7 @@ impl Importer {
     /// `origin`, at most once. Blocks until everything is durable.
     pub fn import(
         &self,
-        source: Source,
+        source: SourceChoice,
         name: &str,
         origin: Option<&str>,
         bytes: &[u8],
@@ -105,7 +105,7 @@ impl Importer {
     /// `altered`).
     pub fn import_vouched(
         &self,
-        source: Source,
+        source: SourceChoice,
         name: &str,
         origin: Option<&str>,
         bytes: &[u8],
@@ -285,11 +285,21 @@ mod tests {
         let store = Arc::new(Store::open(dir.path(), StoreOptions::default()).expect("store"));
         let importer = Importer::open(Arc::clone(&store), dir.path(), None).expect("importer");
         let first = importer
-            .import(Source::CloudTrail, "f", Some(ORIGIN), FILE.as_bytes())
+            .import(
+                SourceChoice::Only(evident_sources::Source::CloudTrail),
+                "f",
+                Some(ORIGIN),
+                FILE.as_bytes(),
+            )
             .expect("import");
         assert_eq!((first.records, first.imported), (3, 3));
         let again = importer
-            .import(Source::CloudTrail, "f", Some(ORIGIN), FILE.as_bytes())
+            .import(
+                SourceChoice::Only(evident_sources::Source::CloudTrail),
+                "f",
+                Some(ORIGIN),
+                FILE.as_bytes(),
+            )
             .expect("import");
         assert!(again.already_imported);
         assert_eq!(count(&store), 3);
@@ -299,7 +309,12 @@ mod tests {
         std::fs::remove_file(dir.path().join(ImportedFiles::FILE)).expect("unlist");
         let importer = Importer::open(Arc::clone(&store), dir.path(), None).expect("importer");
         let resumed = importer
-            .import(Source::CloudTrail, "f", Some(ORIGIN), FILE.as_bytes())
+            .import(
+                SourceChoice::Only(evident_sources::Source::CloudTrail),
+                "f",
+                Some(ORIGIN),
+                FILE.as_bytes(),
+            )
             .expect("import");
         assert_eq!((resumed.records, resumed.imported), (3, 0));
         assert_eq!(count(&store), 3);
@@ -308,7 +323,7 @@ mod tests {
         // records are added.
         let other = "s3://trail/AWSLogs/1/CloudTrail/us-east-1/2024/01/01/g.json.gz";
         let mut prepared = prepare(
-            Source::CloudTrail,
+            SourceChoice::Only(evident_sources::Source::CloudTrail),
             "g",
             FILE.as_bytes(),
             Timestamp::now(),
@@ -321,7 +336,12 @@ mod tests {
         );
         append_and_wait(&store, &prepared.events).expect("append");
         let resumed = importer
-            .import(Source::CloudTrail, "g", Some(other), FILE.as_bytes())
+            .import(
+                SourceChoice::Only(evident_sources::Source::CloudTrail),
+                "g",
+                Some(other),
+                FILE.as_bytes(),
+            )
             .expect("import");
         assert_eq!((resumed.records, resumed.imported), (3, 2));
         assert_eq!(count(&store), 6);
@@ -339,7 +359,12 @@ mod tests {
         for name in ["f1.json", "f2.json"] {
             let origin = format!("s3://copy/{}", key(name));
             importer
-                .import(Source::CloudTrail, name, Some(&origin), FILE.as_bytes())
+                .import(
+                    SourceChoice::Only(evident_sources::Source::CloudTrail),
+                    name,
+                    Some(&origin),
+                    FILE.as_bytes(),
+                )
                 .expect("import");
         }
         let listed = |name: &str, hash: &str| json!({"s3Bucket": "trail", "s3Object": key(name), "hashValue": hash, "hashAlgorithm": "SHA-256"});

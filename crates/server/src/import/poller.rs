@@ -13,7 +13,7 @@ use std::path::{Path as FsPath, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use evident_sources::Source;
+use evident_sources::{Source, SourceChoice};
 use object_store::ObjectStore;
 use object_store::path::Path;
 
@@ -138,7 +138,12 @@ impl BucketSource {
                     importer.check_digest(&origin, &bucket, &bytes).map(|_| ())
                 } else {
                     importer
-                        .import(Source::CloudTrail, &name, Some(&origin), &bytes)
+                        .import(
+                            SourceChoice::Only(Source::CloudTrail),
+                            &name,
+                            Some(&origin),
+                            &bytes,
+                        )
                         .map(|_| ())
                 }
             })

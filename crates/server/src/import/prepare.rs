@@ -1,7 +1,7 @@
 //! One file's bytes to events ready to store and dead letters.
 
 use evident_model::{StoredEvent, Timestamp};
-use evident_sources::Source;
+use evident_sources::SourceChoice;
 use evident_sources::geoip::GeoIp;
 use evident_sources::records::read_file;
 use serde::{Deserialize, Serialize};
@@ -41,11 +41,12 @@ pub struct Prepared {
     pub summary: FileSummary,
 }
 
-/// Reads the records of `bytes` (the file `file`) as `source` records.
+/// Reads the records of `bytes` (the file `file`) as `source` records
+/// (or each as the source it is detected to be).
 /// Events without a time of their own take `received`; with `geoip`, the
 /// client address is located.
 pub fn prepare(
-    source: Source,
+    source: SourceChoice,
     file: &str,
     bytes: &[u8],
     received: Timestamp,
@@ -104,7 +105,10 @@ pub fn prepare(
             geoip.enrich(&mut event);
         }
         let mut tags = std::mem::take(&mut event.tags);
-        tags.push(format!("source:{}", source.name()));
+        tags.push(format!(
+            "source:{}",
+            event.source.as_deref().unwrap_or(source.name())
+        ));
         event.tags = normalize_tags(tags);
         // The event holds the record once plus a few short fields: far
         // below the cap it needs no measuring (a whole serialization).
@@ -146,7 +150,13 @@ mod tests {
             "\n",
             r#"{"eventSource": "s3.amazonaws.com", "eventName": "GetObject"}"#,
         );
-        let prepared = prepare(Source::CloudTrail, "a.jsonl", file.as_bytes(), NOW, None);
+        let prepared = prepare(
+            SourceChoice::Only(evident_sources::Source::CloudTrail),
+            "a.jsonl",
+            file.as_bytes(),
+            NOW,
+            None,
+        );
         assert_eq!(
             prepared.summary,
             FileSummary {
@@ -171,7 +181,7 @@ mod tests {
     #[test]
     fn an_unreadable_file_is_one_dead_letter() {
         let prepared = prepare(
-            Source::CloudTrail,
+            SourceChoice::Only(evident_sources::Source::CloudTrail),
             "a.json.gz",
             &[0x1f, 0x8b, 1, 2],
             NOW,

@@ -268,3 +268,56 @@ fn every_shared_record_of_every_source_imports_into_a_server() {
         822 + 198 + 293 + 57 + 106 + 193
     );
 }
+
+#[test]
+fn auto_recognizes_each_record_of_every_shared_source() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let folders = [
+        "aws-cloudtrail",
+        "gcp-audit",
+        "azure",
+        "okta",
+        "github-audit",
+        "kubernetes-audit",
+    ];
+    let files: Vec<std::path::PathBuf> = folders
+        .iter()
+        .flat_map(|folder| data_files(&shared_dir().join("data").join(folder)))
+        .collect();
+    let paths: Vec<&Path> = files.iter().map(std::path::PathBuf::as_path).collect();
+    let output = import(
+        &["auto", "--data-dir"],
+        &[&[data.path()], paths.as_slice()].concat(),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.starts_with("imported 1669 of 1669 records"),
+        "{stdout}"
+    );
+    let server = Server::start(data.path());
+    let rows = sql_rows(
+        &server,
+        "SELECT src, count(*) FROM dd.audit(columns => ARRAY['source'], filter => '-@evt.name:sql_query')
+         AS (src VARCHAR) GROUP BY src ORDER BY src",
+    );
+    let count = |name: &str| {
+        rows.iter()
+            .find(|row| row[0] == json!(name))
+            .and_then(|row| row[1].as_i64())
+            .unwrap_or(0)
+    };
+    assert_eq!(count("cloudtrail"), 822);
+    assert_eq!(count("okta"), 57);
+    assert_eq!(count("github"), 106);
+    // GKE and AKS wrap Kubernetes audit events: they count as kubernetes.
+    assert_eq!(
+        count("gcp") + count("azure") + count("kubernetes"),
+        198 + 293 + 193
+    );
+    assert!(count("gcp") > 0 && count("azure") > 0 && count("kubernetes") >= 193);
+}
