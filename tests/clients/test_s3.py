@@ -195,6 +195,8 @@ def test_digests_vouch_for_the_imported_files_and_catch_altered_and_missing_ones
     second = digest(bucket, second_key, files[2:] + [vanished], previous=(first_key, first))
     client.put_object(Bucket=bucket, Key=first_key, Body=gzip.compress(first))
     client.put_object(Bucket=bucket, Key=second_key, Body=gzip.compress(second))
+    # Not a digest at all: set aside, reported, the rest goes on.
+    client.put_object(Bucket=bucket, Key=digests + "d-garbage.json.gz", Body=b"not gzip")
 
     env = dict(os.environ, **CREDENTIALS)
 
@@ -207,8 +209,9 @@ def test_digests_vouch_for_the_imported_files_and_catch_altered_and_missing_ones
         # As delivered: every file vouched for, one listed file never arrived.
         clean = run(data_dir)
         assert clean.returncode == 1, clean.stdout + clean.stderr
-        assert f"CloudTrail digests: 2 checked, {len(files)} files verified, 1 problems" in clean.stdout, clean.stdout
+        assert f"CloudTrail digests: 2 checked, {len(files)} files verified, 2 problems" in clean.stdout, clean.stdout
         assert "missing (listed in" in clean.stderr and "vanished" in clean.stderr, clean.stderr
+        assert "unreadable digest" in clean.stderr and "d-garbage" in clean.stderr, clean.stderr
 
     # A file altered after CloudTrail delivered it.
     altered_key, altered_content = files[0]
@@ -218,7 +221,7 @@ def test_digests_vouch_for_the_imported_files_and_catch_altered_and_missing_ones
     with tempfile.TemporaryDirectory() as data_dir:
         tampered = run(data_dir)
         assert tampered.returncode == 1
-        assert f"{len(files) - 1} files verified, 2 problems" in tampered.stdout, tampered.stdout
+        assert f"{len(files) - 1} files verified, 3 problems" in tampered.stdout, tampered.stdout
         assert f"altered (hash differs from s3://{bucket}/{first_key}): s3://{bucket}/{altered_key}" in tampered.stderr
         # The events themselves say whether their file is as CloudTrail delivered it.
         statement = ("SELECT digest, count(DISTINCT origin) FROM dd.audit(columns => ARRAY["

@@ -22,7 +22,7 @@ use object_store::{ObjectMeta, ObjectStore};
 use crate::cli::ImportArgs;
 use crate::import::bucket::{self, BucketUrl, S3Options};
 use crate::import::digests::{Chain, DigestReport};
-use crate::import::{DeadLetters, FileSummary, Importer, files};
+use crate::import::{DeadLetters, FileSummary, ImportError, Importer, files};
 
 const DEFAULT_SERVER: &str = "http://127.0.0.1:8844";
 /// Attempts for a file while the server answers 503 (overloaded).
@@ -155,7 +155,13 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
             let bytes = runtime
                 .block_on(bucket::read(store.as_ref(), &object.location))
                 .with_context(|| format!("reading {origin}"))?;
-            digests.add(destination.check_digest(&origin, &url.bucket, bytes)?);
+            match destination.check_digest(&origin, &url.bucket, bytes) {
+                Ok(report) => digests.add(report),
+                Err(DigestFailure::Unreadable(reason)) => digests
+                    .problems
+                    .push(format!("unreadable digest {origin}: {reason}")),
+                Err(DigestFailure::Other(error)) => return Err(error),
+            }
         }
     }
     let code = totals.report(&destination, progress.started.elapsed());
@@ -317,11 +323,14 @@ impl Destination {
         origin: &str,
         bucket: &str,
         bytes: Vec<u8>,
-    ) -> anyhow::Result<Option<DigestReport>> {
+    ) -> Result<Option<DigestReport>, DigestFailure> {
         match self {
-            Destination::Local(importer) => importer
-                .check_digest(origin, bucket, &bytes)
-                .with_context(|| format!("checking {origin}")),
+            Destination::Local(importer) => match importer.check_digest(origin, bucket, &bytes) {
+                Err(ImportError::Digest(reason)) => Err(DigestFailure::Unreadable(reason)),
+                other => other
+                    .with_context(|| format!("checking {origin}"))
+                    .map_err(DigestFailure::Other),
+            },
             Destination::Remote {
                 client,
                 server,
@@ -333,16 +342,28 @@ impl Destination {
                     .header("DD-API-KEY", api_key.as_str())
                     .body(bytes)
                     .send()
-                    .with_context(|| format!("sending {origin} to {server}"))?;
+                    .with_context(|| format!("sending {origin} to {server}"))
+                    .map_err(DigestFailure::Other)?;
                 let status = response.status();
                 let answer: serde_json::Value = response
                     .json()
-                    .with_context(|| format!("reading the answer of {server} for {origin}"))?;
+                    .with_context(|| format!("reading the answer of {server} for {origin}"))
+                    .map_err(DigestFailure::Other)?;
+                if status.as_u16() == 400 {
+                    let reason = answer["errors"][0]["detail"]
+                        .as_str()
+                        .map_or_else(|| answer.to_string(), str::to_string);
+                    return Err(DigestFailure::Unreadable(reason));
+                }
                 if !status.is_success() {
-                    bail!("{server} refused {origin}: {status}: {answer}");
+                    return Err(DigestFailure::Other(anyhow::anyhow!(
+                        "{server} refused {origin}: {status}: {answer}"
+                    )));
                 }
                 match answer.get("report") {
-                    Some(report) => Ok(Some(serde_json::from_value(report.clone())?)),
+                    Some(report) => serde_json::from_value(report.clone())
+                        .map(Some)
+                        .map_err(|error| DigestFailure::Other(error.into())),
                     None => Ok(None),
                 }
             }
@@ -436,6 +457,14 @@ fn listed_files(bytes: &[u8]) -> Vec<(String, String)> {
         .flat_map(|digest| digest.files)
         .map(|file| (file.key, file.sha256))
         .collect()
+}
+
+/// Why a digest was not checked.
+enum DigestFailure {
+    /// The file is no digest (set aside; the import goes on).
+    Unreadable(String),
+    /// The destination failed (the import stops).
+    Other(anyhow::Error),
 }
 
 /// What the digests of the buckets said.

@@ -22,7 +22,7 @@ use evident_store::wal::WalError;
 use serde_json::json;
 
 use super::digests::{self, DigestReport};
-use super::{DeadLetters, FileSummary, ImportedFiles, prepare};
+use super::{DeadLetter, DeadLetters, FileSummary, ImportedFiles, prepare};
 
 /// Why a file could not be imported (nothing of it was listed as done).
 #[derive(Debug, thiserror::Error)]
@@ -182,7 +182,8 @@ impl Importer {
     /// Checks a CloudTrail digest (the file `origin` of `bucket`) against
     /// the files imported, records the check as an audit event and lists
     /// the digest (with its hash, which the next digest chains to). `None`
-    /// when it was checked before.
+    /// when it was checked before. A file that is no digest is set aside in
+    /// the dead-letter area, listed, and reported as `ImportError::Digest`.
     pub fn check_digest(
         &self,
         origin: &str,
@@ -192,15 +193,38 @@ impl Importer {
         if self.imported.contains(origin) {
             return Ok(None);
         }
-        let file = read_file(bytes).map_err(|error| ImportError::Digest(error.to_string()))?;
-        let record = file
-            .records
-            .into_iter()
-            .next()
-            .and_then(Result::ok)
-            .ok_or_else(|| ImportError::Digest("the file holds no JSON object".into()))?;
-        let digest =
-            Digest::parse(&record).map_err(|error| ImportError::Digest(error.to_string()))?;
+        let parsed = read_file(bytes)
+            .map_err(|error| error.to_string())
+            .and_then(|file| {
+                let record = file
+                    .records
+                    .into_iter()
+                    .next()
+                    .and_then(Result::ok)
+                    .ok_or_else(|| "the file holds no JSON object".to_string())?;
+                let digest = Digest::parse(&record).map_err(|error| error.to_string())?;
+                Ok((digest, file.sha256))
+            });
+        let (digest, sha256) = match parsed {
+            Ok(parsed) => parsed,
+            Err(reason) => {
+                // Set aside and listed, so that it is not read again on
+                // every poll; the caller reports it and goes on.
+                self.dead_letters
+                    .write(&[DeadLetter {
+                        at: Timestamp::now(),
+                        source: "cloudtrail".into(),
+                        file: origin.to_string(),
+                        reason: format!("not a CloudTrail digest: {reason}"),
+                        record: None,
+                    }])
+                    .map_err(ImportError::DeadLetters)?;
+                self.imported
+                    .add(origin, 0, None)
+                    .map_err(ImportError::Imported)?;
+                return Err(ImportError::Digest(reason));
+            }
+        };
         let report = digests::check(origin, &digest, bucket, |file| self.imported.sha256(file));
         if !report.is_clean() {
             tracing::warn!(
@@ -213,7 +237,7 @@ impl Importer {
         }
         self.append(vec![report.event(&digest)])?;
         self.imported
-            .add(origin, 0, Some(&file.sha256))
+            .add(origin, 0, Some(&sha256))
             .map_err(ImportError::Imported)?;
         Ok(Some(report))
     }
@@ -433,6 +457,17 @@ mod tests {
             .expect("new");
         assert_eq!(report.chain, Chain::Linked);
         assert!(report.is_clean());
+
+        // A digest that cannot be read is set aside once, not read again.
+        let broken = importer.check_digest(&origin("d0.json"), "copy", b"{not json");
+        assert!(matches!(broken, Err(ImportError::Digest(_))));
+        assert!(
+            importer
+                .check_digest(&origin("d0.json"), "copy", b"{not json")
+                .expect("listed")
+                .is_none()
+        );
+        assert_eq!(importer.dead_letters().written(), 1);
 
         let third = digest("d3.json", Some(("d2.json", "f".repeat(64))), vec![]);
         let report = importer

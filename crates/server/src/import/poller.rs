@@ -17,8 +17,8 @@ use evident_sources::{Source, SourceChoice};
 use object_store::ObjectStore;
 use object_store::path::Path;
 
-use super::Importer;
 use super::bucket::{BucketUrl, day_before, day_of, files_since, read, trail_folders};
+use super::{ImportError, Importer};
 
 /// The newest delivery day seen, by trail folder.
 #[derive(Debug)]
@@ -135,7 +135,14 @@ impl BucketSource {
             let bucket = self.url.bucket.clone();
             tokio::task::spawn_blocking(move || {
                 if digests {
-                    importer.check_digest(&origin, &bucket, &bytes).map(|_| ())
+                    match importer.check_digest(&origin, &bucket, &bytes) {
+                        // Set aside for good: report and go on.
+                        Err(ImportError::Digest(reason)) => {
+                            tracing::warn!(digest = %origin, %reason, "unreadable CloudTrail digest");
+                            Ok(())
+                        }
+                        other => other.map(|_| ()),
+                    }
                 } else {
                     importer
                         .import(
