@@ -1,10 +1,11 @@
 //! One file into a store: its records normalized ([`prepare`]), dead
-//! letters written, events appended durably. A file from a bucket (an
-//! origin, `s3://bucket/key`) is imported at most once: its events carry
-//! `@evident.import.origin` and `@evident.import.record` (the record's
-//! place in the file), the list of imported files is kept, and a file
-//! whose import was cut short (a crash between storing its events and
-//! listing it) gets only its missing records on the next attempt.
+//! letters written, events appended durably. Every file is imported at
+//! most once, known by its origin (`s3://bucket/key` for a bucket's file,
+//! else `sha256:<content>`): its events carry `@evident.import.origin`
+//! and `@evident.import.record` (the record's place in the file), the list
+//! of imported files is kept, and a file whose import was cut short (a
+//! crash between storing its events and listing it) gets only its missing
+//! records on the next attempt.
 
 use std::collections::HashSet;
 use std::io;
@@ -121,6 +122,26 @@ impl Importer {
             });
         }
         let mut prepared = prepare(source, name, bytes, Timestamp::now(), self.geoip.as_deref());
+        // A file from no bucket is known by its content: the same file
+        // imported again (from anywhere) adds nothing.
+        let by_content = match origin {
+            Some(_) => None,
+            None => prepared
+                .summary
+                .sha256
+                .as_ref()
+                .map(|sha256| format!("sha256:{sha256}")),
+        };
+        let origin = origin.or(by_content.as_deref());
+        if let Some(origin) = by_content.as_deref()
+            && self.imported.contains(origin)
+        {
+            return Ok(FileSummary {
+                file: name.to_string(),
+                already_imported: true,
+                ..FileSummary::default()
+            });
+        }
         prepared.summary.digest = listed_sha256.map(|listed| {
             let verified = prepared
                 .summary

@@ -46,6 +46,16 @@ fn the_bucket_layout_imports_into_a_server_with_its_fields() {
     );
     assert_eq!(sql_rows(&server, COUNT_CLOUDTRAIL), vec![json!([324])]);
 
+    // The same files again, from anywhere: known by their content, skipped.
+    let again = import(&["cloudtrail", "--server", &server.base], &[&bucket()]);
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(again.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("74 files were imported before and skipped"),
+        "{stdout}"
+    );
+    assert_eq!(sql_rows(&server, COUNT_CLOUDTRAIL), vec![json!([324])]);
+
     // The fields of one record, and its original under @aws.cloudtrail.
     let rows = sql_rows(
         &server,
