@@ -3,7 +3,7 @@
 //! back at start, so that a file is imported at most once across
 //! re-lists and restarts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -16,6 +16,11 @@ use serde::{Deserialize, Serialize};
 struct Line {
     origin: String,
     at: Timestamp,
+    /// The import of `origin` began (its events may be partly stored);
+    /// a later line without it says it finished.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    started: bool,
+    #[serde(default)]
     records: usize,
     /// SHA-256 of the file's content, uncompressed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -33,6 +38,8 @@ pub struct ImportedFiles {
 struct State {
     /// Origin → the SHA-256 of its content, when known.
     origins: HashMap<String, Option<String>>,
+    /// Imports that began and did not finish (cut short by a crash).
+    started: HashSet<String>,
     file: Option<File>,
 }
 
@@ -44,6 +51,7 @@ impl ImportedFiles {
     pub fn open(data_dir: &Path) -> io::Result<ImportedFiles> {
         let path = data_dir.join(Self::FILE);
         let mut origins = HashMap::new();
+        let mut started = HashSet::new();
         match std::fs::read(&path) {
             Ok(bytes) => {
                 let whole = bytes
@@ -57,7 +65,12 @@ impl ImportedFiles {
                 }
                 for line in BufReader::new(&bytes[..whole]).lines() {
                     if let Ok(line) = serde_json::from_str::<Line>(&line?) {
-                        origins.insert(line.origin, line.sha256);
+                        if line.started {
+                            started.insert(line.origin);
+                        } else {
+                            started.remove(&line.origin);
+                            origins.insert(line.origin, line.sha256);
+                        }
                     }
                 }
             }
@@ -68,6 +81,7 @@ impl ImportedFiles {
             path,
             state: Mutex::new(State {
                 origins,
+                started,
                 file: None,
             }),
         })
@@ -96,14 +110,49 @@ impl ImportedFiles {
         self.len() == 0
     }
 
+    /// Whether an import of `origin` began and did not finish: some of its
+    /// events may be stored.
+    pub fn was_started(&self, origin: &str) -> bool {
+        self.state
+            .lock()
+            .is_ok_and(|state| state.started.contains(origin))
+    }
+
+    /// Records, durably, that the import of `origin` begins.
+    pub fn start(&self, origin: &str) -> io::Result<()> {
+        self.append(
+            &Line {
+                origin: origin.to_string(),
+                at: Timestamp::now(),
+                started: true,
+                records: 0,
+                sha256: None,
+            },
+            |state| {
+                state.started.insert(origin.to_string());
+            },
+        )
+    }
+
     /// Records `origin` as imported, durably.
     pub fn add(&self, origin: &str, records: usize, sha256: Option<&str>) -> io::Result<()> {
-        let mut text = serde_json::to_vec(&Line {
+        let line = Line {
             origin: origin.to_string(),
             at: Timestamp::now(),
+            started: false,
             records,
             sha256: sha256.map(str::to_string),
-        })?;
+        };
+        self.append(&line, |state| {
+            state.started.remove(origin);
+            state
+                .origins
+                .insert(origin.to_string(), sha256.map(str::to_string));
+        })
+    }
+
+    fn append(&self, line: &Line, then: impl FnOnce(&mut State)) -> io::Result<()> {
+        let mut text = serde_json::to_vec(line)?;
         text.push(b'\n');
         let mut state = self
             .state
@@ -122,9 +171,7 @@ impl ImportedFiles {
         };
         file.write_all(&text)?;
         file.sync_data()?;
-        state
-            .origins
-            .insert(origin.to_string(), sha256.map(str::to_string));
+        then(&mut state);
         Ok(())
     }
 }
@@ -151,10 +198,15 @@ mod tests {
         assert_eq!(files.sha256("s3://b/one.json.gz"), Some(Some("ab".into())));
         assert_eq!(files.sha256("s3://b/two.json.gz"), Some(None));
         assert_eq!(files.sha256("s3://b/four.json.gz"), None);
+        // A start without a finish is an interrupted import.
+        files.start("s3://b/four.json.gz").expect("start");
+        assert!(files.was_started("s3://b/four.json.gz"));
         // The torn line is gone, so the next one is whole.
         files.add("s3://b/three.json.gz", 1, None).expect("add");
         drop(files);
         let files = ImportedFiles::open(dir.path()).expect("reopen");
         assert_eq!(files.len(), 3);
+        assert!(files.was_started("s3://b/four.json.gz"));
+        assert!(!files.contains("s3://b/four.json.gz"));
     }
 }

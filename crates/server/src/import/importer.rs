@@ -165,7 +165,12 @@ impl Importer {
                     .attributes
                     .insert("evident".into(), json!({"import": import}));
             }
-            let present = self.records_present(origin)?;
+            // Only an import that began before can have stored some of them.
+            let present = if self.imported.was_started(origin) {
+                self.records_present(origin)?
+            } else {
+                HashSet::new()
+            };
             if !present.is_empty() {
                 tracing::info!(
                     origin,
@@ -186,6 +191,11 @@ impl Importer {
             .write(&prepared.dead_letters)
             .map_err(ImportError::DeadLetters)?;
         if !prepared.events.is_empty() {
+            if let Some(origin) = origin
+                && !self.imported.was_started(origin)
+            {
+                self.imported.start(origin).map_err(ImportError::Imported)?;
+            }
             self.append(prepared.events)?;
         }
         if let Some(origin) = origin {
@@ -351,7 +361,15 @@ mod tests {
 
         // A crash after the events were stored but before the file was
         // listed: the next attempt finds them and adds nothing.
-        std::fs::remove_file(dir.path().join(ImportedFiles::FILE)).expect("unlist");
+        let list = dir.path().join(ImportedFiles::FILE);
+        let text = std::fs::read_to_string(&list).expect("list");
+        let started_only: String = text
+            .lines()
+            .take(1)
+            .map(|line| format!("{line}\n"))
+            .collect();
+        assert!(started_only.contains("\"started\":true"), "{text}");
+        std::fs::write(&list, started_only).expect("cut the list");
         let importer = Importer::open(Arc::clone(&store), dir.path(), None).expect("importer");
         let resumed = importer
             .import(
@@ -379,6 +397,7 @@ mod tests {
             "evident".into(),
             json!({"import": {"origin": other, "record": 0}}),
         );
+        importer.imported.start(other).expect("start");
         append_and_wait(&store, &prepared.events).expect("append");
         let resumed = importer
             .import(
