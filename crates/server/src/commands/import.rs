@@ -48,16 +48,21 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
     for url in urls {
         let url = BucketUrl::parse(url).map_err(anyhow::Error::msg)?;
         let store = bucket::open(&url, &options).map_err(anyhow::Error::msg)?;
-        let objects = runtime
-            .block_on(bucket::all_files(store.as_ref(), &url, false))
+        let (objects, digest_files) = runtime
+            .block_on(bucket::all_files(store.as_ref(), &url))
             .with_context(|| format!("listing {url}"))?;
-        let digests = if args.source.includes(Source::CloudTrail) {
-            runtime
-                .block_on(bucket::all_files(store.as_ref(), &url, true))
-                .with_context(|| format!("listing the digests of {url}"))?
-        } else {
-            Vec::new()
-        };
+        // Digests are read once: what they list marks each file's events,
+        // and each is checked after the files.
+        let mut digests = Vec::new();
+        if args.source.includes(Source::CloudTrail) {
+            for object in digest_files {
+                let origin = url.origin(&object.location);
+                let bytes = runtime
+                    .block_on(bucket::read(store.as_ref(), &object.location))
+                    .with_context(|| format!("reading {origin}"))?;
+                digests.push((origin, bytes));
+            }
+        }
         buckets.push((url, store, objects, digests));
     }
     let total = files.len()
@@ -76,15 +81,12 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         None => Destination::remote(args.server.as_deref().unwrap_or(DEFAULT_SERVER))?,
     };
     let mut jobs: Vec<Job<'_>> = files.iter().map(Job::File).collect();
-    for (url, store, objects, digest_files) in &buckets {
+    for (url, store, objects, digests) in &buckets {
         // What the bucket's digests list, so that each file's events say
         // whether it is as CloudTrail delivered it.
         let mut listed = HashMap::new();
-        for object in digest_files {
-            let bytes = runtime
-                .block_on(bucket::read(store.as_ref(), &object.location))
-                .with_context(|| format!("reading {}", url.origin(&object.location)))?;
-            for (key, sha256) in listed_files(&bytes) {
+        for (_, bytes) in digests {
+            for (key, sha256) in listed_files(bytes) {
                 listed.insert(format!("s3://{}/{key}", url.bucket), sha256);
             }
         }
@@ -148,16 +150,12 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
     progress.show(&totals, true);
     // Digests after the files they vouch for, oldest first: what they list
     // missing, a broken chain.
-    let mut digests = DigestTotals::default();
-    for (url, store, _, digest_files) in &buckets {
-        for object in digest_files {
-            let origin = url.origin(&object.location);
-            let bytes = runtime
-                .block_on(bucket::read(store.as_ref(), &object.location))
-                .with_context(|| format!("reading {origin}"))?;
+    let mut checks = DigestTotals::default();
+    for (url, _, _, digests) in buckets {
+        for (origin, bytes) in digests {
             match destination.check_digest(&origin, &url.bucket, bytes) {
-                Ok(report) => digests.add(report),
-                Err(DigestFailure::Unreadable(reason)) => digests
+                Ok(report) => checks.add(report),
+                Err(DigestFailure::Unreadable(reason)) => checks
                     .problems
                     .push(format!("unreadable digest {origin}: {reason}")),
                 Err(DigestFailure::Other(error)) => return Err(error),
@@ -165,7 +163,7 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let code = totals.report(&destination, progress.started.elapsed());
-    Ok(if digests.report() {
+    Ok(if checks.report() {
         code
     } else {
         ExitCode::from(1)

@@ -96,23 +96,25 @@ pub fn is_digest_file(key: &Path) -> bool {
         && key.parts().any(|part| part.as_ref() == "CloudTrail-Digest")
 }
 
-/// Every log file (or, with `digests`, every digest file) under the URL's
-/// prefix, in key order: a one-off import, and digests of one trail and
-/// region oldest first, as their chain runs.
+/// Every log file and every digest file under the URL's prefix, from one
+/// listing, each in key order: digests of one trail and region then come
+/// oldest first, as their chain runs.
 pub async fn all_files(
     store: &dyn ObjectStore,
     url: &BucketUrl,
-    digests: bool,
-) -> object_store::Result<Vec<ObjectMeta>> {
+) -> object_store::Result<(Vec<ObjectMeta>, Vec<ObjectMeta>)> {
     let prefix = (!url.prefix.is_empty()).then(|| Path::from(url.prefix.as_str()));
-    let wanted = if digests { is_digest_file } else { is_log_file };
     let mut files: Vec<ObjectMeta> = store
         .list(prefix.as_ref())
-        .try_filter(|meta| std::future::ready(wanted(&meta.location)))
+        .try_filter(|meta| {
+            std::future::ready(is_log_file(&meta.location) || is_digest_file(&meta.location))
+        })
         .try_collect()
         .await?;
     files.sort_by(|a, b| a.location.cmp(&b.location));
-    Ok(files)
+    Ok(files
+        .into_iter()
+        .partition(|meta| is_log_file(&meta.location)))
 }
 
 /// The per-account, per-region folders CloudTrail delivers into:

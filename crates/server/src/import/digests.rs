@@ -27,6 +27,18 @@ pub enum Chain {
     First,
 }
 
+impl Chain {
+    /// As in the report's JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Chain::Linked => "linked",
+            Chain::Broken => "broken",
+            Chain::Unknown => "unknown",
+            Chain::First => "first",
+        }
+    }
+}
+
 /// What one digest check found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DigestReport {
@@ -55,10 +67,7 @@ impl DigestReport {
             self.verified,
             self.mismatched.len(),
             self.missing.len(),
-            serde_json::to_value(self.chain)
-                .ok()
-                .and_then(|chain| chain.as_str().map(str::to_string))
-                .unwrap_or_default()
+            self.chain.name()
         );
         let attributes = json!({
             "evt": {"name": "cloudtrail_digest_check"},

@@ -324,6 +324,17 @@ mod tests {
     );
     const ORIGIN: &str = "s3://trail/AWSLogs/1/CloudTrail/us-east-1/2024/01/01/f.json.gz";
 
+    const CLOUDTRAIL: SourceChoice = SourceChoice::Only(evident_sources::Source::CloudTrail);
+
+    /// `FILE` imported as `name` from `origin`.
+    fn import(
+        importer: &Importer,
+        name: &str,
+        origin: Option<&str>,
+    ) -> Result<FileSummary, ImportError> {
+        importer.import(CLOUDTRAIL, name, origin, FILE.as_bytes())
+    }
+
     fn count(store: &Store) -> usize {
         let window = Window {
             from: i64::MIN,
@@ -339,23 +350,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Arc::new(Store::open(dir.path(), StoreOptions::default()).expect("store"));
         let importer = Importer::open(Arc::clone(&store), dir.path(), None).expect("importer");
-        let first = importer
-            .import(
-                SourceChoice::Only(evident_sources::Source::CloudTrail),
-                "f",
-                Some(ORIGIN),
-                FILE.as_bytes(),
-            )
-            .expect("import");
+        let first = import(&importer, "f", Some(ORIGIN)).expect("import");
         assert_eq!((first.records, first.imported), (3, 3));
-        let again = importer
-            .import(
-                SourceChoice::Only(evident_sources::Source::CloudTrail),
-                "f",
-                Some(ORIGIN),
-                FILE.as_bytes(),
-            )
-            .expect("import");
+        let again = import(&importer, "f", Some(ORIGIN)).expect("import");
         assert!(again.already_imported);
         assert_eq!(count(&store), 3);
 
@@ -371,27 +368,14 @@ mod tests {
         assert!(started_only.contains("\"started\":true"), "{text}");
         std::fs::write(&list, started_only).expect("cut the list");
         let importer = Importer::open(Arc::clone(&store), dir.path(), None).expect("importer");
-        let resumed = importer
-            .import(
-                SourceChoice::Only(evident_sources::Source::CloudTrail),
-                "f",
-                Some(ORIGIN),
-                FILE.as_bytes(),
-            )
-            .expect("import");
+        let resumed = import(&importer, "f", Some(ORIGIN)).expect("import");
         assert_eq!((resumed.records, resumed.imported), (3, 0));
         assert_eq!(count(&store), 3);
 
         // A crash in the middle of the file's events: only the missing
         // records are added.
         let other = "s3://trail/AWSLogs/1/CloudTrail/us-east-1/2024/01/01/g.json.gz";
-        let mut prepared = prepare(
-            SourceChoice::Only(evident_sources::Source::CloudTrail),
-            "g",
-            FILE.as_bytes(),
-            Timestamp::now(),
-            None,
-        );
+        let mut prepared = prepare(CLOUDTRAIL, "g", FILE.as_bytes(), Timestamp::now(), None);
         prepared.events.truncate(1);
         prepared.events[0].event.attributes.insert(
             "evident".into(),
@@ -399,14 +383,7 @@ mod tests {
         );
         importer.imported.start(other).expect("start");
         append_and_wait(&store, &prepared.events).expect("append");
-        let resumed = importer
-            .import(
-                SourceChoice::Only(evident_sources::Source::CloudTrail),
-                "g",
-                Some(other),
-                FILE.as_bytes(),
-            )
-            .expect("import");
+        let resumed = import(&importer, "g", Some(other)).expect("import");
         assert_eq!((resumed.records, resumed.imported), (3, 2));
         assert_eq!(count(&store), 6);
     }
@@ -422,14 +399,7 @@ mod tests {
         let key = |name: &str| format!("AWSLogs/1/CloudTrail/us-east-1/2024/01/01/{name}");
         for name in ["f1.json", "f2.json"] {
             let origin = format!("s3://copy/{}", key(name));
-            importer
-                .import(
-                    SourceChoice::Only(evident_sources::Source::CloudTrail),
-                    name,
-                    Some(&origin),
-                    FILE.as_bytes(),
-                )
-                .expect("import");
+            import(&importer, name, Some(&origin)).expect("import");
         }
         let listed = |name: &str, hash: &str| json!({"s3Bucket": "trail", "s3Object": key(name), "hashValue": hash, "hashAlgorithm": "SHA-256"});
         let digest = |name: &str,
