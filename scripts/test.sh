@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything CI runs: formatting, lints with warnings denied, the whole test
 # suite (Rust, then real clients against a real server: the Python Datadog
-# client, syslog-ng, psql, psycopg, pgjdbc, an S3 API server from moto).
+# client, syslog-ng, psql, psycopg, pgjdbc, an S3 API server from moto, the
+# audit gateway with an OIDC issuer from npm).
 # Installs what the tests need first: Debian's syslog-ng, PostgreSQL client,
 # Java runtime and JDBC driver packages and a Python virtualenv with the
 # pinned clients. Run from anywhere.
@@ -48,11 +49,14 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked --no-fail-fast
 
-step "real clients: Python datadog-api-client, syslog-ng http(), psycopg and pgjdbc (PostgreSQL wire), moto (S3)"
+step "real clients: Python datadog-api-client, syslog-ng http(), psycopg and pgjdbc (PostgreSQL wire), moto (S3), the gateway with oauth2-mock-server (OIDC)"
 venv="${EVIDENT_VENV:-$HOME/.cache/evident/venv}"
 if [[ ! -x "$venv/bin/python" ]]; then
     python3 -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
+step "npm packages the tests need: oauth2-mock-server (the gateway's OIDC issuer)"
+node --version
+(cd tests/clients/oidc && npm ci --silent --no-audit --no-fund)
 cargo build --locked -p evident
 EVIDENT_BIN="${CARGO_TARGET_DIR:-target}/debug/evident" "$venv/bin/python" -m pytest -q tests/clients

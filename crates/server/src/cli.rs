@@ -71,6 +71,57 @@ pub enum Command {
     /// does not parse exits with code 2 and the position of the error.
     #[command(name = "match")]
     Match(MatchArgs),
+    /// Run the audit gateway: a reverse proxy that authenticates callers
+    /// (agents, users) by OIDC token, forwards their calls with credentials
+    /// they never see, and records every request and response in evident.
+    ///
+    ///   evident gateway --config gateway.toml
+    ///
+    /// See docs/gateway.md for the configuration file.
+    Gateway(GatewayArgs),
+    /// Send a recorded gateway session again to another upstream and show
+    /// how the answers differ from the recording.
+    ///
+    ///   evident replay tok-1a2b3c4d5e6f7a8b --target http://sandbox:8080
+    ///
+    /// Exits 0 when every answer matches (status and body), 1 when some
+    /// differ. Recordings are read from the server with EVIDENT_API_KEY and
+    /// EVIDENT_APP_KEY.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GatewayArgs {
+    /// The configuration file (TOML).
+    #[arg(long, env = "EVIDENT_GATEWAY_CONFIG")]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The session id (`@gateway.session_id` of the recorded calls).
+    pub session: String,
+
+    /// The upstream to send the calls to, e.g. http://127.0.0.1:8080.
+    #[arg(long)]
+    pub target: String,
+
+    /// A header added to every call (the sandbox's credentials), as
+    /// NAME=env:VAR or NAME=file:PATH. Repeat for several.
+    #[arg(long = "header", value_name = "NAME=SECRET")]
+    pub headers: Vec<String>,
+
+    /// The evident server holding the recordings.
+    #[arg(long, env = "EVIDENT_SERVER", default_value = "http://127.0.0.1:8844")]
+    pub server: String,
+
+    /// How far back to look for the session's calls.
+    #[arg(long, default_value = "now-30d")]
+    pub from: String,
+
+    /// Print the comparison as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -150,6 +201,11 @@ pub struct ServeArgs {
     /// @network.client.geoip.as.{number,name,route}.
     #[arg(long, env = "EVIDENT_GEOIP_ASN")]
     pub geoip_asn: Option<PathBuf>,
+
+    /// Also run the audit gateway of this configuration file (see
+    /// `evident gateway`).
+    #[arg(long, env = "EVIDENT_GATEWAY_CONFIG")]
+    pub gateway_config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -24,6 +24,8 @@ fn main() -> ExitCode {
         Command::Search(args) => commands::search::run(&args),
         Command::Sql(args) => commands::sql::run(&args),
         Command::Import(args) => commands::import::run(&args),
+        Command::Gateway(args) => commands::gateway::run(&args),
+        Command::Replay(args) => commands::replay::run(&args),
     };
     match outcome {
         Ok(code) => code,

@@ -32,7 +32,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn init_tracing() {
+pub(crate) fn init_tracing() {
     let filter = EnvFilter::try_from_env("EVIDENT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -134,6 +134,25 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let buckets = bucket_sources(args, &data_dir, &importer)?;
     // Answers that stream (SQL rows) go out in several writes: without
     // TCP_NODELAY the second waits for the client's delayed ACK (40 ms).
+    // One stop signal for the HTTP server and the gateway beside it.
+    let (stop_sender, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_sender.send(true);
+    });
+    let stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    };
+    let gateway = match &args.gateway_config {
+        Some(path) => {
+            let running = super::gateway::start(path).await?;
+            Some(tokio::spawn(super::gateway::serve_until(
+                running,
+                stopped(stop.clone()),
+            )))
+        }
+        None => None,
+    };
     let listener = listener.tap_io(|stream| {
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, "setting TCP_NODELAY failed");
@@ -143,7 +162,14 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         listener,
         router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(async move {
+        stopped(stop).await;
+        if let Some(gateway) = gateway {
+            // The gateway stops first: its last audit events may still be
+            // on their way to this server's intake.
+            let _ = gateway.await;
+        }
+    })
     .await
     .context("serving HTTP")?;
     checkpoint_ticker.abort();
@@ -223,7 +249,7 @@ fn every(
     })
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -1,0 +1,585 @@
+//! One call through the gateway: authenticate, route, decide, limit,
+//! forward with the route's credentials, stream the answer back masked,
+//! and record it all as one audit event.
+
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Uri};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use sha2::{Digest, Sha256};
+
+use crate::body::{Capture, Masker, RequestBody, ResponseBody};
+use crate::config::{Config, Effect, RouteConfig};
+use crate::error::{AuthError, ConfigError};
+use crate::event::{CallRecord, Outcome};
+use crate::oidc::{Identity, Verifier};
+use crate::policy::Policy;
+use crate::rate_limit::RateLimiter;
+use crate::recorder::Recorder;
+use crate::redact::Redactor;
+
+/// A caller may name its session (one agent run) with this header; it is
+/// not forwarded.
+pub const SESSION_HEADER: &str = "x-evident-session";
+
+/// What the gateway answers with: its own short JSON, or the upstream's
+/// body streaming through.
+pub type GatewayBody = Either<Full<Bytes>, ResponseBody<Incoming>>;
+
+type UpstreamClient = Client<HttpsConnector<HttpConnector>, RequestBody<Incoming>>;
+
+/// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
+struct Route {
+    prefix: String,
+    upstream: String,
+    scheme: http::uri::Scheme,
+    authority: http::uri::Authority,
+    base_path: String,
+    strip_prefix: bool,
+    inject: Vec<(HeaderName, HeaderValue)>,
+    /// Request headers removed before forwarding.
+    strip: HashSet<HeaderName>,
+    timeout: Duration,
+    client: UpstreamClient,
+}
+
+/// The running gateway's state, shared by every connection.
+pub struct Gateway {
+    routes: Vec<Route>,
+    verifier: Verifier,
+    policy: Policy,
+    limiter: Option<RateLimiter>,
+    redactor: Arc<Redactor>,
+    recorder: Recorder,
+    /// The injected credentials' values, masked in everything returned.
+    secrets: Arc<Vec<Vec<u8>>>,
+    max_body: usize,
+    sequence: AtomicU64,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Gateway")
+            .field(
+                "routes",
+                &self
+                    .routes
+                    .iter()
+                    .map(|route| &route.prefix)
+                    .collect::<Vec<_>>(),
+            )
+            .field("verifier", &self.verifier)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// Builds the gateway from a checked configuration: reads every
+    /// referenced secret now, so a missing one stops the start.
+    pub fn new(
+        config: &Config,
+        recorder: Recorder,
+        http: reqwest::Client,
+    ) -> Result<Gateway, ConfigError> {
+        let mut secrets = Vec::new();
+        let mut routes = Vec::new();
+        for route in &config.routes {
+            let (built, values) = build_route(route)?;
+            secrets.extend(values);
+            routes.push(built);
+        }
+        // Longest prefix first: the most specific route wins.
+        routes.sort_by_key(|route: &Route| std::cmp::Reverse(route.prefix.len()));
+        let redactor = Redactor::new(&config.capture, secrets.clone());
+        let mut secret_bytes: Vec<Vec<u8>> = secrets.into_iter().map(String::into_bytes).collect();
+        secret_bytes.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
+        secret_bytes.dedup();
+        Ok(Gateway {
+            routes,
+            verifier: Verifier::new(&config.oidc, http),
+            policy: Policy::new(&config.policy),
+            limiter: config.rate_limit.as_ref().map(RateLimiter::new),
+            redactor: Arc::new(redactor),
+            recorder,
+            secrets: Arc::new(secret_bytes),
+            max_body: config.capture.max_body_bytes,
+            sequence: AtomicU64::new(0),
+        })
+    }
+
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    /// Handles one call; never fails (every failure is an answer).
+    pub async fn handle(
+        self: Arc<Self>,
+        request: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Result<Response<GatewayBody>, Infallible> {
+        let clock = Instant::now();
+        let (parts, body) = request.into_parts();
+        let mut record = CallRecord {
+            started: SystemTime::now(),
+            duration: Duration::ZERO,
+            session_id: None,
+            sequence: self.sequence.fetch_add(1, Ordering::Relaxed),
+            identity: None,
+            client_ip: peer.ip(),
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_owned(),
+            query: parts.uri.query().map(str::to_owned),
+            route: None,
+            upstream: None,
+            upstream_host: None,
+            upstream_path: None,
+            outcome: Outcome::Forwarded,
+            reason: None,
+            rule: None,
+            status: 0,
+            request_headers: parts.headers.clone(),
+            response_headers: None,
+            request_body: None,
+            response_body: None,
+        };
+
+        if !self.recorder.has_room() {
+            let reason = "the audit trail is not accepting events: call refused rather than forwarded unrecorded";
+            return Ok(self.refuse(
+                record,
+                clock,
+                Outcome::Unrecordable,
+                StatusCode::SERVICE_UNAVAILABLE,
+                reason,
+                &[],
+            ));
+        }
+
+        let token = bearer(&parts.headers);
+        let identity = match token {
+            None => Err(AuthError::Missing),
+            Some(token) => self.verifier.verify(token).await,
+        };
+        let identity: Identity = match identity {
+            Ok(identity) => identity,
+            Err(error) => {
+                let status = match error {
+                    AuthError::IssuerUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                    _ => StatusCode::UNAUTHORIZED,
+                };
+                let reason = error.to_string();
+                let challenge = format!(
+                    "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                    reason.replace('"', "'")
+                );
+                return Ok(self.refuse(
+                    record,
+                    clock,
+                    Outcome::Unauthenticated,
+                    status,
+                    &reason,
+                    &[(header::WWW_AUTHENTICATE, challenge)],
+                ));
+            }
+        };
+        record.session_id = Some(session_id(&parts.headers, &identity, token.unwrap_or("")));
+        record.identity = Some(identity.clone());
+
+        let Some(route) = self
+            .routes
+            .iter()
+            .find(|route| matches_prefix(&route.prefix, parts.uri.path()))
+        else {
+            let reason = format!("no route for {}", parts.uri.path());
+            return Ok(self.refuse(
+                record,
+                clock,
+                Outcome::NoRoute,
+                StatusCode::NOT_FOUND,
+                &reason,
+                &[],
+            ));
+        };
+        record.route = Some(route.prefix.clone());
+        record.upstream = Some(route.upstream.clone());
+        record.upstream_host = Some(route.authority.host().to_owned());
+
+        let decision =
+            self.policy
+                .decide(&identity.groups, parts.method.as_str(), parts.uri.path());
+        record.rule = decision.rule.clone();
+        if decision.effect == Effect::Deny {
+            let reason = match &decision.rule {
+                Some(rule) => format!("denied by rule {rule:?}"),
+                None => "denied by the default policy".to_owned(),
+            };
+            return Ok(self.refuse(
+                record,
+                clock,
+                Outcome::Denied,
+                StatusCode::FORBIDDEN,
+                &reason,
+                &[],
+            ));
+        }
+
+        if let Some(limiter) = &self.limiter
+            && let Err(wait) = limiter.take(&identity.subject, Instant::now())
+        {
+            let seconds = wait.as_secs_f64().ceil().max(1.0);
+            let reason = format!(
+                "rate limit of {} reached; retry in {seconds} s",
+                identity.subject
+            );
+            return Ok(self.refuse(
+                record,
+                clock,
+                Outcome::RateLimited,
+                StatusCode::TOO_MANY_REQUESTS,
+                &reason,
+                &[(header::RETRY_AFTER, format!("{seconds}"))],
+            ));
+        }
+
+        let upstream_path = upstream_path(route, parts.uri.path());
+        record.upstream_path = Some(upstream_path.clone());
+        let uri = match upstream_uri(route, &upstream_path, parts.uri.query()) {
+            Ok(uri) => uri,
+            Err(reason) => {
+                return Ok(self.refuse(
+                    record,
+                    clock,
+                    Outcome::UpstreamError,
+                    StatusCode::BAD_GATEWAY,
+                    &reason,
+                    &[],
+                ));
+            }
+        };
+        let mut headers = parts.headers.clone();
+        strip_hop_by_hop(&mut headers);
+        for name in &route.strip {
+            headers.remove(name);
+        }
+        // Recordings and masking need the bytes as they are.
+        headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
+        headers.remove(header::HOST);
+        for (name, value) in &route.inject {
+            headers.insert(name.clone(), value.clone());
+        }
+        let request_capture = Arc::new(Mutex::new(Capture::new(self.max_body)));
+        let mut upstream_request =
+            Request::new(RequestBody::new(body, Arc::clone(&request_capture)));
+        *upstream_request.method_mut() = parts.method.clone();
+        *upstream_request.uri_mut() = uri;
+        *upstream_request.headers_mut() = headers;
+
+        let answer =
+            tokio::time::timeout(route.timeout, route.client.request(upstream_request)).await;
+        let taken = |capture: &Arc<Mutex<Capture>>| {
+            capture
+                .lock()
+                .map(|capture| capture.clone())
+                .unwrap_or_default()
+        };
+        let response = match answer {
+            Err(_) => {
+                record.request_body = Some(taken(&request_capture));
+                let reason = format!(
+                    "upstream {} did not answer within {} s",
+                    route.upstream,
+                    route.timeout.as_secs()
+                );
+                return Ok(self.refuse(
+                    record,
+                    clock,
+                    Outcome::UpstreamTimeout,
+                    StatusCode::GATEWAY_TIMEOUT,
+                    &reason,
+                    &[],
+                ));
+            }
+            Ok(Err(error)) => {
+                record.request_body = Some(taken(&request_capture));
+                let reason = format!(
+                    "upstream {} failed: {}",
+                    route.upstream,
+                    error_chain(&error)
+                );
+                return Ok(self.refuse(
+                    record,
+                    clock,
+                    Outcome::UpstreamError,
+                    StatusCode::BAD_GATEWAY,
+                    &reason,
+                    &[],
+                ));
+            }
+            Ok(Ok(response)) => response,
+        };
+        let (mut response_parts, response_body) = response.into_parts();
+        strip_hop_by_hop(&mut response_parts.headers);
+        mask_headers(&self.secrets, &mut response_parts.headers);
+        record.status = response_parts.status.as_u16();
+        record.response_headers = Some(response_parts.headers.clone());
+
+        let redactor = Arc::clone(&self.redactor);
+        let recorder = self.recorder.clone();
+        let on_done = Box::new(move |response_capture: Capture| {
+            record.duration = clock.elapsed();
+            record.request_body = Some(taken(&request_capture));
+            record.response_body = Some(response_capture);
+            recorder.record(&record.to_event(&redactor));
+        });
+        let body = ResponseBody::new(
+            response_body,
+            Masker::new(Arc::clone(&self.secrets)),
+            self.max_body,
+            on_done,
+        );
+        Ok(Response::from_parts(response_parts, Either::Right(body)))
+    }
+
+    /// Answers the call itself (`{"errors": [reason]}`) and records why.
+    fn refuse(
+        &self,
+        mut record: CallRecord,
+        clock: Instant,
+        outcome: Outcome,
+        status: StatusCode,
+        reason: &str,
+        extra: &[(HeaderName, String)],
+    ) -> Response<GatewayBody> {
+        let body = serde_json::json!({ "errors": [reason] }).to_string();
+        record.outcome = outcome;
+        record.status = status.as_u16();
+        record.reason = Some(reason.to_owned());
+        record.duration = clock.elapsed();
+        tracing::info!(outcome = outcome.as_str(), status = status.as_u16(), method = %record.method, path = %record.path, reason, "call refused");
+        self.recorder.record(&record.to_event(&self.redactor));
+        let mut response = Response::new(Either::Left(Full::new(Bytes::from(body))));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        for (name, value) in extra {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                headers.insert(name.clone(), value);
+            }
+        }
+        response
+    }
+}
+
+fn build_route(config: &RouteConfig) -> Result<(Route, Vec<String>), ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid(message);
+    let uri: Uri = config
+        .upstream
+        .parse()
+        .map_err(|error| invalid(format!("route upstream {:?}: {error}", config.upstream)))?;
+    let scheme = uri.scheme().cloned().ok_or_else(|| {
+        invalid(format!(
+            "route upstream {:?} has no scheme",
+            config.upstream
+        ))
+    })?;
+    let authority = uri
+        .authority()
+        .cloned()
+        .ok_or_else(|| invalid(format!("route upstream {:?} has no host", config.upstream)))?;
+    let mut inject = Vec::new();
+    let mut values = Vec::new();
+    let mut strip: HashSet<HeaderName> = [
+        header::AUTHORIZATION,
+        header::PROXY_AUTHORIZATION,
+        HeaderName::from_static(SESSION_HEADER),
+    ]
+    .into_iter()
+    .collect();
+    for (name, reference) in &config.inject {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|error| invalid(format!("{name:?}: {error}")))?;
+        let value = reference.resolve()?;
+        let header_value = HeaderValue::from_str(&value)
+            .map_err(|_| invalid(format!("secret {reference} is not a valid header value")))?;
+        strip.insert(name.clone());
+        inject.push((name, header_value));
+        values.push(value);
+    }
+    for name in &config.strip_headers {
+        strip.insert(
+            HeaderName::from_bytes(name.as_bytes())
+                .map_err(|error| invalid(format!("{name:?}: {error}")))?,
+        );
+    }
+    let mut connector = HttpConnector::new();
+    connector.enforce_http(false);
+    connector.set_connect_timeout(Some(Duration::from_secs(config.connect_timeout_seconds)));
+    connector.set_nodelay(true);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_native_roots()
+        .map_err(|error| ConfigError::Tls(error.to_string()))?
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(connector);
+    let client = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build(https);
+    let route = Route {
+        prefix: config.prefix.clone(),
+        upstream: config.upstream.trim_end_matches('/').to_owned(),
+        scheme,
+        authority,
+        base_path: uri.path().trim_end_matches('/').to_owned(),
+        strip_prefix: config.strip_prefix,
+        inject,
+        strip,
+        timeout: Duration::from_secs(config.timeout_seconds),
+        client,
+    };
+    Ok((route, values))
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|token| !token.is_empty())
+}
+
+/// The caller's session header, else the token's session claim, else the
+/// token itself (hashed): one token, one session.
+fn session_id(headers: &HeaderMap, identity: &Identity, token: &str) -> String {
+    let named = headers
+        .get(SESSION_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        .filter(|value| !value.is_empty() && value.len() <= 128)
+        .map(str::to_owned);
+    named
+        .or_else(|| identity.session.clone())
+        .unwrap_or_else(|| {
+            let digest = Sha256::digest(token.as_bytes());
+            let hex: String = digest[..8]
+                .iter()
+                .map(|byte| format!("{byte:02x}"))
+                .collect();
+            format!("tok-{hex}")
+        })
+}
+
+fn matches_prefix(prefix: &str, path: &str) -> bool {
+    prefix == "/"
+        || path == prefix.trim_end_matches('/')
+        || path.starts_with(prefix)
+            && (prefix.ends_with('/') || path[prefix.len()..].starts_with('/'))
+}
+
+fn upstream_path(route: &Route, path: &str) -> String {
+    let rest = if route.strip_prefix {
+        let rest = path
+            .strip_prefix(route.prefix.trim_end_matches('/'))
+            .unwrap_or(path);
+        if rest.starts_with('/') {
+            rest.to_owned()
+        } else {
+            format!("/{rest}")
+        }
+    } else {
+        path.to_owned()
+    };
+    format!("{}{rest}", route.base_path)
+}
+
+fn upstream_uri(route: &Route, path: &str, query: Option<&str>) -> Result<Uri, String> {
+    let path_and_query = match query {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    };
+    Uri::builder()
+        .scheme(route.scheme.clone())
+        .authority(route.authority.clone())
+        .path_and_query(path_and_query)
+        .build()
+        .map_err(|error| format!("building the upstream address: {error}"))
+}
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in listed {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// Response headers (a `Location`, an echo) never carry an injected
+/// credential back.
+fn mask_headers(secrets: &[Vec<u8>], headers: &mut HeaderMap) {
+    if secrets.is_empty() {
+        return;
+    }
+    for value in headers.values_mut() {
+        let mut bytes = value.as_bytes().to_vec();
+        if Masker::mask_all(secrets, &mut bytes)
+            && let Ok(masked) = HeaderValue::from_bytes(&bytes)
+        {
+            *value = masked;
+        }
+    }
+}
+
+/// An error with its causes, which name what failed (connection refused,
+/// dns, tls).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,395 @@
+"""The audit gateway against a real OIDC issuer (npm oauth2-mock-server,
+tests/clients/oidc/issuer.mjs), a real upstream HTTP server written here,
+and a real `evident serve` receiving the audit events: tokens accepted and
+refused, credentials injected and never returned, policy, rate limit,
+redaction (searched for in the store), truncation, upstream failures, and
+replay against an identical and a changed upstream."""
+
+import json
+import os
+import pathlib
+import secrets
+import subprocess
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+
+from conftest import API_KEY, APP_KEY
+
+HERE = pathlib.Path(__file__).parent
+# Injected by the gateway; neither looks like a key, so only the gateway's
+# knowledge of the injected values can keep them out of the store.
+UPSTREAM_API_KEY = "upstream-api-" + secrets.token_urlsafe(12)
+UPSTREAM_APP_KEY = "upstream-app-" + secrets.token_urlsafe(12)
+MAX_BODY = 4096
+AUDIENCE = "evident-gateway"
+
+
+class Upstream:
+    """An HTTP API on loopback that records what reached it. `changed`
+    makes it answer differently (for replay)."""
+
+    def __init__(self):
+        self.seen = []
+        self.changed = False
+        upstream = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def answer(self, status, body, headers=()):
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def handle_any(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                upstream.seen.append({"method": self.command, "path": self.path,
+                                      "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
+                path = self.path.split("?")[0]
+                key = self.headers.get("DD-API-KEY", "")
+                if path == "/leak":
+                    # An upstream careless with the credential it was sent.
+                    self.answer(302 if "redirect" in self.path else 500,
+                                {"error": f"invalid key {key}", "echo": key},
+                                [("X-Echo-Key", key), ("Location", f"/login?key={key}")])
+                elif path == "/big":
+                    self.answer(200, json.dumps({"blob": "x" * 200_000}).encode())
+                elif path.startswith("/slow"):
+                    time.sleep(3)
+                    self.answer(200, {"slow": True})
+                else:
+                    answer = {"method": self.command, "path": self.path, "version": 2 if upstream.changed else 1}
+                    if body:
+                        answer["received"] = json.loads(body)
+                    self.answer(201 if self.command == "POST" else 200, answer)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = handle_any
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def issuer():
+    oidc = HERE / "oidc"
+    if not (oidc / "node_modules" / "oauth2-mock-server").is_dir():
+        pytest.fail("run `npm ci` in tests/clients/oidc (scripts/test.sh does)")
+    process = subprocess.Popen(["node", str(oidc / "issuer.mjs")], stdout=subprocess.PIPE, text=True)
+    info = json.loads(process.stdout.readline())
+    yield info
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def token(issuer, email="agent@example.com", groups=("agents",), alg="RS256", **options):
+    claims = {"sub": email.split("@")[0], "email": email, "groups": list(groups), "aud": AUDIENCE}
+    claims.update(options.pop("claims", {}))
+    response = requests.post(f"{issuer['control']}/token", json={"claims": claims, "alg": alg, **options})
+    response.raise_for_status()
+    return response.json()["token"]
+
+
+@pytest.fixture(scope="module")
+def gateway(server, issuer):
+    upstream = Upstream()
+    closed_port = Upstream()
+    closed_port.close()  # nothing listens there any more: connection refused
+    with tempfile.TemporaryDirectory() as directory:
+        config = pathlib.Path(directory) / "gateway.toml"
+        config.write_text(f"""
+listen = "127.0.0.1:0"
+evident_url = "{server['base']}"
+
+[oidc]
+issuer = "{issuer['issuer']}"
+audience = "{AUDIENCE}"
+jwks_min_refresh_seconds = 0
+
+[[route]]
+prefix = "/down"
+upstream = "{closed_port.url}"
+
+[[route]]
+prefix = "/slow"
+upstream = "{upstream.url}"
+timeout_seconds = 1
+
+[[route]]
+prefix = "/"
+upstream = "{upstream.url}"
+inject = {{ "DD-API-KEY" = "env:UPSTREAM_DD_API_KEY", "DD-APPLICATION-KEY" = "env:UPSTREAM_DD_APP_KEY" }}
+
+[policy]
+default = "allow"
+[[policy.rule]]
+name = "agents-no-delete"
+effect = "deny"
+groups = ["agents"]
+methods = ["DELETE"]
+
+[rate_limit]
+requests_per_second = 5
+burst = 40
+
+[capture]
+max_body_bytes = {MAX_BODY}
+redact_json_paths = ["data.attributes.key"]
+""")
+        env = dict(os.environ, EVIDENT_API_KEY=API_KEY, UPSTREAM_DD_API_KEY=UPSTREAM_API_KEY,
+                   UPSTREAM_DD_APP_KEY=UPSTREAM_APP_KEY, EVIDENT_LOG="warn")
+        process = subprocess.Popen([server["binary"], "gateway", "--config", str(config)],
+                                   stdout=subprocess.PIPE, env=env, text=True)
+        line = process.stdout.readline()
+        assert line.startswith("evident gateway listening on "), line
+        base = line.split()[4]
+        yield {"base": base, "upstream": upstream, "server": server, "issuer": issuer, "process": process}
+        process.terminate()
+        process.wait(timeout=30)
+        upstream.close()
+
+
+def search(server, query, expected=None, timeout=15):
+    """Events matching `query`; waits until there are `expected` of them
+    (the gateway sends its events in the background)."""
+    deadline = time.time() + timeout
+    while True:
+        response = requests.post(f"{server['base']}/api/v2/audit/events/search",
+                                 headers={"DD-API-KEY": API_KEY, "DD-APPLICATION-KEY": APP_KEY},
+                                 json={"filter": {"query": query, "from": "now-1h"}, "page": {"limit": 1000}})
+        assert response.status_code == 200, response.text
+        events = [hit["attributes"] for hit in response.json()["data"]]
+        if expected is None or len(events) >= expected or time.time() > deadline:
+            if expected is not None:
+                assert len(events) == expected, f"{query}: {len(events)} events, expected {expected}"
+            return events
+        time.sleep(0.2)
+
+
+def call(gateway, method, path, bearer=None, session=None, **kwargs):
+    headers = kwargs.pop("headers", {})
+    if bearer:
+        headers["Authorization"] = f"Bearer {bearer}"
+    if session:
+        headers["X-Evident-Session"] = session
+    return requests.request(method, f"{gateway['base']}{path}", headers=headers, allow_redirects=False, **kwargs)
+
+
+def test_a_valid_token_is_forwarded_with_the_injected_credential(gateway):
+    bearer = token(gateway["issuer"])
+    response = call(gateway, "GET", "/api/v1/monitor?name=cpu", bearer, session="forwarded-1")
+    assert response.status_code == 200, response.text
+    assert response.json()["path"] == "/api/v1/monitor?name=cpu"
+    seen = gateway["upstream"].seen[-1]
+    assert seen["headers"]["dd-api-key"] == UPSTREAM_API_KEY
+    assert seen["headers"]["dd-application-key"] == UPSTREAM_APP_KEY
+    assert "authorization" not in seen["headers"], "the caller's token is not passed on"
+    assert "x-evident-session" not in seen["headers"]
+    assert UPSTREAM_API_KEY not in response.text and UPSTREAM_API_KEY not in str(response.headers)
+
+    [event] = search(gateway["server"], "@gateway.session_id:forwarded-1", expected=1)
+    attributes = event["attributes"]
+    assert event["service"] == "evident-gateway"
+    assert attributes["evt"] == {"name": "gateway.request", "outcome": "success", "actor": {"type": "agent"}}
+    assert attributes["usr"]["email"] == "agent@example.com" and attributes["usr"]["id"] == "agent"
+    assert attributes["http"]["method"] == "GET" and attributes["http"]["status_code"] == 200
+    assert attributes["http"]["url_details"]["path"] == "/api/v1/monitor"
+    assert attributes["http"]["url_details"]["queryString"] == {"name": "cpu"}
+    assert attributes["http"]["url_details"]["host"] == "127.0.0.1"
+    assert attributes["http"]["request"]["headers"]["authorization"] == "[redacted]"
+    assert json.loads(attributes["http"]["response"]["body"])["path"] == "/api/v1/monitor?name=cpu"
+    assert attributes["duration"] > 0 and attributes["network"]["client"]["ip"] == "127.0.0.1"
+
+
+@pytest.mark.parametrize("alg", ["ES256", "EdDSA"])
+def test_other_algorithms(gateway, alg):
+    response = call(gateway, "GET", "/api/v1/alg", token(gateway["issuer"], alg=alg))
+    assert response.status_code == 200, response.text
+
+
+def test_a_key_added_by_the_issuer_is_fetched_on_its_unknown_kid(gateway):
+    issuer = gateway["issuer"]
+    kid = requests.post(f"{issuer['control']}/keys", json={"alg": "ES256"}).json()["kid"]
+    response = call(gateway, "GET", "/api/v1/rotated", token(issuer, kid_of_key=kid))
+    assert response.status_code == 200, response.text
+
+
+def tampered(bearer):
+    import base64
+    header, payload, signature = bearer.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["groups"] = ["admins"]
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    return f"{header}.{forged}.{signature}"
+
+
+def test_bad_tokens_are_refused_and_recorded(gateway):
+    issuer = gateway["issuer"]
+    cases = {
+        "missing": (None, "missing bearer token"),
+        "expired": (token(issuer, expires_in=-300), "token expired"),
+        "audience": (token(issuer, claims={"aud": "someone-else"}), "audience"),
+        "tampered": (tampered(token(issuer)), "signature does not verify"),
+        "unknown-kid": (token(issuer, header_kid="no-such-key"), "not among the issuer's keys"),
+        "garbage": ("not.a.jwt", "malformed token"),
+        "future": (token(issuer, claims={"nbf": int(time.time()) + 600}), "not yet valid"),
+    }
+    upstream_calls = len(gateway["upstream"].seen)
+    for name, (bearer, reason) in cases.items():
+        response = call(gateway, "GET", f"/api/v1/refused/{name}", bearer)
+        assert response.status_code == 401, (name, response.text)
+        assert reason in response.json()["errors"][0], (name, response.text)
+        assert response.headers["WWW-Authenticate"].startswith("Bearer error=\"invalid_token\"")
+    assert len(gateway["upstream"].seen) == upstream_calls, "nothing refused reached the upstream"
+    events = search(gateway["server"], "@evt.name:gateway.request @gateway.outcome:unauthenticated", expected=len(cases))
+    reasons = {event["attributes"]["http"]["url_details"]["path"].rsplit("/", 1)[1]: event["attributes"]["gateway"]["reason"]
+               for event in events}
+    for name, (_, reason) in cases.items():
+        assert reason in reasons[name]
+    search(gateway["server"], "@gateway.outcome:unauthenticated status:warn", expected=len(cases))
+
+
+def test_the_credential_never_comes_back(gateway):
+    bearer = token(gateway["issuer"], email="careless@example.com", groups=())
+    for path in ["/leak", "/leak?redirect=1"]:
+        response = call(gateway, "GET", path, bearer, session="leak")
+        assert response.status_code in (302, 500)
+        assert UPSTREAM_API_KEY not in response.text, "not in the body"
+        assert all(UPSTREAM_API_KEY not in value for value in response.headers.values()), "not in headers"
+        assert response.json()["echo"] == "*" * len(UPSTREAM_API_KEY), "masked, same length"
+        assert response.headers["Location"] == "/login?key=" + "*" * len(UPSTREAM_API_KEY)
+
+
+def test_policy_allows_and_denies(gateway):
+    agent = token(gateway["issuer"])
+    human = token(gateway["issuer"], email="sre@example.com", groups=["sre"])
+    before = len(gateway["upstream"].seen)
+    denied = call(gateway, "DELETE", "/api/v1/dashboard/abc", agent, session="policy")
+    assert denied.status_code == 403
+    assert denied.json() == {"errors": ['denied by rule "agents-no-delete"']}
+    assert len(gateway["upstream"].seen) == before
+    allowed = call(gateway, "DELETE", "/api/v1/dashboard/abc", human, session="policy")
+    assert allowed.status_code == 200
+    assert gateway["upstream"].seen[-1]["method"] == "DELETE"
+
+    # The acceptance query: an agent's DELETE calls, found by identity and method.
+    [event] = search(gateway["server"], "@evt.name:gateway.request @usr.email:agent@example.com @http.method:DELETE", expected=1)
+    assert event["attributes"]["gateway"]["outcome"] == "denied"
+    assert event["attributes"]["gateway"]["rule"] == "agents-no-delete"
+    assert event["attributes"]["http"]["status_code"] == 403
+
+
+def test_rate_limit_per_identity(gateway):
+    bearer = token(gateway["issuer"], email="hasty@example.com", groups=())
+    with requests.Session() as session:
+        statuses = [session.get(f"{gateway['base']}/api/v1/burst", headers={"Authorization": f"Bearer {bearer}"}).status_code
+                    for _ in range(70)]
+    assert statuses[:40] == [200] * 40, "the burst passes"
+    assert 429 in statuses
+    limited = call(gateway, "GET", "/api/v1/burst", bearer)
+    while limited.status_code != 429:
+        limited = call(gateway, "GET", "/api/v1/burst", bearer)
+    assert int(limited.headers["Retry-After"]) >= 1
+    other = call(gateway, "GET", "/api/v1/burst", token(gateway["issuer"], email="calm@example.com", groups=()))
+    assert other.status_code == 200, "other identities are not limited"
+    search(gateway["server"], "@gateway.outcome:rate_limited @usr.email:hasty@example.com", expected=statuses.count(429) + 1)
+
+
+def test_secrets_never_reach_the_store(gateway):
+    password = "pw-" + secrets.token_urlsafe(10)
+    configured = "cfg-" + secrets.token_urlsafe(10)
+    api_key_header = "hdr-" + secrets.token_urlsafe(10)
+    aws_key = "AKIA" + "".join(secrets.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(16))
+    body = {"user": "x", "password": password, "data": {"attributes": {"key": configured, "name": "kept-name"}},
+            "note": f"use {aws_key} for the upload"}
+    response = call(gateway, "POST", "/api/v2/keys?api_key=" + api_key_header, token(gateway["issuer"]),
+                    session="redaction", json=body, headers={"X-Api-Key": api_key_header})
+    assert response.status_code == 201
+    received = response.json()["received"]
+    assert received["password"] == password, "the upstream gets the call unchanged"
+    [event] = search(gateway["server"], "@gateway.session_id:redaction", expected=1)
+    stored = json.dumps(event)
+    assert "kept-name" in stored
+    data_dir = pathlib.Path(gateway["server"]["data_dir"])
+    on_disk = b"".join(path.read_bytes() for path in data_dir.rglob("*") if path.is_file())
+    for secret in [password, configured, api_key_header, aws_key, UPSTREAM_API_KEY, UPSTREAM_APP_KEY]:
+        assert secret not in stored
+        assert search(gateway["server"], f'"{secret}"') == [], f"{secret} is not searchable"
+        assert secret.encode() not in on_disk, f"{secret} is nowhere in the data directory"
+
+
+def test_bodies_beyond_the_limit_are_truncated_and_flagged(gateway):
+    response = call(gateway, "GET", "/big", token(gateway["issuer"]), session="big")
+    assert response.status_code == 200 and len(response.json()["blob"]) == 200_000, "the caller gets it all"
+    [event] = search(gateway["server"], "@gateway.session_id:big", expected=1)
+    recorded = event["attributes"]["http"]["response"]
+    assert recorded["body_truncated"] is True
+    assert recorded["body_size"] == len(response.content)
+    assert len(recorded["body"]) == MAX_BODY
+
+
+def test_upstream_failures_are_answered_and_recorded(gateway):
+    bearer = token(gateway["issuer"])
+    refused = call(gateway, "GET", "/down/x", bearer, session="failures")
+    assert refused.status_code == 502
+    assert "failed" in refused.json()["errors"][0]
+    slow = call(gateway, "GET", "/slow/x", bearer, session="failures")
+    assert slow.status_code == 504
+    assert "did not answer within 1 s" in slow.json()["errors"][0]
+    events = search(gateway["server"], "@gateway.session_id:failures", expected=2)
+    assert {event["attributes"]["gateway"]["outcome"] for event in events} == {"upstream_error", "upstream_timeout"}
+    search(gateway["server"], "@gateway.session_id:failures status:error", expected=2)
+
+
+def replay(gateway, session, target):
+    env = dict(os.environ, EVIDENT_API_KEY=API_KEY, EVIDENT_APP_KEY=APP_KEY)
+    return subprocess.run([gateway["server"]["binary"], "replay", session, "--target", target,
+                           "--server", gateway["server"]["base"], "--from", "now-1h"],
+                          capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_replay_against_an_identical_and_a_changed_upstream(gateway):
+    bearer = token(gateway["issuer"])
+    session = "replay-" + secrets.token_hex(4)
+    calls = [("GET", "/api/v1/items?page=1", None), ("POST", "/api/v1/items", {"name": "first"}),
+             ("PUT", "/api/v1/items/1", {"name": "renamed"}), ("GET", "/api/v1/items/1", None)]
+    for method, path, body in calls:
+        assert call(gateway, method, path, bearer, session=session, json=body).status_code < 300
+    search(gateway["server"], f"@gateway.session_id:{session}", expected=len(calls))
+
+    identical = Upstream()
+    try:
+        result = replay(gateway, session, identical.url)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"session {session}: 4 calls replayed, 0 differ, 0 skipped" in result.stdout
+        assert [(seen["method"], seen["path"]) for seen in identical.seen] == [(m, p) for m, p, _ in calls], "in order"
+        assert json.loads(identical.seen[1]["body"]) == {"name": "first"}
+        assert "dd-api-key" not in identical.seen[0]["headers"], "recordings hold no credential"
+
+        identical.changed = True
+        result = replay(gateway, session, identical.url)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "4 calls replayed, 4 differ" in result.stdout
+        assert '-  "version": 1' in result.stdout and '+  "version": 2' in result.stdout
+    finally:
+        identical.close()
+    missing = replay(gateway, "no-such-session", "http://127.0.0.1:9")
+    assert missing.returncode == 1 and "no recorded calls" in missing.stderr
