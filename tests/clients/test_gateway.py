@@ -54,9 +54,33 @@ class Upstream:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def handle_any(self):
+            def read_body(self):
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    chunks = []
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0], 16)
+                        chunk = self.rfile.read(size)
+                        self.rfile.readline()
+                        if size == 0:
+                            return b"".join(chunks)
+                        chunks.append(chunk)
                 length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
+                return self.rfile.read(length) if length else b""
+
+            def stream(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for index, pause in enumerate([1.5, 0]):
+                    chunk = (f"part {index} " + "." * 1000).encode()
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.flush()
+                    time.sleep(pause)
+                self.wfile.write(b"0\r\n\r\n")
+
+            def handle_any(self):
+                body = self.read_body()
                 upstream.seen.append({"method": self.command, "path": self.path,
                                       "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
                 path = self.path.split("?")[0]
@@ -68,6 +92,10 @@ class Upstream:
                                 [("X-Echo-Key", key), ("Location", f"/login?key={key}")])
                 elif path == "/big":
                     self.answer(200, json.dumps({"blob": "x" * 200_000}).encode())
+                elif path == "/stream":
+                    self.stream()
+                elif path == "/upload":
+                    self.answer(200, {"received_bytes": len(body)})
                 elif path.startswith("/slow"):
                     time.sleep(3)
                     self.answer(200, {"slow": True})
@@ -393,3 +421,74 @@ def test_replay_against_an_identical_and_a_changed_upstream(gateway):
         identical.close()
     missing = replay(gateway, "no-such-session", "http://127.0.0.1:9")
     assert missing.returncode == 1 and "no recorded calls" in missing.stderr
+
+
+def test_bodies_stream_through_unbuffered(gateway):
+    bearer = token(gateway["issuer"])
+    started = time.time()
+    with requests.get(f"{gateway['base']}/stream", headers={"Authorization": f"Bearer {bearer}",
+                                                            "X-Evident-Session": "streaming"}, stream=True) as response:
+        chunks = response.iter_content(chunk_size=None)
+        first = next(chunks)
+        first_after = time.time() - started
+        rest = b"".join(chunks)
+    assert first.startswith(b"part 0")
+    assert first_after < 1.2, f"the first part arrived after {first_after:.2f} s: it was held until the end"
+    assert b"part 1" in first + rest
+
+    size = 16 << 20
+    def upload():
+        for _ in range(size // 65536):
+            yield b"u" * 65536
+    response = requests.post(f"{gateway['base']}/upload", data=upload(),
+                             headers={"Authorization": f"Bearer {bearer}", "X-Evident-Session": "streaming"})
+    assert response.status_code == 200 and response.json() == {"received_bytes": size}
+    events = search(gateway["server"], "@gateway.session_id:streaming", expected=2)
+    [recorded] = [event["attributes"]["http"]["request"] for event in events
+                  if event["attributes"]["http"]["url_details"]["path"] == "/upload"]
+    assert recorded["body_size"] == size and recorded["body_truncated"] is True
+    assert len(recorded["body"]) == MAX_BODY
+
+
+def test_the_gateway_runs_inside_serve(server, issuer):
+    """`evident serve --gateway-config`: one process, the gateway's events into its own store."""
+    upstream = Upstream()
+    port = socket_port()
+    with tempfile.TemporaryDirectory() as directory:
+        config = pathlib.Path(directory) / "gateway.toml"
+        config.write_text(f"""
+listen = "127.0.0.1:0"
+evident_url = "http://127.0.0.1:{port}"
+[oidc]
+issuer = "{issuer['issuer']}"
+[[route]]
+prefix = "/"
+upstream = "{upstream.url}"
+""")
+        env = dict(os.environ, EVIDENT_API_KEY=API_KEY, EVIDENT_APP_KEY=APP_KEY, EVIDENT_LOG="warn")
+        process = subprocess.Popen([server["binary"], "serve", "--listen", f"127.0.0.1:{port}", "--data-dir",
+                                    str(pathlib.Path(directory) / "data"), "--gateway-config", str(config)],
+                                   stdout=subprocess.PIPE, env=env, text=True)
+        try:
+            gateway_base = None
+            for line in process.stdout:
+                if line.startswith("evident gateway listening on "):
+                    gateway_base = line.split()[4]
+                    break
+            assert gateway_base
+            bearer = token(issuer, claims={"aud": "anything"})  # no audience configured: not checked
+            response = requests.get(f"{gateway_base}/inside", headers={"Authorization": f"Bearer {bearer}"})
+            assert response.status_code == 200
+            [event] = search({"base": f"http://127.0.0.1:{port}"}, "@evt.name:gateway.request", expected=1)
+            assert event["attributes"]["http"]["url_details"]["path"] == "/inside"
+        finally:
+            process.terminate()
+            assert process.wait(timeout=30) == 0
+            upstream.close()
+
+
+def socket_port():
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -583,3 +583,115 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SecretRef;
+    use std::collections::BTreeMap;
+
+    fn route(prefix: &str, upstream: &str, strip_prefix: bool) -> Result<Route, ConfigError> {
+        let config = RouteConfig {
+            prefix: prefix.to_owned(),
+            upstream: upstream.to_owned(),
+            inject: BTreeMap::new(),
+            strip_headers: vec!["X-Internal".to_owned()],
+            strip_prefix,
+            connect_timeout_seconds: 1,
+            timeout_seconds: 1,
+        };
+        Ok(build_route(&config)?.0)
+    }
+
+    #[test]
+    fn prefixes_match_whole_segments() {
+        assert!(matches_prefix("/", "/anything"));
+        assert!(matches_prefix("/api", "/api"));
+        assert!(matches_prefix("/api", "/api/v1"));
+        assert!(!matches_prefix("/api", "/apiary"));
+        assert!(matches_prefix("/api/", "/api/v1"));
+        assert!(matches_prefix("/api/", "/api"));
+    }
+
+    #[test]
+    fn upstream_addresses() -> Result<(), ConfigError> {
+        let plain = route("/dd", "https://api.example.com/base/", false)?;
+        assert_eq!(upstream_path(&plain, "/dd/v1/x"), "/base/dd/v1/x");
+        let stripped = route("/dd", "http://127.0.0.1:9000", true)?;
+        assert_eq!(upstream_path(&stripped, "/dd/v1/x"), "/v1/x");
+        assert_eq!(upstream_path(&stripped, "/dd"), "/");
+        let uri = upstream_uri(&stripped, "/v1/x", Some("a=1&b=%20"));
+        assert_eq!(
+            uri.map(|uri| uri.to_string()),
+            Ok("http://127.0.0.1:9000/v1/x?a=1&b=%20".to_owned())
+        );
+        assert!(
+            stripped
+                .strip
+                .contains(&HeaderName::from_static("x-internal"))
+        );
+        assert!(stripped.strip.contains(&header::AUTHORIZATION));
+        Ok(())
+    }
+
+    #[test]
+    fn injected_secrets_must_resolve() {
+        let config = RouteConfig {
+            prefix: "/".to_owned(),
+            upstream: "http://127.0.0.1:1".to_owned(),
+            inject: BTreeMap::from([(
+                "DD-API-KEY".to_owned(),
+                SecretRef::Env("EVIDENT_TEST_UNSET_SECRET".to_owned()),
+            )]),
+            strip_headers: Vec::new(),
+            strip_prefix: false,
+            connect_timeout_seconds: 1,
+            timeout_seconds: 1,
+        };
+        let error = build_route(&config).err().map(|error| error.to_string());
+        assert_eq!(
+            error.as_deref(),
+            Some("secret env:EVIDENT_TEST_UNSET_SECRET is not set or empty")
+        );
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_those_connection_names_are_dropped() -> Result<(), http::Error> {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONNECTION, "keep-alive, x-private".parse()?);
+        headers.insert("x-private", "1".parse()?);
+        headers.insert("keep-alive", "timeout=5".parse()?);
+        headers.insert("x-kept", "1".parse()?);
+        strip_hop_by_hop(&mut headers);
+        assert_eq!(
+            headers.keys().map(HeaderName::as_str).collect::<Vec<_>>(),
+            ["x-kept"]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn bearer_tokens_and_sessions() -> Result<(), http::Error> {
+        let mut headers = HeaderMap::new();
+        assert_eq!(bearer(&headers), None);
+        headers.insert(header::AUTHORIZATION, "bearer  abc ".parse()?);
+        assert_eq!(bearer(&headers), Some("abc"));
+        headers.insert(header::AUTHORIZATION, "Basic abc".parse()?);
+        assert_eq!(bearer(&headers), None);
+        let identity = Identity {
+            subject: "a".to_owned(),
+            email: None,
+            name: None,
+            groups: Vec::new(),
+            on_behalf_of: None,
+            actor_type: crate::oidc::ActorType::User,
+            session: None,
+        };
+        let by_token = session_id(&headers, &identity, "token-1");
+        assert!(by_token.starts_with("tok-") && by_token.len() == 20);
+        assert_ne!(by_token, session_id(&headers, &identity, "token-2"));
+        headers.insert(SESSION_HEADER, "run-7".parse()?);
+        assert_eq!(session_id(&headers, &identity, "token-1"), "run-7");
+        Ok(())
+    }
+}
