@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, RwLock};
 
 use crate::config::{ClaimNames, OidcConfig};
@@ -73,6 +74,27 @@ struct KeyCache {
     by_kid: HashMap<String, CachedKey>,
     without_kid: Vec<CachedKey>,
     fetched: Option<Instant>,
+    /// Tokens verified with these keys, by SHA-256: an agent sends the
+    /// same token with every call, and checking its signature again each
+    /// time would be most of the gateway's work. Emptied with the keys.
+    verified: std::sync::Mutex<HashMap<[u8; 32], Verified>>,
+}
+
+struct Verified {
+    identity: Identity,
+    /// Seconds since the epoch: the token's `exp`, or a minute after the
+    /// check, whichever comes first.
+    until: u64,
+}
+
+/// Verified tokens remembered at most this long, and this many.
+const VERIFIED_FOR: u64 = 60;
+const VERIFIED_MAX: usize = 10_000;
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 /// Checks tokens of one issuer.
@@ -126,6 +148,43 @@ impl Verifier {
 
     /// The identity in a valid token, or why it is not valid.
     pub async fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        {
+            let cache = self.cache.read().await;
+            let fresh = cache.fetched.is_some_and(|at| at.elapsed() <= self.ttl);
+            let verified = cache
+                .verified
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if fresh
+                && let Some(known) = verified.get(&digest)
+                && known.until > unix_now()
+            {
+                return Ok(known.identity.clone());
+            }
+        }
+        let identity = self.verify_signed(token).await?;
+        let cache = self.cache.read().await;
+        let mut verified = cache
+            .verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if verified.len() >= VERIFIED_MAX {
+            verified.clear();
+        }
+        let now = unix_now();
+        verified.insert(
+            digest,
+            Verified {
+                identity: identity.0.clone(),
+                until: identity.1.min(now + VERIFIED_FOR),
+            },
+        );
+        Ok(identity.0)
+    }
+
+    /// The identity and the token's `exp`, from its signature and claims.
+    async fn verify_signed(&self, token: &str) -> Result<(Identity, u64), AuthError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|error| AuthError::Malformed(error.to_string()))?;
         if !ACCEPTED.contains(&header.alg) {
@@ -151,7 +210,8 @@ impl Verifier {
             }
             other => other?,
         };
-        self.identity(&claims)
+        let expires = claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
+        Ok((self.identity(&claims)?, expires))
     }
 
     async fn check(

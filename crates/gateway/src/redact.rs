@@ -4,6 +4,7 @@
 //! keys and tokens.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use base64::Engine;
 use http::HeaderMap;
@@ -81,12 +82,19 @@ pub struct StoredBody {
 
 #[derive(Debug, Clone)]
 pub struct Redactor {
+    /// Shared: a redactor for one call (with that call's secrets) is a
+    /// cheap copy.
+    rules: Arc<Rules>,
+    /// The injected credentials' values (and a call's own), longest first.
+    secrets: Vec<Vec<u8>>,
+}
+
+#[derive(Debug)]
+struct Rules {
     headers: HashSet<String>,
     query_params: HashSet<String>,
     json_paths: Vec<JsonPath>,
     key_shapes: Option<Regex>,
-    /// The injected credentials' values, longest first.
-    secrets: Vec<Vec<u8>>,
 }
 
 impl Redactor {
@@ -101,7 +109,7 @@ impl Redactor {
             .collect();
         secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
         secrets.dedup();
-        Redactor {
+        let rules = Rules {
             headers: lower(
                 &mut HEADERS
                     .into_iter()
@@ -122,6 +130,9 @@ impl Redactor {
                 .redact_key_shaped
                 .then(|| Regex::new(KEY_SHAPES).ok())
                 .flatten(),
+        };
+        Redactor {
+            rules: Arc::new(rules),
             secrets,
         }
     }
@@ -130,7 +141,7 @@ impl Redactor {
     pub fn headers(&self, headers: &HeaderMap) -> Map<String, Value> {
         let mut stored = Map::new();
         for (name, value) in headers {
-            let text = if self.headers.contains(name.as_str()) {
+            let text = if self.rules.headers.contains(name.as_str()) {
                 REDACTED.to_owned()
             } else {
                 self.text(&String::from_utf8_lossy(value.as_bytes()))
@@ -156,6 +167,7 @@ impl Redactor {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
             let decoded_name = percent_decode(name);
             let value = if self
+                .rules
                 .query_params
                 .contains(&decoded_name.to_ascii_lowercase())
             {
@@ -211,7 +223,7 @@ impl Redactor {
         for secret in &self.secrets {
             output = replace_all(&output, secret, REDACTED.as_bytes());
         }
-        if let Some(shapes) = &self.key_shapes {
+        if let Some(shapes) = &self.rules.key_shapes {
             output = shapes
                 .replace_all(&output, REDACTED.as_bytes())
                 .into_owned();
@@ -221,7 +233,12 @@ impl Redactor {
 
     /// Replaces the secret values in `value`, collecting what they were.
     fn json(&self, value: &mut Value, path: &mut Vec<String>, found: &mut Vec<Vec<u8>>) {
-        if self.json_paths.iter().any(|wanted| wanted.matches(path)) {
+        if self
+            .rules
+            .json_paths
+            .iter()
+            .any(|wanted| wanted.matches(path))
+        {
             found_value(value, found);
             *value = Value::String(REDACTED.to_owned());
             return;
@@ -263,7 +280,7 @@ impl Redactor {
     ) -> Vec<Vec<u8>> {
         let mut found = Vec::new();
         for (name, value) in headers {
-            if self.headers.contains(name.as_str()) {
+            if self.rules.headers.contains(name.as_str()) {
                 let value = value.as_bytes();
                 found.push(value.to_vec());
                 // `Bearer <token>`, `Basic <credentials>`: the credential alone too.
@@ -275,6 +292,7 @@ impl Redactor {
         for pair in query.split('&') {
             if let Some((name, value)) = pair.split_once('=')
                 && self
+                    .rules
                     .query_params
                     .contains(&percent_decode(name).to_ascii_lowercase())
             {
