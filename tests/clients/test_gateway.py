@@ -492,3 +492,22 @@ def socket_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def test_an_agent_acting_for_a_person_and_its_token_session(gateway):
+    """An `act` claim (RFC 8693) names the person the agent acts for; without
+    a session header or claim, the calls of one token are one session."""
+    bearer = token(gateway["issuer"], email="helper-bot@example.com", groups=(),
+                   claims={"act": {"sub": "alice", "email": "alice@example.com"}})
+    for _ in range(2):
+        assert call(gateway, "GET", "/api/v1/acting", bearer).status_code == 200
+    events = search(gateway["server"], "@evt.actor.on_behalf_of.email:alice@example.com", expected=2)
+    for event in events:
+        actor = event["attributes"]["evt"]["actor"]
+        assert actor == {"type": "agent", "on_behalf_of": {"id": "alice", "email": "alice@example.com"}}
+        assert event["attributes"]["usr"]["email"] == "helper-bot@example.com"
+    sessions = {event["attributes"]["gateway"]["session_id"] for event in events}
+    assert len(sessions) == 1 and sessions.pop().startswith("tok-")
+    other = token(gateway["issuer"], email="helper-bot@example.com", groups=(), claims={"sid": "run-42"})
+    assert call(gateway, "GET", "/api/v1/acting", other).status_code == 200
+    search(gateway["server"], "@gateway.session_id:run-42 @evt.actor.type:user", expected=1)
