@@ -1,7 +1,9 @@
 """Audit gateway benchmark: the same small call (GET, 11-byte JSON answer)
 sent by wrk to an nginx upstream directly and through `evident gateway`
 (OIDC token checked, credential injected, call recorded into a running
-`evident serve`), in one run.
+`evident serve` on the same machine), in one run. A second gateway sends
+its audit events to a null intake (nginx answering 202) instead, which
+separates the gateway's own cost from the cost of storing the records.
 
     python bench/gateway.py --evident target/release/evident
 
@@ -35,7 +37,7 @@ def free_port():
 
 
 def start_nginx(directory):
-    port = free_port()
+    port, proxy_port = free_port(), free_port()
     conf = Path(directory) / "nginx.conf"
     conf.write_text(f"""
 worker_processes 1;
@@ -53,12 +55,22 @@ http {{
     server {{
         listen 127.0.0.1:{port};
         location / {{ default_type application/json; return 200 '{{"ok":true}}'; }}
+        # A null intake: takes the gateway's audit events and keeps nothing.
+        location = /api/v2/logs {{ default_type application/json; return 202 '{{}}'; }}
+    }}
+    # For reference: nginx itself as a plain reverse proxy (no token, no
+    # recording) in front of the same upstream.
+    upstream direct {{ server 127.0.0.1:{port}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{proxy_port};
+        location / {{ proxy_pass http://direct; proxy_http_version 1.1; proxy_set_header Connection ""; }}
     }}
 }}
 """)
     process = subprocess.Popen(["nginx", "-c", str(conf), "-p", directory, "-g", "daemon off;"])
     wait_for(f"http://127.0.0.1:{port}/")
-    return process, f"http://127.0.0.1:{port}"
+    wait_for(f"http://127.0.0.1:{proxy_port}/")
+    return process, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{proxy_port}"
 
 
 def wait_for(url, headers=None):
@@ -85,8 +97,8 @@ def mint(issuer):
     return json.loads(urllib.request.urlopen(request).read())["token"]
 
 
-def start_gateway(binary, directory, evident, issuer, upstream):
-    config = Path(directory) / "gateway.toml"
+def start_gateway(binary, directory, evident, issuer, upstream, name):
+    config = Path(directory) / f"{name}.toml"
     config.write_text(f"""
 listen = "127.0.0.1:0"
 evident_url = "{evident}"
@@ -137,33 +149,42 @@ def main():
         try:
             evident, base = start_evident(args.evident, os.path.join(directory, "data"))
             processes.append(evident)
-            nginx, upstream = start_nginx(directory)
+            nginx, upstream, nginx_proxy = start_nginx(directory)
             processes.append(nginx)
             issuer_process, issuer = start_issuer()
             processes.append(issuer_process)
-            gateway, gateway_base = start_gateway(args.evident, directory, base, issuer, upstream)
+            gateway, gateway_base = start_gateway(args.evident, directory, base, issuer, upstream, "recorded")
             processes.append(gateway)
+            null_gateway, null_base = start_gateway(args.evident, directory, upstream, issuer, upstream, "null")
+            processes.append(null_gateway)
             token = mint(issuer)
-            wait_for(f"{gateway_base}/", {"Authorization": f"Bearer {token}"})
+            for url in (gateway_base, null_base):
+                wait_for(f"{url}/", {"Authorization": f"Bearer {token}"})
 
-            results = {"direct": [], "gateway": []}
+            paths = [("direct", upstream, None), ("nginx-proxy", nginx_proxy, None),
+                     ("gateway", gateway_base, token), ("null", null_base, token)]
+            results = {name: [] for name, _, _ in paths}
             for run in range(args.runs):
-                for name, url, bearer in [("direct", upstream, None), ("gateway", gateway_base, token)]:
+                for name, url, bearer in paths:
                     latency = wrk(url + "/api/v1/check", bearer, 1, 1, args.seconds)
                     throughput = wrk(url + "/api/v1/check", bearer, args.connections, 2, args.seconds)
                     results[name].append((latency[0], latency[1], throughput[2]))
-                    print(f"run {run + 1} {name:8}: p50 {latency[0]:.3f} ms  p99 {latency[1]:.3f} ms  "
+                    print(f"run {run + 1} {name:11}: p50 {latency[0]:.3f} ms  p99 {latency[1]:.3f} ms  "
                           f"{throughput[2]:,.0f} calls/s ({args.connections} connections)", flush=True)
 
             median = {name: [statistics.median(values) for values in zip(*rows)] for name, rows in results.items()}
-            direct, through = median["direct"], median["gateway"]
+            direct, through, null, proxy = median["direct"], median["gateway"], median["null"], median["nginx-proxy"]
             print()
             print(f"| path | p50 latency | p99 latency | calls/s ({args.connections} connections) |")
             print("| --- | --- | --- | --- |")
             print(f"| nginx directly | {direct[0]:.3f} ms | {direct[1]:.3f} ms | {direct[2]:,.0f} |")
-            print(f"| through evident gateway | {through[0]:.3f} ms | {through[1]:.3f} ms | {through[2]:,.0f} |")
-            print(f"| added by the gateway | {through[0] - direct[0]:+.3f} ms | {through[1] - direct[1]:+.3f} ms | "
+            print(f"| through nginx as a plain reverse proxy (reference) | {proxy[0]:.3f} ms | {proxy[1]:.3f} ms | {proxy[2]:,.0f} |")
+            print(f"| through evident gateway, recorded into evident | {through[0]:.3f} ms | {through[1]:.3f} ms | {through[2]:,.0f} |")
+            print(f"| added by the gateway (recorded) | {through[0] - direct[0]:+.3f} ms | {through[1] - direct[1]:+.3f} ms | "
                   f"{through[2] / direct[2]:.2f}x |")
+            print(f"| through evident gateway, records to a null intake | {null[0]:.3f} ms | {null[1]:.3f} ms | {null[2]:,.0f} |")
+            print(f"| added by the gateway alone | {null[0] - direct[0]:+.3f} ms | {null[1] - direct[1]:+.3f} ms | "
+                  f"{null[2] / direct[2]:.2f}x |")
             recorded = count_recorded(base)
             print(f"\ncalls recorded in evident: {recorded:,}")
         finally:

@@ -10,6 +10,8 @@ use std::task::{Context, Poll};
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 
+use crate::secrets::SecretSet;
+
 /// The first bytes of a body and how it ended.
 #[derive(Debug, Default, Clone)]
 pub struct Capture {
@@ -106,42 +108,19 @@ where
 /// until the next chunk shows whether a secret continues into it.
 #[derive(Debug, Clone)]
 pub struct Masker {
-    secrets: Arc<Vec<Vec<u8>>>,
+    secrets: Arc<SecretSet>,
     held: BytesMut,
     keep: usize,
 }
 
 impl Masker {
-    pub fn new(secrets: Arc<Vec<Vec<u8>>>) -> Masker {
-        let keep = secrets
-            .iter()
-            .map(Vec::len)
-            .max()
-            .unwrap_or(0)
-            .saturating_sub(1);
+    pub fn new(secrets: Arc<SecretSet>) -> Masker {
+        let keep = secrets.longest().saturating_sub(1);
         Masker {
             secrets,
             held: BytesMut::new(),
             keep,
         }
-    }
-
-    /// Masks in place, for whole values (a header).
-    pub fn mask_all(secrets: &[Vec<u8>], bytes: &mut [u8]) -> bool {
-        let mut masked = false;
-        for secret in secrets.iter().filter(|secret| !secret.is_empty()) {
-            let mut index = 0;
-            while index + secret.len() <= bytes.len() {
-                if bytes[index..].starts_with(secret) {
-                    bytes[index..index + secret.len()].fill(b'*');
-                    index += secret.len();
-                    masked = true;
-                } else {
-                    index += 1;
-                }
-            }
-        }
-        masked
     }
 
     /// The bytes that can go on now.
@@ -150,7 +129,7 @@ impl Masker {
             return data;
         }
         self.held.extend_from_slice(&data);
-        Masker::mask_all(&self.secrets, &mut self.held);
+        self.secrets.mask(&mut self.held);
         let ready = self.held.len().saturating_sub(self.keep);
         self.held.split_to(ready).freeze()
     }
@@ -305,8 +284,11 @@ mod tests {
     use super::*;
     use http_body_util::BodyExt;
 
-    fn secrets() -> Arc<Vec<Vec<u8>>> {
-        Arc::new(vec![b"s3cret-value".to_vec(), b"other".to_vec()])
+    fn secrets() -> Arc<SecretSet> {
+        Arc::new(SecretSet::new([
+            b"s3cret-value".to_vec(),
+            b"other".to_vec(),
+        ]))
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //!   passed through [`redact`] and queued to [`recorder`], which sends
 //!   batches to evident's Datadog intake.
 //!
+//! [`secrets`] finds the values never to pass on or store;
 //! [`server`] accepts connections and stops gracefully; [`replay`] sends a
 //! recorded session again to another upstream and diffs the answers.
 
@@ -30,6 +31,7 @@ pub mod rate_limit;
 pub mod recorder;
 pub mod redact;
 pub mod replay;
+pub mod secrets;
 pub mod server;
 
 pub use config::Config;

@@ -29,6 +29,7 @@ use crate::policy::Policy;
 use crate::rate_limit::RateLimiter;
 use crate::recorder::Recorder;
 use crate::redact::Redactor;
+use crate::secrets::SecretSet;
 
 /// A caller may name its session (one agent run) with this header; it is
 /// not forwarded.
@@ -75,7 +76,7 @@ pub struct Gateway {
     redactor: Arc<Redactor>,
     recorder: Recorder,
     /// The injected credentials' values, masked in everything returned.
-    secrets: Arc<Vec<Vec<u8>>>,
+    secrets: Arc<SecretSet>,
     max_body: usize,
     sequence: AtomicU64,
 }
@@ -115,9 +116,7 @@ impl Gateway {
         // Longest prefix first: the most specific route wins.
         routes.sort_by_key(|route: &Route| std::cmp::Reverse(route.prefix.len()));
         let redactor = Redactor::new(&config.capture, secrets.clone());
-        let mut secret_bytes: Vec<Vec<u8>> = secrets.into_iter().map(String::into_bytes).collect();
-        secret_bytes.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
-        secret_bytes.dedup();
+        let secret_set = SecretSet::new(secrets.into_iter().map(String::into_bytes));
         Ok(Gateway {
             routes,
             verifier: Verifier::new(&config.oidc, http),
@@ -125,7 +124,7 @@ impl Gateway {
             limiter: config.rate_limit.as_ref().map(RateLimiter::new),
             redactor: Arc::new(redactor),
             recorder,
-            secrets: Arc::new(secret_bytes),
+            secrets: Arc::new(secret_set),
             max_body: config.capture.max_body_bytes,
             sequence: AtomicU64::new(0),
         })
@@ -557,13 +556,13 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 
 /// Response headers (a `Location`, an echo) never carry an injected
 /// credential back.
-fn mask_headers(secrets: &[Vec<u8>], headers: &mut HeaderMap) {
+fn mask_headers(secrets: &SecretSet, headers: &mut HeaderMap) {
     if secrets.is_empty() {
         return;
     }
     for value in headers.values_mut() {
         let mut bytes = value.as_bytes().to_vec();
-        if Masker::mask_all(secrets, &mut bytes)
+        if secrets.mask(&mut bytes)
             && let Ok(masked) = HeaderValue::from_bytes(&bytes)
         {
             *value = masked;

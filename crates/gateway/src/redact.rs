@@ -12,6 +12,7 @@ use regex::bytes::Regex;
 use serde_json::{Map, Value};
 
 use crate::config::CaptureConfig;
+use crate::secrets::SecretSet;
 
 /// What a redacted value becomes.
 pub const REDACTED: &str = "[redacted]";
@@ -85,8 +86,8 @@ pub struct Redactor {
     /// Shared: a redactor for one call (with that call's secrets) is a
     /// cheap copy.
     rules: Arc<Rules>,
-    /// The injected credentials' values (and a call's own), longest first.
-    secrets: Vec<Vec<u8>>,
+    /// The injected credentials' values (and a call's own).
+    secrets: SecretSet,
 }
 
 #[derive(Debug)]
@@ -102,13 +103,7 @@ impl Redactor {
         let lower = |items: &mut dyn Iterator<Item = &str>| -> HashSet<String> {
             items.map(str::to_ascii_lowercase).collect()
         };
-        let mut secrets: Vec<Vec<u8>> = secrets
-            .into_iter()
-            .filter(|secret| !secret.is_empty())
-            .map(String::into_bytes)
-            .collect();
-        secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
-        secrets.dedup();
+        let secrets = SecretSet::new(secrets.into_iter().map(String::into_bytes));
         let rules = Rules {
             headers: lower(
                 &mut HEADERS
@@ -219,10 +214,7 @@ impl Redactor {
     }
 
     fn bytes(&self, input: &[u8]) -> Vec<u8> {
-        let mut output = input.to_vec();
-        for secret in &self.secrets {
-            output = replace_all(&output, secret, REDACTED.as_bytes());
-        }
+        let mut output = self.secrets.replace(input, REDACTED.as_bytes());
         if let Some(shapes) = &self.rules.key_shapes {
             output = shapes
                 .replace_all(&output, REDACTED.as_bytes())
@@ -315,10 +307,6 @@ impl Redactor {
         let mut redactor = self.clone();
         redactor.secrets.extend(values);
         redactor
-            .secrets
-            .sort_by_key(|secret| std::cmp::Reverse(secret.len()));
-        redactor.secrets.dedup();
-        redactor
     }
 }
 
@@ -389,25 +377,6 @@ fn percent_decode(text: &str) -> String {
         }
     }
     String::from_utf8_lossy(&output).into_owned()
-}
-
-/// Every occurrence of `needle` in `haystack` replaced.
-pub fn replace_all(haystack: &[u8], needle: &[u8], replacement: &[u8]) -> Vec<u8> {
-    if needle.is_empty() {
-        return haystack.to_vec();
-    }
-    let mut output = Vec::with_capacity(haystack.len());
-    let mut last = 0;
-    for start in memchr::memmem::find_iter(haystack, needle) {
-        if start < last {
-            continue; // overlaps the previous occurrence
-        }
-        output.extend_from_slice(&haystack[last..start]);
-        output.extend_from_slice(replacement);
-        last = start + needle.len();
-    }
-    output.extend_from_slice(&haystack[last..]);
-    output
 }
 
 #[cfg(test)]
