@@ -297,9 +297,20 @@ impl Redactor {
         {
             self.json(&mut json, &mut Vec::new(), &mut found);
         }
-        // Short values would redact ordinary text.
-        found.retain(|value| value.len() >= 6 && value != REDACTED.as_bytes());
+        // Short values would redact ordinary text; values the key shapes
+        // catch wherever they appear (a JWT, `Bearer ...`) need no search.
+        found.retain(|value| {
+            value.len() >= 6 && value != REDACTED.as_bytes() && !self.shaped_whole(value)
+        });
         found
+    }
+
+    fn shaped_whole(&self, value: &[u8]) -> bool {
+        self.rules.key_shapes.as_ref().is_some_and(|shapes| {
+            shapes
+                .find(value)
+                .is_some_and(|found| found.start() == 0 && found.end() == value.len())
+        })
     }
 
     /// This redactor, also redacting `values` wherever they appear.
@@ -471,5 +482,39 @@ mod tests {
     fn key_shapes_compile() {
         let compiled = Regex::new(KEY_SHAPES);
         assert!(compiled.is_ok(), "{compiled:?}");
+    }
+
+    #[test]
+    fn what_a_call_reveals_is_redacted_wherever_it_appears() -> Result<(), http::Error> {
+        let redactor = redactor(&[]);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "authorization",
+            "Bearer eyJhbGciOiJ.eyJzdWIiOiJ.c2lnbmF0dXJl".parse()?,
+        );
+        headers.insert("x-api-key", "plain-key-1".parse()?);
+        let body = br#"{"password": "hunter2hunter2", "name": "n"}"#;
+        let revealed = redactor.secrets_of_call(&headers, "token=tok%2Fen1&q=x", Some(body));
+        let mut revealed_text: Vec<String> = revealed
+            .iter()
+            .map(|value| String::from_utf8_lossy(value).into_owned())
+            .collect();
+        revealed_text.sort();
+        // The JWT is caught by its shape anywhere: no need to search for it.
+        assert_eq!(
+            revealed_text,
+            ["hunter2hunter2", "plain-key-1", "tok%2Fen1", "tok/en1"]
+        );
+        let call = redactor.with_secrets(revealed);
+        assert_eq!(
+            call.text("echo plain-key-1 tok/en1 hunter2hunter2"),
+            "echo [redacted] [redacted] [redacted]"
+        );
+        assert_eq!(
+            redactor.text("plain-key-1"),
+            "plain-key-1",
+            "only for that call"
+        );
+        Ok(())
     }
 }
