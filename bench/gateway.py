@@ -10,7 +10,9 @@ separates the gateway's own cost from the cost of storing the records.
 Needs Debian's wrk and nginx (nginx-light) and `npm ci` in
 tests/clients/oidc (the OIDC issuer). Prints, as medians of --runs runs:
 latency p50/p99 with one connection (closed loop) and the gateway's added
-latency, and requests/s with --connections connections.
+latency, and calls/s served with --connections connections (calls the
+gateway refuses with 503 because evident takes the records more slowly than
+they come are counted apart).
 """
 
 import argparse
@@ -130,10 +132,12 @@ def wrk(url, token, connections, threads, seconds):
     for percent, value, unit in re.findall(r"^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", output, re.M):
         percentiles[percent] = float(value) * UNITS[unit]
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    if errors:
-        raise RuntimeError(f"{url}: {errors.group(1)} failed calls\n{output}")
-    return percentiles.get("50"), percentiles.get("99"), rate
+    total = int(re.search(r"(\d+) requests in", output).group(1))
+    failed = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    failed = int(failed.group(1)) if failed else 0
+    # Calls refused (the gateway's 503 when evident cannot take the records
+    # as fast) are not counted as served.
+    return percentiles.get("50"), percentiles.get("99"), rate * (total - failed) / total, failed
 
 
 def main():
@@ -163,16 +167,26 @@ def main():
 
             paths = [("direct", upstream, None), ("nginx-proxy", nginx_proxy, None),
                      ("gateway", gateway_base, token), ("null", null_base, token)]
-            results = {name: [] for name, _, _ in paths}
+            # Latency first, while evident is idle: the throughput runs leave
+            # it storing and sealing a million records for a while after.
+            latencies = {name: [] for name, _, _ in paths}
             for run in range(args.runs):
                 for name, url, bearer in paths:
-                    latency = wrk(url + "/api/v1/check", bearer, 1, 1, args.seconds)
-                    throughput = wrk(url + "/api/v1/check", bearer, args.connections, 2, args.seconds)
-                    results[name].append((latency[0], latency[1], throughput[2]))
-                    print(f"run {run + 1} {name:11}: p50 {latency[0]:.3f} ms  p99 {latency[1]:.3f} ms  "
-                          f"{throughput[2]:,.0f} calls/s ({args.connections} connections)", flush=True)
+                    p50, p99, _, refused = wrk(url + "/api/v1/check", bearer, 1, 1, args.seconds)
+                    latencies[name].append((p50, p99))
+                    print(f"run {run + 1} {name:11}: p50 {p50:.3f} ms  p99 {p99:.3f} ms (1 connection)"
+                          + (f", {refused:,} refused" if refused else ""), flush=True)
+            rates = {name: [] for name, _, _ in paths}
+            for run in range(args.runs):
+                for name, url, bearer in paths:
+                    _, _, rate, refused = wrk(url + "/api/v1/check", bearer, args.connections, 2, args.seconds)
+                    rates[name].append(rate)
+                    print(f"run {run + 1} {name:11}: {rate:,.0f} calls/s served ({args.connections} connections)"
+                          + (f", {refused:,} refused" if refused else ""), flush=True)
 
-            median = {name: [statistics.median(values) for values in zip(*rows)] for name, rows in results.items()}
+            median = {name: [statistics.median(p50 for p50, _ in latencies[name]),
+                             statistics.median(p99 for _, p99 in latencies[name]),
+                             statistics.median(rates[name])] for name, _, _ in paths}
             direct, through, null, proxy = median["direct"], median["gateway"], median["null"], median["nginx-proxy"]
             print()
             print(f"| path | p50 latency | p99 latency | calls/s ({args.connections} connections) |")
