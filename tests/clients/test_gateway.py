@@ -511,3 +511,55 @@ def test_an_agent_acting_for_a_person_and_its_token_session(gateway):
     other = token(gateway["issuer"], email="helper-bot@example.com", groups=(), claims={"sid": "run-42"})
     assert call(gateway, "GET", "/api/v1/acting", other).status_code == 200
     search(gateway["server"], "@gateway.session_id:run-42 @evt.actor.type:user", expected=1)
+
+
+def test_configuration_mistakes_stop_the_start(server, issuer):
+    cases = {
+        "wrong intake key": ({"EVIDENT_API_KEY": "not-the-key"}, "refuses the API key"),
+        "missing credential": ({"EVIDENT_API_KEY": API_KEY}, "secret env:GATEWAY_TEST_UNSET is not set"),
+    }
+    with tempfile.TemporaryDirectory() as directory:
+        config = pathlib.Path(directory) / "gateway.toml"
+        for name, (env, message) in cases.items():
+            inject = '{ "X-Key" = "env:GATEWAY_TEST_UNSET" }' if name == "missing credential" else "{}"
+            config.write_text(f"""
+listen = "127.0.0.1:0"
+evident_url = "{server['base']}"
+[oidc]
+issuer = "{issuer['issuer']}"
+[[route]]
+prefix = "/"
+upstream = "http://127.0.0.1:9"
+inject = {inject}
+""")
+            environment = {k: v for k, v in os.environ.items() if k != "GATEWAY_TEST_UNSET"}
+            result = subprocess.run([server["binary"], "gateway", "--config", str(config)], capture_output=True,
+                                    text=True, env={**environment, **env}, timeout=30)
+            assert result.returncode == 1, (name, result.stdout, result.stderr)
+            assert message in result.stderr, (name, result.stderr)
+        config.write_text("listen = 3\n")
+        result = subprocess.run([server["binary"], "gateway", "--config", str(config)], capture_output=True, text=True)
+        assert result.returncode == 1 and "invalid configuration" in result.stderr
+
+
+def test_a_gateway_that_cannot_start_stops_serve(issuer):
+    binary = os.environ["EVIDENT_BIN"]
+    port = socket_port()
+    with tempfile.TemporaryDirectory() as directory:
+        config = pathlib.Path(directory) / "gateway.toml"
+        config.write_text(f"""
+listen = "127.0.0.1:0"
+evident_url = "http://127.0.0.1:{port}"
+evident_api_key = "env:GATEWAY_INTAKE_KEY"
+[oidc]
+issuer = "{issuer['issuer']}"
+[[route]]
+prefix = "/"
+upstream = "http://127.0.0.1:9"
+""")
+        env = dict(os.environ, EVIDENT_API_KEY=API_KEY, EVIDENT_APP_KEY=APP_KEY, GATEWAY_INTAKE_KEY="wrong")
+        result = subprocess.run([binary, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir",
+                                 str(pathlib.Path(directory) / "data"), "--gateway-config", str(config)],
+                                capture_output=True, text=True, env=env, timeout=60)
+        assert result.returncode == 1, result.stderr
+        assert "refuses the API key" in result.stderr

@@ -141,7 +141,7 @@ impl Verifier {
     /// Reads the discovery document and the keys now, so that a wrong
     /// issuer shows at start rather than on the first call.
     pub async fn prime(&self) -> Result<usize, AuthError> {
-        self.refresh(true).await?;
+        self.refresh(true, self.fetched().await).await?;
         let cache = self.cache.read().await;
         Ok(cache.by_kid.len() + cache.without_kid.len())
     }
@@ -190,17 +190,15 @@ impl Verifier {
         if !ACCEPTED.contains(&header.alg) {
             return Err(AuthError::Algorithm(format!("{:?}", header.alg)));
         }
-        let stale = {
-            let cache = self.cache.read().await;
-            cache.fetched.is_none_or(|at| at.elapsed() > self.ttl)
-        };
-        if stale {
-            self.refresh(true).await?;
+        let mut seen = self.fetched().await;
+        if seen.is_none_or(|at| at.elapsed() > self.ttl) {
+            self.refresh(true, seen).await?;
+            seen = self.fetched().await;
         }
         let claims = match self.check(token, &header).await {
             Err(AuthError::UnknownKey(kid)) => {
                 // A key the issuer added since the last fetch.
-                self.refresh(false).await?;
+                self.refresh(false, seen).await?;
                 self.check(token, &header)
                     .await
                     .map_err(|error| match error {
@@ -323,19 +321,24 @@ impl Verifier {
         })
     }
 
-    /// Fetches discovery and keys again; `forced` ignores the minimum
-    /// interval (start, expired cache).
-    async fn refresh(&self, forced: bool) -> Result<(), AuthError> {
-        let mut last = self.fetching.lock().await;
-        if let Some(at) = *last
-            && (at.elapsed() < self.min_refresh && !forced
-                || at.elapsed() < Duration::from_millis(200))
-        {
-            // Fetched just now (maybe by the caller we waited for).
+    /// When the keys in the cache were fetched.
+    async fn fetched(&self) -> Option<Instant> {
+        self.cache.read().await.fetched
+    }
+
+    /// Fetches discovery and keys again, unless someone did since `seen`
+    /// (callers waiting on one fetch share it); `forced` ignores the
+    /// minimum interval (start, expired cache).
+    async fn refresh(&self, forced: bool, seen: Option<Instant>) -> Result<(), AuthError> {
+        let mut last_attempt = self.fetching.lock().await;
+        if self.fetched().await != seen {
+            return Ok(());
+        }
+        if !forced && last_attempt.is_some_and(|at| at.elapsed() < self.min_refresh) {
             return Ok(());
         }
         let fetched = self.fetch().await;
-        *last = Some(Instant::now());
+        *last_attempt = Some(Instant::now());
         let keys = fetched?;
         *self.cache.write().await = keys;
         tracing::debug!(issuer = %self.issuer, "oidc keys fetched");

@@ -39,6 +39,7 @@ impl Running {
             .build()
             .map_err(|error| ConfigError::Tls(error.to_string()))?;
         let api_key = config.evident_api_key.resolve()?;
+        check_intake_key(&http, &config.evident_url, &api_key).await?;
         let (recorder, recorder_task) = Recorder::start(
             &config.evident_url,
             api_key,
@@ -125,6 +126,34 @@ impl Running {
                 "audit events still unsent after {} s; evident unreachable?",
                 DRAIN.as_secs()
             );
+        }
+    }
+}
+
+/// A wrong intake key would fill the queue and refuse every call: it stops
+/// the start instead. An evident not reachable yet only warns (the
+/// recorder retries).
+async fn check_intake_key(
+    http: &reqwest::Client,
+    evident_url: &str,
+    api_key: &str,
+) -> Result<(), ConfigError> {
+    let url = format!("{}/api/v1/validate", evident_url.trim_end_matches('/'));
+    match http.get(&url).header("DD-API-KEY", api_key).send().await {
+        Ok(response) if response.status().is_success() => Ok(()),
+        Ok(response) if matches!(response.status().as_u16(), 401 | 403) => {
+            Err(ConfigError::Invalid(format!(
+                "{evident_url} refuses the API key of evident_api_key ({})",
+                response.status()
+            )))
+        }
+        Ok(response) => {
+            tracing::warn!(%url, status = response.status().as_u16(), "could not check the intake key");
+            Ok(())
+        }
+        Err(error) => {
+            tracing::warn!(%url, %error, "evident not reachable yet; audit events wait in the queue");
+            Ok(())
         }
     }
 }

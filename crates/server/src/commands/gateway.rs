@@ -1,7 +1,6 @@
 //! `evident gateway`, and the gateway `serve --gateway-config` runs beside
 //! the server.
 
-use std::future::Future;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -19,7 +18,8 @@ pub fn run(args: &GatewayArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
-        let running = start(&args.config).await?;
+        let config = Config::load(&args.config)?;
+        let running = start(&config, &args.config).await?;
         running.serve(shutdown_signal()).await;
         tracing::info!("gateway stopped");
         anyhow::Ok(())
@@ -27,10 +27,9 @@ pub fn run(args: &GatewayArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Loads the configuration, starts the gateway and says where it listens.
-pub async fn start(config_path: &Path) -> anyhow::Result<Running> {
-    let config = Config::load(config_path)?;
-    let running = Running::start(&config)
+/// Starts the gateway of a loaded configuration and says where it listens.
+pub async fn start(config: &Config, config_path: &Path) -> anyhow::Result<Running> {
+    let running = Running::start(config)
         .await
         .with_context(|| format!("starting the gateway of {}", config_path.display()))?;
     let address = running
@@ -41,9 +40,4 @@ pub async fn start(config_path: &Path) -> anyhow::Result<Running> {
         config.oidc.issuer, config.evident_url
     );
     Ok(running)
-}
-
-/// Runs a started gateway until `stop`.
-pub async fn serve_until(running: Running, stop: impl Future<Output = ()>) {
-    running.serve(stop).await;
 }

@@ -136,23 +136,40 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     // TCP_NODELAY the second waits for the client's delayed ACK (40 ms).
     // One stop signal for the HTTP server and the gateway beside it.
     let (stop_sender, stop) = tokio::sync::watch::channel(false);
+    let stop_sender = Arc::new(stop_sender);
+    let on_signal = Arc::clone(&stop_sender);
     tokio::spawn(async move {
         shutdown_signal().await;
-        let _ = stop_sender.send(true);
+        let _ = on_signal.send(true);
     });
     let stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
         let _ = stop.wait_for(|stopped| *stopped).await;
     };
+    // The gateway starts once this server answers (it checks its intake key
+    // here); a gateway that cannot start stops the server.
     let gateway = match &args.gateway_config {
         Some(path) => {
-            let running = super::gateway::start(path).await?;
-            Some(tokio::spawn(super::gateway::serve_until(
-                running,
-                stopped(stop.clone()),
-            )))
+            let config = evident_gateway::Config::load(path)?;
+            let path = path.clone();
+            let gateway_stop = stopped(stop.clone());
+            Some(tokio::spawn(async move {
+                let started = super::gateway::start(&config, &path).await;
+                match started {
+                    Ok(running) => {
+                        running.serve(gateway_stop).await;
+                        Ok(())
+                    }
+                    Err(error) => {
+                        let _ = stop_sender.send(true);
+                        Err(error)
+                    }
+                }
+            }))
         }
         None => None,
     };
+    let (gateway_outcome, mut gateway_result) =
+        tokio::sync::oneshot::channel::<anyhow::Result<()>>();
     let listener = listener.tap_io(|stream| {
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, "setting TCP_NODELAY failed");
@@ -167,11 +184,15 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         if let Some(gateway) = gateway {
             // The gateway stops first: its last audit events may still be
             // on their way to this server's intake.
-            let _ = gateway.await;
+            let outcome = gateway
+                .await
+                .unwrap_or_else(|error| Err(anyhow::anyhow!("the gateway task failed: {error}")));
+            let _ = gateway_outcome.send(outcome);
         }
     })
     .await
     .context("serving HTTP")?;
+    let gateway_failure = gateway_result.try_recv().ok().and_then(Result::err);
     checkpoint_ticker.abort();
     seal_ticker.abort();
     if let Some(postgres) = postgres {
@@ -190,7 +211,10 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         tracing::error!(%error, "the final seal or checkpoint failed");
     }
     tracing::info!("stopped");
-    Ok(())
+    match gateway_failure {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
 }
 
 /// Starts polling each `--cloudtrail-bucket`.
