@@ -279,7 +279,11 @@ def test_bad_tokens_are_refused_and_recorded(gateway):
         "unknown-kid": (token(issuer, header_kid="no-such-key"), "not among the issuer's keys"),
         "garbage": ("not.a.jwt", "malformed token"),
         "future": (token(issuer, claims={"nbf": int(time.time()) + 600}), "not yet valid"),
+        "issuer": (token(issuer, claims={"iss": "http://127.0.0.1:1"}), "issuer is not"),
+        "within-leeway": (token(issuer, expires_in=-10), None),
     }
+    within_leeway = cases.pop("within-leeway")[0]
+    assert call(gateway, "GET", "/api/v1/leeway", within_leeway).status_code == 200, "exp 10 s ago: within 30 s"
     upstream_calls = len(gateway["upstream"].seen)
     for name, (bearer, reason) in cases.items():
         response = call(gateway, "GET", f"/api/v1/refused/{name}", bearer)
