@@ -2,10 +2,10 @@
 # Everything CI runs: formatting, lints with warnings denied, the whole test
 # suite (Rust, then real clients against a real server: the Python Datadog
 # client, syslog-ng, psql, psycopg, pgjdbc, an S3 API server from moto, the
-# audit gateway with an OIDC issuer from npm).
+# audit gateway with an OIDC issuer from npm, the web UI in Debian's chromium).
 # Installs what the tests need first: Debian's syslog-ng, PostgreSQL client,
-# Java runtime and JDBC driver packages and a Python virtualenv with the
-# pinned clients. Run from anywhere.
+# Java runtime, JDBC driver and chromium packages, npm packages and a Python
+# virtualenv with the pinned clients. Run from anywhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +23,7 @@ dpkg -s syslog-ng-mod-http >/dev/null 2>&1 || packages+=(syslog-ng-mod-http)
 command -v psql >/dev/null 2>&1 || packages+=(postgresql-client)
 command -v java >/dev/null 2>&1 || packages+=(default-jre-headless)
 dpkg -s libpostgresql-jdbc-java >/dev/null 2>&1 || packages+=(libpostgresql-jdbc-java)
+[[ -x /usr/bin/chromium ]] || packages+=(chromium)
 if ((${#packages[@]})); then
     sudo=()
     [[ $(id -u) -eq 0 ]] || sudo=(sudo)
@@ -32,6 +33,7 @@ fi
 echo "syslog-ng: $(syslog-ng --version | head -1)"
 echo "psql: $(psql --version)"
 echo "java: $(java -version 2>&1 | head -1), pgjdbc: $(readlink -f /usr/share/java/postgresql.jar)"
+echo "chromium: $(/usr/bin/chromium --version 2>/dev/null | head -1)"
 
 step "shared specs"
 shared="${EVIDENT_SHARED_DIR:-../shared}"
@@ -55,8 +57,12 @@ if [[ ! -x "$venv/bin/python" ]]; then
     python3 -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/clients/requirements.txt
-step "npm packages the tests need: oauth2-mock-server (the gateway's OIDC issuer)"
+step "npm packages the tests need: oauth2-mock-server (the gateway's OIDC issuer), playwright-core (the UI)"
 node --version
 (cd tests/clients/oidc && npm ci --silent --no-audit --no-fund)
+(cd tests/ui && npm ci --silent --no-audit --no-fund)
 cargo build --locked -p evident
 EVIDENT_BIN="${CARGO_TARGET_DIR:-target}/debug/evident" "$venv/bin/python" -m pytest -q tests/clients
+
+step "the web UI in Debian's chromium (playwright-core); screenshots in ${EVIDENT_UI_ARTIFACTS:-target/ui-artifacts}"
+EVIDENT_BIN="${CARGO_TARGET_DIR:-target}/debug/evident" node --test tests/ui/

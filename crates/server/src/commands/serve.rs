@@ -128,6 +128,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         geoip,
         max_pending_bytes: args.max_pending_bytes,
         max_unsealed_events: args.max_unsealed_events,
+        ui_sessions: Default::default(),
     });
     let postgres = pg_listener
         .map(|pg_listener| tokio::spawn(crate::postgres::serve(pg_listener, Arc::clone(&state))));

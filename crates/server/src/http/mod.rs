@@ -10,6 +10,8 @@ mod integrity;
 mod metrics;
 pub mod search;
 pub mod sql;
+mod ui;
+pub mod ui_session;
 
 use std::sync::Arc;
 
@@ -37,12 +39,23 @@ pub struct AppState {
     /// Above this many bytes waiting for the disk, the intake answers 503.
     pub max_pending_bytes: usize,
     pub max_unsealed_events: u64,
+    /// The web UI's signed-in browsers.
+    pub ui_sessions: ui_session::UiSessions,
 }
 
 pub type SharedState = Arc<AppState>;
 
 pub fn router(state: SharedState) -> Router {
     Router::new()
+        .route("/", get(ui::index))
+        .route("/ui/{name}", get(ui::asset))
+        .route(
+            "/api/v1/ui/session",
+            post(ui_session::login)
+                .get(ui_session::check)
+                .delete(ui_session::logout),
+        )
+        .route("/api/v1/query/validate", get(ui::validate))
         .route("/api/v2/logs", post(intake::submit_v2))
         .route("/v1/input", post(intake::submit_v1))
         .route("/v1/input/{key}", post(intake::submit_v1_with_key))
@@ -90,8 +103,14 @@ fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|value| value.to_str().ok())
 }
 
-/// Query endpoints need an API key and an application key, as in Datadog.
+/// Query endpoints need an API key and an application key, as in Datadog,
+/// or the web UI's session cookie.
 fn require_read_keys(state: &AppState, headers: &HeaderMap) -> Result<(), QueryError> {
+    if let Some(token) = ui_session::cookie_token(headers)
+        && state.ui_sessions.accepts(token)
+    {
+        return Ok(());
+    }
     let api = header(headers, "dd-api-key");
     let application = header(headers, "dd-application-key");
     match (api, application) {

@@ -1,0 +1,443 @@
+// evident's explorer: plain JavaScript over the server's JSON APIs, signed
+// in by a session cookie. The URL holds the view (query, range, columns),
+// so a link reproduces it.
+'use strict';
+
+const FACETS = [
+  ['service', 'Service'],
+  ['source', 'Source'],
+  ['status', 'Status'],
+  ['@evt.name', 'Event'],
+  ['@usr.email', 'User'],
+  ['@asset.type', 'Asset type'],
+  ['@action', 'Action'],
+  ['@network.client.geoip.country.name', 'Country'],
+];
+const DEFAULT_COLUMNS = ['timestamp', '@usr.email', '@evt.name', '@action', '@asset.name', '@network.client.ip', 'status'];
+const COLUMN_TITLES = {
+  timestamp: 'Time', '@usr.email': 'User', '@evt.name': 'Event', '@action': 'Action',
+  '@asset.name': 'Asset', '@network.client.ip': 'IP', status: 'Status', service: 'Service', source: 'Source',
+};
+const STATUS_COLORS = { error: '#d33', critical: '#a00', warn: '#e9a23b', warning: '#e9a23b', info: '#3b82c4', ok: '#3a9d5d', debug: '#999' };
+const PAGE = 100;
+
+const $ = (selector) => document.querySelector(selector);
+const element = (tag, attributes = {}, ...children) => {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (name === 'text') node.textContent = value;
+    else if (name.startsWith('on')) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value);
+  }
+  node.append(...children);
+  return node;
+};
+
+// ---- state and URL -------------------------------------------------------
+
+const state = {
+  query: '', from: 'now-15m', to: 'now', columns: DEFAULT_COLUMNS,
+  cursor: null, loading: false, generation: 0, hits: [],
+};
+
+function readUrl() {
+  const params = new URLSearchParams(location.search);
+  state.query = params.get('q') ?? '';
+  state.from = params.get('from') ?? 'now-15m';
+  state.to = params.get('to') ?? 'now';
+  const columns = params.get('cols');
+  state.columns = columns ? columns.split(',').filter(Boolean) : DEFAULT_COLUMNS;
+}
+
+function writeUrl(replace) {
+  const params = new URLSearchParams();
+  params.set('view', 'explorer');
+  if (state.query) params.set('q', state.query);
+  params.set('from', state.from);
+  params.set('to', state.to);
+  if (state.columns.join(',') !== DEFAULT_COLUMNS.join(',')) params.set('cols', state.columns.join(','));
+  const url = `/?${params}`;
+  if (replace) history.replaceState(null, '', url); else history.pushState(null, '', url);
+}
+
+// ---- API -----------------------------------------------------------------
+
+class SignedOut extends Error {}
+
+async function api(method, path, body) {
+  const response = await fetch(path, {
+    method,
+    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: 'same-origin',
+  });
+  if (response.status === 401) throw new SignedOut();
+  if (response.status === 204) return null;
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error((answer.errors ?? [response.statusText]).join('; '));
+  return answer;
+}
+
+const filter = () => ({ query: state.query || '*', from: state.from, to: state.to });
+
+// ---- sign in ---------------------------------------------------------------
+
+async function ensureSignedIn() {
+  try {
+    await api('GET', '/api/v1/ui/session');
+    return true;
+  } catch (error) {
+    if (!(error instanceof SignedOut)) throw error;
+  }
+  const dialog = $('#sign-in');
+  if (!dialog.open) dialog.showModal();
+  return false;
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  const key = $('#app-key').value.trim();
+  try {
+    const response = await fetch('/api/v1/ui/session', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ application_key: key }), credentials: 'same-origin',
+    });
+    if (!response.ok) {
+      const answer = await response.json().catch(() => ({}));
+      throw new Error((answer.errors ?? ['sign-in failed']).join('; '));
+    }
+    $('#app-key').value = '';
+    $('#sign-in').close();
+    start();
+  } catch (error) {
+    $('#sign-in-error').textContent = error.message;
+  }
+}
+
+async function signOut() {
+  await fetch('/api/v1/ui/session', { method: 'DELETE', credentials: 'same-origin' });
+  location.href = '/';
+}
+
+// ---- query bar -------------------------------------------------------------
+
+let validation = 0;
+async function validateQuery() {
+  const mine = ++validation;
+  const text = $('#query').value;
+  const answer = await api('GET', `/api/v1/query/validate?query=${encodeURIComponent(text)}`).catch(() => null);
+  if (mine !== validation || !answer) return answer?.valid ?? true;
+  showQueryError(answer.valid ? null : answer);
+  return answer.valid;
+}
+
+function showQueryError(error) {
+  const box = $('#query-error');
+  const input = $('#query');
+  if (!error) {
+    box.hidden = true;
+    box.textContent = '';
+    input.removeAttribute('aria-invalid');
+    return;
+  }
+  const text = input.value;
+  const before = text.slice(0, error.offset);
+  box.replaceChildren(
+    element('span', { class: 'position', text: `column ${error.column}: ` }),
+    element('span', { class: 'message', text: error.error }),
+    element('code', { class: 'excerpt' }, before, element('mark', { text: text.slice(error.offset, error.offset + 1) || ' ' }), text.slice(error.offset + 1)),
+  );
+  box.hidden = false;
+  input.setAttribute('aria-invalid', 'true');
+}
+
+function rangeFromForm() {
+  const range = $('#range').value;
+  if (range !== 'custom') return [range, 'now'];
+  const iso = (value) => (value ? new Date(value).toISOString() : null);
+  return [iso($('#from').value) ?? 'now-1h', iso($('#to').value) ?? 'now'];
+}
+
+function fillForm() {
+  $('#query').value = state.query;
+  const preset = [...$('#range').options].some((option) => option.value === state.from) && state.to === 'now';
+  $('#range').value = preset ? state.from : 'custom';
+  $('#custom-range').hidden = preset;
+  if (!preset) {
+    const local = (text) => {
+      const date = new Date(text);
+      if (Number.isNaN(date.getTime())) return '';
+      return new Date(date.getTime() - date.getTimezoneOffset() * 60000).toISOString().slice(0, 19);
+    };
+    $('#from').value = local(state.from);
+    $('#to').value = state.to === 'now' ? '' : local(state.to);
+  }
+}
+
+async function submitQuery(event) {
+  event?.preventDefault();
+  if (!(await validateQuery())) return;
+  state.query = $('#query').value.trim();
+  [state.from, state.to] = rangeFromForm();
+  writeUrl(false);
+  run();
+}
+
+/** Adds `field:value` (or its exclusion) to the query and runs it. */
+function addFilter(field, value, exclude = false) {
+  const quoted = /^[\w.@:/-]+$/.test(String(value)) ? String(value) : `"${String(value).replace(/["\\]/g, '\\$&')}"`;
+  const clause = `${exclude ? '-' : ''}${field}:${quoted}`;
+  const current = $('#query').value.trim();
+  $('#query').value = current && current !== '*' ? `${current} ${clause}` : clause;
+  submitQuery();
+}
+
+// ---- running a query -----------------------------------------------------
+
+function run() {
+  const generation = ++state.generation;
+  state.cursor = null;
+  state.hits = [];
+  $('#results tbody').replaceChildren();
+  $('#results-end').textContent = '';
+  renderHeader();
+  Promise.all([loadCount(generation), loadHistogram(generation), loadFacets(generation), loadPage(generation)])
+    .catch(handleError);
+}
+
+function handleError(error) {
+  if (error instanceof SignedOut) { ensureSignedIn(); return; }
+  showQueryError({ error: error.message, column: 1, offset: 0 });
+}
+
+async function loadCount(generation) {
+  const answer = await api('POST', '/api/v2/logs/analytics/aggregate', { filter: filter(), compute: [{ aggregation: 'count' }] });
+  if (generation !== state.generation) return;
+  const count = answer.data.buckets[0]?.computes.c0 ?? 0;
+  $('#count').textContent = `${count.toLocaleString('en-US')} ${count === 1 ? 'event' : 'events'}`;
+  $('#count').dataset.count = count;
+}
+
+async function loadFacets(generation) {
+  const container = $('#facets');
+  const answers = await Promise.all(FACETS.map(([field]) => api('POST', '/api/v2/logs/analytics/aggregate', {
+    filter: filter(), compute: [{ aggregation: 'count' }], group_by: [{ facet: field, limit: 10 }],
+  }).catch(() => null)));
+  if (generation !== state.generation) return;
+  container.replaceChildren(...FACETS.map(([field, title], index) => {
+    const buckets = answers[index]?.data.buckets ?? [];
+    const values = buckets.filter((bucket) => bucket.by[field] !== null && bucket.by[field] !== undefined);
+    const item = (bucket) => {
+      const value = bucket.by[field];
+      const button = element('button', {
+        type: 'button', class: 'facet-value', 'data-value': value, title: `${field}:${value}`,
+        onclick: () => addFilter(field, value),
+      }, element('span', { class: 'value', text: String(value) }),
+      element('span', { class: 'n', text: Number(bucket.computes.c0).toLocaleString('en-US') }));
+      return element('li', {}, button);
+    };
+    const list = values.length === 0
+      ? element('p', { class: 'hint', text: 'no values' })
+      : element('ul', {}, ...values.map(item));
+    return element('section', { class: 'facet', 'data-facet': field }, element('h3', { text: title, title: field }), list);
+  }));
+}
+
+/** Milliseconds of `from`/`to` as the server reads them, for the histogram's axis. */
+function toMillis(text, now) {
+  const math = /^now(?:([+-])(\d+)([smhdw]))?$/.exec(text);
+  if (math) {
+    if (!math[1]) return now;
+    const unit = { s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7, w: 6.048e8 }[math[3]];
+    return now + (math[1] === '-' ? -1 : 1) * Number(math[2]) * unit;
+  }
+  if (/^\d+$/.test(text)) return Number(text);
+  return Date.parse(text);
+}
+
+async function loadHistogram(generation) {
+  const now = Date.now();
+  const start = toMillis(state.from, now);
+  const end = toMillis(state.to, now);
+  const interval = Math.max(1000, Math.ceil((end - start) / 60 / 1000) * 1000);
+  const answer = await api('POST', '/api/v2/logs/analytics/aggregate', {
+    filter: filter(), compute: [{ aggregation: 'count', type: 'timeseries', interval: `${interval}` }],
+    group_by: [{ facet: 'status', limit: 10 }],
+  });
+  if (generation !== state.generation) return;
+  drawHistogram(answer.data.buckets, start, end, interval);
+}
+
+function drawHistogram(buckets, start, end, interval) {
+  const svg = $('#histogram');
+  const width = svg.clientWidth || 800;
+  const height = 80;
+  svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
+  const slots = new Map();
+  for (const bucket of buckets) {
+    const status = bucket.by.status ?? 'info';
+    for (const point of bucket.computes.c0 ?? []) {
+      const at = Date.parse(point.time);
+      const slot = slots.get(at) ?? [];
+      slot.push([status, point.value]);
+      slots.set(at, slot);
+    }
+  }
+  const highest = Math.max(1, ...[...slots.values()].map((slot) => slot.reduce((sum, [, value]) => sum + value, 0)));
+  const scale = (at) => ((at - start) / Math.max(1, end - start)) * width;
+  const barWidth = Math.max(1, (interval / Math.max(1, end - start)) * width - 1);
+  const bars = [];
+  for (const [at, slot] of slots) {
+    let top = height;
+    for (const [status, value] of slot) {
+      const barHeight = (value / highest) * (height - 4);
+      top -= barHeight;
+      const rect = document.createElementNS('http://www.w3.org/2000/svg', 'rect');
+      rect.setAttribute('x', scale(at).toFixed(1));
+      rect.setAttribute('y', top.toFixed(1));
+      rect.setAttribute('width', barWidth.toFixed(1));
+      rect.setAttribute('height', barHeight.toFixed(1));
+      rect.setAttribute('fill', STATUS_COLORS[status] ?? '#888');
+      rect.setAttribute('data-status', status);
+      const title = document.createElementNS('http://www.w3.org/2000/svg', 'title');
+      title.textContent = `${new Date(at).toISOString()} ${status}: ${value}`;
+      rect.append(title);
+      bars.push(rect);
+    }
+  }
+  svg.replaceChildren(...bars);
+}
+
+// ---- results -------------------------------------------------------------
+
+function renderHeader() {
+  $('#results thead tr').replaceChildren(...state.columns.map((column) => element('th', { text: COLUMN_TITLES[column] ?? column, title: column })));
+}
+
+/** A hit's value for a column: reserved fields at the top, `@path` in the attributes. */
+function valueOf(hit, column) {
+  const attributes = hit.attributes;
+  if (!column.startsWith('@')) return attributes[column] ?? attributes.attributes?.[column];
+  let value = attributes.attributes;
+  for (const part of column.slice(1).split('.')) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = value[part];
+  }
+  return value;
+}
+
+async function loadPage(generation) {
+  if (state.loading || state.cursor === false) return;
+  state.loading = true;
+  try {
+    const page = { limit: PAGE };
+    if (state.cursor) page.cursor = state.cursor;
+    const answer = await api('POST', '/api/v2/logs/events/search', { filter: filter(), sort: '-timestamp', page });
+    if (generation !== state.generation) return;
+    const rows = answer.data.map((hit) => {
+      state.hits.push(hit);
+      return element('tr', { tabindex: '0', 'data-id': hit.id, onclick: () => openEvent(hit), onkeydown: (event) => { if (event.key === 'Enter') openEvent(hit); } },
+        ...state.columns.map((column) => {
+          const value = valueOf(hit, column);
+          const text = value === undefined || value === null ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value);
+          const cell = element('td', { text, title: text });
+          if (column === 'status') cell.classList.add(`status-${text}`);
+          return cell;
+        }));
+    });
+    $('#results tbody').append(...rows);
+    state.cursor = answer.meta?.page?.after ?? false;
+    $('#results-end').textContent = state.cursor === false ? (state.hits.length ? 'End of results.' : 'No events match.') : '';
+  } finally {
+    state.loading = false;
+  }
+}
+
+function watchScrolling() {
+  const observer = new IntersectionObserver((entries) => {
+    if (entries.some((entry) => entry.isIntersecting) && state.cursor) loadPage(state.generation).catch(handleError);
+  }, { rootMargin: '400px' });
+  observer.observe($('#results-end'));
+}
+
+// ---- the event panel -----------------------------------------------------
+
+function openEvent(hit) {
+  const panel = $('#event-panel');
+  const attributes = hit.attributes;
+  $('#event-title').textContent = attributes.message ?? hit.id;
+  const reserved = Object.fromEntries(['timestamp', 'service', 'source', 'status', 'host', 'tags'].filter((name) => attributes[name] !== undefined).map((name) => [name, attributes[name]]));
+  $('#event-attributes').replaceChildren(tree(reserved, ''), tree(attributes.attributes ?? {}, '@'));
+  $('#event-raw').textContent = JSON.stringify(hit, null, 2);
+  panel.dataset.id = hit.id;
+  panel.hidden = false;
+}
+
+/** Nested attributes as a tree; every leaf can be filtered on or excluded. */
+function tree(value, path) {
+  const list = element('ul');
+  for (const [key, child] of Object.entries(value)) {
+    const field = path === '' ? key : path === '@' ? `@${key}` : `${path}.${key}`;
+    if (child !== null && typeof child === 'object' && !Array.isArray(child)) {
+      list.append(element('li', {}, element('details', { open: '' }, element('summary', { text: key }), tree(child, field))));
+    } else {
+      const shown = Array.isArray(child) ? child.join(', ') : String(child);
+      const filterable = field !== 'timestamp' && !Array.isArray(child) && child !== null;
+      list.append(element('li', { class: 'leaf', 'data-field': field },
+        element('span', { class: 'key', text: key }),
+        element('span', { class: 'value', text: shown }),
+        ...(filterable ? [
+          element('button', { type: 'button', class: 'quiet filter-by', title: `Filter by ${field}:${shown}`, text: '+', onclick: () => addFilter(field, child) }),
+          element('button', { type: 'button', class: 'quiet exclude', title: `Exclude ${field}:${shown}`, text: '−', onclick: () => addFilter(field, child, true) }),
+        ] : [])));
+    }
+  }
+  return list;
+}
+
+function showTab(name) {
+  for (const tab of document.querySelectorAll('#event-panel [role=tab]')) tab.setAttribute('aria-selected', String(tab.dataset.tab === name));
+  $('#event-attributes').hidden = name !== 'attributes';
+  $('#event-raw').hidden = name !== 'raw';
+}
+
+// ---- start -----------------------------------------------------------------
+
+let debounce;
+function wire() {
+  $('#sign-in-form').addEventListener('submit', signIn);
+  $('#sign-out').addEventListener('click', signOut);
+  $('#query-form').addEventListener('submit', submitQuery);
+  $('#query').addEventListener('input', () => { clearTimeout(debounce); debounce = setTimeout(validateQuery, 150); });
+  $('#range').addEventListener('change', () => {
+    $('#custom-range').hidden = $('#range').value !== 'custom';
+    if ($('#range').value !== 'custom') submitQuery();
+  });
+  $('#event-close').addEventListener('click', () => { $('#event-panel').hidden = true; });
+  for (const tab of document.querySelectorAll('#event-panel [role=tab]')) tab.addEventListener('click', () => showTab(tab.dataset.tab));
+  document.addEventListener('keydown', (event) => {
+    const typing = ['INPUT', 'SELECT', 'TEXTAREA'].includes(document.activeElement?.tagName);
+    if (event.key === '/' && !typing) { event.preventDefault(); $('#query').focus(); }
+    if (event.key === 'Escape' && !$('#event-panel').hidden) $('#event-panel').hidden = true;
+  });
+  window.addEventListener('popstate', () => { readUrl(); fillForm(); run(); });
+  watchScrolling();
+}
+
+async function start() {
+  try {
+    if (!(await ensureSignedIn())) return;
+  } catch (error) {
+    $('#sign-in-error').textContent = error.message;
+    return;
+  }
+  $('#sign-out').hidden = false;
+  $('#explorer').hidden = false;
+  readUrl();
+  fillForm();
+  writeUrl(true);
+  run();
+}
+
+wire();
+start();

@@ -1,0 +1,217 @@
+// The explorer in a real browser (Debian's chromium through playwright-core)
+// against a real `evident serve` loaded with the audit logs of shared/data
+// (imported with `evident import auto`) and a few events sent now.
+//
+//   EVIDENT_BIN=target/debug/evident node --test tests/ui/
+//
+// Screenshots go to $EVIDENT_UI_ARTIFACTS (default target/ui-artifacts).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const SHARED = process.env.EVIDENT_SHARED_DIR ?? path.resolve(ROOT, '../shared');
+const BIN = process.env.EVIDENT_BIN ?? path.join(ROOT, 'target/debug/evident');
+const ARTIFACTS = process.env.EVIDENT_UI_ARTIFACTS ?? path.join(ROOT, 'target/ui-artifacts');
+const API_KEY = 'ui-test-api-key';
+const APP_KEY = 'ui-test-app-key';
+// The shared logs are from 2019–2024: the views below look at all of it.
+const ALL_TIME = 'from=2015-01-01T00:00:00.000Z&to=now';
+
+let server;
+let base;
+let dataDir;
+let browser;
+
+async function startServer() {
+  dataDir = mkdtempSync(path.join(tmpdir(), 'evident-ui-'));
+  server = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir], {
+    env: { ...process.env, EVIDENT_API_KEY: API_KEY, EVIDENT_APP_KEY: APP_KEY, EVIDENT_LOG: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let text = '';
+    server.stdout.on('data', (chunk) => {
+      text += chunk;
+      const found = /evident listening on (\S+)/.exec(text);
+      if (found) resolve(found[1]);
+    });
+    server.on('exit', (code) => reject(new Error(`evident exited with ${code}`)));
+  });
+}
+
+async function api(pathname, body) {
+  const response = await fetch(`${base}${pathname}`, {
+    method: 'POST',
+    headers: { 'DD-API-KEY': API_KEY, 'DD-APPLICATION-KEY': APP_KEY, 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (!response.ok) assert.fail(`${pathname}: ${response.status} ${await response.text()}`);
+  return response.status === 202 ? null : response.json();
+}
+
+async function count(query, from = '2015-01-01T00:00:00.000Z') {
+  const answer = await api('/api/v2/logs/analytics/aggregate', { filter: { query, from, to: 'now' }, compute: [{ aggregation: 'count' }] });
+  return answer.data.buckets[0]?.computes.c0 ?? 0;
+}
+
+before(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  base = await startServer();
+  const folders = ['aws-cloudtrail', 'okta', 'github-audit', 'gcp-audit', 'azure', 'kubernetes-audit'].map((name) => path.join(SHARED, 'data', name));
+  const imported = spawnSync(BIN, ['import', 'auto', ...folders, '--server', base], {
+    env: { ...process.env, EVIDENT_API_KEY: API_KEY }, encoding: 'utf8',
+  });
+  // Some shared files hold records of no source (READMEs, digests): dead letters, exit 1.
+  assert.ok([0, 1].includes(imported.status), imported.stderr);
+  await api('/api/v2/logs', [1, 2, 3].map((index) => ({
+    ddsource: 'datadog', service: 'web', status: index === 3 ? 'error' : 'info', message: `ui test event ${index}`,
+    usr: { email: `ui${index}@example.com` }, evt: { name: 'api_key' }, action: 'created',
+  })));
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill('SIGTERM');
+  await new Promise((resolve) => server?.on('exit', resolve));
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function signedIn(viewport = { width: 1280, height: 800 }, url = `/?${ALL_TIME}`) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  await page.goto(`${base}${url}`);
+  await page.fill('#app-key', APP_KEY);
+  await page.click('#sign-in button[type=submit]');
+  await page.waitForSelector('#explorer:not([hidden])');
+  await page.waitForSelector('#results tbody tr');
+  return { context, page };
+}
+
+async function shownCount(page) {
+  await page.waitForFunction(() => document.querySelector('#count').dataset.count !== undefined);
+  return Number(await page.getAttribute('#count', 'data-count'));
+}
+
+async function runQuery(page, query) {
+  const before = await page.getAttribute('#count', 'data-count');
+  await page.fill('#query', query);
+  await page.press('#query', 'Enter');
+  await page.waitForFunction((previous) => {
+    const value = document.querySelector('#count').dataset.count;
+    return new URLSearchParams(location.search).get('q') !== null && value !== undefined && (value !== previous || true);
+  }, before);
+  await page.waitForLoadState('networkidle');
+}
+
+test('a wrong application key is refused at sign-in', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(base);
+  await page.fill('#app-key', 'not-the-key');
+  await page.click('#sign-in button[type=submit]');
+  await page.waitForSelector('#sign-in-error:not(:empty)');
+  assert.match(await page.textContent('#sign-in-error'), /not an application key/);
+  await context.close();
+});
+
+test('typing a query shows the right count', async () => {
+  const { context, page } = await signedIn();
+  const expected = await count('source:okta');
+  assert.ok(expected > 0);
+  await runQuery(page, 'source:okta');
+  assert.equal(await shownCount(page), expected);
+  const rows = await page.locator('#results tbody tr').count();
+  assert.equal(rows, Math.min(expected, 100));
+  await page.screenshot({ path: path.join(ARTIFACTS, 'explorer-1280x800.png'), fullPage: false });
+  await context.close();
+});
+
+test('an invalid query shows an inline error at its position', async () => {
+  const { context, page } = await signedIn();
+  await page.fill('#query', '@usr.email:a@b.com AND (');
+  await page.waitForSelector('#query-error:not([hidden])');
+  const error = await page.textContent('#query-error');
+  assert.match(error, /column \d+/);
+  assert.equal(await page.getAttribute('#query', 'aria-invalid'), 'true');
+  await page.screenshot({ path: path.join(ARTIFACTS, 'explorer-invalid-query.png') });
+  await page.fill('#query', '@usr.email:a@b.com');
+  await page.waitForSelector('#query-error', { state: 'hidden' });
+  await context.close();
+});
+
+test('clicking a facet value adds its filter', async () => {
+  const { context, page } = await signedIn();
+  const value = page.locator('[data-facet="source"] .facet-value[data-value="github"]');
+  await value.waitFor();
+  await value.click();
+  await page.waitForFunction(() => new URLSearchParams(location.search).get('q') === 'source:github');
+  await page.waitForLoadState('networkidle');
+  assert.equal(await page.inputValue('#query'), 'source:github');
+  assert.equal(await shownCount(page), await count('source:github'));
+  await context.close();
+});
+
+test('an event opens with its attributes, and a value filters the view', async () => {
+  const { context, page } = await signedIn();
+  await runQuery(page, 'source:cloudtrail');
+  await page.click('#results tbody tr >> nth=0');
+  await page.waitForSelector('#event-panel:not([hidden])');
+  const field = page.locator('#event-attributes .leaf[data-field="@evt.name"]');
+  await field.waitFor();
+  const name = await field.locator('.value').textContent();
+  await page.screenshot({ path: path.join(ARTIFACTS, 'event-panel.png') });
+  await field.locator('.filter-by').click();
+  await page.waitForFunction(() => (new URLSearchParams(location.search).get('q') ?? '').includes('@evt.name:'));
+  await page.waitForLoadState('networkidle');
+  const query = await page.inputValue('#query');
+  assert.ok(query.startsWith('source:cloudtrail @evt.name:'), query);
+  assert.equal(await shownCount(page), await count(query));
+  assert.ok(name.length > 0);
+  await page.click('[data-tab="raw"]');
+  assert.match(await page.textContent('#event-raw'), /"attributes"/);
+  await context.close();
+});
+
+test('the URL reproduces the view', async () => {
+  const { context, page } = await signedIn();
+  await runQuery(page, 'source:github');
+  const url = page.url();
+  const shown = await shownCount(page);
+  const other = await context.newPage();
+  await other.goto(url);
+  await other.waitForSelector('#results tbody tr');
+  assert.equal(await other.inputValue('#query'), 'source:github');
+  assert.equal(await shownCount(other), shown);
+  await context.close();
+});
+
+test('keyboard: / focuses the query bar and Enter runs it', async () => {
+  const { context, page } = await signedIn();
+  await page.click('.summary');
+  await page.keyboard.press('/');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'query');
+  await page.keyboard.type('source:kubernetes');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => new URLSearchParams(location.search).get('q') === 'source:kubernetes');
+  await page.waitForLoadState('networkidle');
+  assert.equal(await shownCount(page), await count('source:kubernetes'));
+  await context.close();
+});
+
+for (const [width, height] of [[1280, 800], [390, 844]]) {
+  test(`no horizontal scrolling at ${width}×${height}`, async () => {
+    const { context, page } = await signedIn({ width, height });
+    await page.waitForLoadState('networkidle');
+    const [scrollWidth, innerWidth] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+    assert.ok(scrollWidth <= innerWidth, `page is ${scrollWidth} px wide in a ${innerWidth} px window`);
+    await page.screenshot({ path: path.join(ARTIFACTS, `explorer-${width}x${height}-full.png`), fullPage: true });
+    await context.close();
+  });
+}
