@@ -215,3 +215,38 @@ for (const [width, height] of [[1280, 800], [390, 844]]) {
     await context.close();
   });
 }
+
+async function openOwnEvent(page, text) {
+  await runQuery(page, `"${text}"`);
+  await page.click('#results tbody tr >> nth=0');
+  await page.waitForSelector('#event-panel:not([hidden])');
+  await page.waitForSelector('#integrity[data-state=verified], #integrity[data-state=failed]');
+  return { state: await page.getAttribute('#integrity', 'data-state'), text: await page.textContent('#integrity') };
+}
+
+test('an event is verified in the browser against the signed checkpoint', async () => {
+  // A checkpoint is signed every second while events arrive.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const { context, page } = await signedIn({ width: 1280, height: 800 }, '/?from=now-1h&to=now');
+  const result = await openOwnEvent(page, 'ui test event 2');
+  assert.equal(result.state, 'verified', `${result.text}`);
+  assert.match(result.text, /Verified: event \d+ of [\d,]+ in the checkpoint signed by evident/);
+  await page.screenshot({ path: path.join(ARTIFACTS, 'event-verified.png') });
+  await context.close();
+});
+
+test('the browser does not trust the server: altered bytes in a proof fail the check', async () => {
+  // A server (or anything between) answering with changed event bytes.
+  const { context, page } = await signedIn({ width: 1280, height: 800 }, '/?from=now-1h&to=now');
+  await page.route('**/api/v1/integrity/proof/inclusion*', async (route) => {
+    const response = await route.fetch();
+    const proof = await response.json();
+    proof.event = proof.event.replace('ui test event 1', 'ui test event 7');
+    await route.fulfill({ response, json: proof });
+  });
+  const result = await openOwnEvent(page, 'ui test event 1');
+  assert.equal(result.state, 'failed', result.text);
+  assert.match(result.text, /altered/);
+  await page.screenshot({ path: path.join(ARTIFACTS, 'event-failed.png') });
+  await context.close();
+});

@@ -371,6 +371,87 @@ function openEvent(hit) {
   $('#event-raw').textContent = JSON.stringify(hit, null, 2);
   panel.dataset.id = hit.id;
   panel.hidden = false;
+  verifyEvent(hit.id);
+}
+
+// ---- integrity: checked in the browser, trusting only the public key ----
+
+const bytesOf = (base64) => Uint8Array.from(atob(base64), (char) => char.charCodeAt(0));
+const concat = (...parts) => {
+  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let at = 0;
+  for (const part of parts) { out.set(part, at); at += part.length; }
+  return out;
+};
+const sha256 = async (bytes) => new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+const same = (a, b) => a.length === b.length && a.every((byte, index) => byte === b[index]);
+
+/** Checks a C2SP signed note against a `name+hash+key` Ed25519 verifier key; returns the note's text. */
+async function openNote(note, verifierKey) {
+  // `name+hash+key`: the key's base64 may itself hold '+'.
+  const first = verifierKey.indexOf('+');
+  const second = verifierKey.indexOf('+', first + 1);
+  const [name, hashHex, keyBase64] = [verifierKey.slice(0, first), verifierKey.slice(first + 1, second), verifierKey.slice(second + 1)];
+  const key = bytesOf(keyBase64);
+  if (key[0] !== 1 || key.length !== 33) throw new Error('the public key is not an Ed25519 note key');
+  const split = note.lastIndexOf('\n\n');
+  if (split < 0) throw new Error('the checkpoint is not a signed note');
+  const text = note.slice(0, split + 1);
+  const publicKey = await crypto.subtle.importKey('raw', key.slice(1), { name: 'Ed25519' }, false, ['verify']);
+  for (const line of note.slice(split + 2).split('\n')) {
+    const found = /^\u2014 (\S+) (\S+)$/.exec(line);
+    if (!found || found[1] !== name) continue;
+    const signature = bytesOf(found[2]);
+    const keyHash = [...signature.slice(0, 4)].map((byte) => byte.toString(16).padStart(2, '0')).join('');
+    if (keyHash !== hashHex) continue;
+    if (await crypto.subtle.verify({ name: 'Ed25519' }, publicKey, signature.slice(4), new TextEncoder().encode(text))) return text;
+  }
+  throw new Error('the checkpoint signature does not verify with the public key');
+}
+
+/** RFC 9162 §2.1.3.2: the root an inclusion proof leads to. */
+async function rootFrom(leaf, index, size, path) {
+  if (index >= size) throw new Error('the leaf index is beyond the tree');
+  let fn = index;
+  let sn = size - 1;
+  let hash = leaf;
+  for (const sibling of path) {
+    if (sn === 0) throw new Error('the proof is longer than the tree');
+    if (fn % 2 === 1 || fn === sn) {
+      hash = await sha256(concat([1], sibling, hash));
+      if (fn % 2 === 0) {
+        while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+      }
+    } else {
+      hash = await sha256(concat([1], hash, sibling));
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  if (sn !== 0) throw new Error('the proof is shorter than the tree');
+  return hash;
+}
+
+async function verifyEvent(id) {
+  const box = $('#integrity');
+  box.dataset.state = 'checking';
+  box.textContent = 'Checking integrity…';
+  try {
+    const proof = await api('GET', `/api/v1/integrity/proof/inclusion?id=${encodeURIComponent(id)}`);
+    const text = await openNote(proof.checkpoint, proof.public_key);
+    const [origin, sizeLine, rootLine] = text.split('\n');
+    const size = Number(sizeLine);
+    const leaf = await sha256(concat([0], new TextEncoder().encode(proof.event)));
+    const root = await rootFrom(leaf, proof.leaf_index, size, proof.proof.map(bytesOf));
+    if (!same(root, bytesOf(rootLine))) throw new Error('the stored event does not hash to the signed tree: it was altered');
+    if (JSON.parse(proof.event).id !== id) throw new Error('the proof is for another event');
+    box.dataset.state = 'verified';
+    box.textContent = `Verified: event ${proof.leaf_index + 1} of ${size.toLocaleString('en-US')} in the checkpoint signed by ${origin}.`;
+  } catch (error) {
+    if (error instanceof SignedOut) { ensureSignedIn(); return; }
+    box.dataset.state = 'failed';
+    box.textContent = `Integrity check failed: ${error.message}`;
+  }
 }
 
 /** Nested attributes as a tree; every leaf can be filtered on or excluded. */
