@@ -8,7 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -248,5 +248,58 @@ test('the browser does not trust the server: altered bytes in a proof fail the c
   assert.equal(result.state, 'failed', result.text);
   assert.match(result.text, /altered/);
   await page.screenshot({ path: path.join(ARTIFACTS, 'event-failed.png') });
+  await context.close();
+});
+
+/** Every hit of a query through the search API, newest first, page by page. */
+async function allHits(query, from, to) {
+  const hits = [];
+  let cursor;
+  do {
+    const page = { limit: 1000, ...(cursor ? { cursor } : {}) };
+    const answer = await api('/api/v2/logs/events/search', { filter: { query, from, to }, sort: '-timestamp', page });
+    hits.push(...answer.data);
+    cursor = answer.meta.page?.after;
+  } while (cursor);
+  return hits;
+}
+
+function parseCsv(text) {
+  const rows = [];
+  let row = [];
+  let field = '';
+  let quoted = false;
+  for (let index = 0; index < text.length; index++) {
+    const char = text[index];
+    if (quoted) {
+      if (char === '"' && text[index + 1] === '"') { field += '"'; index++; } else if (char === '"') quoted = false; else field += char;
+    } else if (char === '"') quoted = true;
+    else if (char === ',') { row.push(field); field = ''; }
+    else if (char === '\r') { /* part of \r\n */ }
+    else if (char === '\n') { row.push(field); rows.push(row); row = []; field = ''; }
+    else field += char;
+  }
+  return rows;
+}
+
+test('export CSV and JSON of the current query match the API', async () => {
+  const to = new Date().toISOString();
+  const { context, page } = await signedIn({ width: 1280, height: 800 }, `/?from=2015-01-01T00:00:00.000Z&to=${to}`);
+  const expected = await allHits('*', '2015-01-01T00:00:00.000Z', to);
+  assert.ok(expected.length > 1000, 'more than one page');
+  const [csvDownload] = await Promise.all([page.waitForEvent('download'), page.click('#export-csv')]);
+  const rows = parseCsv(readFileSync(await csvDownload.path(), 'utf8'));
+  assert.deepEqual(rows[0], ['id', 'timestamp', '@usr.email', '@evt.name', '@action', '@asset.name', '@network.client.ip', 'status']);
+  assert.deepEqual(rows.slice(1).map((row) => row[0]), expected.map((hit) => hit.id), 'the same events in the same order');
+  const byId = new Map(expected.map((hit) => [hit.id, hit]));
+  for (const row of rows.slice(1)) {
+    const hit = byId.get(row[0]);
+    assert.equal(row[1], hit.attributes.timestamp);
+    assert.equal(row[3], hit.attributes.attributes.evt?.name ?? '');
+    assert.equal(row[7], hit.attributes.status ?? '');
+  }
+  const [jsonDownload] = await Promise.all([page.waitForEvent('download'), page.click('#export-json')]);
+  const exported = JSON.parse(readFileSync(await jsonDownload.path(), 'utf8'));
+  assert.deepEqual(exported, expected);
   await context.close();
 });

@@ -194,8 +194,18 @@ function addFilter(field, value, exclude = false) {
 
 // ---- running a query -----------------------------------------------------
 
+/** The export links follow the view: every matching event, streamed by the server. */
+function updateExportLinks() {
+  for (const format of ['csv', 'json']) {
+    const params = new URLSearchParams({ query: state.query || '*', from: state.from, to: state.to, format });
+    if (format === 'csv') params.set('columns', ['id', ...state.columns].join(','));
+    $(`#export-${format}`).href = `/api/v1/export?${params}`;
+  }
+}
+
 function run() {
   const generation = ++state.generation;
+  updateExportLinks();
   state.cursor = null;
   state.hits = [];
   $('#results tbody').replaceChildren();

@@ -3,6 +3,7 @@
 
 mod aggregate;
 mod errors;
+mod export;
 mod hit;
 mod import;
 mod intake;
@@ -56,6 +57,7 @@ pub fn router(state: SharedState) -> Router {
                 .delete(ui_session::logout),
         )
         .route("/api/v1/query/validate", get(ui::validate))
+        .route("/api/v1/export", get(export::export))
         .route("/api/v2/logs", post(intake::submit_v2))
         .route("/v1/input", post(intake::submit_v1))
         .route("/v1/input/{key}", post(intake::submit_v1_with_key))
