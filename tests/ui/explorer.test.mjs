@@ -303,3 +303,35 @@ test('export CSV and JSON of the current query match the API', async () => {
   assert.deepEqual(exported, expected);
   await context.close();
 });
+
+test('a view is saved, reopened after a reload, renamed and deleted', async () => {
+  const { context, page } = await signedIn();
+  page.on('dialog', (dialog) => dialog.type() === 'prompt' ? dialog.accept('Okta errors (renamed)') : dialog.accept());
+  await runQuery(page, 'source:okta status:error');
+  await page.click('#views summary');
+  await page.fill('#view-name', 'Okta errors');
+  await page.click('#save-view button');
+  await page.waitForSelector('#view-list .view-open:text("Okta errors")');
+  await page.screenshot({ path: path.join(ARTIFACTS, 'saved-views.png') });
+
+  await page.goto(`${base}/`);
+  await page.waitForSelector('#explorer:not([hidden])');
+  assert.equal(await page.inputValue('#query'), '');
+  await page.click('#views summary');
+  await page.click('#view-list .view-open:text("Okta errors")');
+  await page.waitForFunction(() => new URLSearchParams(location.search).get('q') === 'source:okta status:error');
+  await page.waitForLoadState('networkidle');
+  assert.equal(await page.inputValue('#query'), 'source:okta status:error');
+  assert.equal(new URL(page.url()).searchParams.get('from'), '2015-01-01T00:00:00.000Z');
+  assert.equal(await shownCount(page), await count('source:okta status:error'));
+
+  await page.click('#views summary');
+  await page.click('#view-list li:has-text("Okta errors") .view-rename');
+  await page.waitForSelector('#view-list .view-open:text("Okta errors (renamed)")');
+  await page.click('#view-list li:has-text("Okta errors (renamed)") .view-delete');
+  await page.waitForSelector('#view-list li.hint');
+  // Each change is an audit event of evident's own.
+  const recorded = await allHits('source:evident @evt.name:saved_view', 'now-1h', 'now');
+  assert.deepEqual(recorded.map((hit) => hit.attributes.attributes.action).sort(), ['created', 'deleted', 'modified']);
+  await context.close();
+});

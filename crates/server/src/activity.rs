@@ -127,9 +127,41 @@ pub struct RecordError(String);
 
 /// Appends the record of `activity` and waits until it is durable.
 pub async fn record_sql(store: &Store, activity: &SqlActivity<'_>) -> Result<(), RecordError> {
+    record(store, activity.stored()).await
+}
+
+/// A change made in evident (a saved view created, renamed, deleted) by
+/// `actor`, as an audit event: `@evt.name:<name> @action:<action>`.
+pub fn change_event(
+    actor: &str,
+    name: &str,
+    action: &str,
+    asset: serde_json::Value,
+) -> StoredEvent {
+    let attributes = json!({
+        "evt": {"name": name},
+        "usr": {"id": actor},
+        "action": action,
+        "asset": asset,
+    });
+    let serde_json::Value::Object(attributes) = attributes else {
+        unreachable!("built as an object above")
+    };
+    own_event(Event {
+        message: Some(format!("{actor} {action} a {name}")),
+        service: Some("evident".into()),
+        source: Some("evident".into()),
+        status: Some("info".into()),
+        attributes,
+        ..Event::default()
+    })
+}
+
+/// Appends one of evident's own events and waits until it is durable.
+pub async fn record(store: &Store, event: StoredEvent) -> Result<(), RecordError> {
     let (sender, receiver) = tokio::sync::oneshot::channel();
     store.append(
-        vec![activity.stored()],
+        vec![event],
         Box::new(move |result| {
             let _ = sender.send(result);
         }),

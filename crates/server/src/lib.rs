@@ -11,7 +11,8 @@
 //! - [`activity`]: evident's own activity (SQL statements run) recorded as
 //!   audit events;
 //! - [`sql_output`]: SQL results as JSON, CSV or a table;
-//! - [`postgres`]: the PostgreSQL wire protocol, for psql and BI tools.
+//! - [`postgres`]: the PostgreSQL wire protocol, for psql and BI tools;
+//! - [`views`]: the explorer's saved views.
 
 pub mod activity;
 pub mod cli;
@@ -22,3 +23,4 @@ pub mod intake;
 pub mod keys;
 pub mod postgres;
 pub mod sql_output;
+pub mod views;

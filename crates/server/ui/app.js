@@ -492,6 +492,58 @@ function showTab(name) {
   $('#event-raw').hidden = name !== 'raw';
 }
 
+// ---- saved views -----------------------------------------------------------
+
+async function loadViews() {
+  const answer = await api('GET', '/api/v1/views');
+  $('#view-list').replaceChildren(...answer.data.map((view) => element('li', { 'data-view-id': view.id },
+    element('a', { href: viewUrl(view), class: 'view-open', text: view.name, onclick: (event) => { event.preventDefault(); openView(view); } }),
+    element('button', { type: 'button', class: 'quiet view-rename', text: 'Rename', onclick: () => renameView(view) }),
+    element('button', { type: 'button', class: 'quiet view-delete', text: 'Delete', onclick: () => deleteView(view) }))));
+  if (answer.data.length === 0) $('#view-list').replaceChildren(element('li', { class: 'hint', text: 'No saved views yet.' }));
+}
+
+function viewUrl(view) {
+  const params = new URLSearchParams({ view: 'explorer', q: view.query, from: view.from, to: view.to });
+  if (view.columns.length) params.set('cols', view.columns.join(','));
+  return `/?${params}`;
+}
+
+function openView(view) {
+  history.pushState(null, '', viewUrl(view));
+  readUrl();
+  fillForm();
+  $('#views').open = false;
+  run();
+}
+
+async function changeViews(work) {
+  $('#view-error').textContent = '';
+  try {
+    await work();
+    await loadViews();
+  } catch (error) {
+    if (error instanceof SignedOut) ensureSignedIn(); else $('#view-error').textContent = error.message;
+  }
+}
+
+function saveView(event) {
+  event.preventDefault();
+  changeViews(async () => {
+    await api('POST', '/api/v1/views', { name: $('#view-name').value, query: state.query, from: state.from, to: state.to, columns: state.columns });
+    $('#view-name').value = '';
+  });
+}
+
+function renameView(view) {
+  const name = prompt('New name of the view', view.name);
+  if (name) changeViews(() => api('PATCH', `/api/v1/views/${encodeURIComponent(view.id)}`, { name }));
+}
+
+function deleteView(view) {
+  if (confirm(`Delete the view "${view.name}"?`)) changeViews(() => api('DELETE', `/api/v1/views/${encodeURIComponent(view.id)}`));
+}
+
 // ---- start -----------------------------------------------------------------
 
 let debounce;
@@ -505,6 +557,8 @@ function wire() {
     if ($('#range').value !== 'custom') submitQuery();
   });
   $('#event-close').addEventListener('click', () => { $('#event-panel').hidden = true; });
+  $('#save-view').addEventListener('submit', saveView);
+  $('#views').addEventListener('toggle', () => { if ($('#views').open) changeViews(async () => {}); });
   for (const tab of document.querySelectorAll('#event-panel [role=tab]')) tab.addEventListener('click', () => showTab(tab.dataset.tab));
   document.addEventListener('keydown', (event) => {
     const typing = ['INPUT', 'SELECT', 'TEXTAREA'].includes(document.activeElement?.tagName);

@@ -129,6 +129,8 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         max_pending_bytes: args.max_pending_bytes,
         max_unsealed_events: args.max_unsealed_events,
         ui_sessions: Default::default(),
+        views: crate::views::ViewStore::open(&data_dir)
+            .with_context(|| format!("reading the saved views in {}", data_dir.display()))?,
     });
     let postgres = pg_listener
         .map(|pg_listener| tokio::spawn(crate::postgres::serve(pg_listener, Arc::clone(&state))));

@@ -13,6 +13,7 @@ pub mod search;
 pub mod sql;
 mod ui;
 pub mod ui_session;
+mod views;
 
 use std::sync::Arc;
 
@@ -42,6 +43,8 @@ pub struct AppState {
     pub max_unsealed_events: u64,
     /// The web UI's signed-in browsers.
     pub ui_sessions: ui_session::UiSessions,
+    /// The explorer's saved views.
+    pub views: crate::views::ViewStore,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -58,6 +61,11 @@ pub fn router(state: SharedState) -> Router {
         )
         .route("/api/v1/query/validate", get(ui::validate))
         .route("/api/v1/export", get(export::export))
+        .route("/api/v1/views", get(views::list).post(views::create))
+        .route(
+            "/api/v1/views/{id}",
+            axum::routing::patch(views::update).delete(views::delete),
+        )
         .route("/api/v2/logs", post(intake::submit_v2))
         .route("/v1/input", post(intake::submit_v1))
         .route("/v1/input/{key}", post(intake::submit_v1_with_key))

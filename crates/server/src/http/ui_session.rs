@@ -24,27 +24,37 @@ const LIFETIME: Duration = Duration::from_secs(12 * 3600);
 
 #[derive(Debug, Default)]
 pub struct UiSessions {
-    /// Token hash → when it stops being valid.
-    sessions: Mutex<HashMap<[u8; 32], Instant>>,
+    /// Token hash → when it stops being valid, and who signed in (the
+    /// application key's fingerprint).
+    sessions: Mutex<HashMap<[u8; 32], (Instant, String)>>,
 }
 
 impl UiSessions {
-    fn create(&self) -> Result<String, getrandom::Error> {
+    fn create(&self, actor: String) -> Result<String, getrandom::Error> {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes)?;
         let token: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
         let now = Instant::now();
         let mut sessions = self.lock();
-        sessions.retain(|_, until| *until > now);
-        sessions.insert(Sha256::digest(token.as_bytes()).into(), now + LIFETIME);
+        sessions.retain(|_, (until, _)| *until > now);
+        sessions.insert(
+            Sha256::digest(token.as_bytes()).into(),
+            (now + LIFETIME, actor),
+        );
         Ok(token)
     }
 
     pub fn accepts(&self, token: &str) -> bool {
+        self.actor(token).is_some()
+    }
+
+    /// Who holds this session, while it is valid.
+    pub fn actor(&self, token: &str) -> Option<String> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         self.lock()
             .get(&digest)
-            .is_some_and(|until| *until > Instant::now())
+            .filter(|(until, _)| *until > Instant::now())
+            .map(|(_, actor)| actor.clone())
     }
 
     fn remove(&self, token: &str) {
@@ -52,7 +62,7 @@ impl UiSessions {
         self.lock().remove(&digest);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Instant>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], (Instant, String)>> {
         self.sessions
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -89,7 +99,8 @@ pub async fn login(State(state): State<SharedState>, body: Option<Json<Login>>) 
         return QueryError::forbidden("this is not an application key of this server")
             .into_response();
     }
-    let token = match state.ui_sessions.create() {
+    let actor = crate::activity::key_actor(login.application_key.trim());
+    let token = match state.ui_sessions.create(actor) {
         Ok(token) => token,
         Err(error) => {
             tracing::error!(%error, "no randomness for a session token");
@@ -132,8 +143,9 @@ mod tests {
     #[test]
     fn sessions_and_cookies() -> Result<(), Box<dyn std::error::Error>> {
         let sessions = UiSessions::default();
-        let token = sessions.create()?;
+        let token = sessions.create("key:1".into())?;
         assert!(sessions.accepts(&token));
+        assert_eq!(sessions.actor(&token).as_deref(), Some("key:1"));
         assert!(!sessions.accepts("guess"));
         let mut headers = HeaderMap::new();
         headers.insert(header::COOKIE, format!("a=b; {COOKIE}={token}").parse()?);
