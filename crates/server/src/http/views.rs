@@ -116,7 +116,7 @@ pub async fn list(State(state): State<SharedState>, headers: HeaderMap) -> Respo
         return error.into_response();
     }
     let mut views = state.views.list();
-    views.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+    views.sort_by_key(|view| view.name.to_lowercase());
     Json(json!({ "data": views })).into_response()
 }
 
