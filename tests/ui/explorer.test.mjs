@@ -335,3 +335,49 @@ test('a view is saved, reopened after a reload, renamed and deleted', async () =
   assert.deepEqual(recorded.map((hit) => hit.attributes.attributes.action).sort(), ['created', 'deleted', 'modified']);
   await context.close();
 });
+
+test('the overview shows the last 24 hours', async () => {
+  const { context, page } = await signedIn();
+  await page.goto(`${base}/?view=overview`);
+  await page.waitForSelector('#overview:not([hidden])');
+  await page.waitForSelector('#top-users li a');
+  const top = async (facet) => {
+    const answer = await api('/api/v2/logs/analytics/aggregate', {
+      filter: { query: '*', from: 'now-1d', to: 'now' }, compute: [{ aggregation: 'count' }], group_by: [{ facet, limit: 10 }],
+    });
+    return answer.data.buckets.map((bucket) => bucket.by[facet]).filter((value) => value !== null && value !== undefined);
+  };
+  assert.deepEqual(await page.locator('#top-users li a').allTextContents(), await top('@usr.email'));
+  assert.deepEqual(await page.locator('#top-events li a').allTextContents(), await top('@evt.name'));
+  assert.ok(await page.locator('#overview-histogram rect').count() > 0);
+  for (const [width, height] of [[1280, 800], [390, 844]]) {
+    await page.setViewportSize({ width, height });
+    const [scrollWidth, innerWidth] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+    assert.ok(scrollWidth <= innerWidth, `overview is ${scrollWidth} px wide at ${width}`);
+    await page.screenshot({ path: path.join(ARTIFACTS, `overview-${width}x${height}.png`), fullPage: true });
+  }
+  await context.close();
+});
+
+test('the integrity page verifies the checkpoint and its consistency with the last one seen', async () => {
+  const { context, page } = await signedIn();
+  await page.goto(`${base}/?view=integrity`);
+  await page.waitForSelector('#integrity-summary[data-state]');
+  assert.equal(await page.getAttribute('#integrity-summary', 'data-state'), 'verified', await page.textContent('#integrity-summary'));
+  assert.match(await page.textContent('#consistency'), /first visit/);
+  assert.match(await page.textContent('#public-key'), /^evident\.local\/[0-9a-f]+\+[0-9a-f]{8}\+/);
+  // More events, a newer checkpoint: the page proves the new log extends the one it saw.
+  await api('/api/v2/logs', [{ message: 'one more', service: 'web' }]);
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  await page.reload();
+  await page.waitForSelector('#integrity-summary[data-state]');
+  assert.equal(await page.getAttribute('#integrity-summary', 'data-state'), 'verified', await page.textContent('#integrity-summary'));
+  assert.match(await page.textContent('#consistency'), /an extension of the log this browser saw/);
+  for (const [width, height] of [[1280, 800], [390, 844]]) {
+    await page.setViewportSize({ width, height });
+    const [scrollWidth, innerWidth] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+    assert.ok(scrollWidth <= innerWidth, `integrity page is ${scrollWidth} px wide at ${width}`);
+    await page.screenshot({ path: path.join(ARTIFACTS, `integrity-${width}x${height}.png`), fullPage: true });
+  }
+  await context.close();
+});

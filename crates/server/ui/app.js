@@ -278,8 +278,7 @@ async function loadHistogram(generation) {
   drawHistogram(answer.data.buckets, start, end, interval);
 }
 
-function drawHistogram(buckets, start, end, interval) {
-  const svg = $('#histogram');
+function drawHistogram(buckets, start, end, interval, svg = $('#histogram')) {
   const width = svg.clientWidth || 800;
   const height = 80;
   svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
@@ -492,6 +491,111 @@ function showTab(name) {
   $('#event-raw').hidden = name !== 'raw';
 }
 
+// ---- overview: the last 24 hours ------------------------------------------
+
+const DAY = { from: 'now-1d', to: 'now' };
+
+async function topValues(query, facet, limit = 10) {
+  const answer = await api('POST', '/api/v2/logs/analytics/aggregate', {
+    filter: { query, ...DAY }, compute: [{ aggregation: 'count' }], group_by: [{ facet, limit }],
+  });
+  return answer.data.buckets.filter((bucket) => bucket.by[facet] !== null && bucket.by[facet] !== undefined)
+    .map((bucket) => [bucket.by[facet], bucket.computes.c0]);
+}
+
+function ranking(list, rows, field, query) {
+  list.replaceChildren(...(rows.length ? rows.map(([value, n]) => element('li', {},
+    element('a', { href: `/?${new URLSearchParams({ view: 'explorer', q: `${query === '*' ? '' : `${query} `}${field}:"${value}"`, ...DAY })}`, text: String(value) }),
+    element('span', { class: 'n', text: Number(n).toLocaleString('en-US') }))) : [element('li', { class: 'hint', text: 'none' })]));
+}
+
+async function showOverview() {
+  const now = Date.now();
+  const histogram = await api('POST', '/api/v2/logs/analytics/aggregate', {
+    filter: { query: '*', ...DAY }, compute: [{ aggregation: 'count', type: 'timeseries', interval: '1h' }], group_by: [{ facet: 'status', limit: 10 }],
+  });
+  drawHistogram(histogram.data.buckets, now - 8.64e7, now, 3.6e6, $('#overview-histogram'));
+  const total = await api('POST', '/api/v2/logs/analytics/aggregate', { filter: { query: '*', ...DAY }, compute: [{ aggregation: 'count' }] });
+  $('#overview-count').textContent = `(${Number(total.data.buckets[0]?.computes.c0 ?? 0).toLocaleString('en-US')})`;
+  const failedAuth = '@action:authenticated status:error';
+  const [users, events, countries] = await Promise.all([
+    topValues('*', '@usr.email'), topValues('*', '@evt.name'), topValues(failedAuth, '@network.client.geoip.country.name'),
+  ]);
+  ranking($('#top-users'), users, '@usr.email', '*');
+  ranking($('#top-events'), events, '@evt.name', '*');
+  ranking($('#failed-auth'), countries, '@network.client.geoip.country.name', failedAuth);
+  const changes = await api('POST', '/api/v2/logs/events/search', {
+    filter: { query: '@evt.name:(*api_key* OR *apikey* OR *ApiKey* OR *AccessKey* OR *role* OR *Role*)', ...DAY }, sort: '-timestamp', page: { limit: 10 },
+  });
+  $('#key-changes').replaceChildren(...(changes.data.length ? changes.data.map((hit) => element('li', {},
+    element('time', { text: hit.attributes.timestamp }),
+    element('span', { text: ` ${valueOf(hit, '@usr.email') ?? valueOf(hit, '@usr.id') ?? ''} ${valueOf(hit, '@evt.name') ?? ''}` }))) : [element('li', { class: 'hint', text: 'none' })]));
+}
+
+// ---- integrity: the latest checkpoint, and consistency with the last one seen --
+
+/** RFC 9162 §2.1.4.2: does `proof` show the old tree is a prefix of the new one? */
+async function consistent(oldSize, newSize, oldRoot, newRoot, proof) {
+  if (oldSize === newSize) return proof.length === 0 && same(oldRoot, newRoot);
+  if (oldSize === 0) return proof.length === 0;
+  if (oldSize > newSize || proof.length === 0) return false;
+  const path = (oldSize & (oldSize - 1)) === 0 ? [oldRoot, ...proof] : [...proof];
+  let fn = oldSize - 1;
+  let sn = newSize - 1;
+  while (fn % 2 === 1) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+  let fr = path[0];
+  let sr = path[0];
+  for (const node of path.slice(1)) {
+    if (sn === 0) return false;
+    if (fn % 2 === 1 || fn === sn) {
+      fr = await sha256(concat([1], node, fr));
+      sr = await sha256(concat([1], node, sr));
+      if (fn % 2 === 0) while (fn % 2 === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
+    } else {
+      sr = await sha256(concat([1], sr, node));
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  return same(fr, oldRoot) && same(sr, newRoot) && sn === 0;
+}
+
+async function showIntegrity() {
+  const checkpoint = await api('GET', '/api/v1/integrity/checkpoint');
+  $('#tree-size').textContent = Number(checkpoint.tree_size).toLocaleString('en-US');
+  $('#root-hash').textContent = checkpoint.root_hash;
+  $('#origin').textContent = checkpoint.origin;
+  $('#checkpoint-note').textContent = checkpoint.checkpoint;
+  $('#public-key').textContent = checkpoint.public_key;
+  $('#verify-command').textContent = `evident verify --data-dir <dir> --public-key '${checkpoint.public_key}'`;
+  const summary = $('#integrity-summary');
+  try {
+    const text = await openNote(checkpoint.checkpoint, checkpoint.public_key);
+    const [, sizeLine, rootLine] = text.split('\n');
+    const size = Number(sizeLine);
+    const root = bytesOf(rootLine);
+    const seenKey = `evident.checkpoint.${checkpoint.public_key}`;
+    const seen = JSON.parse(localStorage.getItem(seenKey) ?? 'null');
+    if (seen && seen.size <= size) {
+      const proof = await api('GET', `/api/v1/integrity/proof/consistency?from=${seen.size}&to=${size}`);
+      if (!(await consistent(seen.size, size, bytesOf(seen.root), root, proof.proof.map(bytesOf)))) {
+        throw new Error(`the log is not an extension of the one this browser saw at size ${seen.size}: history was rewritten`);
+      }
+      $('#consistency').textContent = `an extension of the log this browser saw on ${new Date(seen.at).toLocaleString()} (size ${Number(seen.size).toLocaleString('en-US')})`;
+    } else if (seen) {
+      throw new Error(`the log is smaller (${size}) than when this browser saw it (${seen.size}): events were removed`);
+    } else {
+      $('#consistency').textContent = 'first visit from this browser: remembered for the next one';
+    }
+    localStorage.setItem(seenKey, JSON.stringify({ size, root: rootLine, at: Date.now() }));
+    summary.dataset.state = 'verified';
+    summary.textContent = `Verified: the checkpoint is signed by the public key below, and the log holds ${size.toLocaleString('en-US')} events.`;
+  } catch (error) {
+    summary.dataset.state = 'failed';
+    summary.textContent = `Integrity check failed: ${error.message}`;
+  }
+}
+
 // ---- saved views -----------------------------------------------------------
 
 async function loadViews() {
@@ -577,11 +681,25 @@ async function start() {
     return;
   }
   $('#sign-out').hidden = false;
-  $('#explorer').hidden = false;
-  readUrl();
-  fillForm();
-  writeUrl(true);
-  run();
+  const view = new URLSearchParams(location.search).get('view') ?? 'explorer';
+  for (const link of document.querySelectorAll('.top nav a')) link.classList.toggle('current', link.dataset.view === view);
+  try {
+    if (view === 'overview') {
+      $('#overview').hidden = false;
+      await showOverview();
+    } else if (view === 'integrity') {
+      $('#integrity-page').hidden = false;
+      await showIntegrity();
+    } else {
+      $('#explorer').hidden = false;
+      readUrl();
+      fillForm();
+      writeUrl(true);
+      run();
+    }
+  } catch (error) {
+    if (error instanceof SignedOut) ensureSignedIn(); else document.body.append(element('p', { class: 'error', text: error.message }));
+  }
 }
 
 wire();
