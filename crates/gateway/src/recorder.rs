@@ -67,7 +67,7 @@ impl Recorder {
         }
     }
 
-    pub fn counters(&self) -> &Counters {
+    pub fn counters(&self) -> &Arc<Counters> {
         &self.counters
     }
 }

@@ -118,6 +118,7 @@ impl Running {
                 DRAIN.as_secs()
             );
         }
+        let counters = Arc::clone(gateway.recorder().counters());
         // The last recorder goes with the gateway; the sender task then
         // empties the queue and ends.
         drop(gateway);
@@ -127,6 +128,15 @@ impl Running {
                 DRAIN.as_secs()
             );
         }
+        let load = |counter: &std::sync::atomic::AtomicU64| {
+            counter.load(std::sync::atomic::Ordering::Relaxed)
+        };
+        tracing::info!(
+            sent = load(&counters.sent),
+            dropped = load(&counters.dropped),
+            failed_posts = load(&counters.failed_posts),
+            "gateway stopped: audit events"
+        );
     }
 }
 

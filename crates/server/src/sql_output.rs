@@ -160,7 +160,9 @@ pub fn append_csv_rows(batch: &RecordBatch, out: &mut String) -> Result<(), Arro
     Ok(())
 }
 
-fn csv_field(text: &str) -> String {
+/// One CSV field (RFC 4180: quoted when it holds a comma, a quote or a line
+/// break, quotes doubled).
+pub fn csv_field(text: &str) -> String {
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {

@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use super::search::{Flavor, SearchRequest, format_time, search_page};
 use super::{QueryError, SharedState, require_read_keys};
+use crate::sql_output::csv_field;
 
 /// Columns of a CSV export when none are asked for.
 const DEFAULT_COLUMNS: [&str; 8] = [
@@ -220,20 +221,13 @@ fn cell(hit: &Value, column: &str) -> String {
     }
 }
 
-/// One CSV record (RFC 4180: fields with commas, quotes or line breaks
-/// quoted, quotes doubled).
+/// One CSV record, ended by CRLF as RFC 4180 has it.
 fn csv_line<'a>(out: &mut Vec<u8>, fields: impl Iterator<Item = &'a str>) {
     for (index, field) in fields.enumerate() {
         if index > 0 {
             out.push(b',');
         }
-        if field.contains([',', '"', '\n', '\r']) {
-            out.push(b'"');
-            out.extend_from_slice(field.replace('"', "\"\"").as_bytes());
-            out.push(b'"');
-        } else {
-            out.extend_from_slice(field.as_bytes());
-        }
+        out.extend_from_slice(csv_field(field).as_bytes());
     }
     out.extend_from_slice(b"\r\n");
 }

@@ -37,6 +37,15 @@ fn actor(state: &SharedState, headers: &HeaderMap) -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
+fn find_view(state: &SharedState, id: &str) -> Result<View, QueryError> {
+    state
+        .views
+        .list()
+        .into_iter()
+        .find(|view| view.id == id)
+        .ok_or_else(|| QueryError::not_found(format!("no saved view {id:?}")))
+}
+
 fn now_millis() -> i64 {
     Timestamp::now().as_nanos() / 1_000_000
 }
@@ -174,12 +183,7 @@ pub async fn update(
                 "expected the fields to change as JSON",
             ));
         };
-        let mut view = state
-            .views
-            .list()
-            .into_iter()
-            .find(|view| view.id == id)
-            .ok_or_else(|| QueryError::not_found(format!("no saved view {id:?}")))?;
+        let mut view = find_view(&state, &id)?;
         apply(body, &mut view)?;
         view.updated = now_millis();
         saved(&state, &headers, "modified", &view).await?;
@@ -206,12 +210,7 @@ pub async fn delete(
 ) -> Response {
     let result = async {
         require_read_keys(&state, &headers)?;
-        let view = state
-            .views
-            .list()
-            .into_iter()
-            .find(|view| view.id == id)
-            .ok_or_else(|| QueryError::not_found(format!("no saved view {id:?}")))?;
+        let view = find_view(&state, &id)?;
         saved(&state, &headers, "deleted", &view).await?;
         write(&state, move |views| views.retain(|slot| slot.id != id)).await?;
         Ok::<(), QueryError>(())
