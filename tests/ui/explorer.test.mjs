@@ -100,13 +100,10 @@ async function shownCount(page) {
 }
 
 async function runQuery(page, query) {
-  const before = await page.getAttribute('#count', 'data-count');
   await page.fill('#query', query);
   await page.press('#query', 'Enter');
-  await page.waitForFunction((previous) => {
-    const value = document.querySelector('#count').dataset.count;
-    return new URLSearchParams(location.search).get('q') !== null && value !== undefined && (value !== previous || true);
-  }, before);
+  // The count shown is the one of this query.
+  await page.waitForFunction((wanted) => (document.querySelector('#count').dataset.view ?? '').startsWith(`${wanted}|`), query);
   await page.waitForLoadState('networkidle');
 }
 

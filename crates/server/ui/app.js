@@ -226,6 +226,8 @@ async function loadCount(generation) {
   const count = answer.data.buckets[0]?.computes.c0 ?? 0;
   $('#count').textContent = `${count.toLocaleString('en-US')} ${count === 1 ? 'event' : 'events'}`;
   $('#count').dataset.count = count;
+  // Which view the count belongs to (a page, or a test, waits for it).
+  $('#count').dataset.view = `${state.query}|${state.from}|${state.to}`;
 }
 
 async function loadFacets(generation) {
