@@ -1,6 +1,7 @@
 //! `| stats` over the events a filter accepts in a window.
 //!
-//! Counting, grouped by nothing or by promoted columns, reads no event:
+//! Counting, grouped by nothing or by dictionary columns (`service`,
+//! `host`, `source`, `status`, promoted attributes), reads no event:
 //! the term index gives the rows (all of them for `*`), the dictionary
 //! keys of the group columns give the groups, and the `timestamp` column
 //! is read only for segments the window cuts. A segment the window covers,
@@ -10,15 +11,18 @@
 //! where a group field holds several values in one event, the tail) goes
 //! through the reference aggregator over the confirmed events. The two are
 //! merged into the reference's row order.
+//!
+//! A timeseries is the same count per time bucket: the `timestamp` column
+//! places each row in its bucket.
 
 use std::collections::HashMap;
 
 use arrow::array::{Array, AsArray, DictionaryArray};
 use arrow::datatypes::{Int32Type, TimestampNanosecondType};
-use evident_model::ReservedField;
+use evident_model::{ReservedField, StoredEvent};
 use evident_search::ast::{AggregateFunction, Field};
 use evident_search::{Aggregator, Expr, Stats, StatsRow};
-use evident_store::segment::PROMOTED_ATTRIBUTES;
+use evident_store::segment::{PROMOTED_ATTRIBUTES, SegmentMeta};
 use evident_store::{Sealed, Store};
 use serde_json::Value as Json;
 
@@ -28,6 +32,52 @@ use crate::candidates::{Plan, Window, in_parallel, segment_matches, tail_matches
 /// A group: one value (or none) per `by` field.
 pub(crate) type Group = Vec<Option<String>>;
 
+/// Counts per time bucket (0 without buckets) and group.
+pub(crate) type Counts = HashMap<(usize, Group), u64>;
+
+/// The time buckets of a timeseries: `count` buckets of `step` ns, the
+/// first starting at `start`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Buckets {
+    pub start: i64,
+    pub step: i64,
+    pub count: usize,
+}
+
+impl Buckets {
+    /// The bucket an event timed `time` falls in.
+    fn index(&self, time: i64) -> Option<usize> {
+        if time < self.start || self.step <= 0 {
+            return None;
+        }
+        let index = usize::try_from((time - self.start) / self.step).ok()?;
+        (index < self.count).then_some(index)
+    }
+}
+
+/// Where each counted event goes: one bucket, or a timeseries.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Slots {
+    Total,
+    Series(Buckets),
+}
+
+impl Slots {
+    fn count(self) -> usize {
+        match self {
+            Slots::Total => 1,
+            Slots::Series(buckets) => buckets.count,
+        }
+    }
+
+    fn of(self, time: i64) -> Option<usize> {
+        match self {
+            Slots::Total => Some(0),
+            Slots::Series(buckets) => buckets.index(time),
+        }
+    }
+}
+
 /// The rows of `stats` over the events in `window` that `filter` accepts,
 /// exactly as [`Aggregator`] computes them over those events.
 pub fn aggregate(
@@ -36,64 +86,139 @@ pub fn aggregate(
     window: Window,
     stats: &Stats,
 ) -> Result<Vec<StatsRow>, QueryError> {
+    let mut totals = aggregate_slots(store, filter, window, stats, Slots::Total)?;
+    Ok(totals.pop().unwrap_or_default())
+}
+
+/// The rows of `stats` in each time bucket (by event time), exactly as an
+/// [`Aggregator`] per bucket computes them; events outside every bucket
+/// are left out.
+pub fn timeseries(
+    store: &Store,
+    filter: &Expr,
+    window: Window,
+    stats: &Stats,
+    buckets: Buckets,
+) -> Result<Vec<Vec<StatsRow>>, QueryError> {
+    aggregate_slots(store, filter, window, stats, Slots::Series(buckets))
+}
+
+fn aggregate_slots(
+    store: &Store,
+    filter: &Expr,
+    window: Window,
+    stats: &Stats,
+    slots: Slots,
+) -> Result<Vec<Vec<StatsRow>>, QueryError> {
     let snapshot = store.snapshot();
     let plan = Plan::new(filter);
-    let columns: Option<Vec<(String, Option<String>)>> =
-        stats.group_by.iter().map(group_column).collect();
+    let columns: Option<Vec<GroupColumn>> = stats.group_by.iter().map(group_column).collect();
     let counts_only = stats
         .aggregations
         .iter()
         .all(|aggregation| aggregation.function == AggregateFunction::Count);
     let columnar = match columns {
         Some(columns) if counts_only && plan.exact => columns,
-        _ => return by_events(store, &snapshot, &plan, window, stats),
+        _ => return by_events(store, &snapshot, &plan, window, stats, slots),
     };
 
-    let mut counts: HashMap<Group, u64> = HashMap::new();
-    let mut by_rows = Aggregator::new(stats);
-    let (several, single): (Vec<_>, Vec<_>) = snapshot.sealed.iter().partition(|sealed| {
-        columnar.iter().any(|(_, path)| {
-            path.as_ref()
-                .is_some_and(|path| sealed.meta.multi_valued.contains(path))
-        })
-    });
+    let names: Vec<String> = columnar.iter().map(GroupColumn::name).collect();
+    let mut counts = Counts::new();
+    let mut by_rows: Vec<Aggregator<'_>> =
+        (0..slots.count()).map(|_| Aggregator::new(stats)).collect();
+    let (several, single): (Vec<_>, Vec<_>) = snapshot
+        .sealed
+        .iter()
+        .partition(|sealed| !columnar.iter().all(|column| column.whole_in(&sealed.meta)));
     for sealed in several {
         segment_matches(store, sealed, &plan, window, |stored| {
-            by_rows.add(&stored.event);
+            add_event(&mut by_rows, slots, &stored);
         })?;
     }
     let per_segment = in_parallel(&single, |sealed| {
-        let mut counts = HashMap::new();
-        count_columns(store, sealed, &plan, window, &columnar, &mut counts)?;
+        let mut counts = Counts::new();
+        count_columns(store, sealed, &plan, window, &names, slots, &mut counts)?;
         Ok(counts)
     })?;
     for segment_counts in per_segment {
-        for (group, count) in segment_counts {
-            *counts.entry(group).or_default() += count;
+        for (key, count) in segment_counts {
+            *counts.entry(key).or_default() += count;
         }
     }
     tail_matches(&snapshot, &plan, window, |stored| {
-        by_rows.add(&stored.event)
+        add_event(&mut by_rows, slots, &stored)
     })?;
-    for row in by_rows.finish() {
-        let group = row
-            .group
-            .iter()
-            .map(|value| value.as_str().map(str::to_string))
-            .collect();
-        let count = row.values.first().and_then(Json::as_u64).unwrap_or(0);
-        *counts.entry(group).or_default() += count;
+    for (slot, aggregator) in by_rows.into_iter().enumerate() {
+        for row in aggregator.finish() {
+            let group = row
+                .group
+                .iter()
+                .map(|value| value.as_str().map(str::to_string))
+                .collect();
+            let count = row.values.first().and_then(Json::as_u64).unwrap_or(0);
+            *counts.entry((slot, group)).or_default() += count;
+        }
     }
-    Ok(count_rows(counts, stats.aggregations.len()))
+    let mut per_slot: Vec<HashMap<Group, u64>> = vec![HashMap::new(); slots.count()];
+    for ((slot, group), count) in counts {
+        if let Some(groups) = per_slot.get_mut(slot) {
+            *groups.entry(group).or_default() += count;
+        }
+    }
+    Ok(per_slot
+        .into_iter()
+        .map(|groups| count_rows(groups, stats.aggregations.len()))
+        .collect())
 }
 
-/// The column holding a group field's single value, with the promoted
-/// attribute path it stands for; `None` when no column does.
-fn group_column(field: &Field) -> Option<(String, Option<String>)> {
+fn add_event(aggregators: &mut [Aggregator<'_>], slots: Slots, stored: &StoredEvent) {
+    if let Some(aggregator) = slots
+        .of(stored.time_nanos())
+        .and_then(|slot| aggregators.get_mut(slot))
+    {
+        aggregator.add(&stored.event);
+    }
+}
+
+/// A segment column that can hold a group field's single value.
+#[derive(Debug, Clone)]
+enum GroupColumn {
+    /// `service`, `host`, `source`: always the field itself.
+    Keyword(&'static str),
+    /// `status`, where a segment says no event kept it as an attribute.
+    Status,
+    /// A promoted attribute, where a segment holds it whole.
+    Promoted(&'static str),
+}
+
+impl GroupColumn {
+    fn name(&self) -> String {
+        match self {
+            GroupColumn::Keyword(name) => (*name).to_string(),
+            GroupColumn::Status => "status".into(),
+            GroupColumn::Promoted(path) => format!("@{path}"),
+        }
+    }
+
+    /// Whether the column of `segment` holds, in every row, exactly the
+    /// value the reference aggregator groups that row on.
+    fn whole_in(&self, segment: &SegmentMeta) -> bool {
+        match self {
+            GroupColumn::Keyword(_) => true,
+            GroupColumn::Status => segment.status_whole,
+            GroupColumn::Promoted(path) => segment.whole_column(path).is_some(),
+        }
+    }
+}
+
+/// The column holding a group field's single value; `None` when no column
+/// does.
+fn group_column(field: &Field) -> Option<GroupColumn> {
     match field {
-        Field::Reserved(ReservedField::Service) => Some(("service".into(), None)),
-        Field::Reserved(ReservedField::Host) => Some(("host".into(), None)),
-        Field::Reserved(ReservedField::Source) => Some(("source".into(), None)),
+        Field::Reserved(ReservedField::Service) => Some(GroupColumn::Keyword("service")),
+        Field::Reserved(ReservedField::Host) => Some(GroupColumn::Keyword("host")),
+        Field::Reserved(ReservedField::Source) => Some(GroupColumn::Keyword("source")),
+        Field::Reserved(ReservedField::Status) => Some(GroupColumn::Status),
         Field::Attribute(path) => PROMOTED_ATTRIBUTES
             .iter()
             .find(|promoted| {
@@ -101,19 +226,25 @@ fn group_column(field: &Field) -> Option<(String, Option<String>)> {
                     .split('.')
                     .eq(path.segments().iter().map(String::as_str))
             })
-            .map(|promoted| (format!("@{promoted}"), Some((*promoted).to_string()))),
+            .map(|promoted| GroupColumn::Promoted(promoted)),
         _ => None,
     }
 }
 
-/// Adds a segment's candidate rows to `counts` from its columns.
+/// Above this many (bucket, value) slots a batch counts in a hash map
+/// rather than an array.
+const DENSE_SLOTS: usize = 1 << 16;
+
+/// Adds a segment's candidate rows to `counts` from its dictionary
+/// columns `names` (which must hold the grouped values whole).
 pub(crate) fn count_columns(
     store: &Store,
     sealed: &Sealed,
     plan: &Plan<'_>,
     window: Window,
-    columns: &[(String, Option<String>)],
-    counts: &mut HashMap<Group, u64>,
+    names: &[String],
+    slots: Slots,
+    counts: &mut Counts,
 ) -> Result<(), QueryError> {
     let meta = &sealed.meta;
     if !window.overlaps(meta.min_time, meta.max_time) {
@@ -126,53 +257,53 @@ pub(crate) fn count_columns(
         return Ok(());
     }
     let cut = !window.covers(meta.min_time, meta.max_time);
-    if columns.is_empty() && !cut {
-        *counts.entry(Vec::new()).or_default() += candidates;
+    let series = matches!(slots, Slots::Series(_));
+    if names.is_empty() && !cut && !series {
+        *counts.entry((0, Vec::new())).or_default() += candidates;
         return Ok(());
     }
     // Every row of a segment the window covers, by one column: the counts
     // taken when it was sealed, when it has them.
-    if let [(name, _)] = columns
+    if let [name] = names
         && rows.is_none()
         && !cut
+        && !series
         && let Some(values) = store.value_counts(sealed)?.get(name)
     {
         for (value, count) in values {
-            *counts.entry(vec![value.clone()]).or_default() += count;
+            *counts.entry((0, vec![value.clone()])).or_default() += count;
         }
         return Ok(());
     }
-    let mut names: Vec<&str> = columns.iter().map(|(name, _)| name.as_str()).collect();
-    if cut {
-        names.push("timestamp");
+    let mut read: Vec<&str> = names.iter().map(String::as_str).collect();
+    if cut || series {
+        read.push("timestamp");
     }
     // Batch by batch: each has its own dictionaries, and merging them
     // would cost more than counting.
-    for batch in store.read_sealed_batches(sealed, &names, rows.as_deref())? {
+    for batch in store.read_sealed_batches(sealed, &read, rows.as_deref())? {
         let damaged = |reason: &str| QueryError::Damaged {
             path: meta.path.clone(),
             reason: reason.to_string(),
         };
-        let in_window: Option<Vec<bool>> = if cut {
+        // Each row's slot; `None`: outside the window or every bucket.
+        let row_slots: Vec<Option<usize>> = if cut || series {
             let times = batch
                 .column_by_name("timestamp")
                 .and_then(|column| column.as_primitive_opt::<TimestampNanosecondType>())
                 .ok_or_else(|| damaged("timestamp is not a nanosecond timestamp"))?;
-            Some(
-                times
-                    .values()
-                    .iter()
-                    .map(|time| window.contains(*time))
-                    .collect(),
-            )
+            times
+                .values()
+                .iter()
+                .map(|time| window.contains(*time).then(|| slots.of(*time)).flatten())
+                .collect()
         } else {
-            None
+            vec![Some(0); batch.num_rows()]
         };
-        let kept = |row: usize| in_window.as_ref().is_none_or(|kept| kept[row]);
         // Columns come back in file order, so look them up by name.
-        let groups: Vec<&DictionaryArray<Int32Type>> = columns
+        let groups: Vec<&DictionaryArray<Int32Type>> = names
             .iter()
-            .map(|(name, _)| {
+            .map(|name| {
                 batch
                     .column_by_name(name)
                     .and_then(|column| column.as_dictionary_opt::<Int32Type>())
@@ -180,41 +311,51 @@ pub(crate) fn count_columns(
             })
             .collect::<Result<_, _>>()?;
         // Count dictionary keys first, then name the groups: no string work
-        // (and, for one column, no hashing) per row.
-        let mut by_keys: HashMap<Vec<Option<i32>>, u64> = HashMap::new();
-        if let [column] = groups.as_slice() {
-            let mut per_key = vec![0u64; column.values().len()];
-            let mut missing = 0u64;
-            for row in (0..batch.num_rows()).filter(|row| kept(*row)) {
-                match column.is_valid(row) {
-                    true => {
+        // (and, for at most one column, no hashing) per row.
+        let mut by_keys: HashMap<(usize, Vec<Option<i32>>), u64> = HashMap::new();
+        let width = groups.first().map_or(1, |column| column.values().len() + 1);
+        let dense = groups.len() <= 1 && slots.count().saturating_mul(width) <= DENSE_SLOTS;
+        if dense {
+            let missing_key = width - 1;
+            let mut per_slot = vec![0u64; slots.count() * width];
+            for (row, slot) in row_slots.iter().enumerate() {
+                let Some(slot) = slot else { continue };
+                let key = match groups.first() {
+                    None => 0,
+                    Some(column) if column.is_valid(row) => {
                         let key = usize::try_from(column.keys().value(row)).unwrap_or(usize::MAX);
-                        match per_key.get_mut(key) {
-                            Some(count) => *count += 1,
-                            None => return Err(damaged("a dictionary key out of range")),
+                        if key >= missing_key {
+                            return Err(damaged("a dictionary key out of range"));
                         }
+                        key
                     }
-                    false => missing += 1,
-                }
+                    Some(_) => missing_key,
+                };
+                per_slot[slot * width + key] += 1;
             }
-            for (key, count) in per_key.into_iter().enumerate() {
-                if count > 0 {
-                    by_keys.insert(vec![i32::try_from(key).ok()], count);
+            for (index, count) in per_slot.into_iter().enumerate() {
+                if count == 0 {
+                    continue;
                 }
-            }
-            if missing > 0 {
-                by_keys.insert(vec![None], missing);
+                let (slot, key) = (index / width, index % width);
+                let keys = match groups.first() {
+                    None => Vec::new(),
+                    Some(_) if key == missing_key => vec![None],
+                    Some(_) => vec![i32::try_from(key).ok()],
+                };
+                by_keys.insert((slot, keys), count);
             }
         } else {
-            for row in (0..batch.num_rows()).filter(|row| kept(*row)) {
+            for (row, slot) in row_slots.iter().enumerate() {
+                let Some(slot) = slot else { continue };
                 let key = groups
                     .iter()
                     .map(|column| column.is_valid(row).then(|| column.keys().value(row)))
                     .collect();
-                *by_keys.entry(key).or_default() += 1;
+                *by_keys.entry((*slot, key)).or_default() += 1;
             }
         }
-        for (keys, count) in by_keys {
+        for ((slot, keys), count) in by_keys {
             let mut group = Vec::with_capacity(keys.len());
             for (column, key) in groups.iter().zip(keys) {
                 let value = match key {
@@ -233,7 +374,7 @@ pub(crate) fn count_columns(
                 };
                 group.push(value);
             }
-            *counts.entry(group).or_default() += count;
+            *counts.entry((slot, group)).or_default() += count;
         }
     }
     Ok(())
@@ -264,15 +405,17 @@ fn by_events(
     plan: &Plan<'_>,
     window: Window,
     stats: &Stats,
-) -> Result<Vec<StatsRow>, QueryError> {
-    let mut aggregator = Aggregator::new(stats);
+    slots: Slots,
+) -> Result<Vec<Vec<StatsRow>>, QueryError> {
+    let mut aggregators: Vec<Aggregator<'_>> =
+        (0..slots.count()).map(|_| Aggregator::new(stats)).collect();
     for sealed in &snapshot.sealed {
         segment_matches(store, sealed, plan, window, |stored| {
-            aggregator.add(&stored.event);
+            add_event(&mut aggregators, slots, &stored);
         })?;
     }
     tail_matches(snapshot, plan, window, |stored| {
-        aggregator.add(&stored.event)
+        add_event(&mut aggregators, slots, &stored)
     })?;
-    Ok(aggregator.finish())
+    Ok(aggregators.into_iter().map(Aggregator::finish).collect())
 }

@@ -23,7 +23,7 @@ pub mod candidates;
 pub mod search;
 pub mod sql;
 
-pub use aggregate::aggregate;
+pub use aggregate::{Buckets, aggregate, timeseries};
 pub use candidates::{SortKey, Window, matching_events};
 pub use evident_store::{Snapshot, Store};
 pub use search::{Order, Page, search};

@@ -62,7 +62,9 @@ pub fn is_dictionary_column(name: &str) -> bool {
 
 /// Attributes stored as their own columns: the ones audit queries filter
 /// and group on most.
-pub const PROMOTED_ATTRIBUTES: [&str; 9] = [
+/// Segments list the ones they hold ([`SegmentMeta::promoted`]): a path
+/// added here is a column only of segments sealed after it was.
+pub const PROMOTED_ATTRIBUTES: [&str; 10] = [
     "usr.email",
     "usr.id",
     "evt.name",
@@ -72,7 +74,11 @@ pub const PROMOTED_ATTRIBUTES: [&str; 9] = [
     "network.client.ip",
     "http.status_code",
     "auth_method",
+    "network.client.geoip.country.name",
 ];
+
+/// The promoted attributes of segments sealed before segments listed them.
+const FIRST_PROMOTED: usize = 9;
 
 /// Rows per Parquet row group: the unit of pruning.
 const ROW_GROUP_ROWS: usize = 64 * 1024;
@@ -134,6 +140,14 @@ pub struct SegmentMeta {
     /// may have left objects out).
     #[serde(default)]
     pub whole_values: bool,
+    /// The promoted attributes this segment has a column for.
+    #[serde(default = "first_promoted")]
+    pub promoted: Vec<String>,
+    /// The `status` column holds, in every row, the value `status` groups
+    /// on: no event left `status` to an attribute of that name (unknown,
+    /// so false, for segments sealed before this was tracked).
+    #[serde(default)]
+    pub status_whole: bool,
 }
 
 impl SegmentMeta {
@@ -146,6 +160,15 @@ impl SegmentMeta {
         self.min_id.is_empty() || (self.min_id.as_str() <= id && id <= self.max_id.as_str())
     }
 
+    /// The column holding attribute `path`'s single value in every row,
+    /// when the segment has one.
+    pub fn whole_column(&self, path: &str) -> Option<String> {
+        let held = self.whole_values
+            && self.promoted.iter().any(|promoted| promoted == path)
+            && !self.multi_valued.iter().any(|multi| multi == path);
+        held.then(|| format!("@{path}"))
+    }
+
     /// The object holding the segment's term index.
     pub fn terms_path(&self) -> String {
         let stem = self.path.strip_suffix(".parquet").unwrap_or(&self.path);
@@ -155,6 +178,13 @@ impl SegmentMeta {
 
 fn never_expires() -> i64 {
     i64::MAX
+}
+
+fn first_promoted() -> Vec<String> {
+    PROMOTED_ATTRIBUTES[..FIRST_PROMOTED]
+        .iter()
+        .map(|path| (*path).to_string())
+        .collect()
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -257,6 +287,8 @@ pub struct Encoded {
     /// object: their column keeps the first scalar, so grouping must read
     /// the events.
     pub multi_valued: Vec<String>,
+    /// No event has its status only as a `status` attribute.
+    pub status_whole: bool,
 }
 
 /// Encodes consecutive events as one Parquet file.
@@ -332,6 +364,7 @@ impl SegmentBuilder {
                 min_id: String::new(),
                 max_id: String::new(),
                 multi_valued: Vec::new(),
+                status_whole: true,
             },
         }
     }
@@ -362,6 +395,16 @@ impl SegmentBuilder {
         self.random_draw.append_value(stored.random_draw);
         self.size
             .append_value(i64::try_from(stored.ingest_size_in_bytes).unwrap_or(i64::MAX));
+        // `status` groups on an attribute of that name when the event has
+        // none of its own, and the column cannot say so.
+        if event.status.is_none()
+            && event
+                .attributes
+                .get("status")
+                .is_some_and(|value| !value.is_null() && !value.is_object() && !value.is_array())
+        {
+            encoded.status_whole = false;
+        }
         let keyword_values = [&event.host, &event.service, &event.status, &event.source];
         for (builder, value) in self.keywords.iter_mut().zip(keyword_values) {
             match value {
@@ -723,6 +766,40 @@ mod tests {
             .expect("encode");
             assert_eq!(encoded.multi_valued, ["action"]);
         }
+    }
+
+    #[test]
+    fn a_status_left_to_an_attribute_marks_the_status_column() {
+        let seal = |event: &StoredEvent| {
+            let raw = event.to_bytes();
+            encode(&[SealInput {
+                sequence: 0,
+                event,
+                raw: &raw,
+            }])
+            .expect("encode")
+        };
+        assert!(seal(&stored(1)).status_whole);
+        let mut event = stored(1);
+        event.event.attributes.insert("status".into(), 500.into());
+        assert!(!seal(&event).status_whole);
+        event.event.status = Some("error".into());
+        assert!(seal(&event).status_whole, "the event's own status wins");
+    }
+
+    #[test]
+    fn segments_sealed_before_the_lists_hold_the_first_promoted_columns() {
+        let meta: SegmentMeta = serde_json::from_value(serde_json::json!({
+            "path": "segments/a.parquet", "first_sequence": 0, "end_sequence": 1,
+            "min_time": 0, "max_time": 0, "bytes": 1, "whole_values": true,
+        }))
+        .expect("an older manifest entry");
+        assert_eq!(
+            meta.whole_column("usr.email").as_deref(),
+            Some("@usr.email")
+        );
+        assert_eq!(meta.whole_column("network.client.geoip.country.name"), None);
+        assert!(!meta.status_whole);
     }
 
     #[test]

@@ -44,7 +44,8 @@ use object_store::ObjectStore;
 use crate::raw_codec::RawDecoder;
 use crate::reader::{concat_rows, read_batches, reader_metadata};
 use crate::segment::{
-    Manifest, SegmentBuilder, SegmentError, SegmentMeta, SegmentStore, for_each_raw,
+    Manifest, PROMOTED_ATTRIBUTES, SegmentBuilder, SegmentError, SegmentMeta, SegmentStore,
+    for_each_raw,
 };
 use crate::tail::{Tail, TailEvent, TailFacts, id_key};
 use crate::term_index::{Prehashed, TermIndex, event_term_hashes};
@@ -466,6 +467,11 @@ impl Store {
                 max_id: encoded.max_id,
                 multi_valued: encoded.multi_valued,
                 whole_values: true,
+                promoted: PROMOTED_ATTRIBUTES
+                    .iter()
+                    .map(|path| (*path).to_string())
+                    .collect(),
+                status_whole: encoded.status_whole,
             };
             // The index first: a segment the manifest names always has one.
             self.runtime

@@ -174,10 +174,7 @@ impl OutputColumn {
                         .split('.')
                         .eq(path.segments().iter().map(String::as_str))
                 })?;
-                if sealed.multi_valued.iter().any(|multi| multi == promoted) {
-                    return None;
-                }
-                format!("@{promoted}")
+                sealed.whole_column(promoted)?
             }
             _ => return None,
         })

@@ -41,7 +41,7 @@ use evident_store::segment::is_dictionary_column;
 use super::columns::ColumnType;
 use super::scan::AuditRequest;
 use crate::QueryError;
-use crate::aggregate::count_columns;
+use crate::aggregate::{Counts, Slots, count_columns};
 use crate::candidates::{Plan, in_parallel, segment_matches, tail_matches};
 
 /// The table a `dd.audit(...)` call plans to: its rows, and the request
@@ -287,16 +287,21 @@ fn count(
             Some(output) => output
                 .segment_column(&sealed.meta)
                 .filter(|name| is_dictionary_column(name))
-                .map(|name| {
-                    let promoted = name.strip_prefix('@').map(str::to_string);
-                    vec![(name, promoted)]
-                }),
+                .map(|name| vec![name]),
         };
         match served {
             Some(columns) if plan.exact => {
-                let mut groups = HashMap::new();
-                count_columns(store, sealed, &plan, request.window, &columns, &mut groups)?;
-                for (mut group, total) in groups {
+                let mut groups = Counts::new();
+                count_columns(
+                    store,
+                    sealed,
+                    &plan,
+                    request.window,
+                    &columns,
+                    Slots::Total,
+                    &mut groups,
+                )?;
+                for ((_, mut group), total) in groups {
                     *counts.entry(group.pop().flatten()).or_default() += total;
                 }
             }

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use evident_model::{Event, StoredEvent, Timestamp};
-use evident_query::{Order, SortKey, Window, aggregate, matching_events, search};
+use evident_query::{
+    Buckets, Order, SortKey, Window, aggregate, matching_events, search, timeseries,
+};
 use evident_search::{Aggregator, Expr};
 use evident_store::{Store, StoreOptions};
 use serde_json::{Value, json};
@@ -47,6 +49,19 @@ fn generated(count: usize) -> Vec<Event> {
                 "evt": {"name": names[index % names.len()]},
                 "network": {"client": {"ip": format!("10.0.{}.{}", index % 5, index % 7)}},
             });
+            if index % 4 != 3 {
+                let country = ["France", "Japan", "Brazil"][index % 3];
+                attributes["network"]["client"]["geoip"] = json!({"country": {"name": country}});
+            }
+            // A few events keep their status as an attribute only, which
+            // `status` then groups on; their segments cannot use the column.
+            if index % 97 == 0 {
+                attributes["status"] = json!(if index % 2 == 0 {
+                    json!(500)
+                } else {
+                    json!("warn")
+                });
+            }
             attributes["action"] = match index % 11 {
                 0 => json!(["created", "deleted"]),
                 1 => Value::Null,
@@ -64,9 +79,15 @@ fn generated(count: usize) -> Vec<Event> {
             ];
             let service = ["web", "api"][index % 2];
             let env = ["prod", "dev", "staging"][index % 3];
+            let status = match index % 4 {
+                0 => json!("error"),
+                1 => json!("info"),
+                _ => Value::Null,
+            };
             serde_json::from_value(json!({
                 "message": format!("{} number {index}", words[index % words.len()]),
                 "service": service,
+                "status": status,
                 "tags": [format!("env:{env}")],
                 "attributes": attributes,
             }))
@@ -268,6 +289,8 @@ fn stats_agree_with_the_reference_aggregator() {
         "count(@usr.email) by service",
         "count by @network.client.ip, host",
         "count by status",
+        "count by status, service",
+        "count by @network.client.geoip.country.name",
     ];
     for filter_text in filters {
         for pipe in pipes {
@@ -286,6 +309,62 @@ fn stats_agree_with_the_reference_aggregator() {
                     reference.finish(),
                     "{filter_text} | stats {pipe} in {window:?}"
                 );
+            }
+        }
+    }
+}
+
+#[test]
+fn timeseries_agree_with_an_aggregator_per_bucket() {
+    let fixture = fixture();
+    let filters = ["*", "service:web", "suspicious", "-@action:created"];
+    let pipes = [
+        "count",
+        "count by status",
+        "count by @network.client.geoip.country.name",
+        "count by @usr.email, service",
+        "avg(@http.status_code) by service",
+    ];
+    // Buckets that start before the events, cut through them, and end
+    // before the last ones.
+    let bucketings = [
+        Buckets {
+            start: BASE - 7 * SECOND,
+            step: 30 * SECOND,
+            count: 20,
+        },
+        Buckets {
+            start: BASE + 100 * SECOND,
+            step: 7 * SECOND,
+            count: 9,
+        },
+    ];
+    for filter_text in filters {
+        for pipe in pipes {
+            let query =
+                evident_search::parse(&format!("{filter_text} | stats {pipe}")).expect("valid");
+            let stats = query.stats.as_ref().expect("a pipe");
+            for window in windows() {
+                for buckets in bucketings {
+                    let mut reference: Vec<Aggregator<'_>> =
+                        (0..buckets.count).map(|_| Aggregator::new(stats)).collect();
+                    for ((time, _, _), stored) in expected(&fixture.events, &query.filter, window) {
+                        if time < buckets.start {
+                            continue;
+                        }
+                        let index = ((time - buckets.start) / buckets.step) as usize;
+                        if let Some(aggregator) = reference.get_mut(index) {
+                            aggregator.add(&stored.event);
+                        }
+                    }
+                    let reference: Vec<_> = reference.into_iter().map(Aggregator::finish).collect();
+                    let found = timeseries(&fixture.store, &query.filter, window, stats, buckets)
+                        .expect("timeseries");
+                    assert_eq!(
+                        found, reference,
+                        "{filter_text} | stats {pipe} in {window:?} by {buckets:?}"
+                    );
+                }
             }
         }
     }

@@ -4,15 +4,14 @@
 //! written in the search syntax, and goes through the same path.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use evident_model::{StoredEvent, Timestamp};
+use evident_model::Timestamp;
 use evident_search::ast::{AggregateFunction, Aggregation};
-use evident_search::{Aggregator, Stats, StatsRow};
+use evident_search::{Stats, StatsRow};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -206,19 +205,23 @@ fn run(state: &SharedState, body: AggregateBody) -> Result<Value, QueryError> {
         })
         .map(Option::transpose)
         .collect::<Result<_, _>>()?;
-    // Timeseries bucket the matching events themselves.
-    let matched = if timeseries.iter().any(Option::is_some) {
-        evident_query::matching_events(&state.store, &query.filter, window(from, to))
-            .map_err(failed)?
-    } else {
-        Vec::new()
-    };
     let series: HashMap<i64, Vec<(i64, Vec<StatsRow>)>> = timeseries
         .iter()
         .flatten()
-        .map(|&interval| (interval, bucketed(&stats, &matched, from, to, interval)))
-        .collect();
-
+        .map(|&interval| {
+            let buckets = buckets(from, to, interval);
+            let rows = evident_query::timeseries(
+                &state.store,
+                &query.filter,
+                window(from, to),
+                &stats,
+                buckets,
+            )
+            .map_err(failed)?;
+            let starts = (0..).map(|index: i64| buckets.start + index * buckets.step);
+            Ok((interval, starts.zip(rows).collect()))
+        })
+        .collect::<Result<_, QueryError>>()?;
     let buckets: Vec<Value> = rows
         .iter()
         .map(|row| {
@@ -322,32 +325,11 @@ fn limit_groups(rows: Vec<StatsRow>, group_by: &[GroupBy]) -> Result<Vec<StatsRo
     Ok(kept)
 }
 
-/// The aggregation of each time bucket of `interval` milliseconds.
-fn bucketed(
-    stats: &Stats,
-    events: &[Arc<StoredEvent>],
-    from: Timestamp,
-    to: Timestamp,
-    interval: i64,
-) -> Vec<(i64, Vec<StatsRow>)> {
+/// The buckets of `interval` milliseconds from the one holding `from` to
+/// the one holding `to` (at most [`MAX_BUCKETS`]).
+fn buckets(from: Timestamp, to: Timestamp, interval: i64) -> evident_query::Buckets {
     let step = interval.saturating_mul(1_000_000);
     let start = from.as_nanos() - from.as_nanos().rem_euclid(step);
-    let count = ((to.as_nanos() - start) / step + 1).clamp(1, 10_000) as usize;
-    let mut aggregators: Vec<Aggregator<'_>> = (0..count).map(|_| Aggregator::new(stats)).collect();
-    for stored in events {
-        let time = stored
-            .event
-            .timestamp
-            .unwrap_or(stored.discovery_timestamp)
-            .as_nanos();
-        let index = ((time - start) / step) as usize;
-        if let Some(aggregator) = aggregators.get_mut(index) {
-            aggregator.add(&stored.event);
-        }
-    }
-    aggregators
-        .into_iter()
-        .enumerate()
-        .map(|(index, aggregator)| (start + index as i64 * step, aggregator.finish()))
-        .collect()
+    let count = ((to.as_nanos() - start) / step + 1).clamp(1, MAX_BUCKETS as i64) as usize;
+    evident_query::Buckets { start, step, count }
 }
