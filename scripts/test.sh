@@ -62,7 +62,10 @@ node --version
 (cd tests/clients/oidc && npm ci --silent --no-audit --no-fund)
 (cd tests/ui && npm ci --silent --no-audit --no-fund)
 cargo build --locked -p evident
+# What an attacker with write access to the data directory could do (the UI tamper test).
+cargo build --locked -p evident-store --example alter_event
 EVIDENT_BIN="${CARGO_TARGET_DIR:-target}/debug/evident" "$venv/bin/python" -m pytest -q tests/clients
 
 step "the web UI in Debian's chromium (playwright-core); screenshots in ${EVIDENT_UI_ARTIFACTS:-target/ui-artifacts}"
-EVIDENT_BIN="${CARGO_TARGET_DIR:-target}/debug/evident" node --test tests/ui/
+EVIDENT_BIN="${CARGO_TARGET_DIR:-target}/debug/evident" \
+    EVIDENT_ALTER_EVENT="${CARGO_TARGET_DIR:-target}/debug/examples/alter_event" node --test tests/ui/

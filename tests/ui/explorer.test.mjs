@@ -7,19 +7,14 @@
 // Screenshots go to $EVIDENT_UI_ARTIFACTS (default target/ui-artifacts).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import * as support from './support.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const SHARED = process.env.EVIDENT_SHARED_DIR ?? path.resolve(ROOT, '../shared');
-const BIN = process.env.EVIDENT_BIN ?? path.join(ROOT, 'target/debug/evident');
-const ARTIFACTS = process.env.EVIDENT_UI_ARTIFACTS ?? path.join(ROOT, 'target/ui-artifacts');
-const API_KEY = 'ui-test-api-key';
-const APP_KEY = 'ui-test-app-key';
+const { ARTIFACTS, API_KEY, BIN, SHARED } = support;
 // The shared logs are from 2019–2024: the views below look at all of it.
 const ALL_TIME = 'from=2015-01-01T00:00:00.000Z&to=now';
 
@@ -28,32 +23,7 @@ let base;
 let dataDir;
 let browser;
 
-async function startServer() {
-  dataDir = mkdtempSync(path.join(tmpdir(), 'evident-ui-'));
-  server = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir], {
-    env: { ...process.env, EVIDENT_API_KEY: API_KEY, EVIDENT_APP_KEY: APP_KEY, EVIDENT_LOG: 'warn' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    let text = '';
-    server.stdout.on('data', (chunk) => {
-      text += chunk;
-      const found = /evident listening on (\S+)/.exec(text);
-      if (found) resolve(found[1]);
-    });
-    server.on('exit', (code) => reject(new Error(`evident exited with ${code}`)));
-  });
-}
-
-async function api(pathname, body) {
-  const response = await fetch(`${base}${pathname}`, {
-    method: 'POST',
-    headers: { 'DD-API-KEY': API_KEY, 'DD-APPLICATION-KEY': APP_KEY, 'Content-Type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  if (!response.ok) assert.fail(`${pathname}: ${response.status} ${await response.text()}`);
-  return response.status === 202 ? null : response.json();
-}
+const api = (pathname, body) => support.api(base, pathname, body);
 
 async function count(query, from = '2015-01-01T00:00:00.000Z') {
   const answer = await api('/api/v2/logs/analytics/aggregate', { filter: { query, from, to: 'now' }, compute: [{ aggregation: 'count' }] });
@@ -62,7 +32,9 @@ async function count(query, from = '2015-01-01T00:00:00.000Z') {
 
 before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
-  base = await startServer();
+  dataDir = mkdtempSync(path.join(tmpdir(), 'evident-ui-'));
+  server = await support.startEvident(dataDir);
+  base = server.base;
   const folders = ['aws-cloudtrail', 'okta', 'github-audit', 'gcp-audit', 'azure', 'kubernetes-audit'].map((name) => path.join(SHARED, 'data', name));
   const imported = spawnSync(BIN, ['import', 'auto', ...folders, '--server', base], {
     env: { ...process.env, EVIDENT_API_KEY: API_KEY }, encoding: 'utf8',
@@ -78,20 +50,15 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  server?.kill('SIGTERM');
-  await new Promise((resolve) => server?.on('exit', resolve));
+  await support.stopEvident(server);
   rmSync(dataDir, { recursive: true, force: true });
 });
 
 async function signedIn(viewport = { width: 1280, height: 800 }, url = `/?${ALL_TIME}`) {
-  const context = await browser.newContext({ viewport });
-  const page = await context.newPage();
-  await page.goto(`${base}${url}`);
-  await page.fill('#app-key', APP_KEY);
-  await page.click('#sign-in button[type=submit]');
-  await page.waitForSelector('#explorer:not([hidden])');
-  await page.waitForSelector('#results tbody tr');
-  return { context, page };
+  const signed = await support.signedIn(browser, base, viewport, url);
+  await signed.page.waitForSelector('#explorer:not([hidden])');
+  await signed.page.waitForSelector('#results tbody tr');
+  return signed;
 }
 
 async function shownCount(page) {
@@ -99,13 +66,7 @@ async function shownCount(page) {
   return Number(await page.getAttribute('#count', 'data-count'));
 }
 
-async function runQuery(page, query) {
-  await page.fill('#query', query);
-  await page.press('#query', 'Enter');
-  // The count shown is the one of this query.
-  await page.waitForFunction((wanted) => (document.querySelector('#count').dataset.view ?? '').startsWith(`${wanted}|`), query);
-  await page.waitForLoadState('networkidle');
-}
+const runQuery = support.runQuery;
 
 test('a wrong application key is refused at sign-in', async () => {
   const context = await browser.newContext();
@@ -215,10 +176,7 @@ for (const [width, height] of [[1280, 800], [390, 844]]) {
 
 async function openOwnEvent(page, text) {
   await runQuery(page, `"${text}"`);
-  await page.click('#results tbody tr >> nth=0');
-  await page.waitForSelector('#event-panel:not([hidden])');
-  await page.waitForSelector('#integrity[data-state=verified], #integrity[data-state=failed]');
-  return { state: await page.getAttribute('#integrity', 'data-state'), text: await page.textContent('#integrity') };
+  return support.openFirstEvent(page);
 }
 
 test('an event is verified in the browser against the signed checkpoint', async () => {
@@ -362,6 +320,7 @@ test('the integrity page verifies the checkpoint and its consistency with the la
   await page.waitForSelector('#integrity-summary[data-state]');
   assert.equal(await page.getAttribute('#integrity-summary', 'data-state'), 'verified', await page.textContent('#integrity-summary'));
   assert.match(await page.textContent('#consistency'), /first visit/);
+  assert.match(await page.textContent('#last-verify'), /none recorded: run evident verify/);
   assert.match(await page.textContent('#public-key'), /^evident\.local\/[0-9a-f]+\+[0-9a-f]{8}\+/);
   // More events, a newer checkpoint: the page proves the new log extends the one it saw.
   await api('/api/v2/logs', [{ message: 'one more', service: 'web' }]);

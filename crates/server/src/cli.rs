@@ -163,6 +163,12 @@ pub struct ServeArgs {
     #[arg(long, env = "EVIDENT_MAX_UNSEALED_EVENTS", default_value_t = 500_000)]
     pub max_unsealed_events: u64,
 
+    /// Events per sealed segment (a Parquet file and its term index):
+    /// fewer make more, smaller files; until that many arrive, events stay
+    /// in the write-ahead log and memory.
+    #[arg(long, env = "EVIDENT_SEAL_ROWS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub seal_rows: u64,
+
     /// Keep events this many days after they arrived (0: forever). Whole
     /// sealed segments are dropped; the ledger keeps their hashes, so what
     /// remains still verifies.

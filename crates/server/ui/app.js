@@ -562,6 +562,27 @@ async function consistent(oldSize, newSize, oldRoot, newRoot, proof) {
   return same(fr, oldRoot) && same(sr, newRoot) && sn === 0;
 }
 
+/** What the last `evident verify` of the data directory found. */
+function showLastVerify(last) {
+  const shown = $('#last-verify');
+  if (!last) {
+    shown.dataset.state = 'none';
+    shown.textContent = 'none recorded: run evident verify (below) to re-hash every stored event';
+    return;
+  }
+  const when = new Date(last.finished_at).toLocaleString();
+  const count = Number(last.events).toLocaleString('en-US');
+  shown.dataset.state = last.ok ? 'verified' : 'failed';
+  if (last.ok) {
+    shown.textContent = `passed on ${when}: ${count} events re-hashed, ${Number(last.checkpoints).toLocaleString('en-US')} checkpoints checked`;
+    return;
+  }
+  const position = last.first_bad_position === null ? '' : `, first bad position ${last.first_bad_position}`;
+  shown.replaceChildren(
+    element('span', { text: `FAILED on ${when} (${count} events${position})` }),
+    element('ul', {}, ...last.problems.map((problem) => element('li', { text: problem }))));
+}
+
 async function showIntegrity() {
   const checkpoint = await api('GET', '/api/v1/integrity/checkpoint');
   $('#tree-size').textContent = Number(checkpoint.tree_size).toLocaleString('en-US');
@@ -570,6 +591,7 @@ async function showIntegrity() {
   $('#checkpoint-note').textContent = checkpoint.checkpoint;
   $('#public-key').textContent = checkpoint.public_key;
   $('#verify-command').textContent = `evident verify --data-dir <dir> --public-key '${checkpoint.public_key}'`;
+  showLastVerify(checkpoint.last_verify);
   const summary = $('#integrity-summary');
   try {
     const text = await openNote(checkpoint.checkpoint, checkpoint.public_key);

@@ -109,6 +109,10 @@ impl DataPaths {
     pub fn leaves(&self) -> PathBuf {
         self.ledger().join("leaves.bin")
     }
+    /// What the last `evident verify` found.
+    pub fn last_verify(&self) -> PathBuf {
+        self.ledger().join("last-verify.json")
+    }
 }
 
 /// A signed checkpoint as kept in `checkpoints.jsonl`.

@@ -14,6 +14,7 @@ use std::path::Path;
 use evident_ledger::tree::RootBuilder;
 use evident_ledger::{Hash, NoteVerifier, leaf_hash};
 use evident_model::StoredEvent;
+use serde::{Deserialize, Serialize};
 
 use crate::segment::{SegmentStore, for_each_raw};
 use crate::store::{DataPaths, StoreError, local_objects, read_checkpoints};
@@ -84,6 +85,77 @@ impl VerifyReport {
             exact: false,
             description,
         });
+    }
+}
+
+/// What the last [`verify`] of a data directory found, kept in
+/// `ledger/last-verify.json` so that the server can show it (the
+/// Integrity page). Written by `evident verify`; the server never trusts
+/// it for anything.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LastVerify {
+    /// When the check finished (RFC 3339).
+    pub finished_at: String,
+    pub seconds: f64,
+    pub events: u64,
+    pub checkpoints: usize,
+    pub verified_size: u64,
+    pub ok: bool,
+    pub first_bad_position: Option<u64>,
+    /// The first problems, described.
+    pub problems: Vec<String>,
+    /// Checked against a key given on the command line rather than the
+    /// directory's own.
+    pub published_key: bool,
+}
+
+/// Problems kept in [`LastVerify`].
+const RECORDED_PROBLEMS: usize = 10;
+
+impl LastVerify {
+    pub fn new(report: &VerifyReport, elapsed: std::time::Duration, published_key: bool) -> Self {
+        LastVerify {
+            finished_at: evident_model::Timestamp::now().to_string(),
+            seconds: elapsed.as_secs_f64(),
+            events: report.events,
+            checkpoints: report.checkpoints,
+            verified_size: report.verified_size,
+            ok: report.is_ok(),
+            first_bad_position: report.first_bad_position(),
+            problems: report
+                .problems
+                .iter()
+                .take(RECORDED_PROBLEMS)
+                .map(|problem| match problem.position {
+                    Some(position) => format!("at position {position}: {}", problem.description),
+                    None => problem.description.clone(),
+                })
+                .collect(),
+            published_key,
+        }
+    }
+
+    /// Replaces the record in `root` (written whole, then renamed).
+    pub fn save(&self, root: &Path) -> Result<(), StoreError> {
+        let paths = DataPaths::new(root);
+        let path = paths.last_verify();
+        let partial = path.with_extension("json.partial");
+        let io = |source| StoreError::Io {
+            context: format!("writing {}", path.display()),
+            source,
+        };
+        let text = serde_json::to_vec_pretty(self).map_err(|error| io(error.into()))?;
+        let mut file = std::fs::File::create(&partial).map_err(io)?;
+        std::io::Write::write_all(&mut file, &text).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        std::fs::rename(&partial, &path).map_err(io)
+    }
+
+    /// The record in `root`, if a verify left one (an unreadable record is
+    /// reported as none: it says nothing about the events).
+    pub fn load(root: &Path) -> Option<LastVerify> {
+        let text = std::fs::read(DataPaths::new(root).last_verify()).ok()?;
+        serde_json::from_slice(&text).ok()
     }
 }
 

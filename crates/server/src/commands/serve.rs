@@ -45,11 +45,14 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let store_dir = data_dir.clone();
-    let store =
-        tokio::task::spawn_blocking(move || Store::open(&store_dir, StoreOptions::default()))
-            .await
-            .context("opening the store")?
-            .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    let options = StoreOptions {
+        seal_rows: usize::try_from(args.seal_rows).unwrap_or(usize::MAX),
+        ..StoreOptions::default()
+    };
+    let store = tokio::task::spawn_blocking(move || Store::open(&store_dir, options))
+        .await
+        .context("opening the store")?
+        .with_context(|| format!("opening the store in {}", data_dir.display()))?;
     let store = Arc::new(store);
 
     let env_key = |name: &str| std::env::var(name).ok();

@@ -33,6 +33,12 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         evident_store::verify::verify_with_progress(&args.data_dir, verifier, &mut progress)
             .with_context(|| format!("verifying {}", args.data_dir.display()))?;
     let elapsed = started.elapsed();
+    // Kept for the Integrity page; the check's answer is the exit code.
+    let record =
+        evident_store::verify::LastVerify::new(&report, elapsed, args.public_key.is_some());
+    if let Err(error) = record.save(&args.data_dir) {
+        eprintln!("warning: the result could not be kept for the server to show: {error}");
+    }
     // A closed pipe (`evident verify | head`) is not a failure of the check.
     let mut out = std::io::stdout().lock();
     let rate = report.events as f64 / elapsed.as_secs_f64().max(1e-9);

@@ -10,6 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use evident_ledger::{Hash, leaf_hash};
+use evident_store::verify::LastVerify;
 use evident_store::{Store, StoreError};
 use serde_json::json;
 
@@ -58,7 +59,13 @@ pub async fn checkpoint(
         )
             .into_response());
     }
+    let root = state.store.paths().root.clone();
+    let last_verify = tokio::task::spawn_blocking(move || LastVerify::load(&root))
+        .await
+        .ok()
+        .flatten();
     Ok(Json(json!({
+        "last_verify": last_verify,
         "origin": signed.checkpoint.origin,
         "tree_size": signed.checkpoint.size,
         "root_hash": signed.checkpoint.root.to_base64(),
