@@ -25,8 +25,8 @@ let browser;
 
 const api = (pathname, body) => support.api(base, pathname, body);
 
-async function count(query, from = '2015-01-01T00:00:00.000Z') {
-  const answer = await api('/api/v2/logs/analytics/aggregate', { filter: { query, from, to: 'now' }, compute: [{ aggregation: 'count' }] });
+async function count(query, from = '2015-01-01T00:00:00.000Z', to = 'now') {
+  const answer = await api('/api/v2/logs/analytics/aggregate', { filter: { query, from, to }, compute: [{ aggregation: 'count' }] });
   return answer.data.buckets[0]?.computes.c0 ?? 0;
 }
 
@@ -147,6 +147,94 @@ test('the URL reproduces the view', async () => {
   await other.waitForSelector('#results tbody tr');
   assert.equal(await other.inputValue('#query'), 'source:github');
   assert.equal(await shownCount(other), shown);
+  await context.close();
+});
+
+test('dragging across the histogram selects that time range', async () => {
+  const { context, page } = await signedIn();
+  await page.waitForFunction(() => document.querySelectorAll('#histogram rect').length > 0);
+  const box = await page.locator('#histogram').boundingBox();
+  await page.mouse.move(box.x + box.width * 0.55, box.y + 40);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.75, box.y + 40, { steps: 5 });
+  await page.mouse.move(box.x + box.width * 0.95, box.y + 40, { steps: 5 });
+  await page.mouse.up();
+  await page.waitForFunction(() => new URLSearchParams(location.search).get('to') !== 'now');
+  const params = new URL(page.url()).searchParams;
+  const [from, to] = [params.get('from'), params.get('to')];
+  assert.match(from, /^\d{4}-\d\d-\d\dT/);
+  assert.ok(Date.parse(from) > Date.parse('2015-01-01') && Date.parse(to) < Date.now() && Date.parse(from) < Date.parse(to), `${from} .. ${to}`);
+  assert.equal(await page.inputValue('#range'), 'custom');
+  await page.waitForFunction((view) => document.querySelector('#count').dataset.view === view, `|${from}|${to}`);
+  assert.equal(await shownCount(page), await count('*', from, to));
+  await page.screenshot({ path: path.join(ARTIFACTS, 'histogram-selected-range.png') });
+  await context.close();
+});
+
+test('columns are added, moved, removed, kept in the URL and reset', async () => {
+  const { context, page } = await signedIn();
+  const headers = () => page.locator('#results thead th').allTextContents();
+  await page.click('#columns summary');
+  await page.fill('#column-field', 'service');
+  await page.press('#column-field', 'Enter');
+  await page.waitForFunction(() => (new URLSearchParams(location.search).get('cols') ?? '').endsWith(',service'));
+  assert.equal((await headers()).at(-1), 'Service');
+  // The list stays open while it is edited.
+  await page.click('#column-list li[data-column=service] .move-up');
+  await page.waitForFunction(() => (new URLSearchParams(location.search).get('cols') ?? '').endsWith(',service,status'));
+  await page.click('#column-list li[data-column="@asset.name"] .remove-column');
+  await page.waitForFunction(() => !(new URLSearchParams(location.search).get('cols') ?? '').includes('@asset.name'));
+  const shown = await headers();
+  assert.ok(!shown.includes('Asset') && shown.includes('Service'), shown.join(', '));
+  // The link reproduces the columns, and the rows follow them.
+  await page.reload();
+  await page.waitForSelector('#results tbody tr');
+  assert.deepEqual(await headers(), shown);
+  assert.equal(await page.locator('#results tbody tr >> nth=0 >> td').count(), shown.length);
+  await page.screenshot({ path: path.join(ARTIFACTS, 'columns.png') });
+  await page.click('#columns summary');
+  await page.click('#reset-columns');
+  await page.waitForFunction(() => !new URLSearchParams(location.search).has('cols'));
+  assert.deepEqual(await headers(), ['Time', 'User', 'Event', 'Action', 'Asset', 'IP', 'Status']);
+  await context.close();
+});
+
+test('a facet added by the user shows the top values of the query and stays', async () => {
+  const { context, page } = await signedIn();
+  await runQuery(page, 'source:cloudtrail');
+  await page.fill('#facet-field', 'network.client.ip');
+  await page.press('#facet-field', 'Enter');
+  const facet = page.locator('.facet[data-facet="@network.client.ip"]');
+  await facet.locator('.facet-value').first().waitFor();
+  const answer = await api('/api/v2/logs/analytics/aggregate', {
+    filter: { query: 'source:cloudtrail', from: '2015-01-01T00:00:00.000Z', to: 'now' },
+    compute: [{ aggregation: 'count' }], group_by: [{ facet: '@network.client.ip', limit: 10 }],
+  });
+  const expected = answer.data.buckets.filter((bucket) => bucket.by['@network.client.ip'] !== null).map((bucket) => bucket.by['@network.client.ip']);
+  assert.ok(expected.length > 0);
+  assert.deepEqual(await facet.locator('.facet-value .value').allTextContents(), expected);
+  await page.reload();
+  await page.waitForSelector('.facet[data-facet="@network.client.ip"] .facet-value');
+  await page.screenshot({ path: path.join(ARTIFACTS, 'user-facet.png') });
+  await page.click('.facet[data-facet="@network.client.ip"] .remove-facet');
+  await page.waitForSelector('.facet[data-facet="@network.client.ip"]', { state: 'detached' });
+  await context.close();
+});
+
+test('live tail puts new events on top as they arrive', async () => {
+  const { context, page } = await signedIn({ width: 1280, height: 800 }, '/?from=now-1h&to=now');
+  await page.click('#live');
+  await page.waitForFunction(() => new URLSearchParams(location.search).get('live') === '1');
+  assert.equal(await page.getAttribute('#live', 'aria-pressed'), 'true');
+  await page.waitForLoadState('networkidle');
+  const message = `live tail event ${Date.now()}`;
+  await api('/api/v2/logs', [{ ddsource: 'datadog', service: 'web', message, usr: { email: 'live@example.com' } }]);
+  await page.waitForSelector('#results tbody tr >> nth=0 >> text=live@example.com', { timeout: 15000 });
+  assert.match(await page.textContent('#live-status'), /Live: 1 new event/);
+  await page.screenshot({ path: path.join(ARTIFACTS, 'live-tail.png') });
+  await page.click('#live');
+  await page.waitForFunction(() => !new URLSearchParams(location.search).has('live'));
+  assert.ok(await page.isHidden('#live-status'));
   await context.close();
 });
 

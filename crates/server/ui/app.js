@@ -20,6 +20,11 @@ const COLUMN_TITLES = {
 };
 const STATUS_COLORS = { error: '#d33', critical: '#a00', warn: '#e9a23b', warning: '#e9a23b', info: '#3b82c4', ok: '#3a9d5d', debug: '#999' };
 const PAGE = 100;
+const RESERVED_FIELDS = ['service', 'source', 'status', 'host', 'message', 'timestamp'];
+const USER_FACETS_KEY = 'evident.facets';
+const LIVE_EVERY_MS = 2000;
+// Live tail keeps this many rows on screen, newest first.
+const LIVE_ROWS = 500;
 
 const $ = (selector) => document.querySelector(selector);
 const element = (tag, attributes = {}, ...children) => {
@@ -36,8 +41,10 @@ const element = (tag, attributes = {}, ...children) => {
 // ---- state and URL -------------------------------------------------------
 
 const state = {
-  query: '', from: 'now-15m', to: 'now', columns: DEFAULT_COLUMNS,
-  cursor: null, loading: false, generation: 0, hits: [],
+  query: '', from: 'now-15m', to: 'now', columns: DEFAULT_COLUMNS, live: false,
+  cursor: null, loading: false, generation: 0, hits: [], seen: new Set(),
+  // The histogram's time axis (ms), for drag-to-select.
+  axis: null,
 };
 
 function readUrl() {
@@ -47,6 +54,7 @@ function readUrl() {
   state.to = params.get('to') ?? 'now';
   const columns = params.get('cols');
   state.columns = columns ? columns.split(',').filter(Boolean) : DEFAULT_COLUMNS;
+  state.live = params.get('live') === '1' && state.to === 'now';
 }
 
 function writeUrl(replace) {
@@ -56,6 +64,7 @@ function writeUrl(replace) {
   params.set('from', state.from);
   params.set('to', state.to);
   if (state.columns.join(',') !== DEFAULT_COLUMNS.join(',')) params.set('cols', state.columns.join(','));
+  if (state.live) params.set('live', '1');
   const url = `/?${params}`;
   if (replace) history.replaceState(null, '', url); else history.pushState(null, '', url);
 }
@@ -179,6 +188,7 @@ async function submitQuery(event) {
   if (!(await validateQuery())) return;
   state.query = $('#query').value.trim();
   [state.from, state.to] = rangeFromForm();
+  if (state.to !== 'now') state.live = false;
   writeUrl(false);
   run();
 }
@@ -208,9 +218,12 @@ function run() {
   updateExportLinks();
   state.cursor = null;
   state.hits = [];
+  state.seen = new Set();
   $('#results tbody').replaceChildren();
   $('#results-end').textContent = '';
   renderHeader();
+  renderColumnList();
+  showLive();
   Promise.all([loadCount(generation), loadHistogram(generation), loadFacets(generation), loadPage(generation)])
     .catch(handleError);
 }
@@ -230,13 +243,54 @@ async function loadCount(generation) {
   $('#count').dataset.view = `${state.query}|${state.from}|${state.to}`;
 }
 
+/** The facets a user added in this browser (kept in localStorage). */
+function userFacets() {
+  try {
+    const fields = JSON.parse(localStorage.getItem(USER_FACETS_KEY) ?? '[]');
+    return Array.isArray(fields) ? fields.filter((field) => typeof field === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+function saveUserFacets(fields) {
+  localStorage.setItem(USER_FACETS_KEY, JSON.stringify(fields));
+}
+
+/** A field as the query syntax names it: reserved names bare, attributes with `@`. */
+function fieldName(text) {
+  const field = text.trim();
+  if (!/^@?[\w.-]+$/.test(field)) return null;
+  return field.startsWith('@') || RESERVED_FIELDS.includes(field) ? field : `@${field}`;
+}
+
+function addFacet(event) {
+  event.preventDefault();
+  const field = fieldName($('#facet-field').value);
+  $('#facet-error').textContent = '';
+  if (!field) {
+    $('#facet-error').textContent = 'a facet is a field: @usr.id, @http.method, host…';
+    return;
+  }
+  const known = [...FACETS.map(([name]) => name), ...userFacets()];
+  if (!known.includes(field)) saveUserFacets([...userFacets(), field]);
+  $('#facet-field').value = '';
+  loadFacets(state.generation).catch(handleError);
+}
+
+function removeFacet(field) {
+  saveUserFacets(userFacets().filter((name) => name !== field));
+  loadFacets(state.generation).catch(handleError);
+}
+
 async function loadFacets(generation) {
   const container = $('#facets');
-  const answers = await Promise.all(FACETS.map(([field]) => api('POST', '/api/v2/logs/analytics/aggregate', {
+  const facets = [...FACETS, ...userFacets().map((field) => [field, field, true])];
+  const answers = await Promise.all(facets.map(([field]) => api('POST', '/api/v2/logs/analytics/aggregate', {
     filter: filter(), compute: [{ aggregation: 'count' }], group_by: [{ facet: field, limit: 10 }],
   }).catch(() => null)));
   if (generation !== state.generation) return;
-  container.replaceChildren(...FACETS.map(([field, title], index) => {
+  container.replaceChildren(...facets.map(([field, title, added], index) => {
     const buckets = answers[index]?.data.buckets ?? [];
     const values = buckets.filter((bucket) => bucket.by[field] !== null && bucket.by[field] !== undefined);
     const item = (bucket) => {
@@ -251,7 +305,9 @@ async function loadFacets(generation) {
     const list = values.length === 0
       ? element('p', { class: 'hint', text: 'no values' })
       : element('ul', {}, ...values.map(item));
-    return element('section', { class: 'facet', 'data-facet': field }, element('h3', { text: title, title: field }), list);
+    const heading = element('h3', { title: field }, element('span', { text: title }));
+    if (added) heading.append(element('button', { type: 'button', class: 'quiet remove-facet', title: `Remove the facet ${field}`, text: '×', onclick: () => removeFacet(field) }));
+    return element('section', { class: 'facet', 'data-facet': field }, heading, list);
   }));
 }
 
@@ -277,7 +333,49 @@ async function loadHistogram(generation) {
     group_by: [{ facet: 'status', limit: 10 }],
   });
   if (generation !== state.generation) return;
+  state.axis = { start, end };
   drawHistogram(answer.data.buckets, start, end, interval);
+}
+
+/** Dragging across the histogram selects that time range. */
+function watchHistogramDrags() {
+  const svg = $('#histogram');
+  let drag = null;
+  const xOf = (event) => Math.min(Math.max(event.clientX - svg.getBoundingClientRect().left, 0), svg.clientWidth);
+  svg.addEventListener('pointerdown', (event) => {
+    if (!state.axis || event.button !== 0) return;
+    svg.setPointerCapture(event.pointerId);
+    const band = document.createElementNS('http://www.w3.org/2000/svg', 'rect');
+    band.setAttribute('class', 'selection');
+    band.setAttribute('y', '0');
+    band.setAttribute('height', '80');
+    svg.append(band);
+    drag = { from: xOf(event), band };
+  });
+  svg.addEventListener('pointermove', (event) => {
+    if (!drag) return;
+    const x = xOf(event);
+    drag.band.setAttribute('x', String(Math.min(drag.from, x)));
+    drag.band.setAttribute('width', String(Math.abs(x - drag.from)));
+  });
+  const finish = (event) => {
+    if (!drag) return;
+    const [left, right] = [drag.from, xOf(event)].sort((a, b) => a - b);
+    drag.band.remove();
+    drag = null;
+    // A click is not a selection.
+    if (right - left < 4 || !state.axis) return;
+    const { start, end } = state.axis;
+    const at = (x) => new Date(Math.round(start + (x / svg.clientWidth) * (end - start))).toISOString();
+    state.from = at(left);
+    state.to = at(right);
+    state.live = false;
+    writeUrl(false);
+    fillForm();
+    run();
+  };
+  svg.addEventListener('pointerup', finish);
+  svg.addEventListener('pointercancel', () => { drag?.band.remove(); drag = null; });
 }
 
 function drawHistogram(buckets, start, end, interval, svg = $('#histogram')) {
@@ -345,23 +443,119 @@ async function loadPage(generation) {
     if (state.cursor) page.cursor = state.cursor;
     const answer = await api('POST', '/api/v2/logs/events/search', { filter: filter(), sort: '-timestamp', page });
     if (generation !== state.generation) return;
-    const rows = answer.data.map((hit) => {
-      state.hits.push(hit);
-      return element('tr', { tabindex: '0', 'data-id': hit.id, onclick: () => openEvent(hit), onkeydown: (event) => { if (event.key === 'Enter') openEvent(hit); } },
-        ...state.columns.map((column) => {
-          const value = valueOf(hit, column);
-          const text = value === undefined || value === null ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value);
-          const cell = element('td', { text, title: text });
-          if (column === 'status') cell.classList.add(`status-${text}`);
-          return cell;
-        }));
-    });
-    $('#results tbody').append(...rows);
+    const fresh = answer.data.filter((hit) => !state.seen.has(hit.id));
+    for (const hit of fresh) { state.hits.push(hit); state.seen.add(hit.id); }
+    $('#results tbody').append(...fresh.map(rowOf));
+    learnFields(fresh);
     state.cursor = answer.meta?.page?.after ?? false;
     $('#results-end').textContent = state.cursor === false ? (state.hits.length ? 'End of results.' : 'No events match.') : '';
   } finally {
     state.loading = false;
   }
+}
+
+/** A result row: the view's columns of one hit. */
+function rowOf(hit) {
+  return element('tr', { tabindex: '0', 'data-id': hit.id, onclick: () => openEvent(hit), onkeydown: (event) => { if (event.key === 'Enter') openEvent(hit); } },
+    ...state.columns.map((column) => {
+      const value = valueOf(hit, column);
+      const text = value === undefined || value === null ? '' : typeof value === 'object' ? JSON.stringify(value) : String(value);
+      const cell = element('td', { text, title: text });
+      if (column === 'status') cell.classList.add(`status-${text}`);
+      return cell;
+    }));
+}
+
+/** Offers the fields seen in results when adding a column or a facet. */
+function learnFields(hits) {
+  const list = $('#known-fields');
+  const known = new Set([...list.options].map((option) => option.value));
+  const visit = (value, path) => {
+    for (const [key, child] of Object.entries(value)) {
+      const field = `${path}.${key}`;
+      if (child !== null && typeof child === 'object' && !Array.isArray(child)) visit(child, field);
+      else known.add(`@${field.slice(1)}`);
+    }
+  };
+  for (const hit of hits) visit(hit.attributes.attributes ?? {}, '');
+  for (const field of RESERVED_FIELDS) known.add(field);
+  if (known.size !== list.options.length) list.replaceChildren(...[...known].sort().map((field) => element('option', { value: field })));
+}
+
+// ---- columns ---------------------------------------------------------------
+
+function setColumns(columns) {
+  state.columns = columns.length ? columns : DEFAULT_COLUMNS;
+  writeUrl(false);
+  run();
+}
+
+function renderColumnList() {
+  const columns = state.columns;
+  $('#column-list').replaceChildren(...columns.map((column, index) => {
+    const up = element('button', {
+      type: 'button', class: 'quiet move-up', title: `Move ${column} left`, text: '↑',
+      onclick: () => setColumns(columns.map((name, at) => (at === index - 1 ? column : at === index ? columns[index - 1] : name))),
+    });
+    up.disabled = index === 0;
+    return element('li', { 'data-column': column }, element('span', { text: column }), up,
+      element('button', { type: 'button', class: 'quiet remove-column', title: `Remove ${column}`, text: '×', onclick: () => setColumns(columns.filter((name) => name !== column)) }));
+  }));
+}
+
+function addColumn(event) {
+  event.preventDefault();
+  const field = fieldName($('#column-field').value);
+  if (!field) return;
+  $('#column-field').value = '';
+  if (!state.columns.includes(field)) setColumns([...state.columns, field]);
+}
+
+// ---- live tail ---------------------------------------------------------------
+
+let liveTimer = null;
+let liveSince = 0;
+
+function toggleLive() {
+  state.live = !state.live;
+  if (state.live && (state.to !== 'now' || !/^now-/.test(state.from))) {
+    state.from = 'now-15m';
+    state.to = 'now';
+    fillForm();
+  }
+  writeUrl(false);
+  run();
+}
+
+/** Live tail: the newest matching events are asked for every two seconds and put on top. */
+function showLive() {
+  clearInterval(liveTimer);
+  liveTimer = null;
+  $('#live').setAttribute('aria-pressed', String(state.live));
+  $('#live-status').hidden = !state.live;
+  if (!state.live) return;
+  liveSince = 0;
+  $('#live-status').textContent = 'Live: new events appear on top as they arrive.';
+  const generation = state.generation;
+  liveTimer = setInterval(() => pollLive(generation).catch(handleError), LIVE_EVERY_MS);
+}
+
+async function pollLive(generation) {
+  if (generation !== state.generation || document.hidden) return;
+  const answer = await api('POST', '/api/v2/logs/events/search', { filter: filter(), sort: '-timestamp', page: { limit: PAGE } });
+  if (generation !== state.generation) return;
+  const fresh = answer.data.filter((hit) => !state.seen.has(hit.id));
+  if (fresh.length === 0) return;
+  for (const hit of fresh) state.seen.add(hit.id);
+  state.hits.unshift(...fresh);
+  const rows = fresh.map((hit) => { const row = rowOf(hit); row.classList.add('fresh'); return row; });
+  $('#results tbody').prepend(...rows);
+  const body = $('#results tbody');
+  while (body.rows.length > LIVE_ROWS) body.lastElementChild.remove();
+  liveSince += fresh.length;
+  $('#live-status').textContent = `Live: ${liveSince.toLocaleString('en-US')} new ${liveSince === 1 ? 'event' : 'events'} since ${new Date().toLocaleTimeString()}.`;
+  learnFields(fresh);
+  await Promise.all([loadCount(generation), loadHistogram(generation)]);
 }
 
 function watchScrolling() {
@@ -685,6 +879,11 @@ function wire() {
     if ($('#range').value !== 'custom') submitQuery();
   });
   $('#event-close').addEventListener('click', () => { $('#event-panel').hidden = true; });
+  $('#add-facet').addEventListener('submit', addFacet);
+  $('#add-column').addEventListener('submit', addColumn);
+  $('#reset-columns').addEventListener('click', () => setColumns(DEFAULT_COLUMNS));
+  $('#live').addEventListener('click', toggleLive);
+  watchHistogramDrags();
   $('#save-view').addEventListener('submit', saveView);
   $('#views').addEventListener('toggle', () => { if ($('#views').open) changeViews(async () => {}); });
   for (const tab of document.querySelectorAll('#event-panel [role=tab]')) tab.addEventListener('click', () => showTab(tab.dataset.tab));
