@@ -292,26 +292,30 @@ fn stats_agree_with_the_reference_aggregator() {
         "count by status, service",
         "count by @network.client.geoip.country.name",
     ];
-    for filter_text in filters {
-        for pipe in pipes {
-            let query =
-                evident_search::parse(&format!("{filter_text} | stats {pipe}")).expect("valid");
-            let stats = query.stats.as_ref().expect("a pipe");
-            for window in windows() {
-                let mut reference = Aggregator::new(stats);
-                for (_, stored) in expected(&fixture.events, &query.filter, window) {
-                    reference.add(&stored.event);
-                }
-                let found =
-                    aggregate(&fixture.store, &query.filter, window, stats).expect("aggregate");
-                assert_eq!(
-                    found,
-                    reference.finish(),
-                    "{filter_text} | stats {pipe} in {window:?}"
-                );
+    for (text, query) in stats_queries(&filters, &pipes) {
+        let stats = query.stats.as_ref().expect("a pipe");
+        for window in windows() {
+            let mut reference = Aggregator::new(stats);
+            for (_, stored) in expected(&fixture.events, &query.filter, window) {
+                reference.add(&stored.event);
             }
+            let found = aggregate(&fixture.store, &query.filter, window, stats).expect("aggregate");
+            assert_eq!(found, reference.finish(), "{text} in {window:?}");
         }
     }
+}
+
+/// Every filter piped into every `| stats`, parsed, with its text.
+fn stats_queries(filters: &[&str], pipes: &[&str]) -> Vec<(String, evident_search::Query)> {
+    let mut queries = Vec::new();
+    for filter in filters {
+        for pipe in pipes {
+            let text = format!("{filter} | stats {pipe}");
+            let query = evident_search::parse(&text).expect("valid");
+            queries.push((text, query));
+        }
+    }
+    queries
 }
 
 #[test]
@@ -339,32 +343,25 @@ fn timeseries_agree_with_an_aggregator_per_bucket() {
             count: 9,
         },
     ];
-    for filter_text in filters {
-        for pipe in pipes {
-            let query =
-                evident_search::parse(&format!("{filter_text} | stats {pipe}")).expect("valid");
-            let stats = query.stats.as_ref().expect("a pipe");
-            for window in windows() {
-                for buckets in bucketings {
-                    let mut reference: Vec<Aggregator<'_>> =
-                        (0..buckets.count).map(|_| Aggregator::new(stats)).collect();
-                    for ((time, _, _), stored) in expected(&fixture.events, &query.filter, window) {
-                        if time < buckets.start {
-                            continue;
-                        }
-                        let index = ((time - buckets.start) / buckets.step) as usize;
-                        if let Some(aggregator) = reference.get_mut(index) {
-                            aggregator.add(&stored.event);
-                        }
+    for (text, query) in stats_queries(&filters, &pipes) {
+        let stats = query.stats.as_ref().expect("a pipe");
+        for window in windows() {
+            for buckets in bucketings {
+                let mut reference: Vec<Aggregator<'_>> =
+                    (0..buckets.count).map(|_| Aggregator::new(stats)).collect();
+                for ((time, _, _), stored) in expected(&fixture.events, &query.filter, window) {
+                    if time < buckets.start {
+                        continue;
                     }
-                    let reference: Vec<_> = reference.into_iter().map(Aggregator::finish).collect();
-                    let found = timeseries(&fixture.store, &query.filter, window, stats, buckets)
-                        .expect("timeseries");
-                    assert_eq!(
-                        found, reference,
-                        "{filter_text} | stats {pipe} in {window:?} by {buckets:?}"
-                    );
+                    let index = ((time - buckets.start) / buckets.step) as usize;
+                    if let Some(aggregator) = reference.get_mut(index) {
+                        aggregator.add(&stored.event);
+                    }
                 }
+                let reference: Vec<_> = reference.into_iter().map(Aggregator::finish).collect();
+                let found = timeseries(&fixture.store, &query.filter, window, stats, buckets)
+                    .expect("timeseries");
+                assert_eq!(found, reference, "{text} in {window:?} by {buckets:?}");
             }
         }
     }
