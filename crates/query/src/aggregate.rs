@@ -126,16 +126,17 @@ fn aggregate_slots(
     let mut counts = Counts::new();
     let mut by_rows: Vec<Aggregator<'_>> =
         (0..slots.count()).map(|_| Aggregator::new(stats)).collect();
-    let (several, single): (Vec<_>, Vec<_>) = snapshot
+    // Segments whose columns do not hold every grouped value whole are read.
+    let (to_read, to_count): (Vec<_>, Vec<_>) = snapshot
         .sealed
         .iter()
         .partition(|sealed| !columnar.iter().all(|column| column.whole_in(&sealed.meta)));
-    for sealed in several {
+    for sealed in to_read {
         segment_matches(store, sealed, &plan, window, |stored| {
             add_event(&mut by_rows, slots, &stored);
         })?;
     }
-    let per_segment = in_parallel(&single, |sealed| {
+    let per_segment = in_parallel(&to_count, |sealed| {
         let mut counts = Counts::new();
         count_columns(store, sealed, &plan, window, &names, slots, &mut counts)?;
         Ok(counts)
