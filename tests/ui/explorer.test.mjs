@@ -227,10 +227,12 @@ test('live tail puts new events on top as they arrive', async () => {
   await page.waitForFunction(() => new URLSearchParams(location.search).get('live') === '1');
   assert.equal(await page.getAttribute('#live', 'aria-pressed'), 'true');
   await page.waitForLoadState('networkidle');
-  const message = `live tail event ${Date.now()}`;
-  await api('/api/v2/logs', [{ ddsource: 'datadog', service: 'web', message, usr: { email: 'live@example.com' } }]);
-  await page.waitForSelector('#results tbody tr >> nth=0 >> text=live@example.com', { timeout: 15000 });
-  assert.match(await page.textContent('#live-status'), /Live: 1 new event/);
+  // Two arrivals: one stamped now, one stamped years ago (a late delivery); both show, in arrival order.
+  await api('/api/v2/logs', [{ ddsource: 'datadog', service: 'web', message: 'live tail event', usr: { email: 'live@example.com' } }]);
+  await api('/api/v2/logs', [{ ddsource: 'datadog', service: 'web', message: 'late live tail event', timestamp: '2020-05-01T00:00:00Z', usr: { email: 'late@example.com' } }]);
+  await page.waitForSelector('#results tbody tr >> nth=0 >> text=late@example.com', { timeout: 15000 });
+  await page.waitForSelector('#results tbody tr >> nth=1 >> text=live@example.com');
+  assert.match(await page.textContent('#live-status'), /Live: 2 new events/);
   await page.screenshot({ path: path.join(ARTIFACTS, 'live-tail.png') });
   await page.click('#live');
   await page.waitForFunction(() => !new URLSearchParams(location.search).has('live'));

@@ -17,13 +17,17 @@
 //!   reference aggregator over the confirmed events. Both give exactly what
 //!   the reference evaluation over every event gives; a differential test
 //!   holds them to it.
+//! - [`arrivals`]: matching events in log order from a position, for live
+//!   tail.
 
 pub mod aggregate;
+pub mod arrivals;
 pub mod candidates;
 pub mod search;
 pub mod sql;
 
 pub use aggregate::{Buckets, aggregate, timeseries};
+pub use arrivals::{Arrivals, arrivals, log_end};
 pub use candidates::{SortKey, Window, matching_events};
 pub use evident_store::{Snapshot, Store};
 pub use search::{Order, Page, search};

@@ -515,6 +515,9 @@ function addColumn(event) {
 
 let liveTimer = null;
 let liveSince = 0;
+// The log position the next poll starts from (null until the server said).
+let livePosition = null;
+let livePolling = false;
 
 function toggleLive() {
   state.live = !state.live;
@@ -527,35 +530,50 @@ function toggleLive() {
   run();
 }
 
-/** Live tail: the newest matching events are asked for every two seconds and put on top. */
+/**
+ * Live tail: every two seconds, the matching events that arrived since the
+ * last poll (in log order, whatever their timestamps) go on top.
+ */
 function showLive() {
   clearInterval(liveTimer);
   liveTimer = null;
+  livePosition = null;
   $('#live').setAttribute('aria-pressed', String(state.live));
   $('#live-status').hidden = !state.live;
   if (!state.live) return;
   liveSince = 0;
   $('#live-status').textContent = 'Live: new events appear on top as they arrive.';
   const generation = state.generation;
+  // Where following starts; asked for as the first page is, and an event in both shows once.
+  api('POST', '/api/v1/live', { query: state.query || '*' })
+    .then((answer) => { if (generation === state.generation) livePosition = answer.meta.position; })
+    .catch(handleError);
   liveTimer = setInterval(() => pollLive(generation).catch(handleError), LIVE_EVERY_MS);
 }
 
 async function pollLive(generation) {
-  if (generation !== state.generation || document.hidden) return;
-  const answer = await api('POST', '/api/v2/logs/events/search', { filter: filter(), sort: '-timestamp', page: { limit: PAGE } });
-  if (generation !== state.generation) return;
-  const fresh = answer.data.filter((hit) => !state.seen.has(hit.id));
-  if (fresh.length === 0) return;
-  for (const hit of fresh) state.seen.add(hit.id);
-  state.hits.unshift(...fresh);
-  const rows = fresh.map((hit) => { const row = rowOf(hit); row.classList.add('fresh'); return row; });
-  $('#results tbody').prepend(...rows);
-  const body = $('#results tbody');
-  while (body.rows.length > LIVE_ROWS) body.lastElementChild.remove();
-  liveSince += fresh.length;
-  $('#live-status').textContent = `Live: ${liveSince.toLocaleString('en-US')} new ${liveSince === 1 ? 'event' : 'events'} since ${new Date().toLocaleTimeString()}.`;
-  learnFields(fresh);
-  await Promise.all([loadCount(generation), loadHistogram(generation)]);
+  if (generation !== state.generation || document.hidden || livePosition === null || livePolling) return;
+  livePolling = true;
+  try {
+    const answer = await api('POST', '/api/v1/live', { query: state.query || '*', position: livePosition, limit: 1000 });
+    if (generation !== state.generation) return;
+    livePosition = answer.meta.position;
+    // Oldest first from the server; newest on top here.
+    const fresh = answer.data.filter((hit) => !state.seen.has(hit.id)).reverse();
+    if (fresh.length === 0) return;
+    for (const hit of fresh) state.seen.add(hit.id);
+    state.hits.unshift(...fresh);
+    const rows = fresh.map((hit) => { const row = rowOf(hit); row.classList.add('fresh'); return row; });
+    const body = $('#results tbody');
+    body.prepend(...rows);
+    while (body.rows.length > LIVE_ROWS) body.lastElementChild.remove();
+    liveSince += fresh.length;
+    $('#live-status').textContent = `Live: ${liveSince.toLocaleString('en-US')} new ${liveSince === 1 ? 'event' : 'events'} since ${new Date().toLocaleTimeString()}.`;
+    learnFields(fresh);
+    await Promise.all([loadCount(generation), loadHistogram(generation)]);
+  } finally {
+    livePolling = false;
+  }
 }
 
 function watchScrolling() {

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use evident_model::{Event, StoredEvent, Timestamp};
 use evident_query::{
-    Buckets, Order, SortKey, Window, aggregate, matching_events, search, timeseries,
+    Buckets, Order, SortKey, Window, aggregate, arrivals, log_end, matching_events, search,
+    timeseries,
 };
 use evident_search::{Aggregator, Expr};
 use evident_store::{Store, StoreOptions};
@@ -362,6 +363,42 @@ fn timeseries_agree_with_an_aggregator_per_bucket() {
                 let found = timeseries(&fixture.store, &query.filter, window, stats, buckets)
                     .expect("timeseries");
                 assert_eq!(found, reference, "{text} in {window:?} by {buckets:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn arrivals_follow_the_log_from_any_position_page_by_page() {
+    let fixture = fixture();
+    let total = fixture.events.len() as u64;
+    assert_eq!(log_end(&fixture.store), total);
+    for filter_text in ["*", "service:web", "suspicious", "-@action:created"] {
+        let filter = evident_search::parse_filter(filter_text).expect("valid");
+        for from in [0, 37, total - 20, total] {
+            let expected: Vec<u64> = (from..total)
+                .filter(|&at| evident_search::matches(&filter, &fixture.events[at as usize].event))
+                .collect();
+            for limit in [7, 1000] {
+                let mut found = Vec::new();
+                let mut position = from;
+                loop {
+                    let page =
+                        arrivals(&fixture.store, &filter, position, limit).expect("arrivals");
+                    assert!(page.events.len() <= limit);
+                    for (at, raw) in &page.events {
+                        let stored = StoredEvent::from_bytes(raw).expect("stored bytes");
+                        assert_eq!(stored.id, fixture.events[*at as usize].id);
+                        found.push(*at);
+                    }
+                    if page.events.is_empty() {
+                        assert_eq!(page.next, total, "the end is where following goes on");
+                        break;
+                    }
+                    assert!(page.next > position);
+                    position = page.next;
+                }
+                assert_eq!(found, expected, "{filter_text} from {from} by {limit}");
             }
         }
     }

@@ -8,6 +8,7 @@ mod hit;
 mod import;
 mod intake;
 mod integrity;
+mod live;
 mod metrics;
 pub mod search;
 pub mod sql;
@@ -61,6 +62,7 @@ pub fn router(state: SharedState) -> Router {
         )
         .route("/api/v1/query/validate", get(ui::validate))
         .route("/api/v1/export", get(export::export))
+        .route("/api/v1/live", post(live::live))
         .route("/api/v1/views", get(views::list).post(views::create))
         .route(
             "/api/v1/views/{id}",

@@ -622,3 +622,95 @@ fn a_sealing_backlog_sheds_load_with_503_until_it_clears() {
     assert!(refused.text().expect("body").contains("sealing is behind"));
     assert_eq!(total(&server, "*"), 100, "what was acknowledged is kept");
 }
+
+fn live(server: &Server, body: Value) -> (u16, Value) {
+    let response = client()
+        .post(server.url("/api/v1/live"))
+        .header("DD-API-KEY", API_KEY)
+        .header("DD-APPLICATION-KEY", APP_KEY)
+        .json(&body)
+        .send()
+        .expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().expect("json body"))
+}
+
+#[test]
+fn live_tail_follows_arrivals_across_a_seal() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let server = Server::start_with(directory.path(), &["--seal-rows", "10"]);
+    let batch = |marker: &str, count: usize| -> String {
+        let items: Vec<Value> = (0..count)
+            .map(|i| json!({"message": format!("{marker} {i}"), "service": if i % 2 == 0 { "web" } else { "api" }}))
+            .collect();
+        serde_json::to_string(&items).expect("json")
+    };
+    assert_eq!(submit(&server, &batch("before", 5)).status().as_u16(), 202);
+    let (status, start) = live(&server, json!({"query": "service:web"}));
+    assert_eq!(status, 200, "{start}");
+    assert_eq!(start["data"], json!([]));
+    assert_eq!(start["meta"]["position"], 5);
+
+    // Late arrivals show too: live tail follows the log, not event time.
+    let late =
+        json!([{"message": "late 0", "service": "web", "timestamp": "2020-05-01T00:00:00Z"}]);
+    assert_eq!(submit(&server, &late.to_string()).status().as_u16(), 202);
+    assert_eq!(submit(&server, &batch("after", 20)).status().as_u16(), 202);
+    // Sealed meanwhile (a segment every 10 events, sealed once a second):
+    // the positions are read from the segments.
+    let sealed = || -> usize {
+        std::fs::read(directory.path().join("segments/manifest.json"))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+            .and_then(|manifest| manifest["segments"].as_array().map(Vec::len))
+            .unwrap_or(0)
+    };
+    let waited = std::time::Instant::now();
+    while sealed() < 2 && waited.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(sealed(), 2, "two segments of 10 sealed");
+    let mut messages = Vec::new();
+    let mut position = start["meta"]["position"].clone();
+    loop {
+        let (status, page) = live(
+            &server,
+            json!({"query": "service:web", "position": position, "limit": 4}),
+        );
+        assert_eq!(status, 200, "{page}");
+        let hits = page["data"].as_array().expect("hits");
+        if hits.is_empty() {
+            assert_eq!(page["meta"]["position"], 26);
+            break;
+        }
+        messages.extend(hits.iter().map(|hit| hit["attributes"]["message"].clone()));
+        position = page["meta"]["position"].clone();
+    }
+    let expected: Vec<Value> = std::iter::once(json!("late 0"))
+        .chain((0..20).step_by(2).map(|i| json!(format!("after {i}"))))
+        .collect();
+    assert_eq!(messages, expected);
+
+    for (body, wanted) in [
+        (json!({"query": "@a:(", "position": 0}), "invalid query"),
+        (
+            json!({"query": "* | stats count", "position": 0}),
+            "live tail follows events",
+        ),
+        (
+            json!({"position": 0, "limit": 0}),
+            "limit must be between 1 and 1000",
+        ),
+    ] {
+        let (status, answer) = live(&server, body);
+        assert_eq!(status, 400);
+        assert!(answer.to_string().contains(wanted), "{answer}");
+    }
+    let refused = client()
+        .post(server.url("/api/v1/live"))
+        .header("DD-API-KEY", API_KEY)
+        .json(&json!({}))
+        .send()
+        .expect("request");
+    assert_eq!(refused.status().as_u16(), 401);
+}

@@ -1,0 +1,85 @@
+//! Events in the order they arrived, from a position in the log: what
+//! live tail follows. Unlike a search, no time window applies: an event
+//! stamped an hour (or a year) ago shows when it arrives.
+
+use std::sync::Arc;
+
+use evident_search::Expr;
+use evident_store::Store;
+
+use crate::QueryError;
+use crate::candidates::{Plan, parse_tail_event};
+
+/// Matching events from a position on, oldest first.
+#[derive(Debug)]
+pub struct Arrivals {
+    /// Each event's position in the log and its exact stored bytes.
+    pub events: Vec<(u64, Arc<[u8]>)>,
+    /// Where to continue: one past the last position looked at.
+    pub next: u64,
+}
+
+/// One past the newest event now: where following starts.
+pub fn log_end(store: &Store) -> u64 {
+    store.snapshot().tail.end()
+}
+
+/// The first `limit` events at positions `from` and later that `filter`
+/// accepts. Positions sealed since the caller last asked are read from
+/// their segments; positions that expired are skipped.
+pub fn arrivals(
+    store: &Store,
+    filter: &Expr,
+    from: u64,
+    limit: usize,
+) -> Result<Arrivals, QueryError> {
+    let snapshot = store.snapshot();
+    let plan = Plan::new(filter);
+    let mut events = Vec::new();
+    let full = |events: &Vec<(u64, Arc<[u8]>)>| events.len() >= limit;
+    for sealed in &snapshot.sealed {
+        let meta = &sealed.meta;
+        if meta.end_sequence <= from {
+            continue;
+        }
+        let first_row = u32::try_from(from.saturating_sub(meta.first_sequence)).unwrap_or(u32::MAX);
+        let rows: Vec<u32> = sealed
+            .index
+            .candidates(&plan.hashes)
+            .into_iter()
+            .filter(|row| *row >= first_row)
+            .collect();
+        for chunk in rows.chunks(1024) {
+            for (sequence, raw, stored) in store.sealed_events(sealed, chunk)? {
+                if plan.matches(&stored) {
+                    events.push((sequence, raw));
+                    if full(&events) {
+                        return Ok(Arrivals {
+                            events,
+                            next: sequence + 1,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    for (sequence, event) in snapshot.tail.candidates(&plan.hashes) {
+        if sequence < from {
+            continue;
+        }
+        let matched = plan.exact || plan.matches(&parse_tail_event(sequence, event)?);
+        if matched {
+            events.push((sequence, Arc::clone(&event.payload)));
+            if full(&events) {
+                return Ok(Arrivals {
+                    events,
+                    next: sequence + 1,
+                });
+            }
+        }
+    }
+    Ok(Arrivals {
+        events,
+        next: snapshot.tail.end().max(from),
+    })
+}
