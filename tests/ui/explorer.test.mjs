@@ -134,6 +134,11 @@ test('an event opens with its attributes, and a value filters the view', async (
   assert.ok(name.length > 0);
   await page.click('[data-tab="raw"]');
   assert.match(await page.textContent('#event-raw'), /"attributes"/);
+  // Any attribute becomes a column from the panel.
+  await page.click('[data-tab="attributes"]');
+  await page.click('#event-attributes .leaf[data-field="service"] .add-column');
+  await page.waitForFunction(() => (new URLSearchParams(location.search).get('cols') ?? '').endsWith(',service'));
+  assert.equal(await page.locator('#results thead th').last().textContent(), 'Service');
   await context.close();
 });
 

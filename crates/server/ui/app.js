@@ -415,6 +415,15 @@ function drawHistogram(buckets, start, end, interval, svg = $('#histogram')) {
     }
   }
   svg.replaceChildren(...bars);
+  const axis = svg.nextElementSibling;
+  if (axis?.classList.contains('axis')) {
+    // Dates alone over more than two days; times within them.
+    const long = end - start > 2 * 8.64e7;
+    const label = (at) => new Date(at).toLocaleString('en-US', long
+      ? { year: 'numeric', month: 'short', day: 'numeric' }
+      : { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+    axis.replaceChildren(...[start, (start + end) / 2, end].map((at) => element('span', { text: label(at) })));
+  }
 }
 
 // ---- results -------------------------------------------------------------
@@ -693,6 +702,9 @@ function tree(value, path) {
         ...(filterable ? [
           element('button', { type: 'button', class: 'quiet filter-by', title: `Filter by ${field}:${shown}`, text: '+', onclick: () => addFilter(field, child) }),
           element('button', { type: 'button', class: 'quiet exclude', title: `Exclude ${field}:${shown}`, text: '−', onclick: () => addFilter(field, child, true) }),
+        ] : []),
+        ...(field !== 'tags' && !state.columns.includes(field) ? [
+          element('button', { type: 'button', class: 'quiet add-column', title: `Show ${field} as a column`, text: '⊞', onclick: () => setColumns([...state.columns, field]) }),
         ] : [])));
     }
   }
