@@ -400,6 +400,11 @@ test('the overview shows the last 24 hours', async () => {
   assert.deepEqual(await page.locator('#top-users li a').allTextContents(), await top('@usr.email'));
   assert.deepEqual(await page.locator('#top-events li a').allTextContents(), await top('@evt.name'));
   assert.ok(await page.locator('#overview-histogram rect').count() > 0);
+  // Key and role changes, by exact event names: the events sent with @evt.name:api_key, and Kubernetes role changes.
+  await page.waitForSelector('#key-changes li');
+  const changes = await page.textContent('#key-changes');
+  assert.match(changes, /api_key/);
+  assert.doesNotMatch(changes, /\b(get|list|watch)\b/);
   for (const [width, height] of [[1280, 800], [390, 844]]) {
     await page.setViewportSize({ width, height });
     const [scrollWidth, innerWidth] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);

@@ -252,7 +252,7 @@ pub(crate) fn count_columns(
         return Ok(());
     }
     // With nothing required every row is a candidate: no list to build.
-    let rows = (!plan.hashes.is_empty()).then(|| sealed.index.candidates(&plan.hashes));
+    let rows = (!plan.every_row()).then(|| plan.segment_rows(&sealed.index));
     let candidates = rows.as_ref().map_or(meta.rows(), |rows| rows.len() as u64);
     if candidates == 0 {
         return Ok(());

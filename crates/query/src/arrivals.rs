@@ -43,9 +43,8 @@ pub fn arrivals(
             continue;
         }
         let first_row = u32::try_from(from.saturating_sub(meta.first_sequence)).unwrap_or(u32::MAX);
-        let rows: Vec<u32> = sealed
-            .index
-            .candidates(&plan.hashes)
+        let rows: Vec<u32> = plan
+            .segment_rows(&sealed.index)
             .into_iter()
             .filter(|row| *row >= first_row)
             .collect();
@@ -63,7 +62,7 @@ pub fn arrivals(
             }
         }
     }
-    for (sequence, event) in snapshot.tail.candidates(&plan.hashes) {
+    for (sequence, event) in plan.tail_rows(&snapshot.tail) {
         if sequence < from {
             continue;
         }

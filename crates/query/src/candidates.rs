@@ -8,9 +8,9 @@ use arrow::array::AsArray;
 use arrow::datatypes::{Int64Type, TimestampNanosecondType};
 use evident_model::StoredEvent;
 use evident_search::Expr;
-use evident_search::terms::{exact_terms, required_terms};
-use evident_store::tail::TailEvent;
-use evident_store::term_index::term_hash;
+use evident_search::terms::{exact_alternatives, required_alternatives};
+use evident_store::tail::{Tail, TailEvent};
+use evident_store::term_index::{TermIndex, term_hash};
 use evident_store::{Sealed, Snapshot, Store};
 
 use crate::QueryError;
@@ -46,22 +46,61 @@ impl Window {
 #[derive(Debug, Clone)]
 pub(crate) struct Plan<'q> {
     pub filter: &'q Expr,
-    /// Hashes of the terms every match holds.
-    pub hashes: Vec<u64>,
+    /// Hashes of term sets: every match holds all the terms of one of
+    /// them (`a OR b` gives two). A set with no terms: every event is a
+    /// candidate.
+    pub alternatives: Vec<Vec<u64>>,
     /// The terms decide: every candidate matches.
     pub exact: bool,
 }
 
 impl<'q> Plan<'q> {
     pub fn new(filter: &'q Expr) -> Plan<'q> {
-        let (terms, exact) = match exact_terms(filter) {
-            Some(terms) => (terms, true),
-            None => (required_terms(filter), false),
+        let (sets, exact) = match exact_alternatives(filter) {
+            Some(sets) => (sets, true),
+            None => (required_alternatives(filter), false),
         };
         Plan {
             filter,
-            hashes: terms.iter().map(|term| term_hash(term)).collect(),
+            alternatives: sets
+                .iter()
+                .map(|terms| terms.iter().map(|term| term_hash(term)).collect())
+                .collect(),
             exact,
+        }
+    }
+
+    /// Whether every event is a candidate.
+    pub fn every_row(&self) -> bool {
+        self.alternatives.iter().any(Vec::is_empty)
+    }
+
+    /// A segment's candidate rows, ascending: the union over the
+    /// alternatives of the rows holding all their terms.
+    pub fn segment_rows(&self, index: &TermIndex) -> Vec<u32> {
+        match self.alternatives.as_slice() {
+            [one] => index.candidates(one),
+            sets => {
+                let mut rows: Vec<u32> =
+                    sets.iter().flat_map(|set| index.candidates(set)).collect();
+                rows.sort_unstable();
+                rows.dedup();
+                rows
+            }
+        }
+    }
+
+    /// The tail's candidates, in log order.
+    pub fn tail_rows<'s>(&self, tail: &'s Tail) -> Vec<(u64, &'s Arc<TailEvent>)> {
+        match self.alternatives.as_slice() {
+            [one] => tail.candidates(one),
+            sets => {
+                let mut rows: Vec<(u64, &Arc<TailEvent>)> =
+                    sets.iter().flat_map(|set| tail.candidates(set)).collect();
+                rows.sort_unstable_by_key(|(sequence, _)| *sequence);
+                rows.dedup_by_key(|(sequence, _)| *sequence);
+                rows
+            }
         }
     }
 
@@ -87,7 +126,7 @@ pub(crate) fn segment_candidates(
     if !window.overlaps(meta.min_time, meta.max_time) {
         return Ok((Vec::new(), Vec::new()));
     }
-    let rows = sealed.index.candidates(&plan.hashes);
+    let rows = plan.segment_rows(&sealed.index);
     if rows.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
@@ -153,7 +192,7 @@ pub(crate) fn candidate_rows(
 ) -> Result<Vec<u32>, QueryError> {
     let meta = &sealed.meta;
     if window.covers(meta.min_time, meta.max_time) {
-        return Ok(sealed.index.candidates(&plan.hashes));
+        return Ok(plan.segment_rows(&sealed.index));
     }
     Ok(segment_candidates(store, sealed, plan, window)?.0)
 }
@@ -183,9 +222,7 @@ pub(crate) fn tail_candidates<'s>(
     plan: &Plan<'_>,
     window: Window,
 ) -> Vec<(SortKey, &'s Arc<TailEvent>)> {
-    snapshot
-        .tail
-        .candidates(&plan.hashes)
+    plan.tail_rows(&snapshot.tail)
         .into_iter()
         .filter(|(_, event)| window.contains(event.facts.time))
         .map(|(sequence, event)| ((event.facts.time, event.facts.tiebreaker, sequence), event))

@@ -6,11 +6,11 @@
 //!
 //! - [`candidates`]: each sealed segment outside the time window is
 //!   skipped; inside it, the term index turns the query's required terms
-//!   into candidate rows, and the `timestamp` / `tiebreaker` columns place
+//!   (the union of each alternative's, with `OR`) into candidate rows, and the `timestamp` / `tiebreaker` columns place
 //!   them in the window and the sort order. The tail is scanned.
 //! - [`search`]: candidates in sort order, confirmed by the reference
-//!   matcher (or by the index alone when `exact_terms` says its terms
-//!   decide), until a page is full; segments whose time range cannot hold
+//!   matcher (or by the index alone when `exact_alternatives` says its
+//!   terms decide), until a page is full; segments whose time range cannot hold
 //!   a better event are never read.
 //! - [`aggregate`]: `count` grouped by promoted columns is computed from
 //!   the columns (dictionary keys, no JSON), everything else by the

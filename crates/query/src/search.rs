@@ -123,14 +123,14 @@ pub fn search(
     let mut exact: Vec<(SortKey, (&Arc<Sealed>, u32))> = Vec::new();
     // A needle's candidates are few: find them in every segment at once
     // rather than one segment after another.
-    let mut found_early: Vec<Option<(Vec<u32>, Vec<SortKey>)>> =
-        if plan.exact && !plan.hashes.is_empty() {
-            in_parallel(&segments, |sealed| {
-                segment_candidates(store, sealed, &plan, window).map(Some)
-            })?
-        } else {
-            segments.iter().map(|_| None).collect()
-        };
+    let mut found_early: Vec<Option<(Vec<u32>, Vec<SortKey>)>> = if plan.exact && !plan.every_row()
+    {
+        in_parallel(&segments, |sealed| {
+            segment_candidates(store, sealed, &plan, window).map(Some)
+        })?
+    } else {
+        segments.iter().map(|_| None).collect()
+    };
     for (position, sealed) in segments.iter().copied().enumerate() {
         // A full page beats every event of a segment whose best time is
         // worse than its last hit; the segments after it are worse still.

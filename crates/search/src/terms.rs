@@ -23,7 +23,9 @@
 //! Some queries are decided by their terms alone ([`exact_terms`]): a
 //! conjunction of whole-value needles and single words. For those an index
 //! can count and select without reading the events (a second property test
-//! checks both directions).
+//! checks both directions). With `OR`, a query narrows and is decided by
+//! alternatives ([`required_alternatives`], [`exact_alternatives`]): an
+//! index takes the union of the events holding each.
 
 use std::collections::BTreeSet;
 
@@ -196,6 +198,103 @@ fn descend<'e>(value: &'e Json, rest: &[&str], out: &mut Vec<&'e Json>) {
         value if rest.is_empty() => out.push(value),
         _ => {}
     }
+}
+
+/// Beyond this many alternatives ([`required_alternatives`],
+/// [`exact_alternatives`]) a query is narrowed by what all of them share.
+pub const MAX_ALTERNATIVES: usize = 64;
+
+/// Sets of terms of which every matching event holds at least one whole,
+/// so that an index may keep the union of the events holding each:
+/// `@evt.name:A OR @evt.name:B` narrows to the events holding either
+/// term, where [`required_terms`] has nothing to offer. A set with no
+/// terms means no narrowing. More than [`MAX_ALTERNATIVES`]: the one set
+/// of [`required_terms`].
+pub fn required_alternatives(expr: &Expr) -> Vec<BTreeSet<String>> {
+    required_sets(expr).unwrap_or_else(|| vec![required_terms(expr)])
+}
+
+/// The alternatives that decide `expr`: an event matches exactly when it
+/// holds every term of one of them ([`exact_terms`] with `OR`). `None`
+/// when the matcher is needed, or there would be more than
+/// [`MAX_ALTERNATIVES`].
+pub fn exact_alternatives(expr: &Expr) -> Option<Vec<BTreeSet<String>>> {
+    match expr {
+        Expr::All => Some(vec![BTreeSet::new()]),
+        Expr::Match { field, value } => {
+            exact_match_term(field, value).map(|term| vec![BTreeSet::from([term])])
+        }
+        Expr::And(operands) => operands
+            .iter()
+            .try_fold(vec![BTreeSet::new()], |sets, operand| {
+                cross(sets, exact_alternatives(operand)?)
+            }),
+        Expr::Or(operands) => {
+            let mut sets = Vec::new();
+            for operand in operands {
+                sets.extend(exact_alternatives(operand)?);
+                if sets.len() > MAX_ALTERNATIVES {
+                    return None;
+                }
+            }
+            Some(distinct(sets))
+        }
+        Expr::Not(_) | Expr::Exists(_) | Expr::Cidr { .. } => None,
+    }
+}
+
+/// [`required_alternatives`], `None` past [`MAX_ALTERNATIVES`].
+fn required_sets(expr: &Expr) -> Option<Vec<BTreeSet<String>>> {
+    match expr {
+        Expr::And(operands) => operands
+            .iter()
+            .try_fold(vec![BTreeSet::new()], |sets, operand| {
+                cross(sets, required_sets(operand)?)
+            }),
+        Expr::Or(operands) => {
+            let mut sets = Vec::new();
+            for operand in operands {
+                let branch = required_sets(operand)?;
+                // A branch that requires nothing lets everything through.
+                if branch.iter().any(BTreeSet::is_empty) {
+                    return Some(vec![BTreeSet::new()]);
+                }
+                sets.extend(branch);
+                if sets.len() > MAX_ALTERNATIVES {
+                    return None;
+                }
+            }
+            Some(distinct(sets))
+        }
+        Expr::Match { field, value } => Some(vec![match_terms(field, value)]),
+        Expr::All | Expr::Not(_) | Expr::Exists(_) | Expr::Cidr { .. } => {
+            Some(vec![BTreeSet::new()])
+        }
+    }
+}
+
+/// Every union of one set of `left` and one of `right`: what holding one
+/// alternative of each side means.
+fn cross(
+    left: Vec<BTreeSet<String>>,
+    right: Vec<BTreeSet<String>>,
+) -> Option<Vec<BTreeSet<String>>> {
+    if left.len().saturating_mul(right.len()) > MAX_ALTERNATIVES {
+        return None;
+    }
+    let mut sets = Vec::with_capacity(left.len() * right.len());
+    for one in &left {
+        for other in &right {
+            sets.push(one.union(other).cloned().collect());
+        }
+    }
+    Some(distinct(sets))
+}
+
+fn distinct(mut sets: Vec<BTreeSet<String>>) -> Vec<BTreeSet<String>> {
+    sets.sort();
+    sets.dedup();
+    sets
 }
 
 /// Terms every matching event contains. Empty when the query cannot be

@@ -4,7 +4,7 @@
 //! (`seg-….terms`) and loaded when the store opens; it is derived data, so a
 //! missing or damaged file is rebuilt from the segment.
 //!
-//! Lookups narrow candidates; for the queries `exact_terms` accepts they
+//! Lookups narrow candidates; for the queries `exact_alternatives` accepts they
 //! also decide, so counts come from the postings alone.
 //!
 //! File layout: a zstd frame holding (little endian) `EVTI2\n`, the row

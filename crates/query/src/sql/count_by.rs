@@ -262,7 +262,7 @@ fn count(
         let name = output.and_then(|output| output.segment_column(meta));
         if let Some(name) = name
             && plan.exact
-            && plan.hashes.is_empty()
+            && plan.every_row()
             && request.window.covers(meta.min_time, meta.max_time)
         {
             let counts = store.value_counts(sealed)?;

@@ -105,6 +105,42 @@ fn exact_terms_decide_every_corpus_case_they_claim() {
 }
 
 #[test]
+fn alternatives_narrow_and_decide_every_corpus_case() {
+    let mut decided = 0;
+    for case in load_cases() {
+        let filter = evident_search::parse_filter(&case.query).expect("corpus queries parse");
+        let have = evident_search::terms::event_terms(&case.event);
+        let held = |sets: &[std::collections::BTreeSet<String>]| {
+            sets.iter().any(|set| set.is_subset(&have))
+        };
+        let matched = evident_search::matches(&filter, &case.event);
+        if matched {
+            let sets = evident_search::terms::required_alternatives(&filter);
+            assert!(
+                held(&sets),
+                "{}: {:?} holds none of {sets:?}",
+                case.id,
+                case.query
+            );
+        }
+        if let Some(sets) = evident_search::terms::exact_alternatives(&filter) {
+            decided += 1;
+            assert_eq!(
+                matched,
+                held(&sets),
+                "{}: {:?} with {sets:?}",
+                case.id,
+                case.query
+            );
+        }
+    }
+    assert!(
+        decided >= 40,
+        "only {decided} cases exercise exact alternatives"
+    );
+}
+
+#[test]
 fn required_terms_hold_for_every_matching_corpus_case() {
     for case in load_cases() {
         let filter = evident_search::parse_filter(&case.query).expect("corpus queries parse");

@@ -262,6 +262,25 @@ proptest! {
         }
     }
 
+    /// With alternatives: a matching event holds every term of one of them.
+    #[test]
+    fn required_alternatives_never_exclude_a_match(filter in expr(), event in event()) {
+        if evident_search::matches(&filter, &event) {
+            let have = evident_search::terms::event_terms(&event);
+            let sets = evident_search::terms::required_alternatives(&filter);
+            prop_assert!(sets.iter().any(|set| set.is_subset(&have)), "{} holds none of {:?}", filter, sets);
+        }
+    }
+
+    /// Alternatives that decide: one held exactly when the matcher says yes.
+    #[test]
+    fn exact_alternatives_decide_like_the_matcher(filter in expr(), event in event()) {
+        if let Some(sets) = evident_search::terms::exact_alternatives(&filter) {
+            let have = evident_search::terms::event_terms(&event);
+            prop_assert_eq!(evident_search::matches(&filter, &event), sets.iter().any(|set| set.is_subset(&have)), "{}", filter);
+        }
+    }
+
     /// Queries built from an event's own values match it, so the contract
     /// is exercised on matches, not only on misses.
     #[test]
