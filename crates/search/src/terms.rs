@@ -351,9 +351,10 @@ fn exact_match_term(field: &Field, value: &Value) -> Option<String> {
         Field::Attribute(path) if !path.is_full_text() => {
             Some(format!("a:{}={text}", join_path(path.segments())))
         }
-        Field::Reserved(reserved @ (ReservedField::Host | ReservedField::Service)) => {
-            Some(format!("r:{}={text}", reserved.name()))
-        }
+        // `status` falls back to the attribute of that name, as its terms do.
+        Field::Reserved(
+            reserved @ (ReservedField::Host | ReservedField::Service | ReservedField::Status),
+        ) => Some(format!("r:{}={text}", reserved.name())),
         Field::Tags => Some(format!("t:{text}")),
         // A key with a colon would split elsewhere in the tag.
         Field::TagKey(key) if !key.contains(':') => Some(format!("t:{key}:{text}")),
@@ -427,5 +428,69 @@ mod tests {
         );
         assert_eq!(terms_of("(a b) OR (a c)"), ["w:a"]);
         assert!(terms_of("a OR b").is_empty());
+    }
+
+    #[test]
+    fn status_is_decided_by_its_terms_wherever_the_event_keeps_it() {
+        let events = [
+            r#"{"status":"error"}"#,
+            r#"{"status":"Error"}"#,
+            r#"{"status":"info","attributes":{"status":"error"}}"#,
+            r#"{"attributes":{"status":"error"}}"#,
+            r#"{"attributes":{"status":["warn","error"]}}"#,
+            r#"{"attributes":{"status":{"code":"error"}}}"#,
+            r#"{"attributes":{"status":true}}"#,
+            r#"{"attributes":{"status":500}}"#,
+            r#"{"attributes":{"state":"error"}}"#,
+        ];
+        for query in [
+            "status:error",
+            "status:true",
+            "status:Error",
+            "status:(error OR warn)",
+        ] {
+            let filter = crate::parse_filter(query).expect("valid");
+            let sets = exact_alternatives(&filter).expect("decided by terms");
+            for text in events {
+                let event: Event = serde_json::from_str(text).expect("event");
+                let have = event_terms(&event);
+                let held = sets.iter().any(|set| set.is_subset(&have));
+                assert_eq!(crate::matches(&filter, &event), held, "{query} on {text}");
+            }
+        }
+        let numeric = crate::parse_filter("status:500").expect("valid");
+        assert!(
+            exact_alternatives(&numeric).is_none(),
+            "numbers match numerically"
+        );
+    }
+
+    #[test]
+    fn alternatives_of_or_and_and() {
+        let sets = |query: &str| -> Vec<Vec<String>> {
+            required_alternatives(&crate::parse_filter(query).expect("valid"))
+                .into_iter()
+                .map(|set| set.into_iter().collect())
+                .collect()
+        };
+        assert_eq!(sets("@a:x OR @a:y"), [["a:a=x"], ["a:a=y"]]);
+        assert_eq!(
+            sets("service:web (@a:x OR @a:y)"),
+            [["a:a=x", "r:service=web"], ["a:a=y", "r:service=web"]]
+        );
+        assert_eq!(
+            sets("@a:x OR -@a:y"),
+            [Vec::<String>::new()],
+            "a branch requiring nothing"
+        );
+        let wide = (0..=MAX_ALTERNATIVES)
+            .map(|at| format!("@a:v{at}"))
+            .collect::<Vec<_>>();
+        let query = format!("service:web ({})", wide.join(" OR "));
+        assert_eq!(
+            sets(&query),
+            [["r:service=web"]],
+            "too many: what they share"
+        );
     }
 }

@@ -278,6 +278,8 @@ fn stats_agree_with_the_reference_aggregator() {
         "suspicious",
         "-@action:created",
         "@evt.name:Request OR @evt.name:Monitor",
+        "status:error",
+        "status:(error OR warn) service:api",
     ];
     let pipes = [
         "count",
@@ -322,7 +324,13 @@ fn stats_queries(filters: &[&str], pipes: &[&str]) -> Vec<(String, evident_searc
 #[test]
 fn timeseries_agree_with_an_aggregator_per_bucket() {
     let fixture = fixture();
-    let filters = ["*", "service:web", "suspicious", "-@action:created"];
+    let filters = [
+        "*",
+        "service:web",
+        "suspicious",
+        "-@action:created",
+        "status:error OR @evt.name:Monitor",
+    ];
     let pipes = [
         "count",
         "count by status",
