@@ -7,7 +7,9 @@ use evident_ledger::proof::verify_inclusion;
 use evident_ledger::{Hash, NoteVerifier, leaf_hash};
 use serde_json::{Value, json};
 
-use crate::support::{API_KEY, APP_KEY, Server, client, run_verify, search, submit, total};
+use crate::support::{
+    API_KEY, APP_KEY, Server, client, post_with_keys, run_verify, search, submit, total,
+};
 
 fn compress(encoding: &str, bytes: &[u8]) -> Vec<u8> {
     match encoding {
@@ -362,15 +364,7 @@ fn kill_9_during_ingest_loses_no_acknowledged_event() {
 }
 
 fn aggregate(server: &Server, body: Value) -> (u16, Value) {
-    let response = client()
-        .post(server.url("/api/v2/logs/analytics/aggregate"))
-        .header("DD-API-KEY", API_KEY)
-        .header("DD-APPLICATION-KEY", APP_KEY)
-        .json(&body)
-        .send()
-        .expect("request");
-    let status = response.status().as_u16();
-    (status, response.json().expect("json"))
+    post_with_keys(server, "/api/v2/logs/analytics/aggregate", body)
 }
 
 #[test]
@@ -624,15 +618,7 @@ fn a_sealing_backlog_sheds_load_with_503_until_it_clears() {
 }
 
 fn live(server: &Server, body: Value) -> (u16, Value) {
-    let response = client()
-        .post(server.url("/api/v1/live"))
-        .header("DD-API-KEY", API_KEY)
-        .header("DD-APPLICATION-KEY", APP_KEY)
-        .json(&body)
-        .send()
-        .expect("request");
-    let status = response.status().as_u16();
-    (status, response.json().expect("json body"))
+    post_with_keys(server, "/api/v1/live", body)
 }
 
 #[test]

@@ -106,9 +106,14 @@ pub fn submit(server: &Server, body: &str) -> reqwest::blocking::Response {
         .expect("request")
 }
 
-pub fn search(server: &Server, flavor: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+/// A JSON POST with both keys: the status and the JSON answer.
+pub fn post_with_keys(
+    server: &Server,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
     let response = client()
-        .post(server.url(&format!("/api/v2/{flavor}/events/search")))
+        .post(server.url(path))
         .header("DD-API-KEY", API_KEY)
         .header("DD-APPLICATION-KEY", APP_KEY)
         .json(&body)
@@ -116,6 +121,10 @@ pub fn search(server: &Server, flavor: &str, body: serde_json::Value) -> (u16, s
         .expect("request");
     let status = response.status().as_u16();
     (status, response.json().expect("json body"))
+}
+
+pub fn search(server: &Server, flavor: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    post_with_keys(server, &format!("/api/v2/{flavor}/events/search"), body)
 }
 
 /// How many events match `query` in the last hour, following every page.
