@@ -49,15 +49,24 @@ pub fn arrivals(
             .filter(|row| *row >= first_row)
             .collect();
         for chunk in rows.chunks(1024) {
-            for (sequence, raw, stored) in store.sealed_events(sealed, chunk)? {
-                if plan.matches(&stored) {
-                    events.push((sequence, raw));
-                    if full(&events) {
-                        return Ok(Arrivals {
-                            events,
-                            next: sequence + 1,
-                        });
-                    }
+            // The index decides an exact plan: nothing to parse.
+            let read: Vec<(u64, Arc<[u8]>)> = if plan.exact {
+                store.sealed_payloads(sealed, chunk)?
+            } else {
+                store
+                    .sealed_events(sealed, chunk)?
+                    .into_iter()
+                    .filter(|(_, _, stored)| plan.matches(stored))
+                    .map(|(sequence, raw, _)| (sequence, raw))
+                    .collect()
+            };
+            for (sequence, raw) in read {
+                events.push((sequence, raw));
+                if full(&events) {
+                    return Ok(Arrivals {
+                        events,
+                        next: sequence + 1,
+                    });
                 }
             }
         }

@@ -2,6 +2,7 @@
 //! window, found through the term index and the sort-key columns, and
 //! their confirmation by the reference matcher.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use arrow::array::AsArray;
@@ -60,19 +61,25 @@ impl<'q> Plan<'q> {
             Some(sets) => (sets, true),
             None => (required_alternatives(filter), false),
         };
+        // An alternative with no terms admits every event: the others add
+        // nothing to it.
+        let alternatives = if sets.iter().any(BTreeSet::is_empty) {
+            vec![Vec::new()]
+        } else {
+            sets.iter()
+                .map(|terms| terms.iter().map(|term| term_hash(term)).collect())
+                .collect()
+        };
         Plan {
             filter,
-            alternatives: sets
-                .iter()
-                .map(|terms| terms.iter().map(|term| term_hash(term)).collect())
-                .collect(),
+            alternatives,
             exact,
         }
     }
 
     /// Whether every event is a candidate.
     pub fn every_row(&self) -> bool {
-        self.alternatives.iter().any(Vec::is_empty)
+        matches!(self.alternatives.as_slice(), [only] if only.is_empty())
     }
 
     /// A segment's candidate rows, ascending: the union over the
