@@ -146,6 +146,7 @@ def gateway(server, issuer):
         config.write_text(f"""
 listen = "127.0.0.1:0"
 evident_url = "{server['base']}"
+session_header = true
 
 [oidc]
 issuer = "{issuer['issuer']}"
@@ -173,6 +174,10 @@ name = "agents-no-delete"
 effect = "deny"
 groups = ["agents"]
 methods = ["DELETE"]
+[[policy.rule]]
+name = "no-admin"
+effect = "deny"
+paths = ["/admin*", "/api/v1/admin*"]
 
 [rate_limit]
 requests_per_second = 5
@@ -329,6 +334,58 @@ def test_policy_allows_and_denies(gateway):
     assert event["attributes"]["http"]["status_code"] == 403
 
 
+def raw_call(gateway, method, target, bearer):
+    """A call with its path sent exactly as written (requests and urllib3
+    would resolve dot segments first)."""
+    import http.client
+    host, port = gateway["base"].removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        connection.putrequest(method, target, skip_accept_encoding=True)
+        connection.putheader("Authorization", f"Bearer {bearer}")
+        connection.endheaders()
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def test_no_spelling_of_a_denied_path_reaches_the_upstream(gateway):
+    """Routing, policy, the record and the upstream all see one canonical
+    path: other spellings of a denied one are denied or refused."""
+    human = token(gateway["issuer"], email="sre@example.com", groups=["sre"])
+    before = len(gateway["upstream"].seen)
+    denied = ["/admin/x", "/Admin/x", "/ADMIN/x", "/%61dmin/x", "/%41DMIN/x", "/%61%64%6d%69%6e/x",
+              "/api/v1/Admin/users", "/api/v1/%61dmin", "/admin;jsessionid=1/x", "/admin"]
+    refused = ["//admin/x", "/x/../admin/x", "/x/%2e%2e/admin/x", "/x/%2E%2E/admin/x", "/x/.%2e/admin/x",
+               "/x/..;/admin/x", "/x/..%3b/admin/x", "/./admin/x", "/admin%2fx", "/x%2F..%2Fadmin",
+               "/x%5c..%5cadmin", "/x\\..\\admin", "/../../etc/passwd", "/x/%2e%2e/%2e%2e/etc",
+               "/api/v1//admin", "/api/v1/x/../admin", "/a%00b", "/a%zz"]
+    for path in denied:
+        status, body = raw_call(gateway, "GET", path, human)
+        assert status == 403, (path, status, body)
+        assert b"no-admin" in body, (path, body)
+    for path in refused:
+        status, body = raw_call(gateway, "GET", path, human)
+        assert status == 400, (path, status, body)
+    assert len(gateway["upstream"].seen) == before, [seen["path"] for seen in gateway["upstream"].seen[before:]]
+    # Allowed paths still pass, escapes other than unreserved ones kept.
+    status, _ = raw_call(gateway, "GET", "/api/v1/%61ll%20ok/", human)
+    assert status == 200
+    assert gateway["upstream"].seen[-1]["path"] == "/api/v1/all%20ok/"
+    events = search(gateway["server"], "@evt.name:gateway.request @gateway.outcome:(denied OR bad_path) @usr.email:sre@example.com",
+                    expected=len(denied) + len(refused))
+    recorded = {event["attributes"]["http"]["url_details"]["path"] for event in events}
+    assert "/admin/x" in recorded and "/Admin/x" in recorded
+
+
+def test_cookies_and_session_names_stay_with_the_gateway(gateway):
+    bearer = token(gateway["issuer"], email="browser@example.com", groups=())
+    response = call(gateway, "GET", "/api/v1/cookies", bearer, headers={"Cookie": "evident_session=abc; other=1"})
+    assert response.status_code == 200
+    assert "cookie" not in gateway["upstream"].seen[-1]["headers"]
+
+
 def test_rate_limit_per_identity(gateway):
     bearer = token(gateway["issuer"], email="hasty@example.com", groups=())
     with requests.Session() as session:
@@ -481,10 +538,14 @@ upstream = "{upstream.url}"
                     break
             assert gateway_base
             bearer = token(issuer, claims={"aud": "anything"})  # no audience configured: not checked
-            response = requests.get(f"{gateway_base}/inside", headers={"Authorization": f"Bearer {bearer}"})
+            # By default a caller cannot name its session, nor pass cookies on.
+            response = requests.get(f"{gateway_base}/inside", headers={
+                "Authorization": f"Bearer {bearer}", "X-Evident-Session": "someone-elses-run", "Cookie": "a=b"})
             assert response.status_code == 200
+            assert "cookie" not in upstream.seen[-1]["headers"]
             [event] = search({"base": f"http://127.0.0.1:{port}"}, "@evt.name:gateway.request", expected=1)
             assert event["attributes"]["http"]["url_details"]["path"] == "/inside"
+            assert event["attributes"]["gateway"]["session_id"].startswith("tok-")
         finally:
             process.terminate()
             assert process.wait(timeout=30) == 0
@@ -567,3 +628,89 @@ upstream = "http://127.0.0.1:9"
                                 capture_output=True, text=True, env=env, timeout=60)
         assert result.returncode == 1, result.stderr
         assert "refuses the API key" in result.stderr
+
+
+def start_evident(binary, port, data_dir):
+    env = dict(os.environ, EVIDENT_API_KEY=API_KEY, EVIDENT_APP_KEY=APP_KEY, EVIDENT_LOG="warn")
+    process = subprocess.Popen([binary, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", str(data_dir)],
+                               stdout=subprocess.PIPE, env=env, text=True)
+    for line in process.stdout:
+        if line.startswith("evident listening on "):
+            break
+    threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()
+    return process
+
+
+def start_gateway(binary, config_text, directory):
+    config = pathlib.Path(directory) / "gateway.toml"
+    config.write_text(config_text)
+    env = dict(os.environ, EVIDENT_API_KEY=API_KEY, EVIDENT_LOG="warn")
+    process = subprocess.Popen([binary, "gateway", "--config", str(config)], stdout=subprocess.PIPE, env=env, text=True)
+    line = process.stdout.readline()
+    assert line.startswith("evident gateway listening on "), line
+    return process, line.split()[4]
+
+
+@pytest.mark.parametrize("spool", [False, True])
+def test_with_evident_down_every_forwarded_call_is_recorded_or_refused(issuer, spool):
+    """40 concurrent calls with evident stopped. In memory, with a queue of
+    5 places: a call is forwarded only when its event has a place (held
+    from the call's arrival), and every forwarded call's event reaches
+    evident once it is back. With a spool (and room for 100): every call is
+    forwarded and a gateway killed meanwhile loses none of their events."""
+    binary = os.environ["EVIDENT_BIN"]
+    upstream = Upstream()
+    port = socket_port()
+    with tempfile.TemporaryDirectory() as directory:
+        data = pathlib.Path(directory) / "data"
+        spool_lines = f'[spool]\ndir = "{pathlib.Path(directory) / "spool"}"\n' if spool else ""
+        config = f"""
+listen = "127.0.0.1:0"
+evident_url = "http://127.0.0.1:{port}"
+{spool_lines}
+[oidc]
+issuer = "{issuer['issuer']}"
+[[route]]
+prefix = "/"
+upstream = "{upstream.url}"
+[capture]
+queue_events = {100 if spool else 5}
+"""
+        evident = start_evident(binary, port, data)
+        gateway, base = start_gateway(binary, config, directory)
+        try:
+            evident.terminate()
+            assert evident.wait(timeout=30) == 0
+            bearer = token(issuer, claims={"sid": f"evident-down-{spool}"})
+            statuses = []
+
+            def one(index):
+                response = requests.get(f"{base}/concurrent/{index}", headers={"Authorization": f"Bearer {bearer}"})
+                statuses.append(response.status_code)
+
+            threads = [threading.Thread(target=one, args=(index,)) for index in range(40)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            forwarded = statuses.count(200)
+            assert forwarded + statuses.count(503) == 40, statuses
+            assert forwarded == len(upstream.seen) and forwarded >= 5, statuses
+            if spool:
+                # Everything drained to disk: nothing refused, then a kill -9.
+                assert forwarded == 40, statuses
+                time.sleep(1)
+                gateway.kill()
+                gateway.wait()
+            evident = start_evident(binary, port, data)
+            if spool:
+                gateway, base = start_gateway(binary, config, directory)
+            events = search({"base": f"http://127.0.0.1:{port}"}, f"@gateway.session_id:evident-down-{spool}",
+                            expected=forwarded, timeout=30)
+            assert {event["attributes"]["http"]["status_code"] for event in events} == {200}
+        finally:
+            gateway.terminate()
+            gateway.wait(timeout=30)
+            evident.terminate()
+            evident.wait(timeout=30)
+            upstream.close()

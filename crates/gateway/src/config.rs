@@ -31,6 +31,42 @@ pub struct Config {
     pub rate_limit: Option<RateLimitConfig>,
     #[serde(default)]
     pub capture: CaptureConfig,
+    /// Let callers name their session with `X-Evident-Session`. Off by
+    /// default: the session then comes from the token (its session claim,
+    /// else its hash), which a caller cannot choose, so no caller can put
+    /// its calls into another's session.
+    #[serde(default)]
+    pub session_header: bool,
+    #[serde(default)]
+    pub spool: SpoolConfig,
+}
+
+/// Where audit events wait for evident on disk.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpoolConfig {
+    /// The spool folder. Unset: events wait in memory only (and a gateway
+    /// killed while evident is unreachable loses them). `evident serve
+    /// --gateway-config` sets it to `<data-dir>/gateway-spool`.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    /// When the spool holds this much, the queue stops draining and new
+    /// calls are refused (503).
+    #[serde(default = "default_spool_max_bytes")]
+    pub max_bytes: u64,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> SpoolConfig {
+        SpoolConfig {
+            dir: None,
+            max_bytes: default_spool_max_bytes(),
+        }
+    }
+}
+
+fn default_spool_max_bytes() -> u64 {
+    1 << 30
 }
 
 fn default_listen() -> SocketAddr {
@@ -131,6 +167,11 @@ pub struct RouteConfig {
     /// Remove `prefix` from the path before forwarding.
     #[serde(default)]
     pub strip_prefix: bool,
+    /// Pass the caller's `Cookie` header on. Off by default: a browser's
+    /// cookies for the gateway's host (an evident UI session among them)
+    /// are not the upstream's business.
+    #[serde(default)]
+    pub forward_cookies: bool,
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout_seconds: u64,
     /// Time allowed until the upstream's response headers arrive (504).

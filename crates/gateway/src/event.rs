@@ -30,6 +30,8 @@ pub enum Outcome {
     Unrecordable,
     UpstreamError,
     UpstreamTimeout,
+    /// The path was refused before routing (see `path::canonical`).
+    BadPath,
 }
 
 impl Outcome {
@@ -43,6 +45,7 @@ impl Outcome {
             Outcome::Unrecordable => "unrecordable",
             Outcome::UpstreamError => "upstream_error",
             Outcome::UpstreamTimeout => "upstream_timeout",
+            Outcome::BadPath => "bad_path",
         }
     }
 }

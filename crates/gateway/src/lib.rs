@@ -6,6 +6,8 @@
 //! A call flows through [`proxy::Gateway::handle`]:
 //! - [`oidc`]: the token checked against the issuer's keys (discovery,
 //!   JWKS cached and refreshed on an unknown `kid`) → an `Identity`;
+//! - [`path`]: one canonical spelling of the path (ambiguous ones refused)
+//!   for everything below;
 //! - routing by path prefix, then [`policy`] (first matching allow/deny
 //!   rule) and [`rate_limit`] (a token bucket per identity);
 //! - forwarding over hyper with the route's injected headers ([`config`]
@@ -16,6 +18,7 @@
 //!   passed through [`redact`] and queued to [`recorder`], which sends
 //!   batches to evident's Datadog intake.
 //!
+//! [`spool`] keeps audit events on disk while evident is unreachable;
 //! [`secrets`] finds the values never to pass on or store;
 //! [`server`] accepts connections and stops gracefully; [`replay`] sends a
 //! recorded session again to another upstream and diffs the answers.
@@ -25,6 +28,7 @@ pub mod config;
 pub mod error;
 pub mod event;
 pub mod oidc;
+pub mod path;
 pub mod policy;
 pub mod proxy;
 pub mod rate_limit;
@@ -33,6 +37,7 @@ pub mod redact;
 pub mod replay;
 pub mod secrets;
 pub mod server;
+pub mod spool;
 
 pub use config::Config;
 pub use error::{AuthError, ConfigError};

@@ -21,11 +21,25 @@ impl Policy {
     pub fn new(config: &PolicyConfig) -> Policy {
         Policy {
             default: config.default,
-            rules: config.rules.clone(),
+            rules: config
+                .rules
+                .iter()
+                .map(|rule| RuleConfig {
+                    paths: rule
+                        .paths
+                        .iter()
+                        .map(|pattern| crate::path::fold(pattern))
+                        .collect(),
+                    ..rule.clone()
+                })
+                .collect(),
         }
     }
 
+    /// The decision for a canonical path (see [`crate::path`]); patterns
+    /// and path are compared ignoring ASCII case.
     pub fn decide(&self, groups: &[String], method: &str, path: &str) -> Decision {
+        let path = crate::path::fold(path);
         for rule in &self.rules {
             let group_ok =
                 rule.groups.is_empty() || rule.groups.iter().any(|group| groups.contains(group));
@@ -35,7 +49,7 @@ impl Policy {
                     .iter()
                     .any(|wanted| wanted == "*" || wanted.eq_ignore_ascii_case(method));
             let path_ok =
-                rule.paths.is_empty() || rule.paths.iter().any(|pattern| wildcard(pattern, path));
+                rule.paths.is_empty() || rule.paths.iter().any(|pattern| wildcard(pattern, &path));
             if group_ok && method_ok && path_ok {
                 return Decision {
                     effect: rule.effect,

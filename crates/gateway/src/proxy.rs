@@ -25,9 +25,10 @@ use crate::config::{Config, Effect, RouteConfig};
 use crate::error::{AuthError, ConfigError};
 use crate::event::{CallRecord, Outcome};
 use crate::oidc::{Identity, Verifier};
+use crate::path;
 use crate::policy::Policy;
 use crate::rate_limit::RateLimiter;
-use crate::recorder::Recorder;
+use crate::recorder::{Recorder, Reservation};
 use crate::redact::Redactor;
 use crate::secrets::SecretSet;
 
@@ -79,6 +80,8 @@ pub struct Gateway {
     secrets: Arc<SecretSet>,
     max_body: usize,
     sequence: AtomicU64,
+    /// Whether a caller's `X-Evident-Session` names its session.
+    session_header: bool,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -127,6 +130,7 @@ impl Gateway {
             secrets: Arc::new(secret_set),
             max_body: config.capture.max_body_bytes,
             sequence: AtomicU64::new(0),
+            session_header: config.session_header,
         })
     }
 
@@ -170,9 +174,12 @@ impl Gateway {
             response_body: None,
         };
 
-        if !self.recorder.has_room() {
+        // The call's event gets its place in the queue now, or the call is
+        // refused: nothing is forwarded that could not then be recorded.
+        let Some(reservation) = self.recorder.reserve() else {
             let reason = "the audit trail is not accepting events: call refused rather than forwarded unrecorded";
             return Ok(self.refuse(
+                None,
                 record,
                 clock,
                 Outcome::Unrecordable,
@@ -180,7 +187,7 @@ impl Gateway {
                 reason,
                 &[],
             ));
-        }
+        };
 
         let token = bearer(&parts.headers);
         let identity = match token {
@@ -200,6 +207,7 @@ impl Gateway {
                     reason.replace('"', "'")
                 );
                 return Ok(self.refuse(
+                    Some(reservation),
                     record,
                     clock,
                     Outcome::Unauthenticated,
@@ -209,16 +217,39 @@ impl Gateway {
                 ));
             }
         };
-        record.session_id = Some(session_id(&parts.headers, &identity, token.unwrap_or("")));
+        let named = self
+            .session_header
+            .then(|| named_session(&parts.headers))
+            .flatten();
+        record.session_id = Some(session_id(named, &identity, token.unwrap_or("")));
         record.identity = Some(identity.clone());
+
+        // One spelling of the path for everything below: routing, policy,
+        // the record and the upstream.
+        let path = match crate::path::canonical(parts.uri.path()) {
+            Ok(path) => path,
+            Err(error) => {
+                return Ok(self.refuse(
+                    Some(reservation),
+                    record,
+                    clock,
+                    Outcome::BadPath,
+                    StatusCode::BAD_REQUEST,
+                    &error.to_string(),
+                    &[],
+                ));
+            }
+        };
+        record.path.clone_from(&path);
 
         let Some(route) = self
             .routes
             .iter()
-            .find(|route| matches_prefix(&route.prefix, parts.uri.path()))
+            .find(|route| matches_prefix(&route.prefix, &path))
         else {
-            let reason = format!("no route for {}", parts.uri.path());
+            let reason = format!("no route for {path}");
             return Ok(self.refuse(
+                Some(reservation),
                 record,
                 clock,
                 Outcome::NoRoute,
@@ -231,9 +262,9 @@ impl Gateway {
         record.upstream = Some(route.upstream.clone());
         record.upstream_host = Some(route.authority.host().to_owned());
 
-        let decision =
-            self.policy
-                .decide(&identity.groups, parts.method.as_str(), parts.uri.path());
+        let decision = self
+            .policy
+            .decide(&identity.groups, parts.method.as_str(), &path);
         record.rule = decision.rule.clone();
         if decision.effect == Effect::Deny {
             let reason = match &decision.rule {
@@ -241,6 +272,7 @@ impl Gateway {
                 None => "denied by the default policy".to_owned(),
             };
             return Ok(self.refuse(
+                Some(reservation),
                 record,
                 clock,
                 Outcome::Denied,
@@ -259,6 +291,7 @@ impl Gateway {
                 identity.subject
             );
             return Ok(self.refuse(
+                Some(reservation),
                 record,
                 clock,
                 Outcome::RateLimited,
@@ -268,12 +301,13 @@ impl Gateway {
             ));
         }
 
-        let upstream_path = upstream_path(route, parts.uri.path());
+        let upstream_path = upstream_path(route, &path);
         record.upstream_path = Some(upstream_path.clone());
         let uri = match upstream_uri(route, &upstream_path, parts.uri.query()) {
             Ok(uri) => uri,
             Err(reason) => {
                 return Ok(self.refuse(
+                    Some(reservation),
                     record,
                     clock,
                     Outcome::UpstreamError,
@@ -321,6 +355,7 @@ impl Gateway {
                     route.timeout.as_secs()
                 );
                 return Ok(self.refuse(
+                    Some(reservation),
                     record,
                     clock,
                     Outcome::UpstreamTimeout,
@@ -337,6 +372,7 @@ impl Gateway {
                     error_chain(&error)
                 );
                 return Ok(self.refuse(
+                    Some(reservation),
                     record,
                     clock,
                     Outcome::UpstreamError,
@@ -354,12 +390,11 @@ impl Gateway {
         record.response_headers = Some(response_parts.headers.clone());
 
         let redactor = Arc::clone(&self.redactor);
-        let recorder = self.recorder.clone();
         let on_done = Box::new(move |response_capture: Capture| {
             record.duration = clock.elapsed();
             record.request_body = Some(taken(&request_capture));
             record.response_body = Some(response_capture);
-            recorder.record(&record.to_event(&redactor));
+            reservation.record(&record.to_event(&redactor));
         });
         let body = ResponseBody::new(
             response_body,
@@ -370,9 +405,14 @@ impl Gateway {
         Ok(Response::from_parts(response_parts, Either::Right(body)))
     }
 
-    /// Answers the call itself (`{"errors": [reason]}`) and records why.
+    /// Answers the call itself (`{"errors": [reason]}`) and records why,
+    /// in the call's place in the queue (`None`: it has none, the queue
+    /// being full; the refusal is then only logged).
+    // The call's state (place, record, clock) and the refusal's parts.
+    #[allow(clippy::too_many_arguments)]
     fn refuse(
         &self,
+        reservation: Option<Reservation>,
         mut record: CallRecord,
         clock: Instant,
         outcome: Outcome,
@@ -386,7 +426,15 @@ impl Gateway {
         record.reason = Some(reason.to_owned());
         record.duration = clock.elapsed();
         tracing::info!(outcome = outcome.as_str(), status = status.as_u16(), method = %record.method, path = %record.path, reason, "call refused");
-        self.recorder.record(&record.to_event(&self.redactor));
+        match reservation {
+            Some(reservation) => reservation.record(&record.to_event(&self.redactor)),
+            None => {
+                self.recorder
+                    .counters()
+                    .dropped
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
         let mut response = Response::new(Either::Left(Full::new(Bytes::from(body))));
         *response.status_mut() = status;
         let headers = response.headers_mut();
@@ -438,6 +486,9 @@ fn build_route(config: &RouteConfig) -> Result<(Route, Vec<String>), ConfigError
         inject.push((name, header_value));
         values.push(value);
     }
+    if !config.forward_cookies {
+        strip.insert(header::COOKIE);
+    }
     for name in &config.strip_headers {
         strip.insert(
             HeaderName::from_bytes(name.as_bytes())
@@ -481,15 +532,20 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|token| !token.is_empty())
 }
 
-/// The caller's session header, else the token's session claim, else the
-/// token itself (hashed): one token, one session.
-fn session_id(headers: &HeaderMap, identity: &Identity, token: &str) -> String {
-    let named = headers
+/// The session a caller names in its `X-Evident-Session` header.
+fn named_session(headers: &HeaderMap) -> Option<String> {
+    headers
         .get(SESSION_HEADER)
         .and_then(|value| value.to_str().ok())
         .map(str::trim)
         .filter(|value| !value.is_empty() && value.len() <= 128)
-        .map(str::to_owned);
+        .map(str::to_owned)
+}
+
+/// The caller's named session (when the configuration trusts the header),
+/// else the token's session claim, else the token itself (hashed): one
+/// token, one session.
+fn session_id(named: Option<String>, identity: &Identity, token: &str) -> String {
     named
         .or_else(|| identity.session.clone())
         .unwrap_or_else(|| {
@@ -502,18 +558,24 @@ fn session_id(headers: &HeaderMap, identity: &Identity, token: &str) -> String {
         })
 }
 
+/// Whether a canonical path falls under a route's prefix, ignoring ASCII
+/// case (see [`crate::path`]).
 fn matches_prefix(prefix: &str, path: &str) -> bool {
+    let (prefix, path) = (path::fold(prefix), path::fold(path));
     prefix == "/"
         || path == prefix.trim_end_matches('/')
-        || path.starts_with(prefix)
+        || path.starts_with(&prefix)
             && (prefix.ends_with('/') || path[prefix.len()..].starts_with('/'))
 }
 
 fn upstream_path(route: &Route, path: &str) -> String {
     let rest = if route.strip_prefix {
+        // Case folding keeps lengths: the prefix is the first bytes.
+        let prefix = route.prefix.trim_end_matches('/');
         let rest = path
-            .strip_prefix(route.prefix.trim_end_matches('/'))
-            .unwrap_or(path);
+            .get(..prefix.len())
+            .filter(|head| head.eq_ignore_ascii_case(prefix))
+            .map_or(path, |_| &path[prefix.len()..]);
         if rest.starts_with('/') {
             rest.to_owned()
         } else {
@@ -596,6 +658,7 @@ mod tests {
             inject: BTreeMap::new(),
             strip_headers: vec!["X-Internal".to_owned()],
             strip_prefix,
+            forward_cookies: false,
             connect_timeout_seconds: 1,
             timeout_seconds: 1,
         };
@@ -603,7 +666,9 @@ mod tests {
     }
 
     #[test]
-    fn prefixes_match_whole_segments() {
+    fn prefixes_match_whole_segments_ignoring_case() {
+        assert!(matches_prefix("/admin", "/Admin/x"));
+        assert!(matches_prefix("/API/", "/api/v1"));
         assert!(matches_prefix("/", "/anything"));
         assert!(matches_prefix("/api", "/api"));
         assert!(matches_prefix("/api", "/api/v1"));
@@ -619,6 +684,7 @@ mod tests {
         let stripped = route("/dd", "http://127.0.0.1:9000", true)?;
         assert_eq!(upstream_path(&stripped, "/dd/v1/x"), "/v1/x");
         assert_eq!(upstream_path(&stripped, "/dd"), "/");
+        assert_eq!(upstream_path(&stripped, "/DD/v1/X"), "/v1/X");
         let uri = upstream_uri(&stripped, "/v1/x", Some("a=1&b=%20"));
         assert_eq!(
             uri.map(|uri| uri.to_string()),
@@ -630,6 +696,7 @@ mod tests {
                 .contains(&HeaderName::from_static("x-internal"))
         );
         assert!(stripped.strip.contains(&header::AUTHORIZATION));
+        assert!(stripped.strip.contains(&header::COOKIE));
         Ok(())
     }
 
@@ -644,6 +711,7 @@ mod tests {
             )]),
             strip_headers: Vec::new(),
             strip_prefix: false,
+            forward_cookies: false,
             connect_timeout_seconds: 1,
             timeout_seconds: 1,
         };
@@ -686,11 +754,14 @@ mod tests {
             actor_type: crate::oidc::ActorType::User,
             session: None,
         };
-        let by_token = session_id(&headers, &identity, "token-1");
+        let by_token = session_id(named_session(&headers), &identity, "token-1");
         assert!(by_token.starts_with("tok-") && by_token.len() == 20);
-        assert_ne!(by_token, session_id(&headers, &identity, "token-2"));
+        assert_ne!(by_token, session_id(None, &identity, "token-2"));
         headers.insert(SESSION_HEADER, "run-7".parse()?);
-        assert_eq!(session_id(&headers, &identity, "token-1"), "run-7");
+        assert_eq!(
+            session_id(named_session(&headers), &identity, "token-1"),
+            "run-7"
+        );
         Ok(())
     }
 }

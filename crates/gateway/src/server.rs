@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::error::ConfigError;
 use crate::proxy::Gateway;
 use crate::recorder::Recorder;
+use crate::spool::Spool;
 
 /// How long calls in flight, then queued audit events, get at a stop.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -40,11 +41,18 @@ impl Running {
             .map_err(|error| ConfigError::Tls(error.to_string()))?;
         let api_key = config.evident_api_key.resolve()?;
         check_intake_key(&http, &config.evident_url, &api_key).await?;
+        let spool = match &config.spool.dir {
+            Some(dir) => Some(Spool::open(dir, config.spool.max_bytes).map_err(|source| {
+                ConfigError::Invalid(format!("opening the spool {}: {source}", dir.display()))
+            })?),
+            None => None,
+        };
         let (recorder, recorder_task) = Recorder::start(
             &config.evident_url,
             api_key,
             config.capture.queue_events,
             http.clone(),
+            spool,
         );
         let gateway = Arc::new(Gateway::new(config, recorder, http)?);
         match gateway.verifier().prime().await {
@@ -135,6 +143,8 @@ impl Running {
             sent = load(&counters.sent),
             dropped = load(&counters.dropped),
             failed_posts = load(&counters.failed_posts),
+            rejected = load(&counters.rejected),
+            spooled = load(&counters.spooled),
             "gateway stopped: audit events"
         );
     }

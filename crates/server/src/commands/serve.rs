@@ -42,7 +42,7 @@ pub(crate) fn init_tracing() {
 
 async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let data_dir = args.data_dir.clone();
-    std::fs::create_dir_all(&data_dir)
+    crate::data_dir::prepare(&data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let store_dir = data_dir.clone();
     let options = StoreOptions {
@@ -155,7 +155,12 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     // here); a gateway that cannot start stops the server.
     let gateway = match &args.gateway_config {
         Some(path) => {
-            let config = evident_gateway::Config::load(path)?;
+            let mut config = evident_gateway::Config::load(path)?;
+            // Beside the server, the gateway's events wait in its data
+            // directory while the server cannot take them.
+            if config.spool.dir.is_none() {
+                config.spool.dir = Some(data_dir.join("gateway-spool"));
+            }
             let path = path.clone();
             let gateway_stop = stopped(stop.clone());
             Some(tokio::spawn(async move {
