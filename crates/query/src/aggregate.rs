@@ -150,7 +150,7 @@ fn aggregate_slots(
         add_event(&mut by_rows, slots, &stored)
     })?;
     for (slot, aggregator) in by_rows.into_iter().enumerate() {
-        for row in aggregator.finish() {
+        for row in aggregator.finish()? {
             let group = row
                 .group
                 .iter()
@@ -165,6 +165,12 @@ fn aggregate_slots(
         if let Some(groups) = per_slot.get_mut(slot) {
             *groups.entry(group).or_default() += count;
         }
+    }
+    if per_slot
+        .iter()
+        .any(|groups| groups.len() > evident_search::stats::MAX_GROUPS)
+    {
+        return Err(evident_search::TooManyGroups::Total.into());
     }
     Ok(per_slot
         .into_iter()
@@ -418,5 +424,8 @@ fn by_events(
     tail_matches(snapshot, plan, window, |stored| {
         add_event(&mut aggregators, slots, &stored)
     })?;
-    Ok(aggregators.into_iter().map(Aggregator::finish).collect())
+    Ok(aggregators
+        .into_iter()
+        .map(Aggregator::finish)
+        .collect::<Result<_, _>>()?)
 }

@@ -38,4 +38,7 @@ pub enum QueryError {
     Store(#[from] evident_store::StoreError),
     #[error("segment {path} is damaged: {reason}")]
     Damaged { path: String, reason: String },
+    /// A `| stats` past its bounds: the query's fault, not the store's.
+    #[error(transparent)]
+    TooManyGroups(#[from] evident_search::TooManyGroups),
 }

@@ -732,6 +732,16 @@ impl Parser<'_> {
             self.cursor.skip_whitespace();
             group_by.push(self.stats_field()?);
             while self.eat_separator(',') {
+                let field_at = self.cursor.position();
+                if group_by.len() == crate::stats::MAX_GROUP_BY {
+                    return Err(self.cursor.error(
+                        field_at,
+                        format!(
+                            "'| stats' groups by at most {} fields",
+                            crate::stats::MAX_GROUP_BY
+                        ),
+                    ));
+                }
                 group_by.push(self.stats_field()?);
             }
         } else {

@@ -15,6 +15,11 @@
 //!   is `pc50`).
 //! - Rows come sorted by the first aggregation, largest first, then by the
 //!   group values; there is no row limit here (the API applies one).
+//! - Bounded: at most [`MAX_GROUP_BY`] `by` fields (the parser's rule), one
+//!   event in at most [`MAX_GROUPS_PER_EVENT`] groups, at most
+//!   [`MAX_GROUPS`] groups in all. Past a bound the aggregation stops and
+//!   [`Aggregator::finish`] says which ([`TooManyGroups`]), instead of
+//!   growing with what array values multiply.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,6 +27,27 @@ use evident_model::{Event, ReservedField};
 use serde_json::Value as Json;
 
 use crate::ast::{AggregateFunction, Aggregation, Field, Number, Stats};
+
+/// The most `by` fields of one `| stats`.
+pub const MAX_GROUP_BY: usize = 4;
+/// The most groups one event may count in (array values across `by`
+/// fields multiply).
+pub const MAX_GROUPS_PER_EVENT: usize = 1_000;
+/// The most groups one aggregation may hold.
+pub const MAX_GROUPS: usize = 100_000;
+
+/// An aggregation that went past one of its bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TooManyGroups {
+    #[error(
+        "an event falls into more than {MAX_GROUPS_PER_EVENT} groups (array values multiply across the 'by' fields): group by fewer fields"
+    )]
+    PerEvent,
+    #[error(
+        "the aggregation has more than {MAX_GROUPS} groups: narrow the query or group by fewer fields"
+    )]
+    Total,
+}
 
 /// One output row: the group's values (one per `by` field, `Json::Null` for
 /// the missing group) and one value per aggregation.
@@ -36,6 +62,8 @@ pub struct StatsRow {
 pub struct Aggregator<'q> {
     stats: &'q Stats,
     groups: BTreeMap<Vec<GroupKey>, Vec<Accumulator>>,
+    /// Set when a bound was crossed; no event is added after it.
+    overflow: Option<TooManyGroups>,
 }
 
 /// A group value with a total order, so that output is deterministic.
@@ -67,12 +95,17 @@ impl<'q> Aggregator<'q> {
         Aggregator {
             stats,
             groups: BTreeMap::new(),
+            overflow: None,
         }
     }
 
     /// Adds one event that matched the filter.
     pub fn add(&mut self, event: &Event) {
-        let mut keys: Vec<Vec<GroupKey>> = vec![Vec::new()];
+        if self.overflow.is_some() {
+            return;
+        }
+        let mut per_field = Vec::with_capacity(self.stats.group_by.len());
+        let mut fan_out: usize = 1;
         for field in &self.stats.group_by {
             let mut values: Vec<GroupKey> = field_texts(field, event)
                 .into_iter()
@@ -83,6 +116,16 @@ impl<'q> Aggregator<'q> {
             if values.is_empty() {
                 values.push(GroupKey::Missing);
             }
+            fan_out = fan_out.saturating_mul(values.len());
+            per_field.push(values);
+        }
+        // Checked before the product is built: it is what would grow.
+        if fan_out > MAX_GROUPS_PER_EVENT {
+            self.overflow = Some(TooManyGroups::PerEvent);
+            return;
+        }
+        let mut keys: Vec<Vec<GroupKey>> = vec![Vec::new()];
+        for values in &per_field {
             keys = keys
                 .into_iter()
                 .flat_map(|prefix| {
@@ -95,6 +138,10 @@ impl<'q> Aggregator<'q> {
                 .collect();
         }
         for key in keys {
+            if self.groups.len() >= MAX_GROUPS && !self.groups.contains_key(&key) {
+                self.overflow = Some(TooManyGroups::Total);
+                return;
+            }
             let accumulators = self.groups.entry(key).or_insert_with(|| {
                 self.stats
                     .aggregations
@@ -109,7 +156,11 @@ impl<'q> Aggregator<'q> {
         }
     }
 
-    pub fn finish(self) -> Vec<StatsRow> {
+    /// The rows, or the bound the aggregation crossed.
+    pub fn finish(self) -> Result<Vec<StatsRow>, TooManyGroups> {
+        if let Some(overflow) = self.overflow {
+            return Err(overflow);
+        }
         let functions: Vec<AggregateFunction> = self
             .stats
             .aggregations
@@ -135,12 +186,13 @@ impl<'q> Aggregator<'q> {
                 .unwrap_or(std::cmp::Ordering::Equal)
                 .then_with(|| left_key.cmp(right_key))
         });
-        rows.into_iter()
+        Ok(rows
+            .into_iter()
             .map(|(key, values)| StatsRow {
                 group: key.iter().map(GroupKey::to_json).collect(),
                 values,
             })
-            .collect()
+            .collect())
     }
 }
 
@@ -253,7 +305,7 @@ fn field_texts(field: &Field, event: &Event) -> Vec<String> {
 mod tests {
     use super::*;
 
-    fn run(query: &str, events: &[&str]) -> Vec<StatsRow> {
+    fn aggregate(query: &str, events: &[&str]) -> Result<Vec<StatsRow>, TooManyGroups> {
         let query = crate::parse(query).expect("valid query");
         let stats = query.stats.as_ref().expect("a stats pipe");
         let mut aggregator = Aggregator::new(stats);
@@ -264,6 +316,39 @@ mod tests {
             }
         }
         aggregator.finish()
+    }
+
+    fn run(query: &str, events: &[&str]) -> Vec<StatsRow> {
+        aggregate(query, events).expect("within the bounds")
+    }
+
+    #[test]
+    fn array_fan_out_and_group_counts_are_bounded() {
+        let values: Vec<String> = (0..200).map(|index| format!("\"v{index}\"")).collect();
+        let event = format!(r#"{{"attributes":{{"arr":[{}]}}}}"#, values.join(","));
+        // 200 groups of one field: fine; 200 x 200 from one event: refused.
+        assert_eq!(run("* | stats count by @arr", &[&event]).len(), 200);
+        assert_eq!(
+            aggregate("* | stats count by @arr, @arr, @arr", &[&event]),
+            Err(TooManyGroups::PerEvent)
+        );
+        let many: Vec<String> = (0..=MAX_GROUPS)
+            .map(|index| format!(r#"{{"attributes":{{"u":"user-{index}"}}}}"#))
+            .collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert_eq!(
+            aggregate("* | stats count by @u", &many),
+            Err(TooManyGroups::Total)
+        );
+        assert_eq!(
+            aggregate("* | stats count by @u", &many[..MAX_GROUPS]).map(|rows| rows.len()),
+            Ok(MAX_GROUPS)
+        );
+        let error = crate::parse("* | stats count by @a, @b, @c, @d, @e").err();
+        assert!(
+            error.is_some_and(|error| error.message.contains("at most 4 fields")),
+            "five group-by fields parse"
+        );
     }
 
     #[test]

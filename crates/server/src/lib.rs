@@ -3,6 +3,7 @@
 //!
 //! - [`cli`]: the command-line arguments;
 //! - [`commands`]: one module per subcommand (`match`);
+//! - [`data_dir`]: the data directory, private to the server's user;
 //! - [`intake`]: the Datadog logs intake, from request bodies to events;
 //! - [`import`]: cloud audit log files in (`evident import`, the import
 //!   endpoint), with the dead-letter area;
@@ -17,6 +18,7 @@
 pub mod activity;
 pub mod cli;
 pub mod commands;
+pub mod data_dir;
 pub mod http;
 pub mod import;
 pub mod intake;

@@ -161,13 +161,27 @@ pub fn append_csv_rows(batch: &RecordBatch, out: &mut String) -> Result<(), Arro
 }
 
 /// One CSV field (RFC 4180: quoted when it holds a comma, a quote or a line
-/// break, quotes doubled).
+/// break, quotes doubled). Audit data is attacker-influenced (user names,
+/// paths), so a cell a spreadsheet would run as a formula (starting with
+/// `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`, as
+/// OWASP recommends; plain numbers (`-5`, `+1.5e3`) are left as they are.
 pub fn csv_field(text: &str) -> String {
+    let neutralized;
+    let text = if is_formula(text) {
+        neutralized = format!("'{text}");
+        neutralized.as_str()
+    } else {
+        text
+    };
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
         text.to_string()
     }
+}
+
+fn is_formula(text: &str) -> bool {
+    text.starts_with(['=', '+', '-', '@', '\t', '\r']) && text.parse::<f64>().is_err()
 }
 
 /// A JSON cell as text: strings as they are, NULL as `null_text`,

@@ -230,7 +230,7 @@ enum Destination {
 
 impl Destination {
     fn local(data_dir: &Path, geoip: Option<GeoIp>) -> anyhow::Result<Destination> {
-        std::fs::create_dir_all(data_dir)
+        crate::data_dir::prepare(data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
         let store = Store::open(data_dir, StoreOptions::default()).with_context(|| {
             format!(

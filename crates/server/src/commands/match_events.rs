@@ -66,7 +66,14 @@ pub fn run(args: &MatchArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if let (Some(aggregator), Some(stats)) = (aggregator, &query.stats) {
-        for row in aggregator.finish() {
+        let rows = match aggregator.finish() {
+            Ok(rows) => rows,
+            Err(bound) => {
+                eprintln!("error: {bound}");
+                return Ok(ExitCode::FAILURE);
+            }
+        };
+        for row in rows {
             if let Err(error) = writeln!(stdout, "{}", stats_row_json(stats, &row)) {
                 return broken_pipe_is_success(error);
             }

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use evident_model::Timestamp;
 use evident_search::ast::{AggregateFunction, Aggregation};
@@ -16,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::search::{format_time, resolve_window, window};
-use super::{QueryError, SharedState, require_read_keys};
+use super::{JsonBody, QueryError, SharedState};
 
 const DEFAULT_GROUP_LIMIT: usize = 10;
 const MAX_BUCKETS: usize = 10_000;
@@ -58,13 +57,9 @@ struct GroupBy {
 
 pub async fn aggregate(
     State(state): State<SharedState>,
-    headers: HeaderMap,
-    body: Option<Json<AggregateBody>>,
+    body: Option<JsonBody<AggregateBody>>,
 ) -> Response {
-    if let Err(error) = require_read_keys(&state, &headers) {
-        return error.into_response();
-    }
-    let body = body.map(|Json(body)| body).unwrap_or_default();
+    let body = body.map(|JsonBody(body)| body).unwrap_or_default();
     let started = std::time::Instant::now();
     match tokio::task::spawn_blocking(move || run(&state, body)).await {
         Ok(Ok(mut response)) => {
@@ -170,6 +165,12 @@ fn run(state: &SharedState, body: AggregateBody) -> Result<Value, QueryError> {
             alias: None,
         });
     }
+    if group_by.len() > evident_search::stats::MAX_GROUP_BY {
+        return Err(QueryError::bad_request(format!(
+            "group_by has at most {} facets",
+            evident_search::stats::MAX_GROUP_BY
+        )));
+    }
     let mut fields = Vec::new();
     for group in &group_by {
         fields.push(evident_search::parse_field(&group.facet).map_err(|error| {
@@ -185,8 +186,11 @@ fn run(state: &SharedState, body: AggregateBody) -> Result<Value, QueryError> {
         body.filter.from.as_deref().unwrap_or("now-15m"),
         body.filter.to.as_deref().unwrap_or("now"),
     )?;
-    let failed = |error: evident_query::QueryError| {
-        QueryError::internal(format!("aggregation failed: {error}"))
+    let failed = |error: evident_query::QueryError| match error {
+        evident_query::QueryError::TooManyGroups(bound) => {
+            QueryError::bad_request(bound.to_string())
+        }
+        other => QueryError::internal(format!("aggregation failed: {other}")),
     };
     let rows = evident_query::aggregate(&state.store, &query.filter, window(from, to), &stats)
         .map_err(failed)?;

@@ -1,6 +1,7 @@
 //! Error bodies in Datadog's shapes: the intake answers
 //! `{"errors":[{"status","title","detail"}]}`, the query APIs
-//! `{"errors":["..."]}`.
+//! `{"errors":["..."]}`. Messages are cut at 1 KiB, so an error body never
+//! grows with the request that caused it.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode};
@@ -25,7 +26,7 @@ impl IntakeError {
 impl IntoResponse for IntakeError {
     fn into_response(self) -> Response {
         let title = self.status.canonical_reason().unwrap_or("Error");
-        let body = json!({"errors": [{"status": self.status.as_str(), "title": title, "detail": self.detail}]});
+        let body = json!({"errors": [{"status": self.status.as_str(), "title": title, "detail": bounded(&self.detail)}]});
         let mut response = (self.status, Json(body)).into_response();
         if matches!(
             self.status,
@@ -84,6 +85,25 @@ impl QueryError {
 
 impl IntoResponse for QueryError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({"errors": [self.message]}))).into_response()
+        (
+            self.status,
+            Json(json!({"errors": [bounded(&self.message)]})),
+        )
+            .into_response()
     }
+}
+
+/// No error body grows with the request: a message that quotes something
+/// long (a query, a name) is cut.
+const MAX_ERROR_MESSAGE: usize = 1024;
+
+fn bounded(message: &str) -> &str {
+    if message.len() <= MAX_ERROR_MESSAGE {
+        return message;
+    }
+    let mut end = MAX_ERROR_MESSAGE;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    &message[..end]
 }

@@ -9,13 +9,12 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::search::Flavor;
-use super::{QueryError, SharedState, require_read_keys};
+use super::{JsonBody, QueryError, SharedState};
 
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
@@ -31,11 +30,9 @@ pub struct LiveBody {
 
 pub async fn live(
     State(state): State<SharedState>,
-    headers: HeaderMap,
-    body: Option<Json<LiveBody>>,
+    body: Option<JsonBody<LiveBody>>,
 ) -> Result<Response, QueryError> {
-    require_read_keys(&state, &headers)?;
-    let body = body.map(|Json(body)| body).unwrap_or_default();
+    let body = body.map(|JsonBody(body)| body).unwrap_or_default();
     let query = evident_search::parse(if body.query.trim().is_empty() {
         "*"
     } else {

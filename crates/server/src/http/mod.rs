@@ -8,6 +8,7 @@ mod hit;
 mod import;
 mod intake;
 mod integrity;
+mod json_body;
 mod live;
 mod metrics;
 pub mod search;
@@ -19,13 +20,16 @@ mod views;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::HeaderMap;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use evident_sources::geoip::GeoIp;
 use evident_store::Store;
 
 pub use errors::{IntakeError, QueryError};
+pub use json_body::{JSON_BODY_LIMIT, JsonBody};
 
 use crate::import::Importer;
 use crate::keys::{KeyKind, KeyStore};
@@ -51,15 +55,10 @@ pub struct AppState {
 pub type SharedState = Arc<AppState>;
 
 pub fn router(state: SharedState) -> Router {
-    Router::new()
-        .route("/", get(ui::index))
-        .route("/ui/{name}", get(ui::asset))
-        .route(
-            "/api/v1/ui/session",
-            post(ui_session::login)
-                .get(ui_session::check)
-                .delete(ui_session::logout),
-        )
+    // Everything that reads events or evident's state needs the read keys
+    // (or a UI session). The check runs as a layer, before any extractor,
+    // so no body of an unauthenticated request is ever read.
+    let reading = Router::new()
         .route("/api/v1/query/validate", get(ui::validate))
         .route("/api/v1/export", get(export::export))
         .route("/api/v1/live", post(live::live))
@@ -68,10 +67,6 @@ pub fn router(state: SharedState) -> Router {
             "/api/v1/views/{id}",
             axum::routing::patch(views::update).delete(views::delete),
         )
-        .route("/api/v2/logs", post(intake::submit_v2))
-        .route("/v1/input", post(intake::submit_v1))
-        .route("/v1/input/{key}", post(intake::submit_v1_with_key))
-        .route("/api/v1/validate", get(intake::validate))
         .route(
             "/api/v2/logs/events/search",
             post(search::search_post::<false>),
@@ -86,16 +81,7 @@ pub fn router(state: SharedState) -> Router {
             "/api/v2/logs/analytics/aggregate",
             post(aggregate::aggregate),
         )
-        .route(
-            "/api/v1/sql",
-            post(sql::sql).layer(DefaultBodyLimit::max(sql::MAX_BODY_BYTES)),
-        )
-        .route("/metrics", get(metrics::metrics))
-        .route("/api/v1/import/{source}", post(import::import_file))
-        .route(
-            "/api/v1/import/cloudtrail-digest",
-            post(import::check_digest),
-        )
+        .route("/api/v1/sql", post(sql::sql))
         .route("/api/v1/integrity/checkpoint", get(integrity::checkpoint))
         .route(
             "/api/v1/integrity/proof/inclusion",
@@ -105,10 +91,49 @@ pub fn router(state: SharedState) -> Router {
             "/api/v1/integrity/proof/consistency",
             get(integrity::consistency),
         )
-        // Bodies are read with their own cap so that an oversized one gets
-        // Datadog's 413 body, not the framework's.
-        .layer(DefaultBodyLimit::disable())
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            read_access,
+        ));
+    // The intake and the import check the API key themselves before they
+    // read a body, and read it with their own caps (5 MB, 64 MB).
+    let writing = Router::new()
+        .route("/api/v2/logs", post(intake::submit_v2))
+        .route("/v1/input", post(intake::submit_v1))
+        .route("/v1/input/{key}", post(intake::submit_v1_with_key))
+        .route("/api/v1/validate", get(intake::validate))
+        .route("/api/v1/import/{source}", post(import::import_file))
+        .route(
+            "/api/v1/import/cloudtrail-digest",
+            post(import::check_digest),
+        );
+    // No credential yet: the sign-in reads at most a small body.
+    let open = Router::new()
+        .route("/", get(ui::index))
+        .route("/ui/{name}", get(ui::asset))
+        .route(
+            "/api/v1/ui/session",
+            post(ui_session::login)
+                .get(ui_session::check)
+                .delete(ui_session::logout),
+        )
+        .route("/metrics", get(metrics::metrics));
+    Router::new()
+        .merge(reading)
+        .merge(writing)
+        .merge(open)
+        // Any extractor that buffers a body (none should remain outside
+        // `JsonBody` and the intake's own reads) stops at the JSON limit.
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .with_state(state)
+}
+
+/// The access layer of the reading routes.
+async fn read_access(State(state): State<SharedState>, request: Request, next: Next) -> Response {
+    match require_read_keys(&state, request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(error) => error.into_response(),
+    }
 }
 
 fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {

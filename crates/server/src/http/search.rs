@@ -5,7 +5,6 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -16,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
-use super::{QueryError, SharedState, require_read_keys};
+use super::{JsonBody, QueryError, SharedState};
 use evident_model::parse_time;
 
 const DEFAULT_LIMIT: usize = 10;
@@ -127,36 +126,26 @@ struct Cursor {
 /// `POST .../events/search`; `AUDIT` picks the Audit Trail shape over Logs.
 pub async fn search_post<const AUDIT: bool>(
     State(state): State<SharedState>,
-    headers: HeaderMap,
-    body: Option<Json<SearchBody>>,
+    body: Option<JsonBody<SearchBody>>,
 ) -> Response {
-    let request = body.map(|Json(body)| body).unwrap_or_default().into();
-    respond(state, headers, Ok(request), Flavor::of(AUDIT)).await
+    let request = body.map(|JsonBody(body)| body).unwrap_or_default().into();
+    respond(state, Ok(request), Flavor::of(AUDIT)).await
 }
 
 /// `GET .../events`, the query-string form.
 pub async fn search_get<const AUDIT: bool>(
     State(state): State<SharedState>,
-    headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    respond(
-        state,
-        headers,
-        SearchRequest::from_query(&params),
-        Flavor::of(AUDIT),
-    )
-    .await
+    respond(state, SearchRequest::from_query(&params), Flavor::of(AUDIT)).await
 }
 
 async fn respond(
     state: SharedState,
-    headers: HeaderMap,
     request: Result<SearchRequest, QueryError>,
     flavor: Flavor,
 ) -> Response {
     let result = async {
-        require_read_keys(&state, &headers)?;
         let request = request?;
         let started = std::time::Instant::now();
         let page = tokio::task::spawn_blocking(move || search_page(&state.store, &request, flavor))

@@ -9,7 +9,6 @@
 
 use std::net::SocketAddr;
 
-use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
@@ -19,7 +18,7 @@ use evident_query::sql::{SqlContext, SqlEngine, SqlError};
 use futures::{StreamExt, stream};
 use serde::Deserialize;
 
-use super::{QueryError, SharedState, header as header_text, require_read_keys};
+use super::{JsonBody, QueryError, SharedState, header as header_text};
 use crate::activity::{SqlActivity, Surface, key_actor, record_sql};
 use crate::sql_output::{append_csv_rows, append_json_rows, columns_json, csv_header};
 
@@ -40,7 +39,7 @@ pub async fn sql(
     State(state): State<SharedState>,
     headers: HeaderMap,
     extensions: Extensions,
-    body: Result<Json<SqlBody>, axum::extract::rejection::JsonRejection>,
+    JsonBody(body): JsonBody<SqlBody, MAX_BODY_BYTES>,
 ) -> Response {
     match run(&state, &headers, &extensions, body).await {
         Ok(response) => response,
@@ -52,21 +51,8 @@ async fn run(
     state: &SharedState,
     headers: &HeaderMap,
     extensions: &Extensions,
-    body: Result<Json<SqlBody>, axum::extract::rejection::JsonRejection>,
+    body: SqlBody,
 ) -> Result<Response, QueryError> {
-    require_read_keys(state, headers)?;
-    let Json(body) = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            return QueryError {
-                status: StatusCode::PAYLOAD_TOO_LARGE,
-                message: format!("the body is larger than {MAX_BODY_BYTES} bytes"),
-            };
-        }
-        QueryError::bad_request(format!(
-            "the body must be JSON like {{\"query\": \"SELECT ...\"}}: {}",
-            rejection.body_text()
-        ))
-    })?;
     if body.query.len() > MAX_STATEMENT_BYTES {
         return Err(QueryError::bad_request(format!(
             "the statement is longer than {MAX_STATEMENT_BYTES} bytes"

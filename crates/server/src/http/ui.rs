@@ -3,13 +3,13 @@
 //! internet. The page talks to the same JSON APIs as any client, signed in
 //! by a session cookie (see `ui_session`).
 
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{Path, Query};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{QueryError, SharedState, require_read_keys};
+use super::QueryError;
 
 /// Scripts, styles and images only from this server; no inline scripts.
 const POLICY: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
@@ -68,14 +68,7 @@ pub struct ValidateParams {
 
 /// `GET /api/v1/query/validate?query=...`: whether a query parses, and if
 /// not, where and why (the explorer shows it as you type).
-pub async fn validate(
-    State(state): State<SharedState>,
-    headers: HeaderMap,
-    Query(params): Query<ValidateParams>,
-) -> Response {
-    if let Err(error) = require_read_keys(&state, &headers) {
-        return error.into_response();
-    }
+pub async fn validate(Query(params): Query<ValidateParams>) -> Response {
     if params.query.len() > 64 * 1024 {
         return QueryError::bad_request("the query is longer than 64 KiB").into_response();
     }

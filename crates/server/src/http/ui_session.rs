@@ -9,18 +9,19 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::{QueryError, SharedState, require_read_keys};
+use super::{JsonBody, QueryError, SharedState, require_read_keys};
 use crate::keys::KeyKind;
 
 pub const COOKIE: &str = "evident_session";
 const LIFETIME: Duration = Duration::from_secs(12 * 3600);
+/// A sign-in arrives before any credential is known: its body is small.
+const LOGIN_BODY_LIMIT: usize = 16 * 1024;
 
 #[derive(Debug, Default)]
 pub struct UiSessions {
@@ -87,8 +88,11 @@ pub struct Login {
 }
 
 /// `POST /api/v1/ui/session {"application_key": "..."}` → 204 and the cookie.
-pub async fn login(State(state): State<SharedState>, body: Option<Json<Login>>) -> Response {
-    let Some(Json(login)) = body else {
+pub async fn login(
+    State(state): State<SharedState>,
+    body: Option<JsonBody<Login, LOGIN_BODY_LIMIT>>,
+) -> Response {
+    let Some(JsonBody(login)) = body else {
         return QueryError::bad_request("expected {\"application_key\": \"...\"}").into_response();
     };
     if !state

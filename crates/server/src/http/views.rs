@@ -11,7 +11,7 @@ use evident_model::{Timestamp, parse_time};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{QueryError, SharedState, header, require_read_keys, ui_session};
+use super::{JsonBody, QueryError, SharedState, header, ui_session};
 use crate::activity::{self, key_actor};
 use crate::views::View;
 
@@ -120,10 +120,7 @@ async fn write<T: Send + 'static>(
         .map_err(|error| QueryError::internal(error.to_string()))
 }
 
-pub async fn list(State(state): State<SharedState>, headers: HeaderMap) -> Response {
-    if let Err(error) = require_read_keys(&state, &headers) {
-        return error.into_response();
-    }
+pub async fn list(State(state): State<SharedState>) -> Response {
     let mut views = state.views.list();
     views.sort_by_key(|view| view.name.to_lowercase());
     Json(json!({ "data": views })).into_response()
@@ -132,11 +129,10 @@ pub async fn list(State(state): State<SharedState>, headers: HeaderMap) -> Respo
 pub async fn create(
     State(state): State<SharedState>,
     headers: HeaderMap,
-    body: Option<Json<ViewBody>>,
+    body: Option<JsonBody<ViewBody>>,
 ) -> Response {
     let result = async {
-        require_read_keys(&state, &headers)?;
-        let Some(Json(body)) = body else {
+        let Some(JsonBody(body)) = body else {
             return Err(QueryError::bad_request(
                 "expected a JSON view: {\"name\", \"query\", \"from\", \"to\", \"columns\"}",
             ));
@@ -174,11 +170,10 @@ pub async fn update(
     State(state): State<SharedState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    body: Option<Json<ViewBody>>,
+    body: Option<JsonBody<ViewBody>>,
 ) -> Response {
     let result = async {
-        require_read_keys(&state, &headers)?;
-        let Some(Json(body)) = body else {
+        let Some(JsonBody(body)) = body else {
             return Err(QueryError::bad_request(
                 "expected the fields to change as JSON",
             ));
@@ -209,7 +204,6 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Response {
     let result = async {
-        require_read_keys(&state, &headers)?;
         let view = find_view(&state, &id)?;
         saved(&state, &headers, "deleted", &view).await?;
         write(&state, move |views| views.retain(|slot| slot.id != id)).await?;

@@ -1,5 +1,6 @@
 mod disk_full;
 mod geoip;
+mod hardening;
 mod import;
 mod match_command;
 mod server;

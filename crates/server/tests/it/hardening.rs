@@ -1,0 +1,394 @@
+//! What an outside review found, each held by a test against a real
+//! server: request bodies read only after the credentials and only up to
+//! their limit (the server's memory measured while they are refused),
+//! error bodies that never repeat the request, bounded `| stats` fan-out,
+//! CSV cells a spreadsheet would run, and a private data directory.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::{API_KEY, APP_KEY, Server, client, post_with_keys, submit};
+
+const MIB: usize = 1 << 20;
+
+/// Sends `length` bytes of body (declared up front, or chunked when
+/// `chunked`) while reading the answer; the body starts with `prefix` and
+/// goes on with `a`s. Returns the status and body of the answer.
+fn send_large(
+    address: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    prefix: &[u8],
+    length: usize,
+    chunked: bool,
+) -> (u16, Vec<u8>) {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    stream
+        .set_write_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let mut head = format!("POST {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if chunked {
+        head.push_str("Transfer-Encoding: chunked\r\n\r\n");
+    } else {
+        head.push_str(&format!("Content-Length: {length}\r\n\r\n"));
+    }
+    let mut writer = stream.try_clone().expect("clone");
+    let prefix = prefix.to_vec();
+    let sender = std::thread::spawn(move || -> std::io::Result<usize> {
+        writer.write_all(head.as_bytes())?;
+        let mut chunk = vec![b'a'; 256 * 1024];
+        let mut sent = 0;
+        while sent < length {
+            let size = chunk.len().min(length - sent);
+            if sent == 0 {
+                chunk[..prefix.len()].copy_from_slice(&prefix);
+            } else {
+                chunk[..prefix.len()].fill(b'a');
+            }
+            if chunked {
+                writer.write_all(format!("{size:x}\r\n").as_bytes())?;
+            }
+            writer.write_all(&chunk[..size])?;
+            if chunked {
+                writer.write_all(b"\r\n")?;
+            }
+            sent += size;
+        }
+        if chunked {
+            writer.write_all(b"0\r\n\r\n")?;
+        }
+        Ok(sent)
+    });
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    // The sender stops on a closed connection; that is the point.
+    let _ = sender.join();
+    let text_end = answer
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .expect("an HTTP answer");
+    let head = String::from_utf8_lossy(&answer[..text_end]).to_string();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("a status");
+    let mut body = answer[text_end + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    (status, body)
+}
+
+fn dechunk(mut bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(end) = bytes.windows(2).position(|window| window == b"\r\n") {
+        let size = usize::from_str_radix(std::str::from_utf8(&bytes[..end]).unwrap_or("0"), 16)
+            .unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        let start = end + 2;
+        out.extend_from_slice(&bytes[start..(start + size).min(bytes.len())]);
+        bytes = &bytes[(start + size + 2).min(bytes.len())..];
+    }
+    out
+}
+
+#[test]
+fn oversized_and_unauthenticated_bodies_are_refused_without_growing() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(directory.path());
+    let json_type = ("Content-Type", "application/json");
+    let (before, _) = server.memory();
+
+    // The sign-in has no credential yet: its body is small, declared or not.
+    let (status, body) = send_large(
+        server.address(),
+        "/api/v1/ui/session",
+        &[json_type],
+        b"{",
+        200 * MIB,
+        false,
+    );
+    assert_eq!(status, 413, "{}", String::from_utf8_lossy(&body));
+    let (status, _) = send_large(
+        server.address(),
+        "/api/v1/ui/session",
+        &[json_type],
+        b"{",
+        200 * MIB,
+        true,
+    );
+    assert_eq!(status, 413);
+
+    // No credential: refused before a byte of the body is read.
+    let prefix = br#"{"filter":{"query":""#;
+    for path in [
+        "/api/v2/logs/events/search",
+        "/api/v1/sql",
+        "/api/v1/views",
+        "/api/v2/logs/analytics/aggregate",
+    ] {
+        let (status, body) = send_large(
+            server.address(),
+            path,
+            &[json_type],
+            prefix,
+            400 * MIB,
+            true,
+        );
+        assert_eq!(status, 401, "{path}: {}", String::from_utf8_lossy(&body));
+        assert!(body.len() < 256, "{path}: {} bytes", body.len());
+    }
+
+    // With the keys, a body over the JSON limit stops at the limit.
+    let keys = [
+        json_type,
+        ("DD-API-KEY", API_KEY),
+        ("DD-APPLICATION-KEY", APP_KEY),
+    ];
+    let (status, body) = send_large(
+        server.address(),
+        "/api/v2/logs/events/search",
+        &keys,
+        prefix,
+        400 * MIB,
+        true,
+    );
+    assert_eq!(status, 413);
+    assert!(body.len() < 256, "{} bytes", body.len());
+
+    // Four at once.
+    let senders: Vec<_> = (0..4)
+        .map(|_| {
+            let address = server.address().to_owned();
+            std::thread::spawn(move || {
+                send_large(
+                    &address,
+                    "/api/v1/ui/session",
+                    &[json_type],
+                    b"{",
+                    300 * MIB,
+                    true,
+                )
+                .0
+            })
+        })
+        .collect();
+    for sender in senders {
+        assert_eq!(sender.join().expect("sender"), 413);
+    }
+
+    let (_, peak) = server.memory();
+    assert!(
+        peak < before + 64 * MIB as u64,
+        "peak RSS {} MiB, {} MiB before the oversized requests",
+        peak >> 20,
+        before >> 20
+    );
+    // The server still answers.
+    assert_eq!(
+        submit(&server, r#"[{"message":"after"}]"#)
+            .status()
+            .as_u16(),
+        202
+    );
+}
+
+#[test]
+fn error_bodies_never_repeat_the_request() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(directory.path());
+    let marker = "REFLECTED-".repeat(50_000);
+    for body in [
+        format!(r#"{{"filter": {{"query": 12, "from": "{marker}"}}}}"#),
+        format!(r#"{{"filter": {{"query": "{marker}"#),
+        format!(r#"{{"filter": {{"from": "{marker}"}}}}"#),
+        format!(r#"{{"filter": {{"query": "@a:{marker} AND ("}}}}"#),
+    ] {
+        let response = client()
+            .post(server.url("/api/v2/logs/events/search"))
+            .header("DD-API-KEY", API_KEY)
+            .header("DD-APPLICATION-KEY", APP_KEY)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .expect("request");
+        assert_eq!(response.status().as_u16(), 400);
+        let text = response.text().expect("body");
+        assert!(text.len() <= 1200, "{} bytes: {:.200}", text.len(), text);
+        assert!(
+            text.len() < 200 || !text.contains(&"REFLECTED-".repeat(100)),
+            "{text:.300}"
+        );
+    }
+    // Messages still say what is wrong.
+    let (status, answer) = post_with_keys(&server, "/api/v1/sql", json!({"statement": "SELECT 1"}));
+    assert_eq!(status, 400);
+    assert!(
+        answer["errors"][0]
+            .as_str()
+            .is_some_and(|message| message.contains("unknown field")),
+        "{answer}"
+    );
+}
+
+#[test]
+fn stats_fan_out_is_bounded() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(directory.path());
+    let values: Vec<String> = (0..200).map(|index| format!("v{index}")).collect();
+    let event = json!([{"message": "wide", "arr": values}]);
+    assert_eq!(submit(&server, &event.to_string()).status().as_u16(), 202);
+    let started = std::time::Instant::now();
+    let (status, answer) = post_with_keys(
+        &server,
+        "/api/v2/logs/analytics/aggregate",
+        json!({"filter": {"query": "* | stats count by @arr, @arr, @arr", "from": "now-1h", "to": "now+1m"}}),
+    );
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["errors"][0]
+            .as_str()
+            .is_some_and(|message| message.contains("more than 1000 groups")),
+        "{answer}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let (status, answer) = post_with_keys(
+        &server,
+        "/api/v2/logs/analytics/aggregate",
+        json!({"filter": {"query": "*", "from": "now-1h"}, "group_by": [{"facet": "@a"}, {"facet": "@b"}, {"facet": "@c"}, {"facet": "@d"}, {"facet": "@e"}]}),
+    );
+    assert_eq!(status, 400, "{answer}");
+    // One field of 200 values is an ordinary aggregation.
+    let (status, answer) = post_with_keys(
+        &server,
+        "/api/v2/logs/analytics/aggregate",
+        json!({"filter": {"query": "* | stats count by @arr", "from": "now-1h", "to": "now+1m"}, "group_by": []}),
+    );
+    assert_eq!(status, 200, "{answer}");
+}
+
+#[test]
+fn csv_cells_that_spreadsheets_would_run_are_neutralized() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(directory.path());
+    let event = json!([{"message": "m", "usr": {"email": "=HYPERLINK(\"http://x\",\"y\")"}, "evt": {"name": "+cmd|' /C calc'!A0"}, "n": "-5"}]);
+    assert_eq!(submit(&server, &event.to_string()).status().as_u16(), 202);
+    let csv = client()
+        .get(server.url("/api/v1/export"))
+        .query(&[
+            ("query", "*"),
+            ("from", "now-1h"),
+            ("to", "now+1m"),
+            ("format", "csv"),
+            ("columns", "@usr.email,@evt.name,@n"),
+        ])
+        .header("DD-API-KEY", API_KEY)
+        .header("DD-APPLICATION-KEY", APP_KEY)
+        .send()
+        .expect("export")
+        .text()
+        .expect("csv");
+    let row = csv.lines().nth(1).expect("a row");
+    assert_eq!(
+        row,
+        r#""'=HYPERLINK(""http://x"",""y"")",'+cmd|' /C calc'!A0,-5"#
+    );
+
+    let csv = client()
+        .post(server.url("/api/v1/sql"))
+        .header("DD-API-KEY", API_KEY)
+        .header("DD-APPLICATION-KEY", APP_KEY)
+        .header("Accept", "text/csv")
+        .json(&json!({"query": "SELECT '@SUM(A1)' AS a, '-2+3' AS b, -4 AS c, 'plain' AS d"}))
+        .send()
+        .expect("sql")
+        .text()
+        .expect("csv");
+    assert_eq!(
+        csv.lines().nth(1),
+        Some("'@SUM(A1),'-2+3,-4,plain"),
+        "{csv}"
+    );
+}
+
+fn modes_under(path: &Path, found: &mut Vec<(String, u32)>) {
+    let mode = std::fs::metadata(path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o777;
+    found.push((path.display().to_string(), mode));
+    if path.is_dir() {
+        for entry in std::fs::read_dir(path).expect("read dir") {
+            modes_under(&entry.expect("entry").path(), found);
+        }
+    }
+}
+
+#[test]
+fn the_data_directory_is_private() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let data = directory.path().join("data");
+    let server = Server::start(&data);
+    assert_eq!(
+        submit(&server, r#"[{"message":"kept"}]"#).status().as_u16(),
+        202
+    );
+    server.stop();
+    let mut found = Vec::new();
+    modes_under(&data, &mut found);
+    assert!(found.len() > 3, "{found:?}");
+    for (path, mode) in &found {
+        assert_eq!(mode & 0o077, 0, "{path} has mode {mode:o}");
+    }
+    assert_eq!(found[0].1, 0o700);
+
+    // An existing directory others can read is reported at start.
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_evident"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env("EVIDENT_API_KEY", API_KEY)
+        .env("EVIDENT_APP_KEY", APP_KEY)
+        .env("EVIDENT_LOG", "warn")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let (found, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("can be read by other users") && line.contains("chmod 700") {
+                let _ = found.send(());
+            }
+        }
+    });
+    let warned = lines.recv_timeout(Duration::from_secs(30)).is_ok();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(warned, "no warning about a 0755 data directory");
+}
