@@ -212,6 +212,20 @@ pub struct ServeArgs {
     /// `evident gateway`).
     #[arg(long, env = "EVIDENT_GATEWAY_CONFIG")]
     pub gateway_config: Option<PathBuf>,
+
+    /// Memory (MiB) the SQL statements running at once may hold in sorts,
+    /// aggregates and joins; past it a statement fails.
+    #[arg(long, env = "EVIDENT_SQL_MEMORY_MIB", default_value_t = 1024)]
+    pub sql_memory_mib: usize,
+
+    /// Seconds a SQL statement may run (planning and every row).
+    #[arg(long, env = "EVIDENT_SQL_TIMEOUT_SECONDS", default_value_t = 60)]
+    pub sql_timeout_seconds: u64,
+
+    /// SQL statements running at once; more wait up to 10 s, then are
+    /// refused as busy.
+    #[arg(long, env = "EVIDENT_SQL_CONCURRENCY", default_value_t = 4)]
+    pub sql_concurrency: usize,
 }
 
 #[derive(Debug, Args)]

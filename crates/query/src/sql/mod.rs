@@ -23,6 +23,9 @@
 //! - [`count_by`] answers `GROUP BY` one text column with `count(*)` from
 //!   the store's counts instead of a row per event.
 //!
+//! - [`limits`] bounds what a statement may take: memory, time, a place
+//!   among those running, and the size of the values functions make.
+//!
 //! Statements are read-only: no DDL, DML or `SET`. Time bounds left out
 //! default to the [`SqlContext`] window, which the caller sets (the API and
 //! CLI: `from` / `to`, else all retained events).
@@ -30,6 +33,7 @@
 pub mod audit_function;
 pub mod columns;
 pub mod count_by;
+pub mod limits;
 pub mod parameters;
 pub mod rewrite;
 pub mod scan;
@@ -40,6 +44,7 @@ use arrow::datatypes::SchemaRef;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::SessionState;
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement;
@@ -110,6 +115,13 @@ pub enum SqlError {
     /// The store failed while reading.
     #[error("reading events: {0}")]
     Store(String),
+    /// The statement went past one of its [`limits`]: memory, time, or
+    /// the size of a value.
+    #[error("{0}")]
+    Limit(String),
+    /// Every place for a statement stayed taken: try again.
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl SqlError {
@@ -132,6 +144,9 @@ impl From<DataFusionError> for SqlError {
         match root {
             DataFusionError::IoError(_) | DataFusionError::ObjectStore(_) => {
                 SqlError::Store(root.to_string())
+            }
+            DataFusionError::ResourcesExhausted(message) => {
+                SqlError::Limit(format!("resources exhausted: {}", clean_message(message)))
             }
             // Everything else comes from the statement: its syntax, names,
             // types, functions or values.
@@ -195,9 +210,26 @@ impl SqlEngine {
         parameters: &[Parameter],
         context: SqlContext,
     ) -> Result<SqlOutput, SqlError> {
+        let governor = limits::governor().map_err(SqlError::Store)?;
+        let place = governor.place().await.ok_or_else(|| {
+            SqlError::Busy(format!(
+                "{} SQL statements are running, the most allowed at once: try again",
+                governor.limits.concurrency
+            ))
+        })?;
+        let deadline = tokio::time::Instant::now() + governor.limits.timeout;
         let frame = self.plan(sql, parameters, Unbound::Refuse, context).await?;
         let schema = Arc::new(frame.schema().as_arrow().clone());
-        let stream = frame.execute_stream().await?;
+        let stream = tokio::time::timeout_at(deadline, frame.execute_stream())
+            .await
+            .map_err(|_| timed_out(governor.limits.timeout))??;
+        let stream = Box::pin(limits::Governed {
+            inner: stream,
+            deadline: Box::pin(tokio::time::sleep_until(deadline)),
+            timeout: governor.limits.timeout,
+            _place: place,
+            expired: false,
+        });
         Ok(SqlOutput { schema, stream })
     }
 
@@ -221,9 +253,29 @@ impl SqlEngine {
         unbound: Unbound,
         context: SqlContext,
     ) -> Result<DataFrame, SqlError> {
+        let governor = limits::governor().map_err(SqlError::Store)?;
+        tokio::time::timeout(
+            governor.limits.timeout,
+            self.plan_within(sql, parameters, unbound, context, governor),
+        )
+        .await
+        .map_err(|_| timed_out(governor.limits.timeout))?
+    }
+
+    async fn plan_within(
+        &self,
+        sql: &str,
+        parameters: &[Parameter],
+        unbound: Unbound,
+        context: SqlContext,
+        governor: &limits::Governor,
+    ) -> Result<DataFrame, SqlError> {
         let mut statement = parse(sql)?;
         parameters::bind(&mut statement, parameters, unbound)?;
-        let session = SessionContext::new_with_state(base_state()?.clone());
+        let state = SessionStateBuilder::new_from_existing(base_state()?.clone())
+            .with_runtime_env(Arc::clone(&governor.runtime))
+            .build();
+        let session = SessionContext::new_with_state(state);
         session.register_relation_planner(Arc::new(AuditFunction {
             store: Arc::clone(&self.store),
             context,
@@ -240,6 +292,13 @@ impl SqlEngine {
             .verify_plan(&plan)?;
         Ok(session.execute_logical_plan(plan).await?)
     }
+}
+
+fn timed_out(timeout: std::time::Duration) -> SqlError {
+    SqlError::Limit(format!(
+        "the statement ran longer than its limit of {} s",
+        timeout.as_secs()
+    ))
 }
 
 /// The one statement in `sql`, rewritten for DataFusion.
@@ -281,6 +340,9 @@ fn base_state() -> Result<&'static SessionState, SqlError> {
         let session = SessionContext::new_with_config(config);
         setup_pg_catalog(&session, DATABASE, EmptyContextProvider)
             .map_err(|error| error.to_string())?;
+        for function in limits::bounded_functions(session.state().scalar_functions()) {
+            session.register_udf(function);
+        }
         Ok(session.state())
     });
     BASE.as_ref()

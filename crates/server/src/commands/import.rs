@@ -22,7 +22,7 @@ use object_store::{ObjectMeta, ObjectStore};
 use crate::cli::ImportArgs;
 use crate::import::bucket::{self, BucketUrl, S3Options};
 use crate::import::digests::{Chain, DigestReport};
-use crate::import::{DeadLetters, FileSummary, ImportError, Importer, files};
+use crate::import::{DeadLetters, FileSummary, ImportError, Importer, Provenance, files};
 
 const DEFAULT_SERVER: &str = "http://127.0.0.1:8844";
 /// Attempts for a file while the server answers 503 (overloaded).
@@ -269,7 +269,7 @@ impl Destination {
     ) -> anyhow::Result<FileSummary> {
         match self {
             Destination::Local(importer) => importer
-                .import_vouched(source, name, origin, &bytes, listed)
+                .import_vouched(source, name, origin, &bytes, listed, Provenance::Read)
                 .with_context(|| format!("importing {name}")),
             Destination::Remote {
                 client,
@@ -323,12 +323,14 @@ impl Destination {
         bytes: Vec<u8>,
     ) -> Result<Option<DigestReport>, DigestFailure> {
         match self {
-            Destination::Local(importer) => match importer.check_digest(origin, bucket, &bytes) {
-                Err(ImportError::Digest(reason)) => Err(DigestFailure::Unreadable(reason)),
-                other => other
-                    .with_context(|| format!("checking {origin}"))
-                    .map_err(DigestFailure::Other),
-            },
+            Destination::Local(importer) => {
+                match importer.check_digest(origin, bucket, &bytes, Provenance::Read) {
+                    Err(ImportError::Digest(reason)) => Err(DigestFailure::Unreadable(reason)),
+                    other => other
+                        .with_context(|| format!("checking {origin}"))
+                        .map_err(DigestFailure::Other),
+                }
+            }
             Destination::Remote {
                 client,
                 server,

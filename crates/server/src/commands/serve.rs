@@ -44,6 +44,12 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let data_dir = args.data_dir.clone();
     crate::data_dir::prepare(&data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
+    evident_query::sql::limits::set_limits(evident_query::sql::limits::SqlLimits {
+        memory_bytes: args.sql_memory_mib.saturating_mul(1 << 20),
+        timeout: std::time::Duration::from_secs(args.sql_timeout_seconds.max(1)),
+        concurrency: args.sql_concurrency.max(1),
+    })
+    .map_err(anyhow::Error::msg)?;
     let store_dir = data_dir.clone();
     let options = StoreOptions {
         seal_rows: usize::try_from(args.seal_rows).unwrap_or(usize::MAX),

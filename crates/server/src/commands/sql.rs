@@ -129,7 +129,9 @@ fn local(args: &SqlArgs, data_dir: &std::path::Path) -> anyhow::Result<Result<An
     });
     let (schema, batches) = match result {
         Ok(answer) => answer,
-        Err(error) if error.is_invalid() => return Ok(Err(error.to_string())),
+        Err(error @ (SqlError::Invalid(_) | SqlError::Limit(_))) => {
+            return Ok(Err(error.to_string()));
+        }
         Err(error) => return Err(error.into()),
     };
     let mut encoded = b"[".to_vec();

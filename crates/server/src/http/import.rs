@@ -18,7 +18,7 @@ use evident_sources::SourceChoice;
 
 use super::intake::{check_api_key, check_load};
 use super::{IntakeError, SharedState};
-use crate::import::{FileSummary, ImportError};
+use crate::import::{FileSummary, ImportError, Provenance};
 
 /// Largest file accepted in one request (CloudTrail files are a few MB).
 pub const MAX_FILE_BYTES: usize = 64 * 1024 * 1024;
@@ -79,7 +79,16 @@ async fn accept(
     // Decompressing, parsing and normalizing are CPU work, storing waits
     // for the disk: off the async threads.
     let summary = tokio::task::spawn_blocking(move || {
-        importer.import_vouched(source, &file, origin.as_deref(), &bytes, listed.as_deref())
+        // The caller declares where the file comes from: kept apart from
+        // what evident reads from a bucket itself, and never `verified`.
+        importer.import_vouched(
+            source,
+            &file,
+            origin.as_deref(),
+            &bytes,
+            listed.as_deref(),
+            Provenance::Declared,
+        )
     })
     .await
     .map_err(|error| {
@@ -132,20 +141,20 @@ pub async fn check_digest(
             .await
             .map_err(|_| IntakeError::new(StatusCode::PAYLOAD_TOO_LARGE, "digest too large"))?;
         let importer = Arc::clone(&state.importer);
-        tokio::task::spawn_blocking(move || importer.check_digest(&origin, &bucket, &bytes))
-            .await
-            .map_err(|error| {
-                IntakeError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("digest task failed: {error}"),
-                )
-            })?
-            .map_err(|error| match error {
-                ImportError::Digest(_) => {
-                    IntakeError::new(StatusCode::BAD_REQUEST, error.to_string())
-                }
-                other => IntakeError::new(StatusCode::SERVICE_UNAVAILABLE, other.to_string()),
-            })
+        tokio::task::spawn_blocking(move || {
+            importer.check_digest(&origin, &bucket, &bytes, Provenance::Declared)
+        })
+        .await
+        .map_err(|error| {
+            IntakeError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("digest task failed: {error}"),
+            )
+        })?
+        .map_err(|error| match error {
+            ImportError::Digest(_) => IntakeError::new(StatusCode::BAD_REQUEST, error.to_string()),
+            other => IntakeError::new(StatusCode::SERVICE_UNAVAILABLE, other.to_string()),
+        })
     }
     .await;
     match result {

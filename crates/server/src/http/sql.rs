@@ -80,10 +80,13 @@ async fn run(
         })?;
 
     let engine = SqlEngine::new(state.store.clone());
-    let failed = |error: SqlError| {
-        if error.is_invalid() {
-            QueryError::bad_request(error.to_string())
-        } else {
+    let failed = |error: SqlError| match error {
+        SqlError::Invalid(_) | SqlError::Limit(_) => QueryError::bad_request(error.to_string()),
+        SqlError::Busy(_) => QueryError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: error.to_string(),
+        },
+        SqlError::Store(_) => {
             tracing::error!(%error, "sql query failed");
             QueryError::internal(error.to_string())
         }

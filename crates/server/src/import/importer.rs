@@ -6,6 +6,12 @@
 //! of imported files is kept, and a file whose import was cut short (a
 //! crash between storing its events and listing it) gets only its missing
 //! records on the next attempt.
+//!
+//! Where a file comes from is only as good as who says it: an origin and a
+//! digest's hash that an HTTP caller declares ([`Provenance::Declared`])
+//! are kept in a namespace of their own (`declared:s3://...`), apart from
+//! the files evident reads from a bucket itself, and a declared hash never
+//! makes a file `verified`.
 
 use std::collections::HashSet;
 use std::io;
@@ -52,6 +58,37 @@ impl ImportError {
     }
 }
 
+/// Who says where a file comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provenance {
+    /// evident read the file from its origin itself (a bucket it lists).
+    Read,
+    /// A caller of the import API declared the origin and the digest's
+    /// hash: evident cannot check either.
+    Declared,
+}
+
+impl Provenance {
+    /// The name the file is listed (and its events marked) under.
+    fn key(self, origin: &str) -> String {
+        match self {
+            Provenance::Read => origin.to_owned(),
+            Provenance::Declared => format!("declared:{origin}"),
+        }
+    }
+
+    /// What `@evident.import.digest` says of a file whose hash a digest
+    /// lists as `listed`.
+    fn digest_label(self, matches: bool) -> &'static str {
+        match (self, matches) {
+            (Provenance::Read, true) => "verified",
+            (Provenance::Read, false) => "altered",
+            (Provenance::Declared, true) => "declared_match",
+            (Provenance::Declared, false) => "declared_mismatch",
+        }
+    }
+}
+
 /// Imports files into one store.
 #[derive(Debug)]
 pub struct Importer {
@@ -59,6 +96,9 @@ pub struct Importer {
     dead_letters: DeadLetters,
     imported: ImportedFiles,
     geoip: Option<Arc<GeoIp>>,
+    /// Digests found unreadable by this process: set aside once, not
+    /// listed as checked (a later, readable copy is still checked).
+    unreadable: std::sync::Mutex<HashSet<String>>,
 }
 
 impl Importer {
@@ -72,6 +112,7 @@ impl Importer {
             dead_letters: DeadLetters::new(data_dir),
             imported: ImportedFiles::open(data_dir)?,
             geoip,
+            unreadable: std::sync::Mutex::default(),
         })
     }
 
@@ -97,7 +138,7 @@ impl Importer {
         origin: Option<&str>,
         bytes: &[u8],
     ) -> Result<FileSummary, ImportError> {
-        self.import_vouched(source, name, origin, bytes, None)
+        self.import_vouched(source, name, origin, bytes, None, Provenance::Read)
     }
 
     /// [`Importer::import`], for a file a CloudTrail digest already
@@ -111,7 +152,10 @@ impl Importer {
         origin: Option<&str>,
         bytes: &[u8],
         listed_sha256: Option<&str>,
+        provenance: Provenance,
     ) -> Result<FileSummary, ImportError> {
+        let origin = origin.map(|origin| provenance.key(origin));
+        let origin = origin.as_deref();
         if let Some(origin) = origin
             && self.imported.contains(origin)
         {
@@ -148,7 +192,7 @@ impl Importer {
                 .sha256
                 .as_deref()
                 .is_some_and(|sha256| sha256.eq_ignore_ascii_case(listed));
-            if verified { "verified" } else { "altered" }.to_string()
+            provenance.digest_label(verified).to_string()
         });
         if let Some(origin) = origin {
             for (record, stored) in prepared.events.iter_mut().enumerate() {
@@ -220,8 +264,10 @@ impl Importer {
         origin: &str,
         bucket: &str,
         bytes: &[u8],
+        provenance: Provenance,
     ) -> Result<Option<DigestReport>, ImportError> {
-        if self.imported.contains(origin) {
+        let key = provenance.key(origin);
+        if self.imported.contains(&key) {
             return Ok(None);
         }
         let parsed = read_file(bytes)
@@ -239,24 +285,30 @@ impl Importer {
         let (digest, sha256) = match parsed {
             Ok(parsed) => parsed,
             Err(reason) => {
-                // Set aside and listed, so that it is not read again on
-                // every poll; the caller reports it and goes on.
-                self.dead_letters
-                    .write(&[DeadLetter {
-                        at: Timestamp::now(),
-                        source: "cloudtrail".into(),
-                        file: origin.to_string(),
-                        reason: format!("not a CloudTrail digest: {reason}"),
-                        record: None,
-                    }])
-                    .map_err(ImportError::DeadLetters)?;
-                self.imported
-                    .add(origin, 0, None)
-                    .map_err(ImportError::Imported)?;
+                // Set aside once a process, never listed as checked: the
+                // caller reports it and goes on.
+                let first = self
+                    .unreadable
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(key.clone());
+                if first {
+                    self.dead_letters
+                        .write(&[DeadLetter {
+                            at: Timestamp::now(),
+                            source: "cloudtrail".into(),
+                            file: key,
+                            reason: format!("not a CloudTrail digest: {reason}"),
+                            record: None,
+                        }])
+                        .map_err(ImportError::DeadLetters)?;
+                }
                 return Err(ImportError::Digest(reason));
             }
         };
-        let report = digests::check(origin, &digest, bucket, |file| self.imported.sha256(file));
+        let report = digests::check(origin, &digest, bucket, |file| {
+            self.imported.sha256(&provenance.key(file))
+        });
         if !report.is_clean() {
             tracing::warn!(
                 digest = origin,
@@ -268,7 +320,7 @@ impl Importer {
         }
         self.append(vec![report.event(&digest)])?;
         self.imported
-            .add(origin, 0, Some(&sha256))
+            .add(&key, 0, Some(&sha256))
             .map_err(ImportError::Imported)?;
         Ok(Some(report))
     }
@@ -343,6 +395,58 @@ mod tests {
         matching_events(store, &evident_search::Expr::All, window)
             .expect("query")
             .len()
+    }
+
+    #[test]
+    fn a_declared_origin_cannot_take_a_bucket_files_place_nor_be_verified() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(Store::open(dir.path(), StoreOptions::default()).expect("store"));
+        let importer = Importer::open(Arc::clone(&store), dir.path(), None).expect("importer");
+        // A forger with the write key: fake content under the victim's
+        // origin, with the fake content's own hash as the "digest's".
+        let fake = FILE.replace("DeleteUser", "NothingHappened");
+        let fake_sha256 = evident_sources::records::sha256_hex(fake.as_bytes());
+        let forged = importer
+            .import_vouched(
+                CLOUDTRAIL,
+                "forged",
+                Some(ORIGIN),
+                fake.as_bytes(),
+                Some(&fake_sha256),
+                Provenance::Declared,
+            )
+            .expect("import");
+        assert_eq!(forged.digest.as_deref(), Some("declared_match"));
+        assert!(!importer.was_imported(ORIGIN));
+        assert!(importer.was_imported(&format!("declared:{ORIGIN}")));
+        // The real file, read from the bucket, is still imported, and
+        // verified against the hash evident read from the digest.
+        let real_sha256 = evident_sources::records::sha256_hex(FILE.as_bytes());
+        let real = importer
+            .import_vouched(
+                CLOUDTRAIL,
+                "real",
+                Some(ORIGIN),
+                FILE.as_bytes(),
+                Some(&real_sha256),
+                Provenance::Read,
+            )
+            .expect("import");
+        assert!(!real.already_imported);
+        assert_eq!(real.digest.as_deref(), Some("verified"));
+        let filter =
+            evident_search::parse_filter("@evident.import.digest:verified").expect("filter");
+        let window = Window {
+            from: i64::MIN,
+            to: i64::MAX,
+        };
+        let verified = matching_events(&store, &filter, window).expect("search");
+        assert_eq!(verified.len(), real.imported);
+        assert!(
+            verified
+                .iter()
+                .all(|stored| { stored.event.attributes["evident"]["import"]["origin"] == ORIGIN })
+        );
     }
 
     #[test]
@@ -435,7 +539,12 @@ mod tests {
             ],
         );
         let report = importer
-            .check_digest(&origin("d1.json"), "copy", first.as_bytes())
+            .check_digest(
+                &origin("d1.json"),
+                "copy",
+                first.as_bytes(),
+                Provenance::Read,
+            )
             .expect("check")
             .expect("not checked before");
         assert_eq!(report.verified, 1);
@@ -451,7 +560,12 @@ mod tests {
         assert!(!report.is_clean());
         assert!(
             importer
-                .check_digest(&origin("d1.json"), "copy", first.as_bytes())
+                .check_digest(
+                    &origin("d1.json"),
+                    "copy",
+                    first.as_bytes(),
+                    Provenance::Read
+                )
                 .expect("check")
                 .is_none()
         );
@@ -462,26 +576,35 @@ mod tests {
             vec![],
         );
         let report = importer
-            .check_digest(&origin("d2.json"), "copy", second.as_bytes())
+            .check_digest(
+                &origin("d2.json"),
+                "copy",
+                second.as_bytes(),
+                Provenance::Read,
+            )
             .expect("check")
             .expect("new");
         assert_eq!(report.chain, Chain::Linked);
         assert!(report.is_clean());
 
-        // A digest that cannot be read is set aside once, not read again.
-        let broken = importer.check_digest(&origin("d0.json"), "copy", b"{not json");
-        assert!(matches!(broken, Err(ImportError::Digest(_))));
-        assert!(
-            importer
-                .check_digest(&origin("d0.json"), "copy", b"{not json")
-                .expect("listed")
-                .is_none()
-        );
+        // A digest that cannot be read is set aside once, never listed as
+        // checked.
+        for _ in 0..2 {
+            let broken =
+                importer.check_digest(&origin("d0.json"), "copy", b"{not json", Provenance::Read);
+            assert!(matches!(broken, Err(ImportError::Digest(_))));
+        }
+        assert!(!importer.was_imported(&origin("d0.json")));
         assert_eq!(importer.dead_letters().written(), 1);
 
         let third = digest("d3.json", Some(("d2.json", "f".repeat(64))), vec![]);
         let report = importer
-            .check_digest(&origin("d3.json"), "copy", third.as_bytes())
+            .check_digest(
+                &origin("d3.json"),
+                "copy",
+                third.as_bytes(),
+                Provenance::Read,
+            )
             .expect("check")
             .expect("new");
         assert_eq!(report.chain, Chain::Broken);

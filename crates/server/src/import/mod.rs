@@ -24,5 +24,5 @@ pub mod prepare;
 
 pub use dead_letter::{DeadLetter, DeadLetters};
 pub use imported::ImportedFiles;
-pub use importer::{ImportError, Importer};
+pub use importer::{ImportError, Importer, Provenance};
 pub use prepare::{FileSummary, Prepared, prepare};

@@ -18,7 +18,7 @@ use object_store::ObjectStore;
 use object_store::path::Path;
 
 use super::bucket::{BucketUrl, day_before, day_of, files_since, read, trail_folders};
-use super::{ImportError, Importer};
+use super::{ImportError, Importer, Provenance};
 
 /// The newest delivery day seen, by trail folder.
 #[derive(Debug)]
@@ -135,7 +135,7 @@ impl BucketSource {
             let bucket = self.url.bucket.clone();
             tokio::task::spawn_blocking(move || {
                 if digests {
-                    match importer.check_digest(&origin, &bucket, &bytes) {
+                    match importer.check_digest(&origin, &bucket, &bytes, Provenance::Read) {
                         // Set aside for good: report and go on.
                         Err(ImportError::Digest(reason)) => {
                             tracing::warn!(digest = %origin, %reason, "unreadable CloudTrail digest");

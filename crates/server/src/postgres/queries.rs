@@ -52,11 +52,15 @@ fn trimmed(query: &str) -> &str {
 }
 
 fn sql_failed(error: SqlError) -> PgWireError {
-    if error.is_invalid() {
-        user_error("42000", error.to_string())
-    } else {
-        tracing::error!(%error, "sql over postgres failed");
-        user_error("XX000", error.to_string())
+    match error {
+        SqlError::Invalid(_) => user_error("42000", error.to_string()),
+        // program_limit_exceeded, too_many_connections
+        SqlError::Limit(_) => user_error("54000", error.to_string()),
+        SqlError::Busy(_) => user_error("53300", error.to_string()),
+        SqlError::Store(_) => {
+            tracing::error!(%error, "sql over postgres failed");
+            user_error("XX000", error.to_string())
+        }
     }
 }
 

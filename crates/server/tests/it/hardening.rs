@@ -392,3 +392,148 @@ fn the_data_directory_is_private() {
     let _ = child.wait();
     assert!(warned, "no warning about a 0755 data directory");
 }
+
+fn sql(server: &Server, statement: &str) -> (u16, serde_json::Value, Duration) {
+    let started = std::time::Instant::now();
+    let response = client()
+        .post(server.url("/api/v1/sql"))
+        .header("DD-API-KEY", API_KEY)
+        .header("DD-APPLICATION-KEY", APP_KEY)
+        .json(&json!({ "query": statement }))
+        .send()
+        .expect("sql");
+    let status = response.status().as_u16();
+    let answer = response.json().unwrap_or(serde_json::Value::Null);
+    (status, answer, started.elapsed())
+}
+
+#[test]
+fn sql_statements_are_bounded_in_size_memory_time_and_number() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let server = Server::start_with(
+        directory.path(),
+        &[
+            "--sql-memory-mib",
+            "16",
+            "--sql-timeout-seconds",
+            "2",
+            "--sql-concurrency",
+            "1",
+        ],
+    );
+    let (before, _) = server.memory();
+
+    // A value far larger than its arguments: refused while planning.
+    for statement in [
+        "SELECT length(repeat('a', 1500000000))",
+        "SELECT length(lpad('a', 1000000000, 'b'))",
+        "SELECT cardinality(range(1, 1000000000))",
+        "SELECT length(replace(repeat('a', 10000), 'a', repeat('b', 10000)))",
+    ] {
+        let (status, answer, elapsed) = sql(&server, statement);
+        assert_eq!(status, 400, "{statement}: {answer}");
+        let message = answer["errors"][0].as_str().unwrap_or_default();
+        assert!(message.contains("would make"), "{statement}: {message}");
+        assert!(elapsed < Duration::from_secs(2), "{statement}: {elapsed:?}");
+    }
+    // Ordinary uses still work.
+    let (status, answer, _) = sql(
+        &server,
+        "SELECT repeat('ab', 3) AS r, lpad('7', 3, '0') AS p",
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["rows"], json!([["ababab", "007"]]));
+
+    // Memory held by an aggregate past the pool.
+    let (status, answer, _) = sql(
+        &server,
+        "SELECT count(*) FROM (SELECT (v * 7919) % 1999993 AS k, count(*) FROM generate_series(1, 2000000) AS t(v) GROUP BY k) AS g",
+    );
+    assert_eq!(status, 400, "{answer}");
+    let message = answer["errors"][0].as_str().unwrap_or_default();
+    assert!(message.contains("resources exhausted"), "{message}");
+
+    // Time.
+    let (status, answer, elapsed) = sql(
+        &server,
+        "SELECT count(*) FROM generate_series(1, 100000000000) AS t(v)",
+    );
+    assert_eq!(status, 400, "{answer}");
+    let message = answer["errors"][0].as_str().unwrap_or_default();
+    assert!(
+        message.contains("longer than its limit of 2 s"),
+        "{message}"
+    );
+    assert!(elapsed < Duration::from_secs(6), "{elapsed:?}");
+
+    // One at a time: the second waits for the first's place.
+    let base = server.base.clone();
+    let slow = std::thread::spawn(move || {
+        client()
+            .post(format!("{base}/api/v1/sql"))
+            .header("DD-API-KEY", API_KEY)
+            .header("DD-APPLICATION-KEY", APP_KEY)
+            .json(
+                &json!({"query": "SELECT count(*) FROM generate_series(1, 100000000000) AS t(v)"}),
+            )
+            .send()
+            .map(|response| response.status().as_u16())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, answer, elapsed) = sql(&server, "SELECT 1 AS one");
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        elapsed >= Duration::from_millis(1000),
+        "did not wait for the place: {elapsed:?}"
+    );
+    assert_eq!(slow.join().expect("thread").expect("answer"), 400);
+
+    let (_, peak) = server.memory();
+    assert!(
+        peak < before + 256 * MIB as u64,
+        "peak RSS {} MiB",
+        peak >> 20
+    );
+}
+
+#[test]
+fn a_declared_origin_and_digest_are_never_taken_for_evidents_own() {
+    use sha2::Digest;
+    let directory = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(directory.path());
+    let fake = r#"{"Records":[{"eventSource":"iam.amazonaws.com","eventName":"NothingToSee","eventTime":"2026-01-01T00:00:00Z"}]}"#;
+    let fake_sha256: String = sha2::Sha256::digest(fake.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    let origin = "s3://victim-trail/AWSLogs/1/CloudTrail/us-east-1/2026/01/01/f.json.gz";
+    let response = client()
+        .post(server.url("/api/v1/import/cloudtrail"))
+        .query(&[
+            ("file", "f.json.gz"),
+            ("origin", origin),
+            ("digest_sha256", fake_sha256.as_str()),
+        ])
+        .header("DD-API-KEY", API_KEY)
+        .body(fake)
+        .send()
+        .expect("import");
+    assert_eq!(response.status().as_u16(), 200);
+    let summary: serde_json::Value = response.json().expect("summary");
+    assert_eq!(summary["digest"], "declared_match", "{summary}");
+    let count = |query: &str| {
+        let (status, page) = post_with_keys(
+            &server,
+            "/api/v2/logs/events/search",
+            json!({"filter": {"query": query, "from": "2025-01-01T00:00:00Z", "to": "now"}, "page": {"limit": 100}}),
+        );
+        assert_eq!(status, 200, "{page}");
+        page["data"].as_array().map_or(0, Vec::len)
+    };
+    assert_eq!(count("@evident.import.digest:verified"), 0);
+    assert_eq!(
+        count(&format!("@evident.import.origin:\"declared:{origin}\"")),
+        1
+    );
+    assert_eq!(count(&format!("@evident.import.origin:\"{origin}\"")), 0);
+}
