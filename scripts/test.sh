@@ -4,7 +4,7 @@
 # client, syslog-ng, psql, psycopg, pgjdbc, an S3 API server from moto, the
 # audit gateway with an OIDC issuer from npm, the web UI in Debian's chromium).
 # Installs what the tests need first: Debian's syslog-ng, PostgreSQL client,
-# Java runtime, JDBC driver and chromium packages, npm packages and a Python
+# Java runtime, JDBC driver, chromium and openssl (test certificates) packages, npm packages and a Python
 # virtualenv with the pinned clients. Run from anywhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +24,7 @@ command -v psql >/dev/null 2>&1 || packages+=(postgresql-client)
 command -v java >/dev/null 2>&1 || packages+=(default-jre-headless)
 dpkg -s libpostgresql-jdbc-java >/dev/null 2>&1 || packages+=(libpostgresql-jdbc-java)
 [[ -x /usr/bin/chromium ]] || packages+=(chromium)
+command -v openssl >/dev/null 2>&1 || packages+=(openssl)
 if ((${#packages[@]})); then
     sudo=()
     [[ $(id -u) -eq 0 ]] || sudo=(sudo)

@@ -138,16 +138,28 @@ def test_a_bucket_is_imported_exactly_once_across_a_crash_new_and_late_files(s3)
         time.sleep(2.5)
         assert evident.counts() == (324, 324)
 
-        # A one-off import of the same bucket into the same server finds
-        # every file imported already.
+        # A one-off import through the server's API only declares where its
+        # files come from: they are kept apart from the files the server
+        # read from the bucket itself (under declared: origins, never
+        # verified), so they cannot take the bucket files' place. Sent
+        # again, every one of them is skipped.
         env = dict(os.environ, EVIDENT_API_KEY=API_KEY, **CREDENTIALS)
-        finished = subprocess.run(
-            [os.environ["EVIDENT_BIN"], "import", "cloudtrail", f"s3://{BUCKET}", "--server", evident.base,
-             "--endpoint-url", s3["endpoint"]],
-            capture_output=True, text=True, env=env, timeout=120)
-        assert finished.returncode == 0, finished.stdout + finished.stderr
-        assert "74 files were imported before and skipped" in finished.stdout, finished.stdout
-        assert evident.counts() == (324, 324)
+
+        def import_through_the_api():
+            finished = subprocess.run(
+                [os.environ["EVIDENT_BIN"], "import", "cloudtrail", f"s3://{BUCKET}", "--server", evident.base,
+                 "--endpoint-url", s3["endpoint"]],
+                capture_output=True, text=True, env=env, timeout=120)
+            assert finished.returncode == 0, finished.stdout + finished.stderr
+            return finished.stdout
+
+        assert "imported 324 of 324 records from 74 files" in import_through_the_api()
+        assert "74 files were imported before and skipped" in import_through_the_api()
+        assert evident.counts() == (648, 648)
+        declared = evident.sql(
+            "SELECT count(*) FROM dd.audit(columns => ARRAY['@evident.import.origin'], "
+            "filter => 'source:cloudtrail @evident.import.origin:declared*') AS (origin VARCHAR)")[0][0]
+        assert declared == 324
         evident.stop()
 
 

@@ -414,6 +414,40 @@ test('the overview shows the last 24 hours', async () => {
   await context.close();
 });
 
+test('the first public key seen is pinned: a changed one fails every check, with both fingerprints', async () => {
+  const { context, page } = await signedIn();
+  await page.goto(`${base}/?view=integrity`);
+  await page.waitForSelector('#integrity-summary[data-state]');
+  assert.equal(await page.getAttribute('#integrity-summary', 'data-state'), 'verified', await page.textContent('#integrity-summary'));
+  assert.match(await page.textContent('#key-pinned'), /pinned now/);
+  const fingerprint = (await page.textContent('#key-fingerprint')).trim();
+  assert.match(fingerprint, /^([0-9a-f]{4} ){15}[0-9a-f]{4}$/);
+  assert.equal(fingerprint, server.fingerprint, 'the fingerprint serve printed at start');
+  // This browser pinned another key before: the server's key changed since.
+  const earlierKey = 'evident.local/ffff+00000000+AQ' + 'A'.repeat(42) + '=';
+  await page.evaluate((key) => localStorage.setItem('evident.pinned_public_key', JSON.stringify({ key, at: Date.now() - 86400000 })), earlierKey);
+  await page.reload();
+  await page.waitForSelector('#integrity-summary[data-state]');
+  assert.equal(await page.getAttribute('#integrity-summary', 'data-state'), 'failed');
+  const text = await page.textContent('#integrity-summary');
+  assert.match(text, /public key changed/);
+  assert.ok(text.includes(fingerprint), `the server's fingerprint is shown: ${text}`);
+  assert.equal(await page.isVisible('#forget-key'), true);
+  await page.screenshot({ path: path.join(ARTIFACTS, 'integrity-key-changed.png'), fullPage: true });
+  // The event panel refuses it too.
+  const explorer = await signedIn({ width: 1280, height: 800 }, '/?from=now-1h&to=now');
+  await explorer.page.evaluate((key) => localStorage.setItem('evident.pinned_public_key', JSON.stringify({ key, at: Date.now() })), earlierKey);
+  const result = await openOwnEvent(explorer.page, 'ui test event 2');
+  assert.equal(result.state, 'failed', result.text);
+  assert.match(result.text, /public key changed/);
+  await explorer.context.close();
+  // After comparing the fingerprints out of band, the new key is trusted.
+  await page.click('#forget-key');
+  await page.waitForFunction(() => document.querySelector('#integrity-summary').dataset.state === 'verified');
+  assert.match(await page.textContent('#key-pinned'), /pinned now/);
+  await context.close();
+});
+
 test('the integrity page verifies the checkpoint and its consistency with the last one seen', async () => {
   const { context, page } = await signedIn();
   await page.goto(`${base}/?view=integrity`);

@@ -24,11 +24,12 @@ export function startEvident(dataDir, extraArgs = []) {
     process.stdout.on('data', (chunk) => {
       text += chunk;
       const found = /evident listening on (\S+)/.exec(text);
-      if (found) resolve(found[1]);
+      const key = /\(fingerprint ([0-9a-f ]+):/.exec(text);
+      if (found && key) resolve({ base: found[1], fingerprint: key[1] });
     });
     process.on('exit', (code) => reject(new Error(`evident exited with ${code}`)));
   });
-  return listening.then((base) => ({ process, base }));
+  return listening.then(({ base, fingerprint }) => ({ process, base, fingerprint }));
 }
 
 /** Stops a server the way an operator does (it seals and signs first). */

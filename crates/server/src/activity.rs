@@ -157,6 +157,39 @@ pub fn change_event(
     })
 }
 
+/// A refused login (`surface`: `postgres`, `ui`, ...), as an audit event:
+/// `@evt.name:authentication @action:login status:error`. The password is
+/// never part of it.
+pub fn login_failure_event(
+    user: &str,
+    client_ip: &str,
+    surface: &str,
+    reason: &str,
+) -> StoredEvent {
+    let attributes = json!({
+        "evt": {"name": "authentication", "outcome": "failure"},
+        "usr": {"name": user},
+        "action": "login",
+        "auth_method": "password",
+        "network": {"client": {"ip": client_ip}},
+        "evident": {"surface": surface},
+        "error": {"message": reason},
+    });
+    let serde_json::Value::Object(attributes) = attributes else {
+        unreachable!("built as an object above")
+    };
+    own_event(Event {
+        message: Some(format!(
+            "failed {surface} login of {user:?} from {client_ip}: {reason}"
+        )),
+        service: Some("evident".into()),
+        source: Some("evident".into()),
+        status: Some("error".into()),
+        attributes,
+        ..Event::default()
+    })
+}
+
 /// Appends one of evident's own events and waits until it is durable.
 pub async fn record(store: &Store, event: StoredEvent) -> Result<(), RecordError> {
     let (sender, receiver) = tokio::sync::oneshot::channel();

@@ -213,6 +213,21 @@ pub struct ServeArgs {
     #[arg(long, env = "EVIDENT_GATEWAY_CONFIG")]
     pub gateway_config: Option<PathBuf>,
 
+    /// A PEM certificate chain: with --tls-key, the HTTP API and the
+    /// PostgreSQL listener speak TLS (and the PostgreSQL listener refuses
+    /// logins without it).
+    #[arg(long, env = "EVIDENT_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "EVIDENT_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Memory (MiB) that decoding request bodies (intake and import) may
+    /// take at once; requests wait up to 5 s for room, then get 503.
+    #[arg(long, env = "EVIDENT_DECODE_MEMORY_MIB", default_value_t = 1024)]
+    pub decode_memory_mib: usize,
+
     /// Memory (MiB) the SQL statements running at once may hold in sorts,
     /// aggregates and joins; past it a statement fails.
     #[arg(long, env = "EVIDENT_SQL_MEMORY_MIB", default_value_t = 1024)]

@@ -13,7 +13,8 @@
 //!   audit events;
 //! - [`sql_output`]: SQL results as JSON, CSV or a table;
 //! - [`postgres`]: the PostgreSQL wire protocol, for psql and BI tools;
-//! - [`views`]: the explorer's saved views.
+//! - [`views`]: the explorer's saved views;
+//! - [`tls`]: TLS for the HTTP and PostgreSQL listeners.
 
 pub mod activity;
 pub mod cli;
@@ -25,4 +26,5 @@ pub mod intake;
 pub mod keys;
 pub mod postgres;
 pub mod sql_output;
+pub mod tls;
 pub mod views;

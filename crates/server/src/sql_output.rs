@@ -136,7 +136,7 @@ pub fn csv_header(schema: &Schema) -> String {
     let mut line = schema
         .fields()
         .iter()
-        .map(|field| csv_field(field.name()))
+        .map(|field| csv_name(field.name()))
         .collect::<Vec<_>>()
         .join(",");
     line.push('\n');
@@ -177,6 +177,21 @@ pub fn csv_field(text: &str) -> String {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
         text.to_string()
+    }
+}
+
+/// A column name in a CSV header: an attribute path (`@usr.email`) or an
+/// identifier stays as it is; anything else is a cell like any other.
+pub fn csv_name(name: &str) -> String {
+    let bare = name.strip_prefix('@').unwrap_or(name);
+    let plain = bare.starts_with(|first: char| first.is_ascii_alphabetic() || first == '_')
+        && bare
+            .chars()
+            .all(|character| character.is_ascii_alphanumeric() || "_.-".contains(character));
+    if plain {
+        name.to_owned()
+    } else {
+        csv_field(name)
     }
 }
 
@@ -254,6 +269,27 @@ mod tests {
     use arrow::datatypes::Field;
 
     use super::*;
+
+    #[test]
+    fn formulas_are_neutralized() {
+        assert_eq!(
+            csv_field("=HYPERLINK(\"http://x\")"),
+            "\"'=HYPERLINK(\"\"http://x\"\")\""
+        );
+        assert_eq!(csv_field("+cmd|' /C calc'!A0"), "'+cmd|' /C calc'!A0");
+        assert_eq!(csv_field("-2+3"), "'-2+3");
+        assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_field("\t=1"), "'\t=1");
+        assert_eq!(csv_field("\r=1"), "\"'\r=1\"");
+        assert_eq!(csv_field("-5"), "-5");
+        assert_eq!(csv_field("+1.5e3"), "+1.5e3");
+        assert_eq!(csv_field("a=b"), "a=b");
+        assert_eq!(csv_field("alice@example.com"), "alice@example.com");
+        assert_eq!(csv_name("@usr.email"), "@usr.email");
+        assert_eq!(csv_name("count(*)"), "count(*)");
+        assert_eq!(csv_name("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_name("=1+1"), "'=1+1");
+    }
 
     fn batch() -> RecordBatch {
         let mut tags = ListBuilder::new(StringBuilder::new());

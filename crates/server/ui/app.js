@@ -641,6 +641,31 @@ async function openNote(note, verifierKey) {
   throw new Error('the checkpoint signature does not verify with the public key');
 }
 
+// The first public key this browser saw from this server is pinned: a key
+// the server changes later fails every check until someone compares the
+// fingerprints out of band and forgets the pinned one on purpose.
+const PINNED_KEY = 'evident.pinned_public_key';
+
+/** SHA-256 of a verifier key's text, as 16 groups of 4 hex digits. */
+async function fingerprint(verifierKey) {
+  const digest = await sha256(new TextEncoder().encode(verifierKey));
+  const hex = [...digest].map((byte) => byte.toString(16).padStart(2, '0')).join('');
+  return hex.match(/.{4}/g).join(' ');
+}
+
+/** Checks `publicKey` against the pinned one (pinning it on a first visit). */
+async function checkPinnedKey(publicKey) {
+  const pinned = JSON.parse(localStorage.getItem(PINNED_KEY) ?? 'null');
+  if (!pinned) {
+    localStorage.setItem(PINNED_KEY, JSON.stringify({ key: publicKey, at: Date.now() }));
+    return { first: true };
+  }
+  if (pinned.key !== publicKey) {
+    throw new Error(`the server's public key changed. This browser pinned the key with fingerprint ${await fingerprint(pinned.key)} on ${new Date(pinned.at).toLocaleString()}; the server now signs with ${await fingerprint(publicKey)}. Compare both with the key the server's operator publishes before trusting it`);
+  }
+  return { first: false, at: pinned.at };
+}
+
 /** RFC 9162 §2.1.3.2: the root an inclusion proof leads to. */
 async function rootFrom(leaf, index, size, path) {
   if (index >= size) throw new Error('the leaf index is beyond the tree');
@@ -670,6 +695,7 @@ async function verifyEvent(id) {
   box.textContent = 'Checking integrity…';
   try {
     const proof = await api('GET', `/api/v1/integrity/proof/inclusion?id=${encodeURIComponent(id)}`);
+    await checkPinnedKey(proof.public_key);
     const text = await openNote(proof.checkpoint, proof.public_key);
     const [origin, sizeLine, rootLine] = text.split('\n');
     const size = Number(sizeLine);
@@ -833,16 +859,22 @@ async function showIntegrity() {
   $('#origin').textContent = checkpoint.origin;
   $('#checkpoint-note').textContent = checkpoint.checkpoint;
   $('#public-key').textContent = checkpoint.public_key;
+  $('#key-fingerprint').textContent = await fingerprint(checkpoint.public_key);
   $('#verify-command').textContent = `evident verify --data-dir <dir> --public-key '${checkpoint.public_key}'`;
   showLastVerify(checkpoint.last_verify);
   const summary = $('#integrity-summary');
   try {
+    const pin = await checkPinnedKey(checkpoint.public_key);
+    $('#key-pinned').textContent = pin.first
+      ? 'pinned now, on this first visit: a different key later fails every check'
+      : `the key this browser pinned on ${new Date(pin.at).toLocaleString()}`;
     const text = await openNote(checkpoint.checkpoint, checkpoint.public_key);
     const [, sizeLine, rootLine] = text.split('\n');
     const size = Number(sizeLine);
     const root = bytesOf(rootLine);
-    const seenKey = `evident.checkpoint.${checkpoint.public_key}`;
-    const seen = JSON.parse(localStorage.getItem(seenKey) ?? 'null');
+    // One remembered checkpoint for this server, whatever key it shows.
+    const seenKey = 'evident.checkpoint';
+    const seen = JSON.parse(localStorage.getItem(seenKey) ?? localStorage.getItem(`evident.checkpoint.${checkpoint.public_key}`) ?? 'null');
     if (seen && seen.size <= size) {
       const proof = await api('GET', `/api/v1/integrity/proof/consistency?from=${seen.size}&to=${size}`);
       if (!(await consistent(seen.size, size, bytesOf(seen.root), root, proof.proof.map(bytesOf)))) {
@@ -860,7 +892,16 @@ async function showIntegrity() {
   } catch (error) {
     summary.dataset.state = 'failed';
     summary.textContent = `Integrity check failed: ${error.message}`;
+    $('#forget-key').hidden = !String(error.message).startsWith("the server's public key changed");
   }
+}
+
+/** After comparing fingerprints out of band: trust the server's key anew. */
+function forgetPinnedKey() {
+  localStorage.removeItem(PINNED_KEY);
+  localStorage.removeItem('evident.checkpoint');
+  $('#forget-key').hidden = true;
+  showIntegrity();
 }
 
 // ---- saved views -----------------------------------------------------------
@@ -932,6 +973,7 @@ function wire() {
   $('#add-column').addEventListener('submit', addColumn);
   $('#reset-columns').addEventListener('click', () => setColumns(DEFAULT_COLUMNS));
   $('#live').addEventListener('click', toggleLive);
+  $('#forget-key').addEventListener('click', forgetPinnedKey);
   watchHistogramDrags();
   $('#save-view').addEventListener('submit', saveView);
   $('#views').addEventListener('toggle', () => { if ($('#views').open) changeViews(async () => {}); });

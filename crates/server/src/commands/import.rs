@@ -450,7 +450,7 @@ fn listed_files(bytes: &[u8]) -> Vec<(String, String)> {
     let Ok(file) = evident_sources::records::read_file(bytes) else {
         return Vec::new();
     };
-    file.records
+    file.records()
         .into_iter()
         .filter_map(Result::ok)
         .filter_map(|record| Digest::parse(&record).ok())

@@ -32,6 +32,22 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// SHA-256 of a verifier key's text in 16 groups of 4 hex digits, as the
+/// web UI shows it: compared out of band when a browser reports a changed
+/// key.
+pub fn key_fingerprint(public_key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let hex: String = Sha256::digest(public_key.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    hex.as_bytes()
+        .chunks(4)
+        .map(|group| String::from_utf8_lossy(group).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 pub(crate) fn init_tracing() {
     let filter = EnvFilter::try_from_env("EVIDENT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
@@ -78,6 +94,12 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         println!("These keys are shown once; only their hashes are stored.");
     }
 
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(certificate), Some(key)) => {
+            Some(crate::tls::TlsIdentity::load(certificate, key).context("setting up TLS")?)
+        }
+        _ => None,
+    };
     let pg_listener = match args.pg_listen {
         Some(pg_address) => {
             let pg_listener = tokio::net::TcpListener::bind(pg_address)
@@ -86,7 +108,14 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             let bound = pg_listener
                 .local_addr()
                 .context("reading the postgres listening address")?;
-            println!("evident postgres listening on {bound} (password: an application key)");
+            let security = if tls.is_some() {
+                "TLS required"
+            } else {
+                "no TLS: the password travels in clear"
+            };
+            println!(
+                "evident postgres listening on {bound} (password: an application key; {security})"
+            );
             Some(pg_listener)
         }
         None => None,
@@ -97,12 +126,17 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let address = listener
         .local_addr()
         .context("reading the listening address")?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     println!(
-        "evident listening on http://{address} (data in {}, {} events)",
+        "evident listening on {scheme}://{address} (data in {}, {} events)",
         data_dir.display(),
         store.len()
     );
-    println!("public key: {}", store.verifier());
+    let public_key = store.verifier().to_string();
+    println!(
+        "public key: {public_key} (fingerprint {}: the web UI pins it and shows it on its Integrity page)",
+        key_fingerprint(&public_key)
+    );
 
     // Checkpoints and sealing run apart: sealing a segment takes seconds,
     // and a checkpoint is due every second while events arrive.
@@ -140,9 +174,21 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         ui_sessions: Default::default(),
         views: crate::views::ViewStore::open(&data_dir)
             .with_context(|| format!("reading the saved views in {}", data_dir.display()))?,
+        decode_budget: crate::intake::budget::DecodeBudget::new(
+            args.decode_memory_mib.saturating_mul(1 << 20),
+        ),
     });
-    let postgres = pg_listener
-        .map(|pg_listener| tokio::spawn(crate::postgres::serve(pg_listener, Arc::clone(&state))));
+    let pg_tls = tls
+        .as_ref()
+        .map(|tls| tls.acceptor(&[b"postgresql"]))
+        .transpose()?;
+    let postgres = pg_listener.map(|pg_listener| {
+        tokio::spawn(crate::postgres::serve(
+            pg_listener,
+            Arc::clone(&state),
+            pg_tls,
+        ))
+    });
     let buckets = bucket_sources(args, &data_dir, &importer)?;
     // Answers that stream (SQL rows) go out in several writes: without
     // TCP_NODELAY the second waits for the client's delayed ACK (40 ms).
@@ -187,11 +233,14 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     };
     let (gateway_outcome, mut gateway_result) =
         tokio::sync::oneshot::channel::<anyhow::Result<()>>();
-    let listener = listener.tap_io(|stream| {
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%error, "setting TCP_NODELAY failed");
-        }
-    });
+    let http_tls = tls
+        .as_ref()
+        .map(|tls| tls.acceptor(&[b"http/1.1"]))
+        .transpose()?;
+    // Tapped (with nothing to do) so that handlers get the peer address.
+    let listener = crate::tls::HttpListener::new(listener, http_tls)
+        .context("serving HTTP")?
+        .tap_io(|_| {});
     axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::search::{Flavor, SearchRequest, format_time, search_page};
 use super::{QueryError, SharedState};
-use crate::sql_output::csv_field;
+use crate::sql_output::{csv_field, csv_name};
 
 /// Columns of a CSV export when none are asked for.
 const DEFAULT_COLUMNS: [&str; 8] = [
@@ -131,7 +131,14 @@ async fn next_chunk(mut export: Export) -> Option<(Result<Vec<u8>, std::io::Erro
     if !export.started {
         export.started = true;
         match export.format {
-            Format::Csv => csv_line(&mut out, export.columns.iter().map(String::as_str)),
+            Format::Csv => {
+                let names: Vec<String> = export
+                    .columns
+                    .iter()
+                    .map(|column| csv_name(column))
+                    .collect();
+                csv_record(&mut out, names.iter().map(String::as_str));
+            }
             Format::Json => out.extend_from_slice(b"["),
         }
     }
@@ -215,13 +222,19 @@ fn cell(hit: &Value, column: &str) -> String {
     }
 }
 
-/// One CSV record, ended by CRLF as RFC 4180 has it.
+/// One CSV record of cells, ended by CRLF as RFC 4180 has it.
 fn csv_line<'a>(out: &mut Vec<u8>, fields: impl Iterator<Item = &'a str>) {
+    let cells: Vec<String> = fields.map(csv_field).collect();
+    csv_record(out, cells.iter().map(String::as_str));
+}
+
+/// Fields already written as CSV, joined into a record.
+fn csv_record<'a>(out: &mut Vec<u8>, fields: impl Iterator<Item = &'a str>) {
     for (index, field) in fields.enumerate() {
         if index > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(csv_field(field).as_bytes());
+        out.extend_from_slice(field.as_bytes());
     }
     out.extend_from_slice(b"\r\n");
 }

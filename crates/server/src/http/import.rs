@@ -16,12 +16,15 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use evident_sources::SourceChoice;
 
-use super::intake::{check_api_key, check_load};
+use super::intake::{budget_error, check_api_key, check_load};
 use super::{IntakeError, SharedState};
 use crate::import::{FileSummary, ImportError, Provenance};
 
 /// Largest file accepted in one request (CloudTrail files are a few MB).
 pub const MAX_FILE_BYTES: usize = 64 * 1024 * 1024;
+
+/// What one chunk of records costs as events, beside the file's text.
+const CHUNK_ALLOWANCE: usize = 64 * 1024 * 1024;
 
 pub async fn import_file(
     State(state): State<SharedState>,
@@ -73,6 +76,20 @@ async fn accept(
             )
         })?;
 
+    // Room to decode in, shared with the intake: a compressed file may
+    // decode to the whole cap, and its records are turned into events a
+    // chunk at a time.
+    let compressed = bytes.starts_with(&[0x1f, 0x8b]);
+    let decoded = if compressed {
+        evident_sources::records::MAX_FILE_BYTES as usize
+    } else {
+        bytes.len()
+    };
+    let _room = state
+        .decode_budget
+        .reserve(decoded.saturating_add(CHUNK_ALLOWANCE))
+        .await
+        .map_err(budget_error)?;
     let origin = params.get("origin").cloned();
     let listed = params.get("digest_sha256").cloned();
     let importer = Arc::clone(&state.importer);
@@ -103,11 +120,20 @@ async fn accept(
                 StatusCode::INSUFFICIENT_STORAGE,
                 "the disk is full; the file was not imported",
             )
+        } else if let ImportError::TooManyRecords(_) = error {
+            IntakeError::new(StatusCode::PAYLOAD_TOO_LARGE, error.to_string())
         } else {
             tracing::error!(%error, "import failed");
             IntakeError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string())
         }
     })?;
+    if summary.too_large {
+        // Set aside in the dead-letter area, and said as the size it is.
+        return Err(IntakeError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            summary.error.unwrap_or_default(),
+        ));
+    }
     Ok(summary)
 }
 

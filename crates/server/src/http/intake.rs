@@ -15,6 +15,7 @@ use evident_store::tail::TailFacts;
 use serde_json::json;
 
 use super::{IntakeError, SharedState, header};
+use crate::intake::budget::{AMPLIFICATION, BudgetError};
 use crate::intake::decode::{DecodeError, MAX_PAYLOAD_BYTES, decompress, parse_items};
 use crate::intake::ids;
 use crate::intake::normalize::{RequestContext, normalize, normalize_tags};
@@ -114,6 +115,21 @@ async fn accept(
         .await
         .map_err(|_| decode_error(DecodeError::TooLarge))?;
     let content_encoding = header(&headers, "content-encoding").map(str::to_string);
+    // Room to decode in, shared with the import API: a compressed body may
+    // decode to the whole cap.
+    let identity = content_encoding
+        .as_deref()
+        .is_none_or(|encoding| encoding.trim().eq_ignore_ascii_case("identity"));
+    let decoded = if identity {
+        raw.len()
+    } else {
+        MAX_PAYLOAD_BYTES
+    };
+    let _room = state
+        .decode_budget
+        .reserve(decoded.saturating_mul(AMPLIFICATION))
+        .await
+        .map_err(budget_error)?;
     let content_type = header(&headers, "content-type").map(str::to_string);
     let received = Timestamp::from_nanos(jiff::Timestamp::now().as_nanosecond() as i64);
     let context = RequestContext {
@@ -236,9 +252,17 @@ pub(crate) async fn store_durably(
     }
 }
 
+pub(crate) fn budget_error(error: BudgetError) -> IntakeError {
+    let status = match error {
+        BudgetError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        BudgetError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    IntakeError::new(status, error.to_string())
+}
+
 fn decode_error(error: DecodeError) -> IntakeError {
     let status = match &error {
-        DecodeError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        DecodeError::TooLarge | DecodeError::TooManyItems => StatusCode::PAYLOAD_TOO_LARGE,
         DecodeError::UnsupportedEncoding(_) | DecodeError::UnsupportedContentType(_) => {
             StatusCode::UNSUPPORTED_MEDIA_TYPE
         }

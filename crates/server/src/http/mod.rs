@@ -50,6 +50,8 @@ pub struct AppState {
     pub ui_sessions: ui_session::UiSessions,
     /// The explorer's saved views.
     pub views: crate::views::ViewStore,
+    /// Memory for decoding request bodies, shared by intake and import.
+    pub decode_budget: crate::intake::budget::DecodeBudget,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -29,7 +29,9 @@ use evident_store::wal::WalError;
 use serde_json::json;
 
 use super::digests::{self, DigestReport};
-use super::{DeadLetter, DeadLetters, FileSummary, ImportedFiles, prepare};
+use super::{
+    DeadLetter, DeadLetters, FileSummary, ImportedFiles, Prepared, prepare_chunks, unreadable,
+};
 
 /// Why a file could not be imported (nothing of it was listed as done).
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +46,13 @@ pub enum ImportError {
     Earlier(String),
     #[error("not a CloudTrail digest: {0}")]
     Digest(String),
+    #[error("the file holds {0} records; one import takes at most {MAX_RECORDS_PER_FILE}")]
+    TooManyRecords(usize),
 }
+
+/// The most records one file may hold: each becomes an event, and a file
+/// is imported (or refused) whole.
+pub const MAX_RECORDS_PER_FILE: usize = 1_000_000;
 
 impl ImportError {
     pub fn is_disk_full(&self) -> bool {
@@ -53,7 +61,9 @@ impl ImportError {
             ImportError::DeadLetters(error) | ImportError::Imported(error) => {
                 error.raw_os_error() == Some(28)
             }
-            ImportError::Earlier(_) | ImportError::Digest(_) => false,
+            ImportError::Earlier(_) | ImportError::Digest(_) | ImportError::TooManyRecords(_) => {
+                false
+            }
         }
     }
 }
@@ -165,16 +175,28 @@ impl Importer {
                 ..FileSummary::default()
             });
         }
-        let mut prepared = prepare(source, name, bytes, Timestamp::now(), self.geoip.as_deref());
+        let received = Timestamp::now();
+        let read = match read_file(bytes) {
+            Ok(read) => read,
+            Err(error) => {
+                let prepared = unreadable(source, name, received, &error);
+                self.dead_letters
+                    .write(&prepared.dead_letters)
+                    .map_err(ImportError::DeadLetters)?;
+                return Ok(prepared.summary);
+            }
+        };
+        // Counted before anything is stored: a file is imported whole or
+        // refused whole.
+        let records = read.count();
+        if records > MAX_RECORDS_PER_FILE {
+            return Err(ImportError::TooManyRecords(records));
+        }
         // A file from no bucket is known by its content: the same file
         // imported again (from anywhere) adds nothing.
         let by_content = match origin {
             Some(_) => None,
-            None => prepared
-                .summary
-                .sha256
-                .as_ref()
-                .map(|sha256| format!("sha256:{sha256}")),
+            None => Some(format!("sha256:{}", read.sha256)),
         };
         let origin = origin.or(by_content.as_deref());
         if let Some(origin) = by_content.as_deref()
@@ -186,72 +208,84 @@ impl Importer {
                 ..FileSummary::default()
             });
         }
-        prepared.summary.digest = listed_sha256.map(|listed| {
-            let verified = prepared
-                .summary
-                .sha256
-                .as_deref()
-                .is_some_and(|sha256| sha256.eq_ignore_ascii_case(listed));
-            provenance.digest_label(verified).to_string()
-        });
-        if let Some(origin) = origin {
-            for (record, stored) in prepared.events.iter_mut().enumerate() {
-                let mut import = json!({
-                    "origin": origin,
-                    "record": record,
-                    "sha256": prepared.summary.sha256,
-                });
-                if let Some(digest) = &prepared.summary.digest {
-                    import["digest"] = json!(digest);
-                }
-                stored
-                    .event
-                    .attributes
-                    .insert("evident".into(), json!({"import": import}));
-            }
-            // Only an import that began before can have stored some of them.
-            let present = if self.imported.was_started(origin) {
-                self.records_present(origin)?
-            } else {
-                HashSet::new()
-            };
-            if !present.is_empty() {
-                tracing::info!(
-                    origin,
-                    present = present.len(),
-                    "resuming an interrupted import"
-                );
-                prepared.events.retain(|stored| {
-                    let record = stored.event.attributes["evident"]["import"]["record"].as_u64();
-                    !record.is_some_and(|record| present.contains(&record))
-                });
-                // They were written the first time.
-                prepared.dead_letters.clear();
-                prepared.summary.dead_letters = 0;
-                prepared.summary.imported = prepared.events.len();
-            }
+        let digest = listed_sha256
+            .map(|listed| provenance.digest_label(read.sha256.eq_ignore_ascii_case(listed)));
+        // Only an import that began before can have stored some of them.
+        let present = match origin {
+            Some(origin) if self.imported.was_started(origin) => self.records_present(origin)?,
+            _ => HashSet::new(),
+        };
+        if !present.is_empty() {
+            tracing::info!(
+                origin,
+                present = present.len(),
+                "resuming an interrupted import"
+            );
         }
-        self.dead_letters
-            .write(&prepared.dead_letters)
-            .map_err(ImportError::DeadLetters)?;
-        if !prepared.events.is_empty() {
-            if let Some(origin) = origin
-                && !self.imported.was_started(origin)
-            {
-                self.imported.start(origin).map_err(ImportError::Imported)?;
-            }
-            self.append(prepared.events)?;
+        let mut started = origin.is_some_and(|origin| self.imported.was_started(origin));
+        let mut first_record = 0usize;
+        let mut stored = 0usize;
+        let mut summary = prepare_chunks(
+            source,
+            name,
+            &read,
+            received,
+            self.geoip.as_deref(),
+            &mut |mut chunk: Prepared| -> Result<(), ImportError> {
+                if let Some(origin) = origin {
+                    for stored in chunk.events.iter_mut() {
+                        let record = first_record;
+                        first_record += 1;
+                        let mut import = json!({
+                            "origin": origin,
+                            "record": record,
+                            "sha256": read.sha256,
+                        });
+                        if let Some(digest) = digest {
+                            import["digest"] = json!(digest);
+                        }
+                        stored
+                            .event
+                            .attributes
+                            .insert("evident".into(), json!({"import": import}));
+                    }
+                    if !present.is_empty() {
+                        chunk.events.retain(|stored| {
+                            let record =
+                                stored.event.attributes["evident"]["import"]["record"].as_u64();
+                            !record.is_some_and(|record| present.contains(&record))
+                        });
+                        // They were written the first time.
+                        chunk.dead_letters.clear();
+                    }
+                }
+                self.dead_letters
+                    .write(&chunk.dead_letters)
+                    .map_err(ImportError::DeadLetters)?;
+                if !chunk.events.is_empty() {
+                    if let Some(origin) = origin
+                        && !started
+                    {
+                        self.imported.start(origin).map_err(ImportError::Imported)?;
+                        started = true;
+                    }
+                    stored += chunk.events.len();
+                    self.append(chunk.events)?;
+                }
+                Ok(())
+            },
+        )?;
+        summary.digest = digest.map(str::to_owned);
+        if !present.is_empty() {
+            summary.imported = stored;
+            summary.dead_letters = 0;
         }
         if let Some(origin) = origin {
             self.imported
-                .add(
-                    origin,
-                    prepared.summary.records,
-                    prepared.summary.sha256.as_deref(),
-                )
+                .add(origin, summary.records, summary.sha256.as_deref())
                 .map_err(ImportError::Imported)?;
         }
-        Ok(prepared.summary)
+        Ok(summary)
     }
 
     /// Checks a CloudTrail digest (the file `origin` of `bucket`) against
@@ -274,7 +308,7 @@ impl Importer {
             .map_err(|error| error.to_string())
             .and_then(|file| {
                 let record = file
-                    .records
+                    .records()
                     .into_iter()
                     .next()
                     .and_then(Result::ok)
@@ -366,6 +400,7 @@ mod tests {
     use evident_store::{StoreOptions, append_and_wait};
 
     use super::*;
+    use crate::import::prepare;
 
     const FILE: &str = concat!(
         r#"{"eventSource": "iam.amazonaws.com", "eventName": "CreateUser", "eventTime": "2024-01-01T00:00:00Z"}"#,

@@ -25,4 +25,4 @@ pub mod prepare;
 pub use dead_letter::{DeadLetter, DeadLetters};
 pub use imported::ImportedFiles;
 pub use importer::{ImportError, Importer, Provenance};
-pub use prepare::{FileSummary, Prepared, prepare};
+pub use prepare::{CHUNK_RECORDS, FileSummary, Prepared, prepare, prepare_chunks, unreadable};

@@ -9,6 +9,9 @@ use serde_json::{Map, Value};
 /// Datadog's cap on an uncompressed payload ("5MB" = 5 000 000 bytes).
 pub const MAX_PAYLOAD_BYTES: usize = 5_000_000;
 
+/// Datadog's cap on the logs of one request (an array of at most 1000).
+pub const MAX_ITEMS: usize = 1000;
+
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     #[error("payload too large: more than {MAX_PAYLOAD_BYTES} bytes once decompressed")]
@@ -24,6 +27,8 @@ pub enum DecodeError {
     UnsupportedContentType(String),
     #[error("malformed payload: {0}")]
     Malformed(String),
+    #[error("more than {MAX_ITEMS} logs in one request")]
+    TooManyItems,
 }
 
 /// Undoes `Content-Encoding` (a comma-separated list is undone last to
@@ -121,7 +126,13 @@ fn parse_json(body: &[u8]) -> Result<Vec<Item>, DecodeError> {
         .find(|byte| !byte.is_ascii_whitespace())
         .copied();
     let raw_items: Vec<&RawValue> = if first == Some(b'[') {
-        serde_json::from_slice(body).map_err(malformed)?
+        // Counted while they are split, before any is parsed: each parsed
+        // log costs far more than its text.
+        let mut deserializer = serde_json::Deserializer::from_slice(body);
+        let items = serde::Deserializer::deserialize_seq(&mut deserializer, AtMost(MAX_ITEMS))
+            .map_err(malformed)?;
+        deserializer.end().map_err(malformed)?;
+        items.ok_or(DecodeError::TooManyItems)?
     } else {
         vec![serde_json::from_slice(body).map_err(malformed)?]
     };
@@ -152,9 +163,40 @@ fn parse_json(body: &[u8]) -> Result<Vec<Item>, DecodeError> {
     Ok(items)
 }
 
+/// An array of at most `.0` items, split but not parsed; `None` when it
+/// has more (the rest is only skipped over).
+struct AtMost(usize);
+
+impl<'de> serde::de::Visitor<'de> for AtMost {
+    type Value = Option<Vec<&'de RawValue>>;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("an array of logs")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<&'de RawValue>()? {
+            if items.len() == self.0 {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                return Ok(None);
+            }
+            items.push(item);
+        }
+        Ok(Some(items))
+    }
+}
+
 fn parse_text(body: &[u8]) -> Result<Vec<Item>, DecodeError> {
     let text = std::str::from_utf8(body)
         .map_err(|error| DecodeError::Malformed(format!("body is not UTF-8: {error}")))?;
+    let lines = text
+        .split('\n')
+        .filter(|line| !line.trim_end_matches('\r').is_empty())
+        .count();
+    if lines > MAX_ITEMS {
+        return Err(DecodeError::TooManyItems);
+    }
     Ok(text
         .split('\n')
         .map(|line| line.strip_suffix('\r').unwrap_or(line))

@@ -31,8 +31,12 @@ use auth::ApplicationKeyLogin;
 use queries::Queries;
 
 /// Accepts connections until the task is dropped.
-pub async fn serve(listener: TcpListener, state: SharedState) {
-    let handlers = Arc::new(Handlers::new(state));
+pub async fn serve(
+    listener: TcpListener,
+    state: SharedState,
+    tls: Option<pgwire::tokio::TlsAcceptor>,
+) {
+    let handlers = Arc::new(Handlers::new(state, tls.is_some()));
     loop {
         let (socket, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -46,8 +50,9 @@ pub async fn serve(listener: TcpListener, state: SharedState) {
             tracing::debug!(%error, "setting TCP_NODELAY failed");
         }
         let handlers = Arc::clone(&handlers);
+        let tls = tls.clone();
         tokio::spawn(async move {
-            if let Err(error) = pgwire::tokio::process_socket(socket, None, handlers).await {
+            if let Err(error) = pgwire::tokio::process_socket(socket, tls, handlers).await {
                 tracing::debug!(%error, %peer, "postgres connection ended with an error");
             }
         });
@@ -60,9 +65,9 @@ struct Handlers {
 }
 
 impl Handlers {
-    fn new(state: SharedState) -> Handlers {
+    fn new(state: SharedState, require_tls: bool) -> Handlers {
         Handlers {
-            login: Arc::new(ApplicationKeyLogin::new(Arc::clone(&state))),
+            login: Arc::new(ApplicationKeyLogin::new(Arc::clone(&state), require_tls)),
             queries: Arc::new(Queries::new(state)),
         }
     }

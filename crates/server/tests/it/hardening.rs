@@ -537,3 +537,208 @@ fn a_declared_origin_and_digest_are_never_taken_for_evidents_own() {
     );
     assert_eq!(count(&format!("@evident.import.origin:\"{origin}\"")), 0);
 }
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(bytes).expect("compress");
+    encoder.finish().expect("compress")
+}
+
+/// A gzip file of `head`, `middle` `times` times, then `tail`: gzip
+/// members one after the other decompress to their texts joined, so a
+/// large text costs one small compression.
+fn gzip_repeated(head: &[u8], middle: &[u8], times: usize, tail: &[u8]) -> Vec<u8> {
+    let mut file = gzip(head);
+    let member = gzip(middle);
+    for _ in 0..times {
+        file.extend_from_slice(&member);
+    }
+    file.extend_from_slice(&gzip(tail));
+    file
+}
+
+/// `[{},{},...]` of about `bytes` bytes.
+fn empty_objects(bytes: usize) -> Vec<u8> {
+    let mut text = Vec::with_capacity(bytes + 2);
+    text.push(b'[');
+    while text.len() + 3 < bytes {
+        text.extend_from_slice(b"{},");
+    }
+    text.extend_from_slice(b"{}]");
+    text
+}
+
+#[test]
+fn small_bodies_that_decode_large_are_refused_within_a_memory_bound() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let server = Server::start_with(directory.path(), &["--decode-memory-mib", "512"]);
+    let (before, _) = server.memory();
+
+    // The intake: 5 MB of empty logs in a few KB of gzip, eight at once.
+    let bomb = gzip(&empty_objects(4_900_000));
+    assert!(bomb.len() < 16 * 1024, "{} bytes", bomb.len());
+    let senders: Vec<_> = (0..8)
+        .map(|_| {
+            let url = server.url("/api/v2/logs");
+            let bomb = bomb.clone();
+            std::thread::spawn(move || {
+                let response = client()
+                    .post(url)
+                    .header("DD-API-KEY", API_KEY)
+                    .header("Content-Type", "application/json")
+                    .header("Content-Encoding", "gzip")
+                    .body(bomb)
+                    .send()
+                    .expect("intake");
+                (
+                    response.status().as_u16(),
+                    response.text().unwrap_or_default(),
+                )
+            })
+        })
+        .collect();
+    for sender in senders {
+        let (status, body) = sender.join().expect("sender");
+        assert!(status == 413 || status == 503, "{status} {body}");
+        if status == 413 {
+            assert!(body.contains("more than 1000 logs"), "{body}");
+        }
+    }
+
+    // The import: 4 million empty records (as an array and as lines), and
+    // spaces past
+    // the decompressed cap, each at most a few hundred KB of gzip.
+    let block = b"{},".repeat(1 << 20);
+    let many = gzip_repeated(b"[", &block, 4, b"{}]");
+    let lines = gzip_repeated(b"", &b"{}\n".repeat(1 << 20), 4, b"");
+    let zeros = gzip_repeated(b"", &vec![b' '; 16 << 20], 20, b"");
+    for (name, file, expected) in [
+        ("records", &many, "records; one import takes at most"),
+        ("lines", &lines, "records; one import takes at most"),
+        ("zeros", &zeros, "once decompressed"),
+    ] {
+        assert!(file.len() < 1 << 20, "{name}: {} bytes", file.len());
+        let response = client()
+            .post(server.url("/api/v1/import/auto"))
+            .query(&[("file", name)])
+            .header("DD-API-KEY", API_KEY)
+            .body(file.clone())
+            .send()
+            .expect("import");
+        let status = response.status().as_u16();
+        let body = response.text().unwrap_or_default();
+        assert_eq!(status, 413, "{name}: {body}");
+        assert!(body.contains(expected), "{name}: {body}");
+    }
+
+    let (_, peak) = server.memory();
+    assert!(
+        peak < before + 600 * MIB as u64,
+        "peak RSS {} MiB, {} MiB before",
+        peak >> 20,
+        before >> 20
+    );
+    // Ordinary bodies still go in.
+    assert_eq!(
+        submit(&server, r#"[{"message":"after"}]"#)
+            .status()
+            .as_u16(),
+        202
+    );
+}
+
+/// One PostgreSQL login with a clear-text password: the error's SQLSTATE
+/// and message, or `None` when it was accepted.
+fn pg_login(address: &str, password: &str) -> Option<(String, String)> {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut startup = Vec::new();
+    startup.extend_from_slice(&196_608u32.to_be_bytes());
+    for part in ["user", "mallory", "database", "evident"] {
+        startup.extend_from_slice(part.as_bytes());
+        startup.push(0);
+    }
+    startup.push(0);
+    let mut message = ((startup.len() + 4) as u32).to_be_bytes().to_vec();
+    message.extend_from_slice(&startup);
+    stream.write_all(&message).expect("startup");
+    let mut sent_password = false;
+    loop {
+        let mut head = [0u8; 5];
+        stream.read_exact(&mut head).ok()?;
+        let length = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+        let mut body = vec![0u8; length - 4];
+        stream.read_exact(&mut body).expect("message body");
+        match head[0] {
+            b'R' if body[..4] == 3u32.to_be_bytes() && !sent_password => {
+                let mut password_message = vec![b'p'];
+                password_message.extend_from_slice(&((password.len() + 5) as u32).to_be_bytes());
+                password_message.extend_from_slice(password.as_bytes());
+                password_message.push(0);
+                stream.write_all(&password_message).expect("password");
+                sent_password = true;
+            }
+            b'R' if body[..4] == 0u32.to_be_bytes() => return None,
+            b'E' => {
+                let fields: Vec<&[u8]> = body.split(|byte| *byte == 0).collect();
+                let field = |code: u8| {
+                    fields
+                        .iter()
+                        .find(|field| field.first() == Some(&code))
+                        .map(|field| String::from_utf8_lossy(&field[1..]).to_string())
+                        .unwrap_or_default()
+                };
+                return Some((field(b'C'), field(b'M')));
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn failed_postgres_logins_are_recorded_and_throttled() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let server = Server::start_with(directory.path(), &["--pg-listen", "127.0.0.1:0"]);
+    let address = server.postgres.clone().expect("a postgres listener");
+    let started = std::time::Instant::now();
+    let mut answers = Vec::new();
+    for attempt in 0..20 {
+        answers.push(pg_login(&address, &format!("guess-{attempt}")).expect("refused"));
+    }
+    for (code, message) in &answers[..5] {
+        assert_eq!(code, "28P01", "{message}");
+    }
+    for (code, message) in &answers[5..] {
+        assert_eq!(code, "28000", "{message}");
+        assert!(message.contains("too many failed logins"), "{message}");
+    }
+    // Five paid a pause; the fifteen throttled ones answered at once.
+    assert!(
+        started.elapsed() >= Duration::from_millis(2500),
+        "{:?}",
+        started.elapsed()
+    );
+    // Even the right key waits out the minute from that address.
+    let (code, _) = pg_login(&address, APP_KEY).expect("still throttled");
+    assert_eq!(code, "28000");
+
+    let (status, page) = post_with_keys(
+        &server,
+        "/api/v2/audit/events/search",
+        json!({"filter": {"query": "source:evident @evt.name:authentication status:error", "from": "now-1h"}, "page": {"limit": 100}}),
+    );
+    assert_eq!(status, 200, "{page}");
+    let events = page["data"].as_array().cloned().unwrap_or_default();
+    assert_eq!(events.len(), 6, "five failures and one throttling: {page}");
+    for event in &events {
+        let attributes = &event["attributes"]["attributes"];
+        assert_eq!(attributes["usr"]["name"], "mallory");
+        assert_eq!(attributes["network"]["client"]["ip"], "127.0.0.1");
+        assert!(
+            !event.to_string().contains("guess-"),
+            "no password in the record"
+        );
+    }
+}
