@@ -546,6 +546,11 @@ upstream = "{upstream.url}"
             [event] = search({"base": f"http://127.0.0.1:{port}"}, "@evt.name:gateway.request", expected=1)
             assert event["attributes"]["http"]["url_details"]["path"] == "/inside"
             assert event["attributes"]["gateway"]["session_id"].startswith("tok-")
+            # The gateway's counters are on the server's /metrics.
+            metrics = requests.get(f"http://127.0.0.1:{port}/metrics").text
+            sent = [line for line in metrics.splitlines() if line.startswith("evident_gateway_events_sent_total ")]
+            assert sent and int(sent[0].split()[1]) >= 1, metrics
+            assert "evident_gateway_events_rejected_total 0" in metrics, metrics
         finally:
             process.terminate()
             assert process.wait(timeout=30) == 0

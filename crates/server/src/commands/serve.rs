@@ -177,6 +177,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         decode_budget: crate::intake::budget::DecodeBudget::new(
             args.decode_memory_mib.saturating_mul(1 << 20),
         ),
+        gateway_counters: std::sync::OnceLock::new(),
     });
     let pg_tls = tls
         .as_ref()
@@ -215,10 +216,13 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             }
             let path = path.clone();
             let gateway_stop = stopped(stop.clone());
+            let metrics_state = Arc::clone(&state);
             Some(tokio::spawn(async move {
                 let started = super::gateway::start(&config, &path).await;
                 match started {
                     Ok(running) => {
+                        let counters = Arc::clone(running.gateway.recorder().counters());
+                        let _ = metrics_state.gateway_counters.set(counters);
                         running.serve(gateway_stop).await;
                         Ok(())
                     }

@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use super::SharedState;
 
 pub async fn metrics(State(state): State<SharedState>) -> impl IntoResponse {
-    let metrics = [
+    let mut metrics = vec![
         (
             "evident_dead_letters_total",
             "counter",
@@ -34,6 +34,44 @@ pub async fn metrics(State(state): State<SharedState>) -> impl IntoResponse {
             state.store.pending_bytes() as u64,
         ),
     ];
+    // The gateway `serve` runs beside it, once started.
+    if let Some(counters) = state.gateway_counters.get() {
+        let load = |counter: &std::sync::atomic::AtomicU64| {
+            counter.load(std::sync::atomic::Ordering::Relaxed)
+        };
+        metrics.extend([
+            (
+                "evident_gateway_events_sent_total",
+                "counter",
+                "Gateway audit events evident acknowledged.",
+                load(&counters.sent),
+            ),
+            (
+                "evident_gateway_events_rejected_total",
+                "counter",
+                "Gateway audit events evident refused for good (set aside in the spool's rejected folder).",
+                load(&counters.rejected),
+            ),
+            (
+                "evident_gateway_events_dropped_total",
+                "counter",
+                "Gateway audit events lost (refused for good without a spool, or not written).",
+                load(&counters.dropped),
+            ),
+            (
+                "evident_gateway_events_spooled_total",
+                "counter",
+                "Gateway audit events written to the spool.",
+                load(&counters.spooled),
+            ),
+            (
+                "evident_gateway_failed_posts_total",
+                "counter",
+                "Posts of gateway audit events that failed and were retried.",
+                load(&counters.failed_posts),
+            ),
+        ]);
+    }
     let mut text = String::new();
     for (name, kind, help, value) in metrics {
         text.push_str(&format!(

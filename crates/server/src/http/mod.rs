@@ -52,6 +52,8 @@ pub struct AppState {
     pub views: crate::views::ViewStore,
     /// Memory for decoding request bodies, shared by intake and import.
     pub decode_budget: crate::intake::budget::DecodeBudget,
+    /// The counters of the gateway `serve` runs beside it, once started.
+    pub gateway_counters: std::sync::OnceLock<Arc<evident_gateway::recorder::Counters>>,
 }
 
 pub type SharedState = Arc<AppState>;
