@@ -302,10 +302,27 @@ impl Destination {
                     }
                     let text = response.text().unwrap_or_default();
                     if !status.is_success() {
-                        let detail = serde_json::from_str::<serde_json::Value>(&text)
-                            .ok()
-                            .and_then(|body| body["errors"][0].as_str().map(str::to_string))
+                        let errors = serde_json::from_str::<serde_json::Value>(&text).ok();
+                        let detail = errors
+                            .as_ref()
+                            .and_then(|body| {
+                                let first = &body["errors"][0];
+                                first["detail"]
+                                    .as_str()
+                                    .or(first.as_str())
+                                    .map(str::to_string)
+                            })
                             .unwrap_or(text);
+                        if status.as_u16() == 413 {
+                            // That file is too large; the server set it aside, the rest goes on.
+                            return Ok(FileSummary {
+                                file: name.to_string(),
+                                error: Some(detail),
+                                dead_letters: 1,
+                                too_large: true,
+                                ..FileSummary::default()
+                            });
+                        }
                         bail!("{server} refused {name}: {status}: {detail}");
                     }
                     return serde_json::from_str(&text)

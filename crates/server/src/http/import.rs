@@ -120,8 +120,6 @@ async fn accept(
                 StatusCode::INSUFFICIENT_STORAGE,
                 "the disk is full; the file was not imported",
             )
-        } else if let ImportError::TooManyRecords(_) = error {
-            IntakeError::new(StatusCode::PAYLOAD_TOO_LARGE, error.to_string())
         } else {
             tracing::error!(%error, "import failed");
             IntakeError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string())

@@ -23,7 +23,7 @@ use evident_query::{Window, matching_events};
 use evident_sources::SourceChoice;
 use evident_sources::cloudtrail_digest::Digest;
 use evident_sources::geoip::GeoIp;
-use evident_sources::records::read_file;
+use evident_sources::records::{FileError, read_file};
 use evident_store::Store;
 use evident_store::wal::WalError;
 use serde_json::json;
@@ -46,8 +46,6 @@ pub enum ImportError {
     Earlier(String),
     #[error("not a CloudTrail digest: {0}")]
     Digest(String),
-    #[error("the file holds {0} records; one import takes at most {MAX_RECORDS_PER_FILE}")]
-    TooManyRecords(usize),
 }
 
 /// The most records one file may hold: each becomes an event, and a file
@@ -61,9 +59,7 @@ impl ImportError {
             ImportError::DeadLetters(error) | ImportError::Imported(error) => {
                 error.raw_os_error() == Some(28)
             }
-            ImportError::Earlier(_) | ImportError::Digest(_) | ImportError::TooManyRecords(_) => {
-                false
-            }
+            ImportError::Earlier(_) | ImportError::Digest(_) => false,
         }
     }
 }
@@ -176,22 +172,33 @@ impl Importer {
             });
         }
         let received = Timestamp::now();
-        let read = match read_file(bytes) {
+        // Records are counted before anything is stored: a file is
+        // imported whole or set aside whole.
+        let read = read_file(bytes)
+            .map_err(|error| (error.to_string(), matches!(error, FileError::TooLarge)))
+            .and_then(|read| match read.count() {
+                records if records > MAX_RECORDS_PER_FILE => Err((
+                    format!("the file holds {records} records; one import takes at most {MAX_RECORDS_PER_FILE}"),
+                    true,
+                )),
+                _ => Ok(read),
+            });
+        let read = match read {
             Ok(read) => read,
-            Err(error) => {
-                let prepared = unreadable(source, name, received, &error);
+            Err((reason, too_large)) => {
+                let prepared = unreadable(source, name, received, &reason, too_large);
                 self.dead_letters
                     .write(&prepared.dead_letters)
                     .map_err(ImportError::DeadLetters)?;
+                // A bucket's file is set aside once, not read again on every poll.
+                if let Some(origin) = origin {
+                    self.imported
+                        .add(origin, 0, None)
+                        .map_err(ImportError::Imported)?;
+                }
                 return Ok(prepared.summary);
             }
         };
-        // Counted before anything is stored: a file is imported whole or
-        // refused whole.
-        let records = read.count();
-        if records > MAX_RECORDS_PER_FILE {
-            return Err(ImportError::TooManyRecords(records));
-        }
         // A file from no bucket is known by its content: the same file
         // imported again (from anywhere) adds nothing.
         let by_content = match origin {
@@ -430,6 +437,30 @@ mod tests {
         matching_events(store, &evident_search::Expr::All, window)
             .expect("query")
             .len()
+    }
+
+    #[test]
+    fn a_file_of_too_many_records_is_set_aside_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(Store::open(dir.path(), StoreOptions::default()).expect("store"));
+        let importer = Importer::open(Arc::clone(&store), dir.path(), None).expect("importer");
+        let text = format!("[{}{{}}]", "{},".repeat(MAX_RECORDS_PER_FILE));
+        let summary = importer
+            .import_vouched(
+                CLOUDTRAIL,
+                "huge",
+                Some(ORIGIN),
+                text.as_bytes(),
+                None,
+                Provenance::Read,
+            )
+            .expect("import");
+        assert!(summary.too_large, "{summary:?}");
+        assert_eq!((summary.imported, summary.dead_letters), (0, 1));
+        assert_eq!(importer.dead_letters().written(), 1);
+        assert_eq!(count(&store), 0);
+        // Listed: a bucket poll does not read it again.
+        assert!(importer.was_imported(ORIGIN));
     }
 
     #[test]

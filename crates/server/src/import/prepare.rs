@@ -63,7 +63,10 @@ pub fn prepare(
     let mut dead_letters = Vec::new();
     let read = match read_file(bytes) {
         Ok(read) => read,
-        Err(error) => return unreadable(source, file, received, &error),
+        Err(error) => {
+            let too_large = matches!(error, FileError::TooLarge);
+            return unreadable(source, file, received, &error.to_string(), too_large);
+        }
     };
     let summary = prepare_chunks::<std::convert::Infallible>(
         source,
@@ -88,14 +91,16 @@ pub fn prepare(
     }
 }
 
-/// A file that could not be read: one dead letter, and why.
+/// A file that could not be read, or is too large to import: one dead
+/// letter, and why.
 pub fn unreadable(
     source: SourceChoice,
     file: &str,
     received: Timestamp,
-    error: &FileError,
+    reason: &str,
+    too_large: bool,
 ) -> Prepared {
-    let reason = error.to_string();
+    let reason = reason.to_owned();
     Prepared {
         events: Vec::new(),
         dead_letters: vec![DeadLetter {
@@ -109,7 +114,7 @@ pub fn unreadable(
             file: file.to_string(),
             error: Some(reason),
             dead_letters: 1,
-            too_large: matches!(error, FileError::TooLarge),
+            too_large,
             ..FileSummary::default()
         },
     }
