@@ -36,9 +36,21 @@ fn policy() -> Policy {
 /// Another spelling of `path`, steered by `choices`.
 fn respell(path: &str, choices: &[u8]) -> String {
     let mut out = String::new();
+    // The two hex digits of an escape already there stay digits.
+    let mut in_escape = 0;
     for (index, character) in path.chars().enumerate() {
         let choice = choices.get(index % choices.len().max(1)).copied().unwrap_or(0);
         let unreserved = character.is_ascii_alphanumeric() || "-._~".contains(character);
+        if character == '%' {
+            in_escape = 2;
+            out.push(character);
+            continue;
+        }
+        if in_escape > 0 {
+            in_escape -= 1;
+            out.push(character);
+            continue;
+        }
         if unreserved && choice & 1 == 1 {
             let hex = format!("{:02X}", character as u32);
             out.push('%');
