@@ -16,7 +16,11 @@
 //!   [`term_index`]: the postings file beside each.
 //!
 //! - [`verify`]: offline verification of a data directory.
+//!
+//! - [`durable`]: files replaced whole or appended as JSON lines, with one
+//!   torn-tail policy.
 
+pub mod durable;
 pub mod raw_codec;
 mod reader;
 pub mod segment;

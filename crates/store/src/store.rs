@@ -41,6 +41,7 @@ use evident_model::StoredEvent;
 
 use object_store::ObjectStore;
 
+use crate::durable::{self, JsonLines};
 use crate::raw_codec::RawDecoder;
 use crate::reader::{concat_rows, read_batches, reader_metadata};
 use crate::segment::{
@@ -215,6 +216,8 @@ pub struct Store {
     contents: Arc<RwLock<Contents>>,
     signer: NoteSigner,
     latest: Mutex<Option<SignedCheckpoint>>,
+    /// `ledger/checkpoints.jsonl`, appended under `latest`'s lock.
+    checkpoint_log: Mutex<JsonLines>,
     segments: SegmentStore,
     manifest: Mutex<Manifest>,
     runtime: IoRuntime,
@@ -378,7 +381,13 @@ impl Store {
             "store opened"
         );
 
-        let latest = read_checkpoints(&paths, &signer.verifier())?.pop();
+        // A torn last line (a crash while a checkpoint was appended) is cut
+        // here, so the next checkpoint starts on a clean line.
+        let (checkpoint_log, checkpoint_text) = JsonLines::open(&paths.checkpoints()).map_err(
+            io_error(format!("opening {}", paths.checkpoints().display())),
+        )?;
+        let latest =
+            parse_checkpoints(&checkpoint_text, &paths.checkpoints(), &signer.verifier())?.pop();
         check_against_ledger(&paths, &recorded, &contents, latest.as_ref())?;
         let mut leaves_file = OpenOptions::new()
             .append(true)
@@ -413,6 +422,7 @@ impl Store {
             contents,
             signer,
             latest: Mutex::new(latest),
+            checkpoint_log: Mutex::new(checkpoint_log),
             segments,
             manifest: Mutex::new(manifest),
             runtime,
@@ -800,7 +810,7 @@ impl Store {
         }
         let checkpoint = Checkpoint::new(self.signer.name(), size, root);
         let note = self.signer.sign(&checkpoint.to_string())?;
-        append_checkpoint(&self.paths, size, &note)?;
+        append_checkpoint(&self.checkpoint_log, size, &note)?;
         let signed = SignedCheckpoint { checkpoint, note };
         *latest = Some(signed.clone());
         Ok(signed)
@@ -1127,9 +1137,8 @@ struct CheckpointLine {
     note: String,
 }
 
-fn append_checkpoint(paths: &DataPaths, size: u64, note: &str) -> Result<(), StoreError> {
-    let path = paths.checkpoints();
-    let mut line = serde_json::to_vec(&CheckpointLine {
+fn append_checkpoint(log: &Mutex<JsonLines>, size: u64, note: &str) -> Result<(), StoreError> {
+    let line = serde_json::to_vec(&CheckpointLine {
         size,
         note: note.to_string(),
     })
@@ -1137,42 +1146,37 @@ fn append_checkpoint(paths: &DataPaths, size: u64, note: &str) -> Result<(), Sto
         context: "encoding a checkpoint".into(),
         source: error.into(),
     })?;
-    line.push(b'\n');
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(io_error(format!("opening {}", path.display())))?;
-    file.write_all(&line)
-        .and_then(|()| file.sync_data())
-        .map_err(io_error(format!("writing {}", path.display())))
+    let mut log = log
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let context = format!("writing {}", log.path().display());
+    log.append(&[line]).map_err(io_error(context))
 }
 
 /// Every checkpoint recorded in the data directory, verified against
 /// `verifier`, oldest first. A torn last line (a crash while appending) is
-/// ignored.
+/// skipped (the server cuts it when it opens the store).
 pub fn read_checkpoints(
     paths: &DataPaths,
     verifier: &NoteVerifier,
 ) -> Result<Vec<SignedCheckpoint>, StoreError> {
     let path = paths.checkpoints();
-    let text = match fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(error) => {
-            return Err(StoreError::Io {
-                context: format!("reading {}", path.display()),
-                source: error,
-            });
-        }
-    };
+    let text = durable::whole_lines(&path).map_err(|error| StoreError::Io {
+        context: format!("reading {}", path.display()),
+        source: error,
+    })?;
+    parse_checkpoints(&text, &path, verifier)
+}
+
+/// The checkpoints of the whole lines of `checkpoints.jsonl`.
+fn parse_checkpoints(
+    text: &[u8],
+    path: &Path,
+    verifier: &NoteVerifier,
+) -> Result<Vec<SignedCheckpoint>, StoreError> {
     let mut checkpoints = Vec::new();
-    for line in text.split_inclusive('\n') {
-        if !line.ends_with('\n') {
-            tracing::warn!("ignoring a torn last line of {}", path.display());
-            break;
-        }
-        let CheckpointLine { note, .. } = serde_json::from_str(line).map_err(|error| {
+    for line in text.split_inclusive(|byte| *byte == b'\n') {
+        let CheckpointLine { note, .. } = serde_json::from_slice(line).map_err(|error| {
             LedgerError::InvalidNote(format!("malformed line in {}: {error}", path.display()))
         })?;
         let body = verifier.open(&note)?;

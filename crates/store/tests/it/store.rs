@@ -500,3 +500,38 @@ fn lost_term_indexes_and_leaf_hashes_are_rebuilt_from_the_segments() {
     );
     assert!(verify(directory.path(), None).expect("verify").is_ok());
 }
+
+#[test]
+fn a_checkpoint_torn_by_a_crash_is_cut_and_the_store_keeps_opening() {
+    // The reproduction: a crash in the middle of appending a checkpoint,
+    // then a start, more events and checkpoints, a stop, another start.
+    let directory = tempfile::tempdir().expect("temp dir");
+    fill(directory.path(), 10, 5);
+    let checkpoints = directory.path().join("ledger/checkpoints.jsonl");
+    let mut file = fs::OpenOptions::new()
+        .append(true)
+        .open(&checkpoints)
+        .expect("checkpoints");
+    std::io::Write::write_all(&mut file, br#"{"size":7,"root":"abc"#).expect("torn line");
+    drop(file);
+    {
+        let store = Store::open(directory.path(), StoreOptions::default()).expect("opens");
+        for batch in [10u64, 11] {
+            append_and_wait(&store, &[stored(batch)]).expect("durable");
+            store.checkpoint().expect("checkpoint");
+        }
+    }
+    let store = Store::open(directory.path(), StoreOptions::default()).expect("opens again");
+    assert_eq!(store.len(), 12);
+    assert_eq!(
+        store
+            .latest_checkpoint()
+            .map(|latest| latest.checkpoint.size),
+        Some(12)
+    );
+    drop(store);
+    let text = fs::read_to_string(&checkpoints).expect("checkpoints");
+    assert!(text.lines().all(|line| line.ends_with('}')), "{text}");
+    let report = verify(directory.path(), None).expect("verify runs");
+    assert!(report.is_ok(), "{:?}", report.problems);
+}
