@@ -137,13 +137,10 @@ impl KeyStore {
                 path: path.clone(),
                 source,
             })?;
-            let temporary = path.with_extension("json.tmp");
-            fs::write(&temporary, bytes)
-                .and_then(|()| fs::rename(&temporary, &path))
-                .map_err(|source| KeyError::Io {
-                    context: format!("writing {}", path.display()),
-                    source,
-                })?;
+            evident_store::durable::replace(&path, &bytes).map_err(|source| KeyError::Io {
+                context: format!("writing {}", path.display()),
+                source,
+            })?;
         }
         Ok((KeyStore { keys: file.keys }, created))
     }

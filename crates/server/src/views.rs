@@ -72,19 +72,8 @@ impl ViewStore {
     }
 
     fn write(&self, views: &[View]) -> Result<(), std::io::Error> {
-        let temporary = self.path.with_extension("json.tmp");
         let bytes = serde_json::to_vec_pretty(views).map_err(std::io::Error::other)?;
-        {
-            use std::io::Write;
-            let mut file = std::fs::File::create(&temporary)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-        }
-        std::fs::rename(&temporary, &self.path)?;
-        if let Some(directory) = self.path.parent() {
-            std::fs::File::open(directory)?.sync_all()?;
-        }
-        Ok(())
+        evident_store::durable::replace(&self.path, &bytes)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<View>> {

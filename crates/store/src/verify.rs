@@ -135,20 +135,15 @@ impl LastVerify {
         }
     }
 
-    /// Replaces the record in `root` (written whole, then renamed).
+    /// Replaces the record in `root` (whole, durably).
     pub fn save(&self, root: &Path) -> Result<(), StoreError> {
-        let paths = DataPaths::new(root);
-        let path = paths.last_verify();
-        let partial = path.with_extension("json.partial");
+        let path = DataPaths::new(root).last_verify();
         let io = |source| StoreError::Io {
             context: format!("writing {}", path.display()),
             source,
         };
         let text = serde_json::to_vec_pretty(self).map_err(|error| io(error.into()))?;
-        let mut file = std::fs::File::create(&partial).map_err(io)?;
-        std::io::Write::write_all(&mut file, &text).map_err(io)?;
-        file.sync_all().map_err(io)?;
-        std::fs::rename(&partial, &path).map_err(io)
+        crate::durable::replace(&path, &text).map_err(io)
     }
 
     /// The record in `root`, if a verify left one (an unreadable record is

@@ -4,13 +4,13 @@
 //! so that nothing sent is silently dropped and each can be fixed and
 //! imported again.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use evident_model::Timestamp;
+use evident_store::durable::JsonLines;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -31,7 +31,8 @@ pub struct DeadLetter {
 #[derive(Debug)]
 pub struct DeadLetters {
     path: PathBuf,
-    file: Mutex<Option<File>>,
+    /// Opened (a torn last line cut) with the first letter.
+    file: Mutex<Option<JsonLines>>,
     written: AtomicU64,
 }
 
@@ -60,11 +61,10 @@ impl DeadLetters {
         if letters.is_empty() {
             return Ok(());
         }
-        let mut text = Vec::new();
-        for letter in letters {
-            serde_json::to_writer(&mut text, letter)?;
-            text.push(b'\n');
-        }
+        let records = letters
+            .iter()
+            .map(serde_json::to_vec)
+            .collect::<Result<Vec<_>, _>>()?;
         let mut guard = self
             .file
             .lock()
@@ -73,18 +73,12 @@ impl DeadLetters {
             if let Some(dir) = self.path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            *guard = Some(
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&self.path)?,
-            );
+            *guard = Some(JsonLines::open(&self.path)?.0);
         }
         let Some(file) = guard.as_mut() else {
             return Err(io::Error::other("dead-letter file not open"));
         };
-        file.write_all(&text)?;
-        file.sync_data()?;
+        file.append(&records)?;
         self.written
             .fetch_add(letters.len() as u64, Ordering::Relaxed);
         Ok(())
@@ -107,10 +101,27 @@ mod tests {
             record: None,
         };
         letters.write(std::slice::from_ref(&letter)).expect("write");
-        letters.write(&[letter]).expect("write");
+        letters.write(std::slice::from_ref(&letter)).expect("write");
         let text = std::fs::read_to_string(letters.path()).expect("read");
         assert_eq!(text.lines().count(), 2);
         assert!(text.starts_with(r#"{"at":"1970-01-01T00:00:00Z","source":"cloudtrail","file":"a.json","reason":"line 2: not JSON"}"#));
         assert_eq!(letters.written(), 2);
+
+        // A crash while a letter was appended: the next start cuts the torn
+        // line, so the next letter is a line of its own.
+        drop(letters);
+        let mut torn =
+            std::fs::read(dir.path().join("dead-letter/dead-letters.jsonl")).expect("read");
+        torn.extend_from_slice(br#"{"at":"1970-01-01T00:00:00Z","sou"#);
+        std::fs::write(dir.path().join("dead-letter/dead-letters.jsonl"), torn).expect("tear");
+        let letters = DeadLetters::new(dir.path());
+        letters.write(&[letter]).expect("write");
+        let text = std::fs::read_to_string(letters.path()).expect("read");
+        assert_eq!(text.lines().count(), 3);
+        assert!(
+            text.lines()
+                .all(|line| serde_json::from_str::<Value>(line).is_ok()),
+            "{text}"
+        );
     }
 }

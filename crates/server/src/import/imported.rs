@@ -4,10 +4,11 @@
 //! re-lists and restarts.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, BufRead, BufReader};
+use std::path::Path;
 use std::sync::Mutex;
+
+use evident_store::durable::JsonLines;
 
 use evident_model::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -30,17 +31,16 @@ struct Line {
 /// The files imported so far, by origin (`s3://bucket/key`).
 #[derive(Debug)]
 pub struct ImportedFiles {
-    path: PathBuf,
     state: Mutex<State>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
     /// Origin → the SHA-256 of its content, when known.
     origins: HashMap<String, Option<String>>,
     /// Imports that began and did not finish (cut short by a crash).
     started: HashSet<String>,
-    file: Option<File>,
+    file: JsonLines,
 }
 
 impl ImportedFiles {
@@ -49,40 +49,24 @@ impl ImportedFiles {
     /// Reads the list of `data_dir`. A torn last line, from a crash while
     /// it was written, is cut off: that file is checked again.
     pub fn open(data_dir: &Path) -> io::Result<ImportedFiles> {
-        let path = data_dir.join(Self::FILE);
+        let (file, text) = JsonLines::open(&data_dir.join(Self::FILE))?;
         let mut origins = HashMap::new();
         let mut started = HashSet::new();
-        match std::fs::read(&path) {
-            Ok(bytes) => {
-                let whole = bytes
-                    .iter()
-                    .rposition(|byte| *byte == b'\n')
-                    .map_or(0, |newline| newline + 1);
-                if whole < bytes.len() {
-                    let file = OpenOptions::new().write(true).open(&path)?;
-                    file.set_len(whole as u64)?;
-                    file.sync_all()?;
-                }
-                for line in BufReader::new(&bytes[..whole]).lines() {
-                    if let Ok(line) = serde_json::from_str::<Line>(&line?) {
-                        if line.started {
-                            started.insert(line.origin);
-                        } else {
-                            started.remove(&line.origin);
-                            origins.insert(line.origin, line.sha256);
-                        }
-                    }
+        for line in BufReader::new(text.as_slice()).lines() {
+            if let Ok(line) = serde_json::from_str::<Line>(&line?) {
+                if line.started {
+                    started.insert(line.origin);
+                } else {
+                    started.remove(&line.origin);
+                    origins.insert(line.origin, line.sha256);
                 }
             }
-            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
-            Err(error) => return Err(error),
         }
         Ok(ImportedFiles {
-            path,
             state: Mutex::new(State {
                 origins,
                 started,
-                file: None,
+                file,
             }),
         })
     }
@@ -152,25 +136,12 @@ impl ImportedFiles {
     }
 
     fn append(&self, line: &Line, then: impl FnOnce(&mut State)) -> io::Result<()> {
-        let mut text = serde_json::to_vec(line)?;
-        text.push(b'\n');
+        let record = serde_json::to_vec(line)?;
         let mut state = self
             .state
             .lock()
             .map_err(|_| io::Error::other("imported-files lock poisoned"))?;
-        if state.file.is_none() {
-            state.file = Some(
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&self.path)?,
-            );
-        }
-        let Some(file) = state.file.as_mut() else {
-            return Err(io::Error::other("imported-files list not open"));
-        };
-        file.write_all(&text)?;
-        file.sync_data()?;
+        state.file.append(&[record])?;
         then(&mut state);
         Ok(())
     }
@@ -178,6 +149,9 @@ impl ImportedFiles {
 
 #[cfg(test)]
 mod tests {
+    use std::fs::OpenOptions;
+    use std::io::Write;
+
     use super::*;
 
     #[test]

@@ -44,15 +44,11 @@ impl Positions {
         self.days.get(folder).map(String::as_str)
     }
 
-    /// Sets and saves (a new file renamed over the old one).
+    /// Sets and saves (replaced whole, durably).
     pub fn set(&mut self, folder: &str, day: &str) -> std::io::Result<()> {
         self.days.insert(folder.to_string(), day.to_string());
-        let temporary = self.path.with_extension("json.new");
         let bytes = serde_json::to_vec_pretty(&self.days).map_err(std::io::Error::other)?;
-        let file = std::fs::File::create(&temporary)?;
-        std::io::Write::write_all(&mut &file, &bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temporary, &self.path)
+        evident_store::durable::replace(&self.path, &bytes)
     }
 }
 
