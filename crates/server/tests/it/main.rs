@@ -1,3 +1,4 @@
+mod crash;
 mod disk_full;
 mod geoip;
 mod hardening;
