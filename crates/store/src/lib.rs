@@ -32,6 +32,6 @@ pub mod verify;
 pub mod wal;
 
 pub use store::{
-    DataPaths, Sealed, SignedCheckpoint, Snapshot, Store, StoreError, StoreOptions,
+    DataPaths, InclusionProof, Sealed, SignedCheckpoint, Snapshot, Store, StoreError, StoreOptions,
     append_and_wait, local_objects, read_checkpoints,
 };

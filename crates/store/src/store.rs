@@ -116,6 +116,17 @@ impl DataPaths {
     }
 }
 
+/// What proves one event is in the log: the event, its leaf index, the
+/// checkpoint the proof leads to, and the audit path (RFC 9162) from the
+/// leaf to that checkpoint's root.
+#[derive(Debug, Clone)]
+pub struct InclusionProof {
+    pub event: Arc<StoredEvent>,
+    pub leaf_index: u64,
+    pub checkpoint: SignedCheckpoint,
+    pub path: Vec<Hash>,
+}
+
 /// A signed checkpoint as kept in `checkpoints.jsonl`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedCheckpoint {
@@ -817,11 +828,9 @@ impl Store {
     }
 
     /// The event with `id`, its leaf index and its audit path in the tree
-    /// of the latest checkpoint.
-    pub fn inclusion_proof(
-        &self,
-        id: &str,
-    ) -> Result<(Arc<StoredEvent>, u64, SignedCheckpoint, Vec<Hash>), StoreError> {
+    /// of the latest checkpoint. Blocks (it may sign a checkpoint and read
+    /// a segment): call it off async threads.
+    pub fn inclusion_proof(&self, id: &str) -> Result<InclusionProof, StoreError> {
         loop {
             // Signs a newer checkpoint whenever the tree grew, so an event
             // appended after the last one is covered on the next round.
@@ -830,7 +839,12 @@ impl Store {
             if index < checkpoint.checkpoint.size {
                 let proof =
                     tree::inclusion_proof(&self.read().tree, index, checkpoint.checkpoint.size)?;
-                return Ok((event, index, checkpoint, proof));
+                return Ok(InclusionProof {
+                    event,
+                    leaf_index: index,
+                    checkpoint,
+                    path: proof,
+                });
             }
         }
     }

@@ -82,20 +82,21 @@ pub async fn inclusion(
         .get("id")
         .cloned()
         .ok_or_else(|| QueryError::bad_request("missing the id parameter"))?;
-    let ((event, index, signed, proof), bytes) = blocking(&state, move |store| {
+    let (proven, bytes) = blocking(&state, move |store| {
         let proven = store.inclusion_proof(&id)?;
-        let bytes = store.event_bytes(proven.1)?;
+        let bytes = store.event_bytes(proven.leaf_index)?;
         Ok((proven, bytes))
     })
     .await?;
+    let signed = proven.checkpoint;
     Ok(Json(json!({
-        "id": event.id,
-        "leaf_index": index,
+        "id": proven.event.id,
+        "leaf_index": proven.leaf_index,
         "tree_size": signed.checkpoint.size,
         "leaf_hash": leaf_hash(&bytes).to_base64(),
         // The exact stored bytes: hash them (with a 0x00 prefix) to get the leaf.
         "event": String::from_utf8_lossy(&bytes),
-        "proof": base64_hashes(&proof),
+        "proof": base64_hashes(&proven.path),
         "root_hash": signed.checkpoint.root.to_base64(),
         "checkpoint": signed.note,
         "public_key": state.store.verifier().to_string(),

@@ -18,6 +18,12 @@ use super::QueryError;
 /// The largest JSON body of the query and management APIs: 1 MiB.
 pub const JSON_BODY_LIMIT: usize = 1 << 20;
 
+/// A body refused as too large is still read (and dropped) up to this
+/// many bytes before the answer, so that an ordinary client that is still
+/// sending gets the 413 rather than a reset connection; past it the
+/// connection is closed at once.
+const DRAIN_LIMIT: u64 = 16 << 20;
+
 /// Messages about a body that does not parse are cut to this many bytes.
 const MAX_MESSAGE: usize = 200;
 
@@ -92,20 +98,35 @@ pub async fn read_limited(
     limit: usize,
     declared: Option<u64>,
 ) -> Result<Vec<u8>, QueryError> {
+    let mut stream = body.into_data_stream();
     if declared.is_some_and(|length| length > limit as u64) {
+        if declared.is_some_and(|length| length <= DRAIN_LIMIT) {
+            drain(&mut stream, DRAIN_LIMIT).await;
+        }
         return Err(too_large(limit));
     }
     let mut bytes = Vec::with_capacity(declared.map_or(0, |length| length as usize));
-    let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk =
             chunk.map_err(|_| QueryError::bad_request("the request body could not be read"))?;
         if bytes.len() + chunk.len() > limit {
+            drain(&mut stream, DRAIN_LIMIT.saturating_sub(bytes.len() as u64)).await;
             return Err(too_large(limit));
         }
         bytes.extend_from_slice(&chunk);
     }
     Ok(bytes)
+}
+
+/// Reads and drops up to `at_most` more bytes of a body.
+async fn drain(stream: &mut axum::body::BodyDataStream, at_most: u64) {
+    let mut dropped = 0u64;
+    while dropped < at_most {
+        match stream.next().await {
+            Some(Ok(chunk)) => dropped += chunk.len() as u64,
+            _ => return,
+        }
+    }
 }
 
 fn too_large(limit: usize) -> QueryError {

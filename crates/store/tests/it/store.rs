@@ -84,7 +84,13 @@ fn appends_survive_a_restart_with_proofs_that_verify() {
         latest.checkpoint.to_string()
     );
 
-    let (event, index, checkpoint, proof) = store.inclusion_proof("id-0042").expect("known id");
+    let proven = store.inclusion_proof("id-0042").expect("known id");
+    let (event, index, checkpoint, proof) = (
+        proven.event,
+        proven.leaf_index,
+        proven.checkpoint,
+        proven.path,
+    );
     assert_eq!((event.id.as_str(), index), ("id-0042", 42));
     verify_inclusion(
         &leaf_hash(&store.event_bytes(index).expect("stored bytes")),
@@ -102,7 +108,8 @@ fn appends_survive_a_restart_with_proofs_that_verify() {
 
     // Events appended after the checkpoint get a fresh one for their proof.
     append_and_wait(&store, &[stored(100)]).expect("durable");
-    let (_, index, checkpoint, _) = store.inclusion_proof("id-0100").expect("known id");
+    let proven = store.inclusion_proof("id-0100").expect("known id");
+    let (index, checkpoint) = (proven.leaf_index, proven.checkpoint);
     assert_eq!((index, checkpoint.checkpoint.size), (100, 101));
     drop(store);
 
@@ -311,7 +318,8 @@ fn sealed_segments_replace_the_log_and_verify() {
     let store =
         Store::open(directory.path(), sealing_options()).expect("reopen from segments and log");
     assert_eq!(store.len(), 111);
-    let (event, index, _, _) = store.inclusion_proof("id-0030").expect("a sealed event");
+    let proven = store.inclusion_proof("id-0030").expect("a sealed event");
+    let (event, index) = (proven.event, proven.leaf_index);
     assert_eq!((event.id.as_str(), index), ("id-0030", 30));
     drop(store);
     let report = verify(directory.path(), None).expect("verify");
@@ -355,7 +363,13 @@ fn a_rewritten_segment_is_caught() {
 
     // The store serves what is on disk; the proof it hands out exposes it.
     let store = Store::open(directory.path(), sealing_options()).expect("open");
-    let (event, index, checkpoint, proof) = store.inclusion_proof("id-0007").expect("proof");
+    let proven = store.inclusion_proof("id-0007").expect("proof");
+    let (event, index, checkpoint, proof) = (
+        proven.event,
+        proven.leaf_index,
+        proven.checkpoint,
+        proven.path,
+    );
     assert_eq!(event.event.message.as_deref(), Some("nothing to see here"));
     let served = store.event_bytes(index).expect("bytes");
     assert!(
@@ -369,7 +383,8 @@ fn a_rewritten_segment_is_caught() {
         .is_err(),
         "the altered event fails its inclusion proof"
     );
-    let (_, index, checkpoint, proof) = store.inclusion_proof("id-0008").expect("proof");
+    let proven = store.inclusion_proof("id-0008").expect("proof");
+    let (index, checkpoint, proof) = (proven.leaf_index, proven.checkpoint, proven.path);
     verify_inclusion(
         &leaf_hash(&store.event_bytes(index).expect("bytes")),
         index,
@@ -416,7 +431,8 @@ fn retention_drops_old_segments_and_what_remains_still_verifies() {
         store.inclusion_proof("id-0010").is_err(),
         "an expired event is gone"
     );
-    let (_, index, checkpoint, proof) = store.inclusion_proof("id-0060").expect("a kept event");
+    let proven = store.inclusion_proof("id-0060").expect("a kept event");
+    let (index, checkpoint, proof) = (proven.leaf_index, proven.checkpoint, proven.path);
     verify_inclusion(
         &leaf_hash(&store.event_bytes(index).expect("bytes")),
         index,
