@@ -2,10 +2,11 @@
 //!
 //! A body is read only after the caller's credentials were checked (the
 //! router's access layer runs before any extractor), at most `LIMIT` bytes
-//! of it (a larger one is refused as soon as its length is known, or as
-//! soon as the limit is crossed), and a body that does not parse is refused
-//! with a short message that never repeats the body: a position, and what
-//! was expected, with string values from the body left out.
+//! of it are kept (a larger one is refused once its length is known or the
+//! limit is crossed, its rest dropped unread past 16 MiB), and a body that
+//! does not parse is refused with a short message that never repeats the
+//! body: a position, and what was expected, with string values from the
+//! body left out.
 
 use axum::body::Body;
 use axum::extract::{FromRequest, OptionalFromRequest, Request};
@@ -91,8 +92,8 @@ fn declared_length(request: &Request) -> Option<u64> {
         .and_then(|value| value.parse().ok())
 }
 
-/// Reads at most `limit` bytes of `body`: a declared or actual length
-/// above it is a 413, answered without reading further.
+/// Keeps at most `limit` bytes of `body`: a declared or actual length
+/// above it is a 413 (what follows is dropped, up to [`DRAIN_LIMIT`]).
 pub async fn read_limited(
     body: Body,
     limit: usize,
