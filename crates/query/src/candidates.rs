@@ -17,8 +17,24 @@ use evident_store::{Sealed, Snapshot, Store};
 use crate::QueryError;
 
 /// Where an event sorts: event time (ns), tiebreaker, then its position in
-/// the log, which makes the order total.
-pub type SortKey = (i64, i64, u64);
+/// the log, which makes the order total (fields compare in this order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SortKey {
+    pub time: i64,
+    pub tiebreaker: i64,
+    /// The event's position in the log (its leaf index).
+    pub position: u64,
+}
+
+impl SortKey {
+    pub fn new(time: i64, tiebreaker: i64, position: u64) -> SortKey {
+        SortKey {
+            time,
+            tiebreaker,
+            position,
+        }
+    }
+}
 
 /// A half-open range of event times, in nanoseconds since the epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,7 +134,7 @@ impl<'q> Plan<'q> {
 }
 
 pub(crate) fn event_key(stored: &StoredEvent, sequence: u64) -> SortKey {
-    (stored.time_nanos(), stored.tiebreaker, sequence)
+    SortKey::new(stored.time_nanos(), stored.tiebreaker, sequence)
 }
 
 /// The candidate rows of a sealed segment inside the window (ascending)
@@ -164,7 +180,7 @@ pub(crate) fn segment_candidates(
         let time = times.value(position);
         if window.contains(time) {
             kept_rows.push(row);
-            keys.push((
+            keys.push(SortKey::new(
                 time,
                 tiebreakers.value(position),
                 meta.first_sequence + u64::from(row),
@@ -232,7 +248,10 @@ pub(crate) fn tail_candidates<'s>(
     plan.tail_rows(&snapshot.tail)
         .into_iter()
         .filter(|(_, event)| window.contains(event.facts.time))
-        .map(|(sequence, event)| ((event.facts.time, event.facts.tiebreaker, sequence), event))
+        .map(|(sequence, event)| {
+            let key = SortKey::new(event.facts.time, event.facts.tiebreaker, sequence);
+            (key, event)
+        })
         .collect()
 }
 
@@ -256,7 +275,7 @@ pub(crate) fn tail_matches(
     mut found: impl FnMut(StoredEvent),
 ) -> Result<(), QueryError> {
     for (key, event) in tail_candidates(snapshot, plan, window) {
-        let stored = parse_tail_event(key.2, event)?;
+        let stored = parse_tail_event(key.position, event)?;
         if plan.matches(&stored) {
             found(stored);
         }

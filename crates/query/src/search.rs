@@ -74,12 +74,12 @@ pub fn search(
     // Nothing before the cursor's time can follow it: later pages skip the
     // segments (and candidates) the earlier ones went through.
     let window = match (after, order) {
-        (Some((time, _, _)), Order::NewestFirst) => Window {
+        (Some(cursor), Order::NewestFirst) => Window {
             from: window.from,
-            to: window.to.min(time.saturating_add(1)),
+            to: window.to.min(cursor.time.saturating_add(1)),
         },
-        (Some((time, _, _)), Order::OldestFirst) => Window {
-            from: window.from.max(time),
+        (Some(cursor), Order::OldestFirst) => Window {
+            from: window.from.max(cursor.time),
             to: window.to,
         },
         (None, _) => window,
@@ -99,7 +99,7 @@ pub fn search(
         .collect();
     order.sort(&mut tail);
     for (key, event) in tail {
-        if plan.exact || plan.matches(&parse_tail_event(key.2, event)?) {
+        if plan.exact || plan.matches(&parse_tail_event(key.position, event)?) {
             hits.push((key, Arc::clone(&event.payload)));
             if hits.len() == want {
                 break;
@@ -142,8 +142,8 @@ pub fn search(
         }
         if let Some(worst) = keys.get(limit) {
             let out_of_reach = match order {
-                Order::NewestFirst => sealed.meta.max_time < worst.0,
-                Order::OldestFirst => sealed.meta.min_time > worst.0,
+                Order::NewestFirst => sealed.meta.max_time < worst.time,
+                Order::OldestFirst => sealed.meta.min_time > worst.time,
             };
             if out_of_reach {
                 break;
@@ -235,10 +235,12 @@ pub fn search(
     for (key, event, _) in best {
         let event = match event {
             Some(event) => event,
-            None => read.remove(&key.2).ok_or_else(|| QueryError::Damaged {
-                path: "segments".into(),
-                reason: format!("event {} was not read back", key.2),
-            })?,
+            None => read
+                .remove(&key.position)
+                .ok_or_else(|| QueryError::Damaged {
+                    path: "segments".into(),
+                    reason: format!("event {} was not read back", key.position),
+                })?,
         };
         hits.push((key, event));
     }

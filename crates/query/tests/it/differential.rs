@@ -125,7 +125,7 @@ fn key(stored: &StoredEvent, sequence: u64) -> SortKey {
         .timestamp
         .unwrap_or(stored.discovery_timestamp)
         .as_nanos();
-    (time, stored.tiebreaker, sequence)
+    SortKey::new(time, stored.tiebreaker, sequence)
 }
 
 pub(crate) struct Fixture {
@@ -185,7 +185,7 @@ pub(crate) fn expected<'e>(
         .enumerate()
         .map(|(sequence, stored)| (key(stored, sequence as u64), stored))
         .filter(|(key, stored)| {
-            window.contains(key.0) && evident_search::matches(filter, &stored.event)
+            window.contains(key.time) && evident_search::matches(filter, &stored.event)
         })
         .collect()
 }
@@ -359,7 +359,8 @@ fn timeseries_agree_with_an_aggregator_per_bucket() {
             for buckets in bucketings {
                 let mut reference: Vec<Aggregator<'_>> =
                     (0..buckets.count).map(|_| Aggregator::new(stats)).collect();
-                for ((time, _, _), stored) in expected(&fixture.events, &query.filter, window) {
+                for (key, stored) in expected(&fixture.events, &query.filter, window) {
+                    let time = key.time;
                     if time < buckets.start {
                         continue;
                     }

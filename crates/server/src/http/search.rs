@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use evident_model::Timestamp;
-use evident_query::{Order, Window};
+use evident_query::{Order, SortKey, Window};
 use evident_store::Store;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -255,7 +255,7 @@ pub fn search_page(
         order,
         after
             .as_ref()
-            .map(|cursor| (cursor.time, cursor.tiebreaker, cursor.sequence)),
+            .map(|cursor| SortKey::new(cursor.time, cursor.tiebreaker, cursor.sequence)),
         limit,
     )
     .map_err(|error| QueryError::internal(format!("search failed: {error}")))?;
@@ -264,7 +264,7 @@ pub fn search_page(
         .iter()
         .map(|(key, raw)| {
             super::hit::render(raw, flavor).map_err(|error| {
-                QueryError::internal(format!("event {} does not parse: {error}", key.2))
+                QueryError::internal(format!("event {} does not parse: {error}", key.position))
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -278,12 +278,12 @@ pub fn search_page(
         },
     };
     if page.more
-        && let Some(&((time, tiebreaker, sequence), _)) = page.hits.last()
+        && let Some(&(last, _)) = page.hits.last()
     {
         let cursor = Cursor {
-            time,
-            tiebreaker,
-            sequence,
+            time: last.time,
+            tiebreaker: last.tiebreaker,
+            sequence: last.position,
             search: search_digest,
             from: from.as_nanos(),
             to: to.as_nanos(),
