@@ -304,7 +304,8 @@ pub fn local_objects(root: &Path) -> Result<Arc<dyn ObjectStore>, StoreError> {
 }
 
 impl Store {
-    /// Opens or creates the store in `root`, replaying the log.
+    /// Opens or creates the store in `root`, replaying the log. Blocks (it
+    /// reads the whole data directory): call it off async threads.
     pub fn open(root: &Path, options: StoreOptions) -> Result<Store, StoreError> {
         let paths = DataPaths::new(root);
         fs::create_dir_all(paths.ledger())
@@ -445,6 +446,7 @@ impl Store {
     /// Seals every full run of `seal_rows` unsealed events into a Parquet
     /// segment, records it in the manifest, then lets the log drop the
     /// files it no longer needs. Returns how many segments were written.
+    /// Blocks for seconds (it writes segments): call it off async threads.
     pub fn seal(&self) -> Result<usize, StoreError> {
         let mut manifest = self
             .manifest
@@ -546,7 +548,7 @@ impl Store {
     /// `cutoff` (ns since the epoch): retention counts from ingest time.
     /// The leaves of dropped events stay in the ledger, so the remaining
     /// events still verify against every checkpoint. Returns the number of
-    /// events dropped.
+    /// events dropped. Blocks (it writes the manifest and deletes files).
     pub fn expire_before(&self, cutoff: i64) -> Result<u64, StoreError> {
         let mut manifest = self
             .manifest
@@ -652,7 +654,7 @@ impl Store {
     }
 
     /// Columns of a sealed segment, for the rows at `rows` (offsets,
-    /// ascending) or for every row.
+    /// ascending) or for every row. Blocks (it reads the segment).
     pub fn read_sealed(
         &self,
         sealed: &Sealed,
@@ -665,6 +667,7 @@ impl Store {
     }
 
     /// Like [`Store::read_sealed`], in batches of up to a row group.
+    /// Blocks (it reads the segment).
     pub fn read_sealed_batches(
         &self,
         sealed: &Sealed,
@@ -692,7 +695,8 @@ impl Store {
     }
 
     /// How often each value occurs in the segment's keyword columns (those
-    /// with few distinct values; see [`value_counts`]).
+    /// with few distinct values; see [`value_counts`]). Blocks the first
+    /// time (it reads the segment's footer).
     pub fn value_counts(&self, sealed: &Sealed) -> Result<Arc<ValueCounts>, StoreError> {
         if let Some(counts) = sealed.value_counts.get() {
             return Ok(Arc::clone(counts));
@@ -704,7 +708,7 @@ impl Store {
     }
 
     /// The sealed events at `rows` (offsets, ascending), with their
-    /// sequence numbers and exact bytes.
+    /// sequence numbers and exact bytes. Blocks (it reads the segment).
     pub fn sealed_events(
         &self,
         sealed: &Sealed,
@@ -725,7 +729,7 @@ impl Store {
     }
 
     /// The exact bytes of the sealed events at `rows` (offsets, ascending),
-    /// with their sequence numbers.
+    /// with their sequence numbers. Blocks (it reads the segment).
     pub fn sealed_payloads(
         &self,
         sealed: &Sealed,
@@ -803,7 +807,8 @@ impl Store {
     }
 
     /// Signs and records a checkpoint if the tree grew since the last one
-    /// (or none exists); returns the latest checkpoint either way.
+    /// (or none exists); returns the latest checkpoint either way. Blocks
+    /// (it appends to the checkpoint log and syncs it).
     pub fn checkpoint(&self) -> Result<SignedCheckpoint, StoreError> {
         let mut latest = match self.latest.lock() {
             Ok(latest) => latest,
@@ -883,7 +888,8 @@ impl Store {
     }
 
     /// The proof that the tree of `old_size` leaves is a prefix of the tree
-    /// of `new_size` leaves, with both roots.
+    /// of `new_size` leaves, with both roots. From the tree in memory: no
+    /// IO.
     pub fn consistency_proof(
         &self,
         old_size: u64,
@@ -898,7 +904,8 @@ impl Store {
         ))
     }
 
-    /// The stored bytes of the event at a leaf index.
+    /// The stored bytes of the event at a leaf index. Blocks when the event
+    /// is sealed (it reads the segment).
     pub fn event_bytes(&self, index: u64) -> Result<Arc<[u8]>, StoreError> {
         let sealed = {
             let contents = self.read();
