@@ -8,8 +8,8 @@
 //! them; a batch evident refuses for good is moved to `rejected/`.
 
 use std::collections::VecDeque;
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -108,20 +108,14 @@ impl Spool {
             state.next_sequence += 1;
             sequence
         };
-        let name = format!("{sequence:020}");
-        let temporary = self.dir.join(format!("{name}.tmp"));
-        let path = self.dir.join(format!("{name}.jsonl"));
+        let path = self.dir.join(format!("{sequence:020}.jsonl"));
         let mut text = Vec::with_capacity(events.iter().map(|event| event.len() + 1).sum());
         for event in events {
             text.extend_from_slice(event);
             text.push(b'\n');
         }
-        let mut file = File::create(&temporary)?;
-        file.write_all(&text)?;
-        file.sync_data()?;
-        drop(file);
-        fs::rename(&temporary, &path)?;
-        File::open(&self.dir)?.sync_all()?;
+        // Whole or not there: a temporary, synced, renamed, folder synced.
+        evident_durable::replace(&path, &text)?;
         let size = text.len() as u64;
         let mut state = self.lock();
         // Files enter in sequence order even when two writes overlap.
@@ -198,7 +192,8 @@ impl Spool {
                 fs::rename(path, rejected.join(name))?;
             }
         }
-        File::open(&self.dir)?.sync_all()?;
+        evident_durable::sync_dir(&rejected)?;
+        evident_durable::sync_dir(&self.dir)?;
         self.forget(files);
         Ok(())
     }

@@ -137,7 +137,7 @@ impl KeyStore {
                 path: path.clone(),
                 source,
             })?;
-            evident_store::durable::replace(&path, &bytes).map_err(|source| KeyError::Io {
+            evident_durable::replace(&path, &bytes).map_err(|source| KeyError::Io {
                 context: format!("writing {}", path.display()),
                 source,
             })?;

@@ -73,7 +73,7 @@ impl ViewStore {
 
     fn write(&self, views: &[View]) -> Result<(), std::io::Error> {
         let bytes = serde_json::to_vec_pretty(views).map_err(std::io::Error::other)?;
-        evident_store::durable::replace(&self.path, &bytes)
+        evident_durable::replace(&self.path, &bytes)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<View>> {

@@ -17,10 +17,9 @@
 //!
 //! - [`verify`]: offline verification of a data directory.
 //!
-//! - [`durable`]: files replaced whole or appended as JSON lines, with one
-//!   torn-tail policy.
+//! Its files beside the log and segments (checkpoints) go through
+//! `evident_durable`.
 
-pub mod durable;
 pub mod raw_codec;
 mod reader;
 pub mod segment;

@@ -41,7 +41,6 @@ use evident_model::StoredEvent;
 
 use object_store::ObjectStore;
 
-use crate::durable::{self, JsonLines};
 use crate::raw_codec::RawDecoder;
 use crate::reader::{concat_rows, read_batches, reader_metadata};
 use crate::segment::{
@@ -52,6 +51,7 @@ use crate::tail::{Tail, TailEvent, TailFacts, id_key};
 use crate::term_index::{Prehashed, TermIndex, event_term_hashes};
 use crate::value_counts::{self, ValueCounts};
 use crate::wal::{CommitReply, GroupCommit, Wal, WalError, WalOptions};
+use evident_durable::{self as durable, JsonLines};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -143,7 +143,7 @@ impl LastVerify {
             source,
         };
         let text = serde_json::to_vec_pretty(self).map_err(|error| io(error.into()))?;
-        crate::durable::replace(&path, &text).map_err(io)
+        evident_durable::replace(&path, &text).map_err(io)
     }
 
     /// The record in `root`, if a verify left one (an unreadable record is

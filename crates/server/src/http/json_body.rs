@@ -94,7 +94,7 @@ fn declared_length(request: &Request) -> Option<u64> {
 
 /// Keeps at most `limit` bytes of `body`: a declared or actual length
 /// above it is a 413 (what follows is dropped, up to [`DRAIN_LIMIT`]).
-pub async fn read_limited(
+async fn read_limited(
     body: Body,
     limit: usize,
     declared: Option<u64>,

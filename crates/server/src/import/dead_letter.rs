@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use evident_durable::JsonLines;
 use evident_model::Timestamp;
-use evident_store::durable::JsonLines;
 use serde::Serialize;
 use serde_json::Value;
 

@@ -8,7 +8,7 @@ use std::io::{self, BufRead, BufReader};
 use std::path::Path;
 use std::sync::Mutex;
 
-use evident_store::durable::JsonLines;
+use evident_durable::JsonLines;
 
 use evident_model::Timestamp;
 use serde::{Deserialize, Serialize};

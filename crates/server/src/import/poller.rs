@@ -48,7 +48,7 @@ impl Positions {
     pub fn set(&mut self, folder: &str, day: &str) -> std::io::Result<()> {
         self.days.insert(folder.to_string(), day.to_string());
         let bytes = serde_json::to_vec_pretty(&self.days).map_err(std::io::Error::other)?;
-        evident_store::durable::replace(&self.path, &bytes)
+        evident_durable::replace(&self.path, &bytes)
     }
 }
 

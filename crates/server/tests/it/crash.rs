@@ -1,7 +1,8 @@
 //! Crash injection over the whole data directory: for every file evident
 //! appends to, the directory as a crash in the middle of its last record
 //! would leave it (cut at every byte offset of that record); for every
-//! file evident replaces whole, a temporary file left behind. Each time
+//! file evident replaces whole or writes once (the gateway spool's
+//! batches), a temporary file left behind. Each time
 //! the data directory must open as the server opens it, hold every
 //! acknowledged event exactly once, verify, and take new writes on clean
 //! lines; a few of the cases start the real server too.
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use evident::import::{DeadLetter, DeadLetters, ImportedFiles};
 use evident::keys::{KeyKind, KeyStore};
 use evident::views::{View, ViewStore};
+use evident_gateway::spool::Spool;
 use evident_model::{StoredEvent, Timestamp};
 use evident_store::verify::{LastVerify, verify};
 use evident_store::{Store, StoreOptions, append_and_wait};
@@ -88,6 +90,12 @@ fn fixture(root: &Path) -> u64 {
             })
         })
         .expect("view");
+    // The gateway's spool, as `serve --gateway-config` keeps it.
+    let spool = Spool::open(&root.join("gateway-spool"), 1 << 20).expect("spool");
+    spool
+        .append(&[b"{\"n\":1}".to_vec(), b"{\"n\":2}".to_vec()])
+        .expect("batch");
+    spool.append(&[b"{\"n\":3}".to_vec()]).expect("batch");
     let report = verify(root, None).expect("verify");
     assert!(report.is_ok(), "{:?}", report.problems);
     LastVerify::new(&report, std::time::Duration::from_millis(1), false)
@@ -183,6 +191,22 @@ fn check(root: &Path, events: usize, imported_files: usize, what: &str) {
     let views = ViewStore::open(root).unwrap_or_else(|error| panic!("{what}: views: {error:?}"));
     assert_eq!(views.list().len(), 1, "{what}");
     assert!(LastVerify::load(root).is_some(), "{what}: last verify");
+    let spool = Spool::open(&root.join("gateway-spool"), 1 << 20)
+        .unwrap_or_else(|error| panic!("{what}: spool: {error}"));
+    let waiting = spool
+        .oldest(1 << 20, 1000)
+        .expect("spool read")
+        .expect("batches");
+    assert_eq!(waiting.events.len(), 3, "{what}: spooled events");
+    let leftovers = fs::read_dir(root.join("gateway-spool"))
+        .expect("spool folder")
+        .filter(|entry| {
+            entry
+                .as_ref()
+                .is_ok_and(|entry| entry.path().extension().is_some_and(|ext| ext == "tmp"))
+        })
+        .count();
+    assert_eq!(leftovers, 0, "{what}: a temporary left in the spool");
     for file in [
         "ledger/checkpoints.jsonl",
         "imported-files.jsonl",
@@ -266,7 +290,12 @@ fn a_crash_at_any_byte_of_the_last_record_of_any_file_loses_nothing_acknowledged
     }
 
     // Files replaced whole: a crash before the rename leaves a temporary.
-    for file in ["keys.json", "views.json", "ledger/last-verify.json"] {
+    for file in [
+        "keys.json",
+        "views.json",
+        "ledger/last-verify.json",
+        "gateway-spool/00000000000000000002.jsonl",
+    ] {
         run(
             &|root| {
                 let mut temporary = root.join(file).into_os_string();

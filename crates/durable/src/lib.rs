@@ -1,5 +1,7 @@
-//! The files evident keeps beside its log and segments, with one set of
-//! guarantees for each kind:
+//! Every file evident keeps beside its write-ahead log and segments (the
+//! server's keys, views, import list and dead letters, the store's
+//! checkpoints and last verify, the gateway's spool) goes through here,
+//! with one set of guarantees for each kind:
 //!
 //! - **replaced whole** ([`replace`]): written to a temporary file beside
 //!   it, synced, renamed over it, and the folder synced. A reader finds the
@@ -30,12 +32,17 @@ pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// Syncs the folder holding `path`, so that a rename or a new file in it
 /// survives a crash.
-pub fn sync_folder(path: &Path) -> io::Result<()> {
-    let folder = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    File::open(folder)?.sync_all()
+fn sync_folder(path: &Path) -> io::Result<()> {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => sync_dir(parent),
+        _ => sync_dir(Path::new(".")),
+    }
+}
+
+/// Syncs a folder: the names created, renamed or removed in it survive a
+/// crash.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
 }
 
 /// The whole lines of a JSON-lines file (each with its newline), without
