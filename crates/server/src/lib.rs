@@ -1,30 +1,20 @@
-//! evident's server side and command line, as a library so that the
-//! integration tests can drive it in-process.
+//! The `evident` binary's library: the glue that composes the surfaces
+//! into one process. `evident serve` opens the store, builds the
+//! application service (`evident_app::Evident`) and serves it over HTTP
+//! (`evident_http`), the PostgreSQL wire protocol (`evident_pgwire`) and,
+//! optionally, the audit gateway beside them; every other subcommand is
+//! `evident_cli`'s.
 //!
-//! - [`cli`]: the command-line arguments;
-//! - [`commands`]: one module per subcommand (`match`);
-//! - [`data_dir`]: the data directory, private to the server's user;
-//! - [`intake`]: the Datadog logs intake, from request bodies to events;
-//! - [`import`]: cloud audit log files in (`evident import`, the import
-//!   endpoint), with the dead-letter area;
-//! - [`http`]: the HTTP API (intake, search, SQL, integrity);
-//! - [`keys`]: API and application keys, stored hashed;
-//! - [`activity`]: evident's own activity (SQL statements run) recorded as
-//!   audit events;
-//! - [`sql_output`]: SQL results as JSON, CSV or a table;
-//! - [`postgres`]: the PostgreSQL wire protocol, for psql and BI tools;
-//! - [`views`]: the explorer's saved views;
-//! - [`tls`]: TLS for the HTTP and PostgreSQL listeners.
+//! - [`serve`]: `evident serve`;
+//! - [`gateway`]: `evident gateway`, the audit gateway on its own;
+//! - [`tls`]: the certificate both listeners serve.
+//!
+//! The application crate's modules the integration tests drive directly
+//! are re-exported here.
 
-pub mod activity;
-pub mod cli;
-pub mod commands;
-pub mod data_dir;
-pub mod http;
-pub mod import;
-pub mod intake;
-pub mod keys;
-pub mod postgres;
-pub mod sql_output;
+pub mod gateway;
+pub mod serve;
 pub mod tls;
-pub mod views;
+
+pub use evident_app::{import, keys, views};
+pub use evident_cli::args as cli;

@@ -31,6 +31,6 @@ pub mod verify;
 pub mod wal;
 
 pub use store::{
-    DataPaths, InclusionProof, Sealed, SignedCheckpoint, Snapshot, Store, StoreError, StoreOptions,
-    append_and_wait, local_objects, read_checkpoints,
+    Commit, DataPaths, InclusionProof, Sealed, SignedCheckpoint, Snapshot, Store, StoreError,
+    StoreOptions, append_and_wait, local_objects, read_checkpoints,
 };

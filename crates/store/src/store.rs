@@ -70,6 +70,10 @@ pub enum StoreError {
     BadRecord { sequence: u64, reason: String },
     #[error("no event with id {0:?}")]
     UnknownEvent(String),
+    /// The event is newer than the latest signed checkpoint; the next one
+    /// (signed every second while events arrive) covers it.
+    #[error("event {0:?} is not covered by a signed checkpoint yet; retry in a second")]
+    NotYetCheckpointed(String),
     #[error("{} is in use by another evident process", .0.display())]
     InUse(PathBuf),
     #[error(
@@ -615,6 +619,18 @@ impl Store {
         self.append_encoded(payloads, facts, reply);
     }
 
+    /// Queues events for the log; the [`Commit`] resolves once they are
+    /// durable, searchable and in the tree.
+    pub fn commit(&self, events: Vec<StoredEvent>) -> Commit {
+        Commit::submit(|reply| self.append(events, reply))
+    }
+
+    /// [`Store::commit`] of events already encoded (see
+    /// [`Store::append_encoded`]).
+    pub fn commit_encoded(&self, payloads: Vec<Vec<u8>>, facts: Vec<TailFacts>) -> Commit {
+        Commit::submit(|reply| self.append_encoded(payloads, facts, reply))
+    }
+
     /// Like [`Store::append`], with each event's bytes already serialized
     /// by [`StoredEvent::to_bytes`] and its [`TailFacts`] derived (both off
     /// the caller's async threads).
@@ -852,6 +868,27 @@ impl Store {
                 });
             }
         }
+    }
+
+    /// The event with `id`, its leaf index and its audit path in the tree
+    /// of the latest signed checkpoint, without signing one: reading a
+    /// proof never writes. An event newer than that checkpoint is
+    /// [`StoreError::NotYetCheckpointed`]. Blocks (it may read a segment).
+    pub fn inclusion_proof_in_latest(&self, id: &str) -> Result<InclusionProof, StoreError> {
+        let checkpoint = self
+            .latest_checkpoint()
+            .ok_or_else(|| StoreError::NotYetCheckpointed(id.to_string()))?;
+        let (index, event) = self.find(id)?;
+        if index >= checkpoint.checkpoint.size {
+            return Err(StoreError::NotYetCheckpointed(id.to_string()));
+        }
+        let path = tree::inclusion_proof(&self.read().tree, index, checkpoint.checkpoint.size)?;
+        Ok(InclusionProof {
+            event,
+            leaf_index: index,
+            checkpoint,
+            path,
+        })
     }
 
     /// The event with `id` and its leaf index: the tail by its map, sealed
@@ -1210,14 +1247,45 @@ fn parse_checkpoints(
 /// Appends and blocks until the events are durable, for callers without
 /// an async runtime (imports into a stopped data directory, tests).
 pub fn append_and_wait(store: &Store, events: &[StoredEvent]) -> Result<Range<u64>, WalError> {
-    let (sender, receiver) = std::sync::mpsc::channel();
-    store.append(
-        events.to_vec(),
-        Box::new(move |result| {
+    store.commit(events.to_vec()).wait()
+}
+
+/// Events submitted to the log, until they are durable: awaited by async
+/// callers, [`Commit::wait`]ed by blocking ones. The one way evident
+/// appends and waits, so every caller sees the same outcomes.
+#[derive(Debug)]
+pub struct Commit(tokio::sync::oneshot::Receiver<Result<Range<u64>, WalError>>);
+
+impl Commit {
+    fn submit(submit: impl FnOnce(CommitReply)) -> Commit {
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        submit(Box::new(move |result| {
             let _ = sender.send(result);
-        }),
-    );
-    receiver
-        .recv()
-        .unwrap_or_else(|_| Err(WalError::Poisoned("the write-ahead log stopped".into())))
+        }));
+        Commit(receiver)
+    }
+
+    fn outcome(
+        received: Result<Result<Range<u64>, WalError>, tokio::sync::oneshot::error::RecvError>,
+    ) -> Result<Range<u64>, WalError> {
+        received.unwrap_or_else(|_| Err(WalError::Poisoned("the write-ahead log stopped".into())))
+    }
+
+    /// Blocks until durable (or failed). Not on an async thread.
+    pub fn wait(self) -> Result<Range<u64>, WalError> {
+        Commit::outcome(self.0.blocking_recv())
+    }
+}
+
+impl std::future::Future for Commit {
+    type Output = Result<Range<u64>, WalError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0)
+            .poll(context)
+            .map(Commit::outcome)
+    }
 }

@@ -1,0 +1,241 @@
+//! [`Evident`]: the one application service. It holds the store and
+//! everything kept beside it (keys, saved views, the importer, the decoding
+//! budget, the metrics), runs blocking work off the async threads, and is
+//! what every surface calls.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use evident_sources::geoip::GeoIp;
+use evident_store::Store;
+
+use crate::error::AppError;
+use crate::import::Importer;
+use crate::intake::budget::DecodeBudget;
+use crate::keys::KeyStore;
+use crate::metrics::{Internal, Metrics, Sample};
+use crate::views::ViewStore;
+
+/// How the service sheds load.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Above this many bytes waiting for the disk, writes answer busy.
+    pub max_pending_bytes: usize,
+    /// Above this many unsealed events, writes answer busy.
+    pub max_unsealed_events: u64,
+    /// Memory for decoding request bodies and files, shared by intake and
+    /// import.
+    pub decode_memory_bytes: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            max_pending_bytes: 256 << 20,
+            max_unsealed_events: 500_000,
+            decode_memory_bytes: 1 << 30,
+        }
+    }
+}
+
+/// evident's operations, whichever surface asks.
+#[derive(Debug)]
+pub struct Evident {
+    pub(crate) store: Arc<Store>,
+    pub(crate) keys: KeyStore,
+    pub(crate) importer: Arc<Importer>,
+    pub(crate) views: Arc<ViewStore>,
+    pub(crate) geoip: Option<Arc<GeoIp>>,
+    pub(crate) decode_budget: DecodeBudget,
+    pub(crate) settings: Settings,
+    pub(crate) metrics: Metrics,
+}
+
+impl Evident {
+    /// The service over `store`, opened from `data_dir`, with the lists
+    /// kept beside it (imported files, dead letters, saved views). Blocks
+    /// (it reads those files).
+    pub fn open(
+        data_dir: &Path,
+        store: Arc<Store>,
+        keys: KeyStore,
+        geoip: Option<Arc<GeoIp>>,
+        settings: Settings,
+    ) -> Result<Evident, AppError> {
+        let importer =
+            Importer::open(Arc::clone(&store), data_dir, geoip.clone()).map_err(|error| {
+                AppError::internal(format!(
+                    "reading the import lists in {}: {error}",
+                    data_dir.display()
+                ))
+            })?;
+        let views = ViewStore::open(data_dir).map_err(|error| {
+            AppError::internal(format!(
+                "reading the saved views in {}: {error}",
+                data_dir.display()
+            ))
+        })?;
+        let importer = Arc::new(importer);
+        let metrics = Metrics::default();
+        metrics.add_source(state_samples(Arc::clone(&store), Arc::clone(&importer)));
+        Ok(Evident {
+            store,
+            keys,
+            importer,
+            views: Arc::new(views),
+            geoip,
+            decode_budget: DecodeBudget::new(settings.decode_memory_bytes),
+            settings,
+            metrics,
+        })
+    }
+
+    /// The store underneath (for the server's start and stop).
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn keys(&self) -> &KeyStore {
+        &self.keys
+    }
+
+    /// Runs blocking `work` on the store off the async threads.
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        work: impl FnOnce(&Store) -> Result<T, AppError> + Send + 'static,
+    ) -> Result<T, AppError> {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || work(&store))
+            .await
+            .map_err(|error| AppError::task(what, error))?
+    }
+
+    /// Signs a checkpoint when the tree grew (every second while events
+    /// arrive). Blocks.
+    pub fn sign_checkpoint(&self) {
+        match self.store.checkpoint() {
+            Ok(signed) => self.metrics.emit(Internal::CheckpointSigned {
+                size: signed.checkpoint.size,
+            }),
+            Err(error) => self.metrics.emit(Internal::CheckpointFailed {
+                message: &error.to_string(),
+            }),
+        }
+    }
+
+    /// Seals full runs of the tail and applies retention (`retention_days`,
+    /// 0: keep everything). Blocks.
+    pub fn seal_and_expire(&self, retention_days: u32) {
+        let before = self.store.unsealed();
+        let started = Instant::now();
+        match self.store.seal() {
+            Ok(0) => {}
+            Ok(segments) => self.metrics.emit(Internal::Sealed {
+                segments,
+                events: before.saturating_sub(self.store.unsealed()),
+                elapsed: started.elapsed(),
+            }),
+            Err(error) => self.metrics.emit(Internal::SealFailed {
+                message: &error.to_string(),
+            }),
+        }
+        if retention_days > 0 {
+            let now = jiff::Timestamp::now().as_nanosecond() as i64;
+            let cutoff = now.saturating_sub(i64::from(retention_days) * 86_400 * 1_000_000_000);
+            match self.store.expire_before(cutoff) {
+                Ok(0) => {}
+                Ok(events) => self.metrics.emit(Internal::Expired { events }),
+                Err(error) => self.metrics.emit(Internal::RetentionFailed {
+                    message: &error.to_string(),
+                }),
+            }
+        }
+    }
+
+    /// The background work of a server: checkpoints and sealing, each on
+    /// its own ticker (sealing takes seconds; a checkpoint is due every
+    /// `period` while events arrive). Runs until the tasks are aborted.
+    pub fn start_background(
+        self: &Arc<Self>,
+        period: Duration,
+        retention_days: u32,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        vec![
+            every(period, Arc::clone(self), Evident::sign_checkpoint),
+            every(period, Arc::clone(self), move |evident| {
+                evident.seal_and_expire(retention_days)
+            }),
+        ]
+    }
+
+    /// What a server does when it stops: seal what is complete (sparing
+    /// the next start a long replay) and sign the last checkpoint.
+    pub async fn finish(self: &Arc<Self>) {
+        let evident = Arc::clone(self);
+        let finished = tokio::task::spawn_blocking(move || {
+            evident.seal_and_expire(0);
+            evident.sign_checkpoint();
+        });
+        if let Err(error) = finished.await {
+            tracing::error!(%error, "the final seal or checkpoint failed");
+        }
+    }
+}
+
+/// The state of the store and the importer, read at each render.
+fn state_samples(store: Arc<Store>, importer: Arc<Importer>) -> impl Fn(&mut Vec<Sample>) {
+    move |samples| {
+        samples.extend([
+            Sample {
+                name: "evident_dead_letters_total",
+                kind: "counter",
+                help: "Imported records and files set aside in the dead-letter area since the server started.",
+                value: importer.dead_letters().written(),
+            },
+            Sample {
+                name: "evident_imported_bucket_files",
+                kind: "gauge",
+                help: "Files and digests from buckets imported or checked, all time.",
+                value: importer.imported_files() as u64,
+            },
+            Sample {
+                name: "evident_unsealed_events",
+                kind: "gauge",
+                help: "Acknowledged events waiting in memory to be sealed into a segment.",
+                value: store.unsealed(),
+            },
+            Sample {
+                name: "evident_pending_bytes",
+                kind: "gauge",
+                help: "Bytes of acknowledged-to-be events waiting for the disk.",
+                value: store.pending_bytes() as u64,
+            },
+        ])
+    }
+}
+
+/// Runs blocking `work` every `period`, one run at a time.
+fn every(
+    period: Duration,
+    evident: Arc<Evident>,
+    work: impl Fn(&Evident) + Clone + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            let evident = Arc::clone(&evident);
+            let work = work.clone();
+            if let Err(error) = tokio::task::spawn_blocking(move || work(&evident)).await {
+                tracing::error!(%error, "a background task failed");
+            }
+        }
+    })
+}

@@ -1,0 +1,8 @@
+//! One module per subcommand that needs no server of its own.
+
+pub mod import;
+pub mod match_events;
+pub mod replay;
+pub mod search;
+pub mod sql;
+pub mod verify;

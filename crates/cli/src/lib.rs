@@ -1,0 +1,11 @@
+//! evident's command line: the arguments of every subcommand ([`args`])
+//! and the commands that work on a running server (over its HTTP API) or
+//! directly on a stopped data directory (through `evident_app::Evident`,
+//! the same operations a server runs: [`local`]). `evident serve` and
+//! `evident gateway` live in the binary, which composes the surfaces.
+//!
+//! - [`commands`]: `search`, `sql`, `import`, `verify`, `match`, `replay`.
+
+pub mod args;
+pub mod commands;
+pub mod local;

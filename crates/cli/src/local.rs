@@ -1,0 +1,46 @@
+//! The service on a stopped data directory, for the commands that work
+//! without a server (`--data-dir`): the same operations a server runs,
+//! with no keys (nobody signs in) and no decoding budget to share.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use evident_app::keys::KeyStore;
+use evident_app::{Evident, Settings};
+use evident_sources::geoip::GeoIp;
+use evident_store::{Store, StoreOptions};
+
+/// Opens `data_dir` (created if missing) for this process alone.
+pub fn open(data_dir: &Path, geoip: Option<GeoIp>) -> anyhow::Result<Arc<Evident>> {
+    evident_app::data_dir::prepare(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let store = Store::open(data_dir, StoreOptions::default()).with_context(|| {
+        format!(
+            "opening {} (is a server running on it? then use --server)",
+            data_dir.display()
+        )
+    })?;
+    let settings = Settings {
+        // One command, its own memory: nothing to share.
+        decode_memory_bytes: usize::MAX,
+        ..Settings::default()
+    };
+    let evident = Evident::open(
+        data_dir,
+        Arc::new(store),
+        KeyStore::none(),
+        geoip.map(Arc::new),
+        settings,
+    )?;
+    Ok(Arc::new(evident))
+}
+
+/// A runtime for the service's operations.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting a runtime")
+}
