@@ -46,6 +46,9 @@ fi
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "crate layering"
+python3 scripts/check_layers.py
+
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 

@@ -11,10 +11,8 @@ use evident_app::{Evident, Settings};
 use evident_sources::geoip::GeoIp;
 use evident_store::{Store, StoreOptions};
 
-/// Opens `data_dir` (created if missing) for this process alone.
+/// Opens `data_dir` for this process alone.
 pub fn open(data_dir: &Path, geoip: Option<GeoIp>) -> anyhow::Result<Arc<Evident>> {
-    evident_app::data_dir::prepare(data_dir)
-        .with_context(|| format!("creating {}", data_dir.display()))?;
     let store = Store::open(data_dir, StoreOptions::default()).with_context(|| {
         format!(
             "opening {} (is a server running on it? then use --server)",

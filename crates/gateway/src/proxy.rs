@@ -150,7 +150,28 @@ impl Gateway {
     ) -> Result<Response<GatewayBody>, Infallible> {
         let clock = Instant::now();
         let (parts, body) = request.into_parts();
-        let mut record = CallRecord {
+        let mut record = self.new_record(&parts, peer);
+        // The call's event gets its place in the queue now, or the call is
+        // refused: nothing is forwarded that could not then be recorded.
+        let Some(reservation) = self.recorder.reserve() else {
+            let refusal = Refusal::new(
+                Outcome::Unrecordable,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the audit trail is not accepting events: call refused rather than forwarded unrecorded",
+            );
+            return Ok(self.refuse(None, record, clock, refusal));
+        };
+        match self.forward(&parts, body, &mut record).await {
+            Ok((response, request_capture)) => {
+                Ok(self.answer(response, record, request_capture, reservation, clock))
+            }
+            Err(refusal) => Ok(self.refuse(Some(reservation), record, clock, refusal)),
+        }
+    }
+
+    /// The record of a call as it arrives.
+    fn new_record(&self, parts: &http::request::Parts, peer: SocketAddr) -> CallRecord {
+        CallRecord {
             started: SystemTime::now(),
             duration: Duration::ZERO,
             session_id: None,
@@ -172,116 +193,127 @@ impl Gateway {
             response_headers: None,
             request_body: None,
             response_body: None,
-        };
+        }
+    }
 
-        // The call's event gets its place in the queue now, or the call is
-        // refused: nothing is forwarded that could not then be recorded.
-        let Some(reservation) = self.recorder.reserve() else {
-            let reason = "the audit trail is not accepting events: call refused rather than forwarded unrecorded";
-            return Ok(self.refuse(
-                None,
-                record,
-                clock,
-                Outcome::Unrecordable,
-                StatusCode::SERVICE_UNAVAILABLE,
-                reason,
-                &[],
-            ));
+    /// The stages of a call, each filling in the record: authenticate,
+    /// canonicalize the path, route, authorize (policy, rate limit), send
+    /// upstream. The upstream's answer (its headers masked) and the
+    /// capture of the request body, or why the call is refused.
+    async fn forward(
+        &self,
+        parts: &http::request::Parts,
+        body: Incoming,
+        record: &mut CallRecord,
+    ) -> Result<(Response<Incoming>, Arc<Mutex<Capture>>), Refusal> {
+        let identity = self.authenticate(&parts.headers, record).await?;
+        // One spelling of the path for everything below: routing, policy,
+        // the record and the upstream.
+        let path = crate::path::canonical(parts.uri.path()).map_err(|error| {
+            Refusal::new(Outcome::BadPath, StatusCode::BAD_REQUEST, error.to_string())
+        })?;
+        record.path.clone_from(&path);
+        let route = self.route(&path, record)?;
+        self.authorize(&identity, parts.method.as_str(), &path, record)?;
+        let request_capture = Arc::new(Mutex::new(Capture::new(self.max_body)));
+        let upstream_request =
+            upstream_request(route, parts, &path, body, &request_capture, record)?;
+        let answer =
+            tokio::time::timeout(route.timeout, route.client.request(upstream_request)).await;
+        let failure = match answer {
+            Ok(Ok(response)) => return Ok((response, request_capture)),
+            Err(_) => Refusal::new(
+                Outcome::UpstreamTimeout,
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "upstream {} did not answer within {} s",
+                    route.upstream,
+                    route.timeout.as_secs()
+                ),
+            ),
+            Ok(Err(error)) => Refusal::new(
+                Outcome::UpstreamError,
+                StatusCode::BAD_GATEWAY,
+                format!(
+                    "upstream {} failed: {}",
+                    route.upstream,
+                    error_chain(&error)
+                ),
+            ),
         };
+        record.request_body = Some(taken(&request_capture));
+        Err(failure)
+    }
 
-        let token = bearer(&parts.headers);
+    /// The caller's identity from its bearer token.
+    async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        record: &mut CallRecord,
+    ) -> Result<Identity, Refusal> {
+        let token = bearer(headers);
         let identity = match token {
             None => Err(AuthError::Missing),
             Some(token) => self.verifier.verify(token).await,
         };
-        let identity: Identity = match identity {
-            Ok(identity) => identity,
-            Err(error) => {
-                let status = match error {
-                    AuthError::IssuerUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-                    _ => StatusCode::UNAUTHORIZED,
-                };
-                let reason = error.to_string();
-                let challenge = format!(
-                    "Bearer error=\"invalid_token\", error_description=\"{}\"",
-                    reason.replace('"', "'")
-                );
-                return Ok(self.refuse(
-                    Some(reservation),
-                    record,
-                    clock,
-                    Outcome::Unauthenticated,
-                    status,
-                    &reason,
-                    &[(header::WWW_AUTHENTICATE, challenge)],
-                ));
-            }
-        };
+        let identity = identity.map_err(|error| {
+            let status = match error {
+                AuthError::IssuerUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            let reason = error.to_string();
+            let challenge = format!(
+                "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                reason.replace('"', "'")
+            );
+            Refusal::new(Outcome::Unauthenticated, status, reason)
+                .with_header(header::WWW_AUTHENTICATE, challenge)
+        })?;
         let named = self
             .session_header
-            .then(|| named_session(&parts.headers))
+            .then(|| named_session(headers))
             .flatten();
         record.session_id = Some(session_id(named, &identity, token.unwrap_or("")));
         record.identity = Some(identity.clone());
+        Ok(identity)
+    }
 
-        // One spelling of the path for everything below: routing, policy,
-        // the record and the upstream.
-        let path = match crate::path::canonical(parts.uri.path()) {
-            Ok(path) => path,
-            Err(error) => {
-                return Ok(self.refuse(
-                    Some(reservation),
-                    record,
-                    clock,
-                    Outcome::BadPath,
-                    StatusCode::BAD_REQUEST,
-                    &error.to_string(),
-                    &[],
-                ));
-            }
-        };
-        record.path.clone_from(&path);
-
-        let Some(route) = self
+    /// The route of the longest matching prefix.
+    fn route(&self, path: &str, record: &mut CallRecord) -> Result<&Route, Refusal> {
+        let route = self
             .routes
             .iter()
-            .find(|route| matches_prefix(&route.prefix, &path))
-        else {
-            let reason = format!("no route for {path}");
-            return Ok(self.refuse(
-                Some(reservation),
-                record,
-                clock,
-                Outcome::NoRoute,
-                StatusCode::NOT_FOUND,
-                &reason,
-                &[],
-            ));
-        };
+            .find(|route| matches_prefix(&route.prefix, path))
+            .ok_or_else(|| {
+                Refusal::new(
+                    Outcome::NoRoute,
+                    StatusCode::NOT_FOUND,
+                    format!("no route for {path}"),
+                )
+            })?;
         record.route = Some(route.prefix.clone());
         record.upstream = Some(route.upstream.clone());
         record.upstream_host = Some(route.authority.host().to_owned());
+        Ok(route)
+    }
 
-        let decision = self
-            .policy
-            .decide(&identity.groups, parts.method.as_str(), &path);
+    /// The policy's decision, then the caller's rate limit.
+    fn authorize(
+        &self,
+        identity: &Identity,
+        method: &str,
+        path: &str,
+        record: &mut CallRecord,
+    ) -> Result<(), Refusal> {
+        let decision = self.policy.decide(&identity.groups, method, path);
         record.rule = decision.rule.clone();
         if decision.effect == Effect::Deny {
             let reason = match &decision.rule {
                 Some(rule) => format!("denied by rule {rule:?}"),
                 None => "denied by the default policy".to_owned(),
             };
-            return Ok(self.refuse(
-                Some(reservation),
-                record,
-                clock,
-                Outcome::Denied,
-                StatusCode::FORBIDDEN,
-                &reason,
-                &[],
-            ));
+            return Err(Refusal::new(Outcome::Denied, StatusCode::FORBIDDEN, reason));
         }
-
         if let Some(limiter) = &self.limiter
             && let Err(wait) = limiter.take(&identity.subject, Instant::now())
         {
@@ -290,99 +322,25 @@ impl Gateway {
                 "rate limit of {} reached; retry in {seconds} s",
                 identity.subject
             );
-            return Ok(self.refuse(
-                Some(reservation),
-                record,
-                clock,
-                Outcome::RateLimited,
-                StatusCode::TOO_MANY_REQUESTS,
-                &reason,
-                &[(header::RETRY_AFTER, format!("{seconds}"))],
-            ));
+            return Err(
+                Refusal::new(Outcome::RateLimited, StatusCode::TOO_MANY_REQUESTS, reason)
+                    .with_header(header::RETRY_AFTER, format!("{seconds}")),
+            );
         }
+        Ok(())
+    }
 
-        let upstream_path = upstream_path(route, &path);
-        record.upstream_path = Some(upstream_path.clone());
-        let uri = match upstream_uri(route, &upstream_path, parts.uri.query()) {
-            Ok(uri) => uri,
-            Err(reason) => {
-                return Ok(self.refuse(
-                    Some(reservation),
-                    record,
-                    clock,
-                    Outcome::UpstreamError,
-                    StatusCode::BAD_GATEWAY,
-                    &reason,
-                    &[],
-                ));
-            }
-        };
-        let mut headers = parts.headers.clone();
-        strip_hop_by_hop(&mut headers);
-        for name in &route.strip {
-            headers.remove(name);
-        }
-        // Recordings and masking need the bytes as they are.
-        headers.insert(
-            header::ACCEPT_ENCODING,
-            HeaderValue::from_static("identity"),
-        );
-        headers.remove(header::HOST);
-        for (name, value) in &route.inject {
-            headers.insert(name.clone(), value.clone());
-        }
-        let request_capture = Arc::new(Mutex::new(Capture::new(self.max_body)));
-        let mut upstream_request =
-            Request::new(RequestBody::new(body, Arc::clone(&request_capture)));
-        *upstream_request.method_mut() = parts.method.clone();
-        *upstream_request.uri_mut() = uri;
-        *upstream_request.headers_mut() = headers;
-
-        let answer =
-            tokio::time::timeout(route.timeout, route.client.request(upstream_request)).await;
-        let taken = |capture: &Arc<Mutex<Capture>>| {
-            capture
-                .lock()
-                .map(|capture| capture.clone())
-                .unwrap_or_default()
-        };
-        let response = match answer {
-            Err(_) => {
-                record.request_body = Some(taken(&request_capture));
-                let reason = format!(
-                    "upstream {} did not answer within {} s",
-                    route.upstream,
-                    route.timeout.as_secs()
-                );
-                return Ok(self.refuse(
-                    Some(reservation),
-                    record,
-                    clock,
-                    Outcome::UpstreamTimeout,
-                    StatusCode::GATEWAY_TIMEOUT,
-                    &reason,
-                    &[],
-                ));
-            }
-            Ok(Err(error)) => {
-                record.request_body = Some(taken(&request_capture));
-                let reason = format!(
-                    "upstream {} failed: {}",
-                    route.upstream,
-                    error_chain(&error)
-                );
-                return Ok(self.refuse(
-                    Some(reservation),
-                    record,
-                    clock,
-                    Outcome::UpstreamError,
-                    StatusCode::BAD_GATEWAY,
-                    &reason,
-                    &[],
-                ));
-            }
-            Ok(Ok(response)) => response,
-        };
+    /// The upstream's answer to the caller: headers masked, the body
+    /// masked and captured as it streams; the call is recorded in its
+    /// place when the body ends.
+    fn answer(
+        &self,
+        response: Response<Incoming>,
+        mut record: CallRecord,
+        request_capture: Arc<Mutex<Capture>>,
+        reservation: Reservation,
+        clock: Instant,
+    ) -> Response<GatewayBody> {
         let (mut response_parts, response_body) = response.into_parts();
         strip_hop_by_hop(&mut response_parts.headers);
         mask_headers(&self.secrets, &mut response_parts.headers);
@@ -402,28 +360,29 @@ impl Gateway {
             self.max_body,
             on_done,
         );
-        Ok(Response::from_parts(response_parts, Either::Right(body)))
+        Response::from_parts(response_parts, Either::Right(body))
     }
 
     /// Answers the call itself (`{"errors": [reason]}`) and records why,
     /// in the call's place in the queue (`None`: it has none, the queue
     /// being full; the refusal is then only logged).
-    // The call's state (place, record, clock) and the refusal's parts.
-    #[allow(clippy::too_many_arguments)]
     fn refuse(
         &self,
         reservation: Option<Reservation>,
         mut record: CallRecord,
         clock: Instant,
-        outcome: Outcome,
-        status: StatusCode,
-        reason: &str,
-        extra: &[(HeaderName, String)],
+        refusal: Refusal,
     ) -> Response<GatewayBody> {
+        let Refusal {
+            outcome,
+            status,
+            reason,
+            headers: extra,
+        } = refusal;
         let body = serde_json::json!({ "errors": [reason] }).to_string();
         record.outcome = outcome;
         record.status = status.as_u16();
-        record.reason = Some(reason.to_owned());
+        record.reason = Some(reason.clone());
         record.duration = clock.elapsed();
         tracing::info!(outcome = outcome.as_str(), status = status.as_u16(), method = %record.method, path = %record.path, reason, "call refused");
         match reservation {
@@ -443,12 +402,82 @@ impl Gateway {
             HeaderValue::from_static("application/json"),
         );
         for (name, value) in extra {
-            if let Ok(value) = HeaderValue::from_str(value) {
-                headers.insert(name.clone(), value);
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(name, value);
             }
         }
         response
     }
+}
+
+/// Why the gateway answers a call itself instead of forwarding it.
+#[derive(Debug)]
+struct Refusal {
+    outcome: Outcome,
+    status: StatusCode,
+    reason: String,
+    /// Headers of the answer (`WWW-Authenticate`, `Retry-After`).
+    headers: Vec<(HeaderName, String)>,
+}
+
+impl Refusal {
+    fn new(outcome: Outcome, status: StatusCode, reason: impl Into<String>) -> Refusal {
+        Refusal {
+            outcome,
+            status,
+            reason: reason.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    fn with_header(mut self, name: HeaderName, value: String) -> Refusal {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+/// What a capture holds so far.
+fn taken(capture: &Arc<Mutex<Capture>>) -> Capture {
+    capture
+        .lock()
+        .map(|capture| capture.clone())
+        .unwrap_or_default()
+}
+
+/// The request sent upstream: the route's path and query, the caller's
+/// headers without hop-by-hop ones, the caller's credentials and `Host`,
+/// with the injected ones; its body captured as it streams.
+fn upstream_request(
+    route: &Route,
+    parts: &http::request::Parts,
+    path: &str,
+    body: Incoming,
+    capture: &Arc<Mutex<Capture>>,
+    record: &mut CallRecord,
+) -> Result<Request<RequestBody<Incoming>>, Refusal> {
+    let upstream_path = upstream_path(route, path);
+    record.upstream_path = Some(upstream_path.clone());
+    let uri = upstream_uri(route, &upstream_path, parts.uri.query())
+        .map_err(|reason| Refusal::new(Outcome::UpstreamError, StatusCode::BAD_GATEWAY, reason))?;
+    let mut headers = parts.headers.clone();
+    strip_hop_by_hop(&mut headers);
+    for name in &route.strip {
+        headers.remove(name);
+    }
+    // Recordings and masking need the bytes as they are.
+    headers.insert(
+        header::ACCEPT_ENCODING,
+        HeaderValue::from_static("identity"),
+    );
+    headers.remove(header::HOST);
+    for (name, value) in &route.inject {
+        headers.insert(name.clone(), value.clone());
+    }
+    let mut request = Request::new(RequestBody::new(body, Arc::clone(capture)));
+    *request.method_mut() = parts.method.clone();
+    *request.uri_mut() = uri;
+    *request.headers_mut() = headers;
+    Ok(request)
 }
 
 fn build_route(config: &RouteConfig) -> Result<(Route, Vec<String>), ConfigError> {

@@ -17,7 +17,7 @@ use evident_model::StoredEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::segment::{SegmentStore, for_each_raw};
-use crate::store::{DataPaths, StoreError, local_objects, read_checkpoints};
+use crate::store::{DataPaths, SignedCheckpoint, StoreError, local_objects, read_checkpoints};
 use crate::tail::id_key;
 use crate::term_index::Prehashed;
 use crate::wal::{self, WalError};
@@ -169,19 +169,41 @@ pub fn verify_with_progress(
     progress: &mut dyn FnMut(u64),
 ) -> Result<VerifyReport, StoreError> {
     let paths = DataPaths::new(root);
-    let verifier = match verifier {
-        Some(verifier) => verifier,
-        None => {
-            let text =
-                std::fs::read_to_string(paths.signing_key()).map_err(|source| StoreError::Io {
-                    context: format!("reading {}", paths.signing_key().display()),
-                    source,
-                })?;
-            evident_ledger::NoteSigner::from_private_key(&text)?.verifier()
-        }
-    };
+    let verifier = load_verifier(&paths, verifier)?;
     let mut report = VerifyReport::default();
-    let checkpoints = match read_checkpoints(&paths, &verifier) {
+    let checkpoints = read_checkpoint_log(&paths, &verifier, &mut report);
+    let mut verification =
+        Verification::new(report, checkpoints, recorded_leaves(&paths), progress);
+    verification.check_checkpoints();
+    let expected = verify_segments(&mut verification, root)?;
+    verify_log(&mut verification, &paths, expected)?;
+    Ok(verification.finish())
+}
+
+/// The key that verifies the checkpoints: the one given, else the data
+/// directory's own signing key's.
+fn load_verifier(
+    paths: &DataPaths,
+    verifier: Option<NoteVerifier>,
+) -> Result<NoteVerifier, StoreError> {
+    if let Some(verifier) = verifier {
+        return Ok(verifier);
+    }
+    let text = std::fs::read_to_string(paths.signing_key()).map_err(|source| StoreError::Io {
+        context: format!("reading {}", paths.signing_key().display()),
+        source,
+    })?;
+    Ok(evident_ledger::NoteSigner::from_private_key(&text)?.verifier())
+}
+
+/// The signed checkpoints, oldest first; sizes going backwards are a
+/// problem.
+fn read_checkpoint_log(
+    paths: &DataPaths,
+    verifier: &NoteVerifier,
+    report: &mut VerifyReport,
+) -> Vec<SignedCheckpoint> {
+    let checkpoints = match read_checkpoints(paths, verifier) {
         Ok(checkpoints) => checkpoints,
         Err(error) => {
             report.problem(None, format!("checkpoints: {error}"));
@@ -200,74 +222,106 @@ pub fn verify_with_progress(
             );
         }
     }
+    checkpoints
+}
 
-    // The leaf hashes recorded at ingest pinpoint which event changed; the
-    // checkpoints hold even if this file was rewritten too.
-    let recorded: Vec<Hash> = std::fs::read(paths.leaves())
+/// The leaf hashes recorded at ingest: they pinpoint which event changed
+/// (the checkpoints hold even if this file was rewritten too).
+fn recorded_leaves(paths: &DataPaths) -> Vec<Hash> {
+    std::fs::read(paths.leaves())
         .map(|bytes| {
             bytes
                 .chunks_exact(32)
                 .filter_map(|chunk| <[u8; 32]>::try_from(chunk).ok().map(Hash))
                 .collect()
         })
-        .unwrap_or_default();
-    // Where each recorded leaf sits, built at the first mismatch only.
-    let mut recorded_at: Option<HashMap<Hash, u64>> = None;
+        .unwrap_or_default()
+}
 
-    let mut builder = RootBuilder::new();
-    let mut ids: Prehashed<u128, u64> = Prehashed::default();
-    let mut pending = checkpoints.iter().peekable();
-    let mut root_failed = false;
-    let mut check_at_size = |builder: &RootBuilder, report: &mut VerifyReport| {
-        while let Some(signed) = pending.next_if(|signed| signed.checkpoint.size <= builder.size())
-        {
-            if signed.checkpoint.size < builder.size() {
+/// The tree rebuilt from the stored events, position by position, with
+/// each checkpoint compared as the tree reaches its size.
+struct Verification<'p> {
+    report: VerifyReport,
+    checkpoints: Vec<SignedCheckpoint>,
+    /// The first checkpoint not compared yet.
+    next_checkpoint: usize,
+    /// A root did not match: every later one fails too, the first says it all.
+    root_failed: bool,
+    recorded: Vec<Hash>,
+    /// Where each recorded leaf sits, built at the first mismatch only.
+    recorded_at: Option<HashMap<Hash, u64>>,
+    builder: RootBuilder,
+    ids: Prehashed<u128, u64>,
+    progress: &'p mut dyn FnMut(u64),
+}
+
+impl<'p> Verification<'p> {
+    fn new(
+        report: VerifyReport,
+        checkpoints: Vec<SignedCheckpoint>,
+        recorded: Vec<Hash>,
+        progress: &'p mut dyn FnMut(u64),
+    ) -> Verification<'p> {
+        Verification {
+            report,
+            checkpoints,
+            next_checkpoint: 0,
+            root_failed: false,
+            recorded,
+            recorded_at: None,
+            builder: RootBuilder::new(),
+            ids: Prehashed::default(),
+            progress,
+        }
+    }
+
+    /// Compares the checkpoints of the tree's current size.
+    fn check_checkpoints(&mut self) {
+        while let Some(signed) = self.checkpoints.get(self.next_checkpoint) {
+            if signed.checkpoint.size > self.builder.size() {
+                break;
+            }
+            self.next_checkpoint += 1;
+            if signed.checkpoint.size < self.builder.size() || self.root_failed {
                 continue;
             }
-            if signed.checkpoint.root == builder.root() {
-                if !root_failed {
-                    report.verified_size = signed.checkpoint.size;
-                }
-            } else if !root_failed {
-                // Every later checkpoint fails too; the first one says it all.
-                root_failed = true;
-                report.range_problem(
-                    report.verified_size,
+            if signed.checkpoint.root == self.builder.root() {
+                self.report.verified_size = signed.checkpoint.size;
+            } else {
+                self.root_failed = true;
+                let verified = self.report.verified_size;
+                self.report.range_problem(
+                    verified,
                     format!(
-                        "the events at positions {}..{} do not match the checkpoint of size {}: one of them was altered, removed or reordered",
-                        report.verified_size,
-                        signed.checkpoint.size,
-                        signed.checkpoint.size
+                        "the events at positions {verified}..{size} do not match the checkpoint of size {size}: one of them was altered, removed or reordered",
+                        size = signed.checkpoint.size
                     ),
                 );
             }
         }
-    };
-    check_at_size(&builder, &mut report);
-    // `stored` is `None` for an expired event: its recorded leaf stands
-    // in; otherwise it is the event's leaf hash and id key.
-    let mut process = |report: &mut VerifyReport,
-                       builder: &mut RootBuilder,
-                       sequence: u64,
-                       stored: Option<(Hash, Result<u128, String>)>| {
-        let Some((leaf, id)) = stored else {
-            match recorded.get(sequence as usize) {
-                Some(leaf) => builder.push(*leaf),
-                None => {
-                    report.problem(
-                        Some(sequence),
-                        format!("event {sequence} expired but its leaf hash was not kept"),
-                    );
-                    builder.push(Hash::empty());
-                }
+    }
+
+    /// An expired event: its recorded leaf stands in.
+    fn expired(&mut self, sequence: u64) {
+        match self.recorded.get(sequence as usize) {
+            Some(leaf) => self.builder.push(*leaf),
+            None => {
+                self.report.problem(
+                    Some(sequence),
+                    format!("event {sequence} expired but its leaf hash was not kept"),
+                );
+                self.builder.push(Hash::empty());
             }
-            check_at_size(builder, report);
-            return;
-        };
+        }
+        self.check_checkpoints();
+    }
+
+    /// A stored event: its leaf hash and id key.
+    fn event(&mut self, sequence: u64, leaf: Hash, id: Result<u128, String>) {
         match id {
             Ok(id) => {
-                if let Some(first) = ids.insert(id, sequence) {
-                    report.problem(
+                if let Some(first) = self.ids.insert(id, sequence) {
+                    self.report.problem(
                         Some(sequence),
                         format!(
                             "the event at position {sequence} duplicates position {first} (the same id)"
@@ -275,42 +329,78 @@ pub fn verify_with_progress(
                     );
                 }
             }
-            Err(error) => report.problem(
+            Err(error) => self.report.problem(
                 Some(sequence),
                 format!("position {sequence} is not a stored event: {error}"),
             ),
         }
-        if let Some(expected) = recorded.get(sequence as usize)
+        if let Some(expected) = self.recorded.get(sequence as usize)
             && *expected != leaf
-            && report.problems.len() < MAX_PROBLEMS
+            && self.report.problems.len() < MAX_PROBLEMS
         {
-            let recorded_at = recorded_at.get_or_insert_with(|| {
-                let mut at = HashMap::with_capacity(recorded.len());
-                for (index, hash) in recorded.iter().enumerate() {
-                    at.entry(*hash).or_insert(index as u64);
-                }
-                at
-            });
-            let description = match recorded_at.get(&leaf) {
-                Some(&original) => format!(
-                    "the event at position {sequence} was stored at position {original}: events were removed, reordered or duplicated"
-                ),
-                None => format!(
-                    "the event at position {sequence} was altered: it no longer hashes to the leaf recorded when it was stored"
-                ),
-            };
-            report.problem(Some(sequence), description);
+            let description = self.mismatch(sequence, leaf);
+            self.report.problem(Some(sequence), description);
         }
-        builder.push(leaf);
-        check_at_size(builder, report);
-        if builder.size().is_multiple_of(PROGRESS_EVERY) {
-            progress(builder.size());
+        self.builder.push(leaf);
+        self.check_checkpoints();
+        if self.builder.size().is_multiple_of(PROGRESS_EVERY) {
+            (self.progress)(self.builder.size());
         }
-    };
+    }
 
-    // Sealed segments first, in manifest order, then the log's tail. A
-    // reader thread decompresses and hashes the next segment while this
-    // one is checked.
+    /// What a leaf that differs from the recorded one means: moved, or
+    /// altered.
+    fn mismatch(&mut self, sequence: u64, leaf: Hash) -> String {
+        let recorded = &self.recorded;
+        let recorded_at = self.recorded_at.get_or_insert_with(|| {
+            let mut at = HashMap::with_capacity(recorded.len());
+            for (index, hash) in recorded.iter().enumerate() {
+                at.entry(*hash).or_insert(index as u64);
+            }
+            at
+        });
+        match recorded_at.get(&leaf) {
+            Some(&original) => format!(
+                "the event at position {sequence} was stored at position {original}: events were removed, reordered or duplicated"
+            ),
+            None => format!(
+                "the event at position {sequence} was altered: it no longer hashes to the leaf recorded when it was stored"
+            ),
+        }
+    }
+
+    /// The report, with what is missing at the end.
+    fn finish(mut self) -> VerifyReport {
+        let events = self.builder.size();
+        self.report.events = events;
+        if self.recorded.len() as u64 > events {
+            self.report.problem(
+                Some(events),
+                format!(
+                    "{} events were recorded but only {events} are stored: events from position {events} on are missing",
+                    self.recorded.len()
+                ),
+            );
+        }
+        if let Some(last) = self.checkpoints.last()
+            && last.checkpoint.size > events
+        {
+            self.report.problem(
+                Some(events),
+                format!(
+                    "the checkpoint of size {} covers events that are gone: only {events} are stored",
+                    last.checkpoint.size
+                ),
+            );
+        }
+        self.report
+    }
+}
+
+/// The expired events, then the sealed segments in manifest order; the
+/// position after the last one. A reader thread per core decompresses
+/// and hashes segments ahead while they are checked here in order.
+fn verify_segments(verification: &mut Verification<'_>, root: &Path) -> Result<u64, StoreError> {
     let objects = local_objects(root)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -323,16 +413,16 @@ pub fn verify_with_progress(
     let manifest = match runtime.block_on(segments.manifest()) {
         Ok(manifest) => manifest,
         Err(error) => {
-            report.problem(
+            verification.report.problem(
                 None,
                 format!("the segment manifest cannot be read: {error}"),
             );
             Default::default()
         }
     };
-    report.expired = manifest.expired_end;
+    verification.report.expired = manifest.expired_end;
     for sequence in 0..manifest.expired_end {
-        process(&mut report, &mut builder, sequence, None);
+        verification.expired(sequence);
     }
     let mut expected = manifest.expired_end;
     std::thread::scope(|scope| {
@@ -384,7 +474,7 @@ pub fn verify_with_progress(
             (0..manifest.segments.len()).map_while(|index| receivers[index % readers].recv().ok());
         for (meta, rows) in in_order {
             if meta.first_sequence != expected {
-                report.problem(
+                verification.report.problem(
                     Some(expected),
                     format!(
                         "segment {} starts at position {}, expected {expected}: events are missing",
@@ -396,46 +486,54 @@ pub fn verify_with_progress(
                 Ok(rows) => {
                     for (sequence, leaf, id) in rows {
                         if sequence != expected {
-                            report.problem(Some(expected), format!("segment {} holds position {sequence} where {expected} was expected", meta.path));
+                            verification.report.problem(Some(expected), format!("segment {} holds position {sequence} where {expected} was expected", meta.path));
                         }
-                        process(&mut report, &mut builder, sequence, Some((leaf, id)));
+                        verification.event(sequence, leaf, id);
                         expected = sequence + 1;
                     }
                 }
-                Err(error) => report.problem(
+                Err(error) => verification.report.problem(
                     Some(meta.first_sequence),
                     format!("segment {} cannot be read: {error}", meta.path),
                 ),
             }
         }
     });
+    Ok(expected)
+}
+
+/// The events of the log from position `expected` on (earlier ones are
+/// also in a sealed segment: the log keeps them until their file goes).
+fn verify_log(
+    verification: &mut Verification<'_>,
+    paths: &DataPaths,
+    mut expected: u64,
+) -> Result<(), StoreError> {
     let replayed = wal::read_only(&paths.wal(), |sequence, payload| {
         if sequence < expected {
-            // Also in a sealed segment: the log keeps it until its file goes.
             return;
         }
         if sequence > expected {
-            report.problem(
+            verification.report.problem(
                 Some(expected),
                 format!(
                     "events {expected}..{sequence} are missing between the segments and the log"
                 ),
             );
         }
-        process(
-            &mut report,
-            &mut builder,
-            sequence,
-            Some((leaf_hash(payload), event_id_key(payload))),
-        );
+        verification.event(sequence, leaf_hash(payload), event_id_key(payload));
         expected = sequence + 1;
     });
+    let size = verification.builder.size();
     match replayed {
         Ok(recovery) => {
             if recovery.truncated_bytes > 0 {
-                report.problem(
-                    Some(builder.size()),
-                    format!("{} bytes of an unfinished write follow the last event (cut on the next start)", recovery.truncated_bytes),
+                verification.report.problem(
+                    Some(size),
+                    format!(
+                        "{} bytes of an unfinished write follow the last event (cut on the next start)",
+                        recovery.truncated_bytes
+                    ),
                 );
             }
         }
@@ -444,36 +542,17 @@ pub fn verify_with_progress(
             offset,
             reason,
         }) => {
-            report.problem(
-                Some(builder.size()),
+            verification.report.problem(
+                Some(size),
                 format!(
-                    "the log is damaged after position {} ({} byte {offset}: {reason})",
-                    builder.size(),
+                    "the log is damaged after position {size} ({} byte {offset}: {reason})",
                     path.display()
                 ),
             );
         }
         Err(error) => return Err(error.into()),
     }
-    report.events = builder.size();
-    if recorded.len() as u64 > report.events {
-        report.problem(
-            Some(report.events),
-            format!("{} events were recorded but only {} are stored: events from position {} on are missing", recorded.len(), report.events, report.events),
-        );
-    }
-    if let Some(last) = checkpoints.last()
-        && last.checkpoint.size > report.events
-    {
-        report.problem(
-            Some(report.events),
-            format!(
-                "the checkpoint of size {} covers events that are gone: only {} are stored",
-                last.checkpoint.size, report.events
-            ),
-        );
-    }
-    Ok(report)
+    Ok(())
 }
 
 /// The [`id_key`] of a stored event. Stored bytes start with `{"id":"...` (the

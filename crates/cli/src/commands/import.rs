@@ -64,10 +64,14 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<ExitCode> {
         bail!("no files to import under the paths given");
     }
     let destination = match &args.data_dir {
-        Some(data_dir) => Destination::Local(crate::local::open(
-            data_dir,
-            GeoIp::open(args.geoip_city.as_deref(), args.geoip_asn.as_deref())?,
-        )?),
+        Some(data_dir) => {
+            evident_app::data_dir::prepare(data_dir)
+                .with_context(|| format!("creating {}", data_dir.display()))?;
+            Destination::Local(crate::local::open(
+                data_dir,
+                GeoIp::open(args.geoip_city.as_deref(), args.geoip_asn.as_deref())?,
+            )?)
+        }
         None => Destination::remote(args.server.as_deref().unwrap_or(DEFAULT_SERVER))?,
     };
     let mut jobs: Vec<Job<'_>> = files.iter().map(Job::File).collect();
