@@ -21,8 +21,8 @@ use evident_sources::{Source, SourceChoice};
 use object_store::ObjectMeta;
 
 use crate::args::ImportArgs;
+use crate::remote::DEFAULT_SERVER;
 
-const DEFAULT_SERVER: &str = "http://127.0.0.1:8844";
 /// Attempts for a file while the server answers 503 (overloaded).
 const ATTEMPTS: u32 = 8;
 

@@ -3,13 +3,13 @@
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use evident_app::read::{Flavor, SearchRequest};
 use serde_json::{Value, json};
 
 use crate::args::SearchArgs;
+use crate::remote::{self, DEFAULT_SERVER};
 
-const DEFAULT_SERVER: &str = "http://127.0.0.1:8844";
 const PAGE: usize = 1000;
 
 pub fn run(args: &SearchArgs) -> anyhow::Result<ExitCode> {
@@ -57,39 +57,17 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<ExitCode> {
                 }
             }
             None => {
-                let api_key = std::env::var("EVIDENT_API_KEY")
-                    .context("set EVIDENT_API_KEY to search a server")?;
-                let app_key = std::env::var("EVIDENT_APP_KEY")
-                    .context("set EVIDENT_APP_KEY to search a server")?;
                 let mut body = json!({"filter": {"query": args.query, "from": args.from, "to": args.to}, "sort": sort, "page": {"limit": limit}});
                 if let Some(cursor) = &cursor {
                     body["page"]["cursor"] = json!(cursor);
                 }
-                let response = http
-                    .post(format!(
-                        "{}/api/v2/logs/events/search",
-                        server.trim_end_matches('/')
-                    ))
-                    .header("DD-API-KEY", api_key)
-                    .header("DD-APPLICATION-KEY", app_key)
-                    .json(&body)
-                    .send()
-                    .with_context(|| format!("reaching {server}"))?;
-                let status = response.status();
-                let page: Value = response
-                    .json()
-                    .with_context(|| format!("reading the answer of {server}"))?;
-                if !status.is_success() {
-                    let message = page["errors"][0]
-                        .as_str()
-                        .map_or_else(|| page.to_string(), str::to_string);
-                    if status.as_u16() == 400 {
+                match remote::post(&http, &server, "/api/v2/logs/events/search", &body)? {
+                    Ok(page) => page,
+                    Err(message) => {
                         eprintln!("error: {message}");
                         return Ok(ExitCode::from(2));
                     }
-                    bail!("{server} answered {status}: {message}");
                 }
-                page
             }
         };
         let data = page["data"].as_array().cloned().unwrap_or_default();

@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use evident_app::activity::Surface;
 use evident_app::sql::SqlCaller;
 use evident_app::sql_output::{append_json_rows, columns_json, csv_line, table};
@@ -14,8 +14,7 @@ use futures::TryStreamExt;
 use serde_json::{Map, Value, json};
 
 use crate::args::SqlArgs;
-
-const DEFAULT_SERVER: &str = "http://127.0.0.1:8844";
+use crate::remote::{self, DEFAULT_SERVER};
 
 /// Column names and rows, whichever way they were computed.
 struct Answer {
@@ -128,33 +127,13 @@ fn local(args: &SqlArgs, data_dir: &std::path::Path) -> anyhow::Result<Result<An
 }
 
 fn remote(args: &SqlArgs) -> anyhow::Result<Result<Answer, String>> {
-    let server = args
-        .server
-        .clone()
-        .unwrap_or_else(|| DEFAULT_SERVER.to_string());
-    let api_key =
-        std::env::var("EVIDENT_API_KEY").context("set EVIDENT_API_KEY to query a server")?;
-    let app_key =
-        std::env::var("EVIDENT_APP_KEY").context("set EVIDENT_APP_KEY to query a server")?;
-    let response = reqwest::blocking::Client::new()
-        .post(format!("{}/api/v1/sql", server.trim_end_matches('/')))
-        .header("DD-API-KEY", api_key)
-        .header("DD-APPLICATION-KEY", app_key)
-        .json(&json!({"query": args.statement, "from": args.from, "to": args.to}))
-        .send()
-        .with_context(|| format!("reaching {server}"))?;
-    let status = response.status();
-    let answer: Value = response
-        .json()
-        .with_context(|| format!("reading the answer of {server}"))?;
-    if !status.is_success() {
-        let message = answer["errors"][0]
-            .as_str()
-            .map_or_else(|| answer.to_string(), str::to_string);
-        if status.as_u16() == 400 {
-            return Ok(Err(message));
-        }
-        bail!("{server} answered {status}: {message}");
-    }
-    Ok(Ok(Answer::from_json(&answer)))
+    let server = args.server.as_deref().unwrap_or(DEFAULT_SERVER);
+    let body = json!({"query": args.statement, "from": args.from, "to": args.to});
+    let answer = remote::post(
+        &reqwest::blocking::Client::new(),
+        server,
+        "/api/v1/sql",
+        &body,
+    )?;
+    Ok(answer.map(|answer| Answer::from_json(&answer)))
 }
