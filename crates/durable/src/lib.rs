@@ -12,6 +12,9 @@
 //!   torn last line (no newline); opening cuts it back to the last whole
 //!   record, says so once, and the next append starts on a clean line.
 //!   Read-only readers ([`whole_lines`]) skip a torn line without cutting.
+//! - **written by object_store** on the local disk (segments, their
+//!   indexes, the manifest) ([`sync_written`]): synced after the put, so a
+//!   log file is dropped only once what replaces it is on the disk.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -27,6 +30,14 @@ pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
     file.sync_all()?;
     drop(file);
     fs::rename(&temporary, path)?;
+    sync_folder(path)
+}
+
+/// Makes a file another library wrote (object_store's local store writes
+/// a temporary and renames it into place, without syncing) durable: its
+/// bytes, then its name in its folder.
+pub fn sync_written(path: &Path) -> io::Result<()> {
+    File::open(path)?.sync_all()?;
     sync_folder(path)
 }
 

@@ -105,6 +105,11 @@ pub enum SegmentError {
     Damaged { path: String, reason: String },
     #[error("manifest: {0}")]
     Manifest(String),
+    #[error("syncing {path} to the disk: {source}")]
+    Sync {
+        path: String,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Raw(#[from] RawCodecError),
 }
@@ -622,13 +627,47 @@ pub fn for_each_raw(
 #[derive(Debug, Clone)]
 pub struct SegmentStore {
     objects: Arc<dyn ObjectStore>,
+    /// The folder `objects` writes into, when it is the local disk: each
+    /// put is synced there (object_store's local store does not sync).
+    local_root: Option<std::path::PathBuf>,
 }
 
 const MANIFEST: &str = "segments/manifest.json";
 
 impl SegmentStore {
+    /// Segments on an object store whose puts are durable when they
+    /// return (S3, GCS, Azure).
     pub fn new(objects: Arc<dyn ObjectStore>) -> SegmentStore {
-        SegmentStore { objects }
+        SegmentStore {
+            objects,
+            local_root: None,
+        }
+    }
+
+    /// Segments on the local disk under `root` (`objects` writes there):
+    /// every put is synced, file and folder, before it returns.
+    pub fn on_disk(objects: Arc<dyn ObjectStore>, root: &std::path::Path) -> SegmentStore {
+        SegmentStore {
+            objects,
+            local_root: Some(root.to_path_buf()),
+        }
+    }
+
+    async fn put_durably(&self, path: &str, bytes: Vec<u8>) -> Result<(), SegmentError> {
+        self.objects
+            .put(&ObjectPath::from(path), bytes.into())
+            .await?;
+        if let Some(root) = &self.local_root {
+            // Puts run on the store's blocking paths (sealing, retention),
+            // never on a server's async threads: syncing here is in place.
+            evident_durable::sync_written(&root.join(path)).map_err(|source| {
+                SegmentError::Sync {
+                    path: path.to_owned(),
+                    source,
+                }
+            })?;
+        }
+        Ok(())
     }
 
     pub fn segment_path(first_sequence: u64, end_sequence: u64) -> String {
@@ -651,17 +690,11 @@ impl SegmentStore {
     pub async fn save_manifest(&self, manifest: &Manifest) -> Result<(), SegmentError> {
         let bytes = serde_json::to_vec_pretty(manifest)
             .map_err(|error| SegmentError::Manifest(error.to_string()))?;
-        self.objects
-            .put(&ObjectPath::from(MANIFEST), bytes.into())
-            .await?;
-        Ok(())
+        self.put_durably(MANIFEST, bytes).await
     }
 
     pub async fn put(&self, path: &str, bytes: Vec<u8>) -> Result<(), SegmentError> {
-        self.objects
-            .put(&ObjectPath::from(path), bytes.into())
-            .await?;
-        Ok(())
+        self.put_durably(path, bytes).await
     }
 
     pub async fn delete(&self, path: &str) -> Result<(), SegmentError> {

@@ -326,11 +326,10 @@ impl Store {
         }
         let signer = load_or_create_signer(&paths)?;
 
-        let objects = match options.objects.clone() {
-            Some(objects) => objects,
-            None => local_objects(&paths.root)?,
+        let segments = match options.objects.clone() {
+            Some(objects) => SegmentStore::new(objects),
+            None => SegmentStore::on_disk(local_objects(&paths.root)?, &paths.root),
         };
-        let segments = SegmentStore::new(objects);
         let runtime = IoRuntime::new()?;
         let manifest = runtime.block_on(segments.manifest())?;
 
