@@ -111,3 +111,71 @@ impl Evident {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use evident_model::{Event, StoredEvent, Timestamp};
+    use evident_store::{Store, StoreOptions};
+
+    use crate::keys::KeyStore;
+    use crate::{ErrorKind, Evident, Settings};
+
+    fn event(id: &str) -> StoredEvent {
+        StoredEvent {
+            id: id.to_owned(),
+            discovery_timestamp: Timestamp::now(),
+            tiebreaker: 1,
+            random_draw: 0.5,
+            ingest_size_in_bytes: 10,
+            truncated: false,
+            event: Event {
+                message: Some(format!("event {id}")),
+                timestamp: Some(Timestamp::now()),
+                ..Event::default()
+            },
+        }
+    }
+
+    #[test]
+    fn a_proof_is_read_from_the_latest_checkpoint_and_never_signs_one()
+    -> Result<(), Box<dyn std::error::Error>> {
+        // The store runs its own IO runtime: it is opened and dropped
+        // outside the test's.
+        let runtime = tokio::runtime::Runtime::new()?;
+        let directory = tempfile::tempdir()?;
+        let store = Arc::new(Store::open(directory.path(), StoreOptions::default())?);
+        let evident = Evident::open(
+            directory.path(),
+            Arc::clone(&store),
+            KeyStore::none(),
+            None,
+            Settings::default(),
+        )?;
+        store.commit(vec![event("first")]).wait()?;
+        evident.sign_checkpoint();
+        store.commit(vec![event("second")]).wait()?;
+        let checkpoints = store.paths().checkpoints();
+        let before = std::fs::read(&checkpoints)?;
+
+        let proof = runtime.block_on(evident.inclusion_proof("first".into()))?;
+        assert_eq!(proof["tree_size"], 1);
+        // Newer than every checkpoint, and nobody signs one here: the
+        // request waits, then says so, without writing.
+        let error = runtime
+            .block_on(evident.inclusion_proof("second".into()))
+            .expect_err("not covered yet");
+        assert_eq!(error.kind, ErrorKind::NotReady, "{error}");
+        assert_eq!(
+            std::fs::read(&checkpoints)?,
+            before,
+            "reading a proof wrote"
+        );
+
+        evident.sign_checkpoint();
+        let proof = runtime.block_on(evident.inclusion_proof("second".into()))?;
+        assert_eq!(proof["tree_size"], 2);
+        Ok(())
+    }
+}
