@@ -28,7 +28,7 @@ use crate::oidc::{Identity, Verifier};
 use crate::path;
 use crate::policy::Policy;
 use crate::rate_limit::RateLimiter;
-use crate::recorder::{Recorder, Reservation};
+use crate::recorder::{Recorder, RecorderEvent, Reservation};
 use crate::redact::Redactor;
 use crate::secrets::SecretSet;
 
@@ -387,12 +387,10 @@ impl Gateway {
         tracing::info!(outcome = outcome.as_str(), status = status.as_u16(), method = %record.method, path = %record.path, reason, "call refused");
         match reservation {
             Some(reservation) => reservation.record(&record.to_event(&self.redactor)),
-            None => {
-                self.recorder
-                    .counters()
-                    .dropped
-                    .fetch_add(1, Ordering::Relaxed);
-            }
+            None => self.recorder.counters().emit(RecorderEvent::Dropped {
+                events: 1,
+                reason: "a refused call had no place in the queue",
+            }),
         }
         let mut response = Response::new(Either::Left(Full::new(Bytes::from(body))));
         *response.status_mut() = status;

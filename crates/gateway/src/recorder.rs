@@ -55,6 +55,95 @@ pub struct Counters {
     pub spooled: AtomicU64,
 }
 
+/// What happens to the gateway's audit events, logged and counted in one
+/// call ([`Counters::emit`]), so a log line and a counter never disagree.
+#[derive(Debug)]
+pub enum RecorderEvent<'a> {
+    /// evident acknowledged `events`.
+    Sent { events: usize },
+    /// A post failed and will be retried.
+    PostFailed {
+        url: &'a str,
+        events: usize,
+        reason: &'a str,
+        retry_in: Duration,
+    },
+    /// evident refused `events` for good; `kept` says whether the spool's
+    /// rejected folder keeps them (otherwise they are lost).
+    Rejected {
+        url: &'a str,
+        events: usize,
+        reason: &'a str,
+        kept: bool,
+    },
+    /// `events` written to the spool.
+    Spooled { events: usize },
+    /// `events` lost before reaching evident or the spool.
+    Dropped { events: usize, reason: &'a str },
+}
+
+impl Counters {
+    /// Logs `event` and counts it.
+    pub fn emit(&self, event: RecorderEvent<'_>) {
+        let add = |counter: &AtomicU64, value: usize| {
+            counter.fetch_add(value as u64, Ordering::Relaxed);
+        };
+        match event {
+            RecorderEvent::Sent { events } => {
+                tracing::debug!(events, "audit events acknowledged");
+                add(&self.sent, events);
+            }
+            RecorderEvent::PostFailed {
+                url,
+                events,
+                reason,
+                retry_in,
+            } => {
+                tracing::warn!(
+                    url,
+                    events,
+                    reason,
+                    retry_in_ms = retry_in.as_millis() as u64,
+                    "audit events not accepted yet"
+                );
+                add(&self.failed_posts, 1);
+            }
+            RecorderEvent::Rejected {
+                url,
+                events,
+                reason,
+                kept,
+            } => {
+                add(&self.rejected, events);
+                if kept {
+                    tracing::error!(
+                        url,
+                        events,
+                        reason,
+                        "evident refused a batch of audit events for good; set aside in the spool's rejected folder"
+                    );
+                } else {
+                    add(&self.dropped, events);
+                    tracing::error!(
+                        url,
+                        events,
+                        reason,
+                        "evident refused a batch of audit events for good; dropped (configure spool_dir to keep such batches)"
+                    );
+                }
+            }
+            RecorderEvent::Spooled { events } => {
+                tracing::debug!(events, "audit events spooled");
+                add(&self.spooled, events);
+            }
+            RecorderEvent::Dropped { events, reason } => {
+                tracing::error!(events, reason, "audit events lost");
+                add(&self.dropped, events);
+            }
+        }
+    }
+}
+
 /// A place in the queue, held by one call from its arrival to its end.
 #[derive(Debug)]
 pub struct Reservation {
@@ -69,10 +158,10 @@ impl Reservation {
             Ok(bytes) => {
                 self.permit.send(bytes);
             }
-            Err(error) => {
-                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(%error, "an audit event could not be serialized");
-            }
+            Err(error) => self.counters.emit(RecorderEvent::Dropped {
+                events: 1,
+                reason: &format!("the event could not be serialized: {error}"),
+            }),
         }
     }
 }
@@ -179,15 +268,12 @@ async fn send_from_memory(
         let body = json_array(events.iter().map(Vec::as_slice));
         match post_until_done(&intake, &body, events.len(), &counters).await {
             Ok(()) => {}
-            Err(reason) => {
-                counters
-                    .rejected
-                    .fetch_add(events.len() as u64, Ordering::Relaxed);
-                counters
-                    .dropped
-                    .fetch_add(events.len() as u64, Ordering::Relaxed);
-                tracing::error!(url = %intake.url, events = events.len(), %reason, "evident refused a batch of audit events for good; dropped (configure spool_dir to keep such batches)");
-            }
+            Err(reason) => counters.emit(RecorderEvent::Rejected {
+                url: intake.url.as_str(),
+                events: events.len(),
+                reason: &reason,
+                kept: false,
+            }),
         }
     }
 }
@@ -203,13 +289,17 @@ async fn post_until_done(
     loop {
         match post(intake, body.to_vec()).await {
             Ok(()) => {
-                counters.sent.fetch_add(events as u64, Ordering::Relaxed);
+                counters.emit(RecorderEvent::Sent { events });
                 return Ok(());
             }
             Err(PostError::Permanent(reason)) => return Err(reason),
             Err(PostError::Transient(reason)) => {
-                counters.failed_posts.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(url = %intake.url, events, %reason, retry_in_ms = delay.as_millis() as u64, "audit events not accepted yet");
+                counters.emit(RecorderEvent::PostFailed {
+                    url: intake.url.as_str(),
+                    events,
+                    reason: &reason,
+                    retry_in: delay,
+                });
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
@@ -238,22 +328,22 @@ async fn send_through_spool(
         while spool.is_full() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let count = events.len() as u64;
+        let count = events.len();
         let spool_for_write = Arc::clone(&spool);
         let result = tokio::task::spawn_blocking(move || spool_for_write.append(&events)).await;
         match result {
             Ok(Ok(())) => {
-                counters.spooled.fetch_add(count, Ordering::Relaxed);
+                counters.emit(RecorderEvent::Spooled { events: count });
                 written.notify_one();
             }
-            Ok(Err(error)) => {
-                counters.dropped.fetch_add(count, Ordering::Relaxed);
-                tracing::error!(%error, events = count, "audit events could not be written to the spool");
-            }
-            Err(error) => {
-                counters.dropped.fetch_add(count, Ordering::Relaxed);
-                tracing::error!(%error, events = count, "the spool writer failed");
-            }
+            Ok(Err(error)) => counters.emit(RecorderEvent::Dropped {
+                events: count,
+                reason: &format!("writing them to the spool failed: {error}"),
+            }),
+            Err(error) => counters.emit(RecorderEvent::Dropped {
+                events: count,
+                reason: &format!("the spool writer failed: {error}"),
+            }),
         }
     }
     writer_done.store(true, Ordering::Release);
@@ -295,10 +385,12 @@ async fn post_spooled(
         let events = batch.events.len();
         let outcome = post_until_done(&intake, &body, events, &counters).await;
         if let Err(reason) = &outcome {
-            counters
-                .rejected
-                .fetch_add(events as u64, Ordering::Relaxed);
-            tracing::error!(events, %reason, "evident refused a batch of audit events for good; set aside in the spool's rejected folder");
+            counters.emit(RecorderEvent::Rejected {
+                url: intake.url.as_str(),
+                events,
+                reason,
+                kept: true,
+            });
         }
         let spool = Arc::clone(&spool);
         let files = batch.files;
