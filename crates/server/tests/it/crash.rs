@@ -2,7 +2,8 @@
 //! appends to, the directory as a crash in the middle of its last record
 //! would leave it (cut at every byte offset of that record); for every
 //! file evident replaces whole or writes once (the gateway spool's
-//! batches), a temporary file left behind. Each time
+//! batches, the bucket positions, the segments and their manifest written
+//! through object_store), a temporary file left behind. Each time
 //! the data directory must open as the server opens it, hold every
 //! acknowledged event exactly once, verify, and take new writes on clean
 //! lines; a few of the cases start the real server too.
@@ -11,6 +12,7 @@ use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use evident::import::poller::Positions;
 use evident::import::{DeadLetter, DeadLetters, ImportedFiles};
 use evident::keys::{KeyKind, KeyStore};
 use evident::views::{View, ViewStore};
@@ -24,6 +26,9 @@ use crate::support::{API_KEY, APP_KEY, Server, total};
 /// Events acknowledged before the crash, all covered by a checkpoint but
 /// the last batch's.
 const ACKNOWLEDGED: usize = 21;
+
+/// A bucket folder whose delivery day the poller keeps.
+const TRAIL_FOLDER: &str = "s3://trail/AWSLogs/1/CloudTrail/us-east-1";
 
 fn event(index: usize) -> StoredEvent {
     let now = Timestamp::now();
@@ -55,16 +60,33 @@ fn letter(index: usize) -> DeadLetter {
 /// A data directory as evident leaves it, and where the last record of
 /// the write-ahead log starts (it is the one event no checkpoint covers).
 fn fixture(root: &Path) -> u64 {
-    let store = Store::open(root, StoreOptions::default()).expect("store");
+    let options = StoreOptions {
+        seal_rows: 10,
+        ..StoreOptions::default()
+    };
+    let store = Store::open(root, options).expect("store");
     for batch in 0..4 {
         let events: Vec<StoredEvent> = (batch * 5..batch * 5 + 5).map(event).collect();
         append_and_wait(&store, &events).expect("durable");
         store.checkpoint().expect("checkpoint");
     }
-    let wal = wal_file(root);
-    let last_record_start = fs::metadata(&wal).expect("wal").len();
+    // Two segments and the manifest, written through object_store.
+    assert_eq!(store.seal().expect("seal"), 2);
+    let before = wal_file(root);
+    let before_length = fs::metadata(&before).expect("wal").len();
     append_and_wait(&store, &[event(20)]).expect("durable");
     drop(store);
+    // Sealing may have started a new log file: the record is then the
+    // first one after its 8-byte header.
+    let last_record_start = if wal_file(root) == before {
+        before_length
+    } else {
+        8
+    };
+    assert!(
+        last_record_start < fs::metadata(wal_file(root)).expect("wal").len(),
+        "the last record is in the newest log file"
+    );
 
     let imported = ImportedFiles::open(root).expect("imported files");
     for index in 0..3 {
@@ -74,6 +96,10 @@ fn fixture(root: &Path) -> u64 {
     }
     let letters = DeadLetters::new(root);
     letters.write(&[letter(0), letter(1)]).expect("letters");
+    Positions::open(root)
+        .expect("positions")
+        .set(TRAIL_FOLDER, "2024/01/15")
+        .expect("position saved");
     KeyStore::open(root, Some(API_KEY), Some(APP_KEY)).expect("keys");
     let views = ViewStore::open(root).expect("views");
     views
@@ -191,6 +217,9 @@ fn check(root: &Path, events: usize, imported_files: usize, what: &str) {
     let views = ViewStore::open(root).unwrap_or_else(|error| panic!("{what}: views: {error:?}"));
     assert_eq!(views.list().len(), 1, "{what}");
     assert!(LastVerify::load(root).is_some(), "{what}: last verify");
+    let positions =
+        Positions::open(root).unwrap_or_else(|error| panic!("{what}: positions: {error}"));
+    assert_eq!(positions.get(TRAIL_FOLDER), Some("2024/01/15"), "{what}");
     let spool = Spool::open(&root.join("gateway-spool"), 1 << 20)
         .unwrap_or_else(|error| panic!("{what}: spool: {error}"));
     let waiting = spool
@@ -289,17 +318,31 @@ fn a_crash_at_any_byte_of_the_last_record_of_any_file_loses_nothing_acknowledged
         );
     }
 
-    // Files replaced whole: a crash before the rename leaves a temporary.
-    for file in [
-        "keys.json",
-        "views.json",
-        "ledger/last-verify.json",
-        "gateway-spool/00000000000000000002.jsonl",
-    ] {
+    // Files replaced whole: a crash before the rename leaves a temporary
+    // (`.tmp` beside it; object_store's local store stages a `#n` one).
+    let segment = fs::read_dir(template.join("segments"))
+        .expect("segments folder")
+        .map(|entry| entry.expect("entry").path())
+        .find(|path| path.extension().is_some_and(|ext| ext == "parquet"))
+        .expect("a sealed segment");
+    let segment = format!(
+        "segments/{}",
+        segment.file_name().expect("name").to_string_lossy()
+    );
+    let replaced = [
+        ("keys.json", ".tmp"),
+        ("views.json", ".tmp"),
+        ("ledger/last-verify.json", ".tmp"),
+        ("bucket-positions.json", ".tmp"),
+        ("gateway-spool/00000000000000000002.jsonl", ".tmp"),
+        ("segments/manifest.json", "#1"),
+        (segment.as_str(), "#2"),
+    ];
+    for (file, suffix) in replaced {
         run(
             &|root| {
                 let mut temporary = root.join(file).into_os_string();
-                temporary.push(".tmp");
+                temporary.push(suffix);
                 fs::write(temporary, b"{\"half\": [").expect("temporary");
             },
             ACKNOWLEDGED,
