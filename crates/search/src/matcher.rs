@@ -345,7 +345,18 @@ impl<'e> EventView<'e> {
                 .collect(),
             Field::Tags => event.tags.iter().map(|tag| Scalar::Str(tag)).collect(),
             Field::TagKey(key) => tag_values(&event.tags, key).map(Scalar::Str).collect(),
-            Field::Attribute(path) => attribute_scalars(&event.attributes, path.segments()),
+            Field::Attribute(path) => {
+                let scalars = attribute_scalars(&event.attributes, path.segments());
+                match (&event.status, path.segments()) {
+                    // `@status` falls back to the reserved status, as
+                    // `status:` falls back to the attribute: imported and
+                    // evident's own events keep it there only.
+                    (Some(status), [only]) if scalars.is_empty() && only == "status" => {
+                        vec![Scalar::Str(status)]
+                    }
+                    _ => scalars,
+                }
+            }
         }
     }
 }

@@ -266,11 +266,17 @@ fn field_texts(field: &Field, event: &Event) -> Vec<String> {
         Json::Null | Json::Array(_) | Json::Object(_) => None,
     };
     match field {
-        Field::Attribute(path) => path
-            .resolve(&event.attributes)
-            .into_iter()
-            .filter_map(scalar_text)
-            .collect(),
+        Field::Attribute(path) => {
+            let values = path.resolve(&event.attributes);
+            match (&event.status, path.segments()) {
+                // `@status` falls back to the reserved status, as the
+                // matcher and the SQL column do.
+                (Some(status), [only]) if values.is_empty() && only == "status" => {
+                    vec![status.clone()]
+                }
+                _ => values.into_iter().filter_map(scalar_text).collect(),
+            }
+        }
         Field::Reserved(ReservedField::Timestamp) => event
             .timestamp
             .map(|timestamp| timestamp.to_string())

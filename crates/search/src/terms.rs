@@ -84,7 +84,16 @@ pub fn visit_event_terms(event: &Event, sink: &mut dyn FnMut(&str)) {
         }
     }
     match &event.status {
-        Some(status) => out.emit(&["r:status=", status]),
+        Some(status) => {
+            out.emit(&["r:status=", status]);
+            // `@status` falls back to the reserved status when no attribute
+            // of that name holds a value, as the matcher does.
+            let mut values = Vec::new();
+            collect(&event.attributes, &["status"], &mut values);
+            if values.is_empty() {
+                out.emit(&["a:status=", status]);
+            }
+        }
         None => {
             // Audit events carry `status` as an attribute, arrays included.
             let mut values = Vec::new();
@@ -442,12 +451,17 @@ mod tests {
             r#"{"attributes":{"status":true}}"#,
             r#"{"attributes":{"status":500}}"#,
             r#"{"attributes":{"state":"error"}}"#,
+            r#"{"status":"error","attributes":{"status":[]}}"#,
+            r#"{"status":"error","attributes":{"status":null}}"#,
+            r#"{"status":"warn","attributes":{"status":{"code":"error"}}}"#,
         ];
         for query in [
             "status:error",
             "status:true",
             "status:Error",
             "status:(error OR warn)",
+            "@status:error",
+            "@status:(error OR warn)",
         ] {
             let filter = crate::parse_filter(query).expect("valid");
             let sets = exact_alternatives(&filter).expect("decided by terms");

@@ -7,7 +7,7 @@
 //! Lookups narrow candidates; for the queries `exact_alternatives` accepts they
 //! also decide, so counts come from the postings alone.
 //!
-//! File layout: a zstd frame holding (little endian) `EVTI2\n`, the row
+//! File layout: a zstd frame holding (little endian) `EVTI3\n`, the row
 //! count (u32), the number of terms (u32), then per term, sorted by hash,
 //! its hash (u64) and the byte offset of its postings (u32), then the
 //! postings: row offsets, ascending, as LEB128 deltas. The deltas of
@@ -18,7 +18,9 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use evident_model::Event;
 
-const MAGIC: &[u8; 6] = b"EVTI2\n";
+/// Version 3: `@status` terms fall back to the reserved status; older
+/// files are rebuilt from their segment when the store opens.
+const MAGIC: &[u8; 6] = b"EVTI3\n";
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 const FILE_ZSTD_LEVEL: i32 = 3;
 /// Far above any segment's index; a damaged header cannot make us

@@ -222,11 +222,13 @@ fn every_query_finds_exactly_what_the_matcher_accepts() {
             "-@action:created service:web",
             "@http.status_code:>=300",
             "@evt.name:\"API Key\" OR @evt.name:Monitor",
+            "@status:error",
+            "@status:(error OR warn) -service:web",
         ]
         .map(str::to_string),
     );
     let mut compared = 0;
-    let extras = queries.len() - 8;
+    let extras = queries.len() - 10;
     for (number, query) in queries.iter().enumerate() {
         // Every query through the whole path; paging (slow unoptimized)
         // through a quarter of the corpus and every extra query.
@@ -280,6 +282,7 @@ fn stats_agree_with_the_reference_aggregator() {
         "@evt.name:Request OR @evt.name:Monitor",
         "status:error",
         "status:(error OR warn) service:api",
+        "@status:error",
     ];
     let pipes = [
         "count",
@@ -293,6 +296,7 @@ fn stats_agree_with_the_reference_aggregator() {
         "count by @network.client.ip, host",
         "count by status",
         "count by status, service",
+        "count by @status",
         "count by @network.client.geoip.country.name",
     ];
     for (text, query) in stats_queries(&filters, &pipes) {

@@ -4,14 +4,35 @@
 use evident_model::Event;
 
 const CASES: &[(&str, &str, bool)] = &[
-    // status: the reserved field, else the attribute; @status is the attribute only.
+    // status: the reserved field, else the attribute; @status: the attribute,
+    // else the reserved field (imported and evident's own events keep it
+    // there only, and the seed's `@status:error AND @auth_method:*` must
+    // find their failures).
     ("status:error", r#"{"attributes":{"status":"error"}}"#, true),
     (
         "status:error",
         r#"{"status":"info","attributes":{"status":"error"}}"#,
         false,
     ),
-    ("@status:error", r#"{"status":"error"}"#, false),
+    ("@status:error", r#"{"status":"error"}"#, true),
+    ("@status:*", r#"{"status":"error"}"#, true),
+    (
+        "@status:error",
+        r#"{"status":"error","attributes":{"status":"info"}}"#,
+        false,
+    ),
+    (
+        "@status:error AND @auth_method:*",
+        r#"{"status":"error","attributes":{"auth_method":"password"}}"#,
+        true,
+    ),
+    (
+        "@status:error",
+        r#"{"status":"error","attributes":{"status":[]}}"#,
+        true,
+    ),
+    ("@status:error", r#"{"status":"info"}"#, false),
+    ("-@status:*", r#"{"message":"no status anywhere"}"#, true),
     // source: the reserved field or a source: tag.
     ("source:audit", r#"{"tags":["source:audit"]}"#, true),
     ("source:audit", r#"{"source":"audit"}"#, true),

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{API_KEY, APP_KEY, Server, client, post_with_keys, submit};
+use crate::support::{API_KEY, APP_KEY, Server, client, post_with_keys, sql_rows, submit};
 
 const MIB: usize = 1 << 20;
 
@@ -726,5 +726,23 @@ fn failed_postgres_logins_are_recorded_and_throttled() {
             !event.to_string().contains("guess-"),
             "no password in the record"
         );
+    }
+
+    // The first seed's "failed authentication attempts" statement finds
+    // them: `@status` falls back to the reserved status they carry.
+    let rows = sql_rows(
+        &server,
+        "SELECT * FROM dd.audit(columns => ARRAY['timestamp', '@status', '@auth_method', \
+         '@usr.email', '@network.client.geoip.country.name', '@network.client.geoip.city.name', \
+         '@network.client.ip'], filter => '@status:error AND @auth_method:*', \
+         from_timestamp => now() - interval '7 days', to_timestamp => now()) AS (ts TIMESTAMP, \
+         status VARCHAR, auth_method VARCHAR, user_email VARCHAR, country VARCHAR, city VARCHAR, \
+         client_ip VARCHAR)",
+    );
+    assert_eq!(rows.len(), 6, "{rows:?}");
+    for row in &rows {
+        assert_eq!(row[1], "error", "{row}");
+        assert_eq!(row[2], "password", "{row}");
+        assert_eq!(row[6], "127.0.0.1", "{row}");
     }
 }
