@@ -8,10 +8,10 @@
 
 use evident_model::{Event, StoredEvent, Timestamp};
 use evident_query::sql::parameters::Parameter;
-use serde_json::json;
-use sha2::{Digest, Sha256};
+use serde_json::{Map, Value, json};
 
 use crate::Evident;
+use crate::actor::Actor;
 use crate::error::AppError;
 use crate::intake::ids;
 
@@ -19,72 +19,64 @@ use crate::intake::ids;
 /// pasted megabyte does not become a megabyte event.
 const MAX_RECORDED_STATEMENT: usize = 64 * 1024;
 
-/// Who ran a statement: the key they presented, by fingerprint (the first
-/// 12 hex digits of its SHA-256; the key store holds the full hash).
-pub fn key_actor(key: &str) -> String {
-    let digest = Sha256::digest(key.as_bytes());
-    let hex: String = digest
-        .iter()
-        .take(6)
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
-    format!("key:{hex}")
-}
-
-/// Where a statement came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Surface {
-    Http,
-    Cli,
-    PostgresWire,
-}
-
-impl Surface {
-    pub fn name(self) -> &'static str {
-        match self {
-            Surface::Http => "http",
-            Surface::Cli => "cli",
-            Surface::PostgresWire => "postgres",
-        }
-    }
-}
-
 /// One SQL statement about to run.
 #[derive(Debug)]
 pub struct SqlActivity<'a> {
-    pub actor: &'a str,
-    pub surface: Surface,
+    pub actor: &'a Actor,
     pub statement: &'a str,
     /// Values bound to `$1`, ... (PostgreSQL clients).
     pub parameters: &'a [Parameter],
-    pub client_ip: Option<String>,
 }
 
 /// One of evident's own events (its activity, its checks), stored now with
-/// the fields ingest assigns.
+/// the fields ingest assigns; its ingest size is its own size, as an
+/// event sent to the intake counts its bytes.
 pub fn own_event(event: Event) -> StoredEvent {
     let now = Timestamp::now();
+    let event = Event {
+        timestamp: event.timestamp.or(Some(now)),
+        ..event
+    };
+    let size = serde_json::to_vec(&event).map_or(0, |bytes| bytes.len() as u64);
     StoredEvent {
         id: ids::event_id(now),
         discovery_timestamp: now,
         tiebreaker: ids::tiebreaker(),
         random_draw: ids::random_draw(),
-        ingest_size_in_bytes: 0,
+        ingest_size_in_bytes: size,
         truncated: false,
-        event: Event {
-            timestamp: event.timestamp.or(Some(now)),
-            ..event
-        },
+        event,
+    }
+}
+
+/// evident's own event, with `actor`'s fields merged into `attributes`.
+fn event_by(
+    actor: &Actor,
+    mut attributes: Map<String, Value>,
+    message: String,
+    status: &str,
+) -> StoredEvent {
+    actor.describe(&mut attributes);
+    own_event(Event {
+        message: Some(message),
+        service: Some("evident".into()),
+        source: Some("evident".into()),
+        status: Some(status.into()),
+        attributes,
+        ..Event::default()
+    })
+}
+
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
     }
 }
 
 impl SqlActivity<'_> {
     /// The stored form, with the fields ingest assigns.
     pub(crate) fn stored(&self) -> StoredEvent {
-        own_event(self.event())
-    }
-
-    fn event(&self) -> Event {
         let mut statement = self.statement;
         let cut = statement.len() > MAX_RECORDED_STATEMENT;
         if cut {
@@ -95,91 +87,59 @@ impl SqlActivity<'_> {
             statement = &statement[..end];
         }
         let mut attributes = json!({
-            "evt": {"name": "sql_query", "actor": {"type": "api_key"}},
-            "usr": {"id": self.actor},
+            "evt": {"name": "sql_query"},
             "action": "queried",
             "asset": {"type": "sql"},
-            "sql": {"query": statement, "surface": self.surface.name(), "truncated": cut},
+            "sql": {"query": statement, "surface": self.actor.surface.name(), "truncated": cut},
         });
         if !self.parameters.is_empty() {
             attributes["sql"]["parameters"] =
                 self.parameters.iter().map(Parameter::to_json).collect();
         }
-        if let Some(ip) = &self.client_ip {
-            attributes["network"] = json!({"client": {"ip": ip}});
-        }
-        let serde_json::Value::Object(attributes) = attributes else {
-            unreachable!("built as an object above")
-        };
-        Event {
-            message: Some(format!("{} ran a SQL query", self.actor)),
-            service: Some("evident".into()),
-            source: Some("evident".into()),
-            status: Some("info".into()),
-            attributes,
-            ..Event::default()
-        }
+        event_by(
+            self.actor,
+            object(attributes),
+            format!("{} ran a SQL query", self.actor.id),
+            "info",
+        )
     }
 }
 
 /// A change made in evident (a saved view created, renamed, deleted) by
 /// `actor`, as an audit event: `@evt.name:<name> @action:<action>`.
-pub fn change_event(
-    actor: &str,
-    name: &str,
-    action: &str,
-    asset: serde_json::Value,
-) -> StoredEvent {
+pub fn change_event(actor: &Actor, name: &str, action: &str, asset: Value) -> StoredEvent {
     let attributes = json!({
         "evt": {"name": name},
-        "usr": {"id": actor},
         "action": action,
         "asset": asset,
     });
-    let serde_json::Value::Object(attributes) = attributes else {
-        unreachable!("built as an object above")
-    };
-    own_event(Event {
-        message: Some(format!("{actor} {action} a {name}")),
-        service: Some("evident".into()),
-        source: Some("evident".into()),
-        status: Some("info".into()),
-        attributes,
-        ..Event::default()
-    })
+    event_by(
+        actor,
+        object(attributes),
+        format!("{} {action} a {name}", actor.id),
+        "info",
+    )
 }
 
-/// A refused login (`surface`: `postgres`, `ui`, ...), as an audit event:
-/// `@evt.name:authentication @action:login status:error`. The password is
-/// never part of it.
-pub fn login_failure_event(
-    user: &str,
-    client_ip: &str,
-    surface: &str,
-    reason: &str,
-) -> StoredEvent {
+/// A refused login of `actor`, as an audit event: `@evt.name:authentication
+/// @action:login status:error`. The password is never part of it.
+pub fn login_failure_event(actor: &Actor, reason: &str) -> StoredEvent {
     let attributes = json!({
         "evt": {"name": "authentication", "outcome": "failure"},
-        "usr": {"name": user},
         "action": "login",
-        "auth_method": "password",
-        "network": {"client": {"ip": client_ip}},
-        "evident": {"surface": surface},
         "error": {"message": reason},
     });
-    let serde_json::Value::Object(attributes) = attributes else {
-        unreachable!("built as an object above")
-    };
-    own_event(Event {
-        message: Some(format!(
-            "failed {surface} login of {user:?} from {client_ip}: {reason}"
-        )),
-        service: Some("evident".into()),
-        source: Some("evident".into()),
-        status: Some("error".into()),
-        attributes,
-        ..Event::default()
-    })
+    let who = actor.name.as_deref().unwrap_or(&actor.id);
+    let from = actor.client_ip.as_deref().unwrap_or("an unknown address");
+    event_by(
+        actor,
+        object(attributes),
+        format!(
+            "failed {} login of {who:?} from {from}: {reason}",
+            actor.surface.name()
+        ),
+        "error",
+    )
 }
 
 impl Evident {
@@ -196,38 +156,51 @@ impl Evident {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::actor::key_fingerprint;
 
     #[test]
     fn the_record_names_the_key_not_the_secret() {
-        let actor = key_actor("secret-application-key");
-        assert!(actor.starts_with("key:") && actor.len() == 16, "{actor}");
-        let event = SqlActivity {
+        let actor = Actor::application_key("secret-application-key", None)
+            .with_client_ip(Some("127.0.0.1".into()));
+        assert!(
+            actor.id.starts_with("key:") && actor.id.len() == 16,
+            "{}",
+            actor.id
+        );
+        assert_eq!(actor.id, key_fingerprint("secret-application-key"));
+        let stored = SqlActivity {
             actor: &actor,
-            surface: Surface::Http,
             statement: "SELECT 1",
             parameters: &[],
-            client_ip: Some("127.0.0.1".into()),
         }
-        .event();
-        let text = serde_json::to_string(&event).expect("json");
+        .stored();
+        let text = serde_json::to_string(&stored).expect("json");
         assert!(!text.contains("secret-application-key"));
         assert!(text.contains("\"query\":\"SELECT 1\""), "{text}");
-        assert_eq!(event.attributes["sql"]["surface"], "http");
+        let attributes = &stored.event.attributes;
+        assert_eq!(attributes["sql"]["surface"], "http");
+        assert_eq!(attributes["evt"]["name"], "sql_query");
+        assert_eq!(attributes["evt"]["actor"]["type"], "application_key");
+        assert_eq!(attributes["network"]["client"]["ip"], "127.0.0.1");
+        let size = serde_json::to_vec(&stored.event).expect("json").len() as u64;
+        assert_eq!(stored.ingest_size_in_bytes, size, "its own size");
     }
 
     #[test]
     fn long_statements_are_cut_on_a_character_boundary() {
         let statement = format!("SELECT '{}'", "é".repeat(MAX_RECORDED_STATEMENT));
-        let event = SqlActivity {
-            actor: "key:x",
-            surface: Surface::Cli,
+        let actor = Actor::cli("tester");
+        let stored = SqlActivity {
+            actor: &actor,
             statement: &statement,
             parameters: &[],
-            client_ip: None,
         }
-        .event();
-        let recorded = event.attributes["sql"]["query"].as_str().expect("text");
+        .stored();
+        let recorded = stored.event.attributes["sql"]["query"]
+            .as_str()
+            .expect("text");
         assert!(recorded.len() <= MAX_RECORDED_STATEMENT);
-        assert_eq!(event.attributes["sql"]["truncated"], true);
+        assert_eq!(stored.event.attributes["sql"]["truncated"], true);
+        assert_eq!(stored.event.attributes["auth_method"], "local");
     }
 }

@@ -19,11 +19,13 @@
 //! - [`views`]: the explorer's saved views;
 //! - [`keys`]: API and application keys, stored hashed;
 //! - [`data_dir`]: the data directory, private to the server's user;
+//! - [`actor`]: who asks, as every self-audit event names them;
 //! - [`activity`]: evident's own activity as audit events;
 //! - [`sql_output`]: SQL results as JSON, CSV or a table;
 //! - [`metrics`]: internal events, logged and counted together.
 
 pub mod activity;
+pub mod actor;
 pub mod data_dir;
 pub mod error;
 pub mod evident;
@@ -37,5 +39,6 @@ pub mod sql;
 pub mod sql_output;
 pub mod views;
 
+pub use actor::{Actor, Surface};
 pub use error::{AppError, ErrorKind};
 pub use evident::{Evident, Settings};

@@ -12,18 +12,10 @@ use evident_query::sql::{SqlContext, SqlEngine, SqlError};
 use futures::{Stream, StreamExt};
 
 use crate::Evident;
-use crate::activity::{SqlActivity, Surface};
+use crate::activity::SqlActivity;
+use crate::actor::Actor;
 use crate::error::{AppError, ErrorKind};
 use crate::metrics::Internal;
-
-/// Who runs a statement, and from where.
-#[derive(Debug, Clone)]
-pub struct SqlCaller {
-    /// `key:<fingerprint>`, `pg:<user>`, `cli:<user>`.
-    pub actor: String,
-    pub surface: Surface,
-    pub client_ip: Option<String>,
-}
 
 /// The rows of a statement, a batch at a time; an error ends them.
 pub type SqlRows = Pin<Box<dyn Stream<Item = Result<RecordBatch, AppError>> + Send>>;
@@ -55,22 +47,20 @@ pub fn sql_error(error: SqlError) -> AppError {
 }
 
 impl Evident {
-    /// Records `statement` as run by `caller`, waits until the record is
+    /// Records `statement` as run by `actor`, waits until the record is
     /// durable, then runs it.
     pub async fn sql(
         &self,
-        caller: &SqlCaller,
+        actor: &Actor,
         statement: &str,
         parameters: &[Parameter],
         context: SqlContext,
     ) -> Result<SqlAnswer, AppError> {
-        let surface = caller.surface.name();
+        let surface = actor.surface.name();
         let activity = SqlActivity {
-            actor: &caller.actor,
-            surface: caller.surface,
+            actor,
             statement,
             parameters,
-            client_ip: caller.client_ip.clone(),
         };
         self.record(activity.stored()).await.map_err(|error| {
             self.sql_failed(

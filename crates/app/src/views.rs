@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::Evident;
 use crate::activity::change_event;
+use crate::actor::Actor;
 use crate::error::AppError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,7 +168,7 @@ impl Evident {
             .ok_or_else(|| AppError::not_found(format!("no saved view {id:?}")))
     }
 
-    async fn view_changed(&self, actor: &str, action: &str, view: &View) -> Result<(), AppError> {
+    async fn view_changed(&self, actor: &Actor, action: &str, view: &View) -> Result<(), AppError> {
         let event = change_event(
             actor,
             "saved_view",
@@ -189,7 +190,7 @@ impl Evident {
     }
 
     /// A new view made by `actor`.
-    pub async fn create_view(&self, actor: &str, body: ViewBody) -> Result<View, AppError> {
+    pub async fn create_view(&self, actor: &Actor, body: ViewBody) -> Result<View, AppError> {
         if body.name.is_none() {
             return Err(AppError::invalid("a view needs a name"));
         }
@@ -216,7 +217,7 @@ impl Evident {
     /// The view `id` with the fields of `body` changed by `actor`.
     pub async fn update_view(
         &self,
-        actor: &str,
+        actor: &Actor,
         id: &str,
         body: ViewBody,
     ) -> Result<View, AppError> {
@@ -235,7 +236,7 @@ impl Evident {
     }
 
     /// Deletes the view `id` for `actor`.
-    pub async fn delete_view(&self, actor: &str, id: &str) -> Result<(), AppError> {
+    pub async fn delete_view(&self, actor: &Actor, id: &str) -> Result<(), AppError> {
         let view = self.find_view(id)?;
         self.view_changed(actor, "deleted", &view).await?;
         let id = id.to_owned();

@@ -32,13 +32,16 @@ mod views;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use evident_app::Evident;
+use evident_app::actor::HttpRequest;
 use evident_app::keys::KeyKind;
+use evident_app::{Actor, Evident};
 
 pub use errors::{IntakeError, QueryError, status};
 pub use json_body::{JSON_BODY_LIMIT, JsonBody};
@@ -132,10 +135,31 @@ pub fn router(evident: Arc<Evident>) -> Router {
         .with_state(state)
 }
 
-/// The access layer of the reading routes.
-async fn read_access(State(state): State<SharedState>, request: Request, next: Next) -> Response {
+/// The access layer of the reading routes: the credentials are checked
+/// before any extractor runs, and the request carries its [`Actor`]
+/// (who, how, from where) to the handler.
+async fn read_access(
+    State(state): State<SharedState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     match require_read_keys(&state, request.headers()) {
-        Ok(()) => next.run(request).await,
+        Ok(actor) => {
+            let actor = actor
+                .with_client_ip(
+                    request
+                        .extensions()
+                        .get::<ConnectInfo<SocketAddr>>()
+                        .map(|ConnectInfo(address)| address.ip().to_string()),
+                )
+                .with_http(HttpRequest {
+                    method: request.method().to_string(),
+                    path: request.uri().path().to_owned(),
+                    useragent: header(request.headers(), "user-agent").map(str::to_owned),
+                });
+            request.extensions_mut().insert(actor);
+            next.run(request).await
+        }
         Err(error) => error.into_response(),
     }
 }
@@ -145,12 +169,12 @@ fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 }
 
 /// Query endpoints need an API key and an application key, as in Datadog,
-/// or the web UI's session cookie.
-fn require_read_keys(state: &AppState, headers: &HeaderMap) -> Result<(), QueryError> {
+/// or the web UI's session cookie; the actor they make.
+fn require_read_keys(state: &AppState, headers: &HeaderMap) -> Result<Actor, QueryError> {
     if let Some(token) = ui_session::cookie_token(headers)
-        && state.ui_sessions.accepts(token)
+        && let Some(fingerprint) = state.ui_sessions.actor(token)
     {
-        return Ok(());
+        return Ok(Actor::ui_session(&fingerprint));
     }
     let api = header(headers, "dd-api-key");
     let application = header(headers, "dd-application-key");
@@ -161,7 +185,7 @@ fn require_read_keys(state: &AppState, headers: &HeaderMap) -> Result<(), QueryE
         (Some(api), Some(application)) => {
             let keys = state.evident.keys();
             if keys.accepts(KeyKind::Api, api) && keys.accepts(KeyKind::Application, application) {
-                Ok(())
+                Ok(Actor::application_key(application, Some(api)))
             } else {
                 Err(QueryError::forbidden("invalid API key or application key"))
             }

@@ -8,14 +8,11 @@
 //! `from` / `to` in the body set the window of `dd.audit` calls without
 //! time bounds (default: every retained event).
 
-use std::net::SocketAddr;
-
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, State};
-use axum::http::{Extensions, HeaderMap, HeaderValue, header};
+use axum::extract::{Extension, State};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use evident_app::activity::{Surface, key_actor};
-use evident_app::sql::SqlCaller;
+use evident_app::Actor;
 use evident_app::sql_output::{append_csv_rows, append_json_rows, columns_json, csv_header};
 use evident_model::Timestamp;
 use evident_query::sql::SqlContext;
@@ -39,11 +36,11 @@ pub struct SqlBody {
 
 pub async fn sql(
     State(state): State<SharedState>,
+    Extension(actor): Extension<Actor>,
     headers: HeaderMap,
-    extensions: Extensions,
     JsonBody(body): JsonBody<SqlBody, MAX_BODY_BYTES>,
 ) -> Response {
-    match run(&state, &headers, &extensions, body).await {
+    match run(&state, &actor, &headers, body).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
@@ -51,8 +48,8 @@ pub async fn sql(
 
 async fn run(
     state: &SharedState,
+    actor: &Actor,
     headers: &HeaderMap,
-    extensions: &Extensions,
     body: SqlBody,
 ) -> Result<Response, QueryError> {
     if body.query.len() > MAX_STATEMENT_BYTES {
@@ -63,17 +60,7 @@ async fn run(
     let context = SqlContext::bounded(Timestamp::now(), body.from.as_deref(), body.to.as_deref())
         .map_err(QueryError::bad_request)?;
     let csv = header_text(headers, "accept").is_some_and(|accept| accept.contains("text/csv"));
-    let caller = SqlCaller {
-        actor: key_actor(header_text(headers, "dd-application-key").unwrap_or_default()),
-        surface: Surface::Http,
-        client_ip: extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(address)| address.ip().to_string()),
-    };
-    let answer = state
-        .evident
-        .sql(&caller, &body.query, &[], context)
-        .await?;
+    let answer = state.evident.sql(actor, &body.query, &[], context).await?;
     let schema = answer.schema;
     let mut batches = answer.rows;
     // The first batch is awaited before answering, so that most errors

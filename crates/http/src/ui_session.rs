@@ -16,7 +16,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::{JsonBody, QueryError, SharedState, require_read_keys};
-use evident_app::activity::key_actor;
+use evident_app::actor::key_fingerprint;
 use evident_app::keys::KeyKind;
 
 pub const COOKIE: &str = "evident_session";
@@ -105,7 +105,7 @@ pub async fn login(
         return QueryError::forbidden("this is not an application key of this server")
             .into_response();
     }
-    let actor = key_actor(login.application_key.trim());
+    let actor = key_fingerprint(&login.application_key);
     let token = match state.ui_sessions.create(actor) {
         Ok(token) => token,
         Err(error) => {
@@ -124,7 +124,7 @@ pub async fn login(
 /// `GET /api/v1/ui/session`: 204 while signed in, 401 otherwise.
 pub async fn check(State(state): State<SharedState>, headers: HeaderMap) -> Response {
     match require_read_keys(&state, &headers) {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => error.into_response(),
     }
 }

@@ -32,9 +32,9 @@ use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
 use std::sync::Arc;
 
-use evident_app::Evident;
 use evident_app::activity::login_failure_event;
 use evident_app::keys::KeyKind;
+use evident_app::{Actor, Evident};
 
 /// Failed logins allowed from one address within [`WINDOW`].
 pub const MAX_FAILURES: u32 = 5;
@@ -103,7 +103,8 @@ impl ApplicationKeyLogin {
 
     /// Records a refused login (durably: the answer waits for it).
     async fn record_failure(&self, user: &str, address: IpAddr, reason: &str) {
-        let event = login_failure_event(user, &address.to_string(), "postgres", reason);
+        let actor = Actor::postgres(user, Some(address.to_string()));
+        let event = login_failure_event(&actor, reason);
         if let Err(error) = self.evident.record(event).await {
             tracing::error!(%error, "a failed login could not be recorded");
         }

@@ -4,9 +4,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use evident_app::Evident;
-use evident_app::activity::Surface;
-use evident_app::sql::SqlCaller;
+use evident_app::{Actor, Evident};
 use evident_model::Timestamp;
 use evident_query::sql::SqlContext;
 use evident_query::sql::parameters::{Parameter, parameter_count};
@@ -63,15 +61,11 @@ impl Queries {
             .get(METADATA_USER)
             .cloned()
             .unwrap_or_default();
-        let caller = SqlCaller {
-            actor: format!("pg:{user}"),
-            surface: Surface::PostgresWire,
-            client_ip: Some(client.socket_addr().ip().to_string()),
-        };
+        let actor = Actor::postgres(&user, Some(client.socket_addr().ip().to_string()));
         let context = SqlContext::everything(Timestamp::now());
         let answer = self
             .evident
-            .sql(&caller, statement, parameters, context)
+            .sql(&actor, statement, parameters, context)
             .await
             .map_err(user_error)?;
         let fields = Arc::new(field_infos(&answer.schema, format));

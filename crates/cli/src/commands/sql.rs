@@ -5,8 +5,7 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use evident_app::activity::Surface;
-use evident_app::sql::SqlCaller;
+use evident_app::Actor;
 use evident_app::sql_output::{append_json_rows, columns_json, csv_line, table};
 use evident_model::Timestamp;
 use evident_query::sql::SqlContext;
@@ -95,17 +94,10 @@ fn local(args: &SqlArgs, data_dir: &std::path::Path) -> anyhow::Result<Result<An
             Err(message) => return Ok(Err(message)),
         };
     let evident = crate::local::open(data_dir, None)?;
-    let caller = SqlCaller {
-        actor: format!(
-            "cli:{}",
-            std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-        ),
-        surface: Surface::Cli,
-        client_ip: None,
-    };
+    let actor = Actor::cli(&std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
     let runtime = crate::local::runtime()?;
     let result = runtime.block_on(async {
-        let answer = evident.sql(&caller, &args.statement, &[], context).await?;
+        let answer = evident.sql(&actor, &args.statement, &[], context).await?;
         let batches: Vec<_> = answer.rows.try_collect().await?;
         Ok::<_, evident_app::AppError>((answer.schema, batches))
     });

@@ -306,3 +306,82 @@ fn psql_runs_dd_audit_over_the_postgres_wire_protocol() {
         3
     );
 }
+
+/// The fingerprint evident records for a key: `key:` and the first 12 hex
+/// digits of its SHA-256.
+fn fingerprint(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let hex: String = Sha256::digest(key.as_bytes())
+        .iter()
+        .take(6)
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!("key:{hex}")
+}
+
+#[test]
+fn a_statement_from_the_web_ui_is_credited_to_the_signed_in_user() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(directory.path());
+    let http = client();
+    let response = http
+        .post(server.url("/api/v1/ui/session"))
+        .json(&json!({"application_key": APP_KEY}))
+        .send()
+        .expect("sign in");
+    assert_eq!(response.status().as_u16(), 204);
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .expect("a session cookie")
+        .to_owned();
+    let response = http
+        .post(server.url("/api/v1/sql"))
+        .header("Cookie", &cookie)
+        .header("User-Agent", "evident-test-browser")
+        .json(&json!({"query": "SELECT 1 AS one"}))
+        .send()
+        .expect("sql");
+    assert_eq!(response.status().as_u16(), 200);
+
+    let (status, page) = crate::support::post_with_keys(
+        &server,
+        "/api/v2/logs/events/search",
+        json!({"filter": {"query": "source:evident @evt.name:sql_query", "from": "now-1h"}, "page": {"limit": 10}}),
+    );
+    assert_eq!(status, 200, "{page}");
+    let events = page["data"].as_array().cloned().unwrap_or_default();
+    assert_eq!(events.len(), 1, "{page}");
+    let attributes = &events[0]["attributes"]["attributes"];
+    assert_eq!(
+        attributes["usr"]["id"],
+        fingerprint(APP_KEY),
+        "{attributes}"
+    );
+    assert_eq!(attributes["evt"]["actor"]["type"], "user");
+    assert_eq!(attributes["auth_method"], "session_cookie");
+    assert_eq!(attributes["evident"]["surface"], "ui");
+    assert_eq!(attributes["network"]["client"]["ip"], "127.0.0.1");
+    assert_eq!(attributes["http"]["method"], "POST");
+    assert_eq!(attributes["http"]["url_details"]["path"], "/api/v1/sql");
+    assert_eq!(attributes["http"]["useragent"], "evident-test-browser");
+    assert_eq!(
+        attributes["metadata"]["application_key"]["id"],
+        fingerprint(APP_KEY)
+    );
+    let (status, body) = sql(
+        &server,
+        json!({"query": "SELECT size FROM dd.audit(columns => ARRAY['ingest_size_in_bytes'], \
+         filter => 'source:evident @evt.name:sql_query @evident.surface:ui') AS (size BIGINT)"}),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let rows: Value = serde_json::from_str(&body).expect("json");
+    assert!(
+        rows["rows"][0][0].as_i64().is_some_and(|size| size > 100),
+        "its own size: {body}"
+    );
+    assert!(!page.to_string().contains(APP_KEY), "no key in the record");
+}

@@ -1,0 +1,222 @@
+//! Who asks: the actor every self-audit event names, with how they proved
+//! it and where they came from, in the dd.audit fields (`@usr.*`,
+//! `@evt.actor.type`, `@auth_method`, `@network.client.ip`, `@http.*`,
+//! `@metadata.*`). Surfaces build one per request; secrets never enter it
+//! (keys appear by fingerprint only).
+
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+/// Where a request came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    Http,
+    Ui,
+    Cli,
+    PostgresWire,
+}
+
+impl Surface {
+    pub fn name(self) -> &'static str {
+        match self {
+            Surface::Http => "http",
+            Surface::Ui => "ui",
+            Surface::Cli => "cli",
+            Surface::PostgresWire => "postgres",
+        }
+    }
+}
+
+/// The fingerprint of a key: the first 12 hex digits of its SHA-256 (the
+/// key store holds the full hash), as `key:<hex>`.
+pub fn key_fingerprint(key: &str) -> String {
+    let digest = Sha256::digest(key.trim().as_bytes());
+    let hex: String = digest
+        .iter()
+        .take(6)
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!("key:{hex}")
+}
+
+/// The HTTP request an action came in, for `@http.*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    pub method: String,
+    pub path: String,
+    pub useragent: Option<String>,
+}
+
+/// Who did something in evident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// `@usr.id`: a key's fingerprint (`key:…`), `pg:<user>`, `cli:<user>`.
+    pub id: String,
+    /// `@usr.name`, when the actor gave one (a PostgreSQL user name).
+    pub name: Option<String>,
+    /// `@evt.actor.type`: `application_key`, `api_key`, `user`.
+    pub kind: &'static str,
+    /// `@auth_method`: `api_app_keys`, `api_key`, `session_cookie`,
+    /// `password`, `local` (the command line on the data directory).
+    pub auth_method: &'static str,
+    /// `@metadata.application_key.id`: the fingerprint of the key used.
+    pub application_key: Option<String>,
+    /// `@metadata.api_key.id`.
+    pub api_key: Option<String>,
+    pub surface: Surface,
+    /// `@network.client.ip`.
+    pub client_ip: Option<String>,
+    pub http: Option<HttpRequest>,
+}
+
+impl Actor {
+    /// A caller of the API with an API key and an application key.
+    pub fn application_key(application_key: &str, api_key: Option<&str>) -> Actor {
+        let fingerprint = key_fingerprint(application_key);
+        Actor {
+            id: fingerprint.clone(),
+            name: None,
+            kind: "application_key",
+            auth_method: "api_app_keys",
+            application_key: Some(fingerprint),
+            api_key: api_key.map(key_fingerprint),
+            surface: Surface::Http,
+            client_ip: None,
+            http: None,
+        }
+    }
+
+    /// Someone signed in to the web UI (with the application key whose
+    /// fingerprint is `application_key`).
+    pub fn ui_session(application_key_fingerprint: &str) -> Actor {
+        Actor {
+            id: application_key_fingerprint.to_owned(),
+            name: None,
+            kind: "user",
+            auth_method: "session_cookie",
+            application_key: Some(application_key_fingerprint.to_owned()),
+            api_key: None,
+            surface: Surface::Ui,
+            client_ip: None,
+            http: None,
+        }
+    }
+
+    /// A PostgreSQL client signed in as `user` with an application key.
+    pub fn postgres(user: &str, client_ip: Option<String>) -> Actor {
+        Actor {
+            id: format!("pg:{user}"),
+            name: Some(user.to_owned()),
+            kind: "user",
+            auth_method: "password",
+            application_key: None,
+            api_key: None,
+            surface: Surface::PostgresWire,
+            client_ip,
+            http: None,
+        }
+    }
+
+    /// The command line working on a stopped data directory, as the
+    /// machine's user `user`.
+    pub fn cli(user: &str) -> Actor {
+        Actor {
+            id: format!("cli:{user}"),
+            name: Some(user.to_owned()),
+            kind: "user",
+            auth_method: "local",
+            application_key: None,
+            api_key: None,
+            surface: Surface::Cli,
+            client_ip: None,
+            http: None,
+        }
+    }
+
+    pub fn with_client_ip(mut self, client_ip: Option<String>) -> Actor {
+        self.client_ip = client_ip;
+        self
+    }
+
+    pub fn with_http(mut self, http: HttpRequest) -> Actor {
+        self.http = Some(http);
+        self
+    }
+
+    /// The actor's fields, merged into an event's attributes.
+    pub fn describe(&self, attributes: &mut Map<String, Value>) {
+        let mut usr = json!({"id": self.id});
+        if let Some(name) = &self.name {
+            usr["name"] = json!(name);
+        }
+        attributes.insert("usr".into(), usr);
+        let evt = attributes
+            .entry("evt")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(evt) = evt {
+            evt.insert("actor".into(), json!({"type": self.kind}));
+        }
+        attributes.insert("auth_method".into(), json!(self.auth_method));
+        let mut metadata = Map::new();
+        if let Some(key) = &self.application_key {
+            metadata.insert("application_key".into(), json!({"id": key}));
+        }
+        if let Some(key) = &self.api_key {
+            metadata.insert("api_key".into(), json!({"id": key}));
+        }
+        if !metadata.is_empty() {
+            attributes.insert("metadata".into(), Value::Object(metadata));
+        }
+        if let Some(ip) = &self.client_ip {
+            attributes.insert("network".into(), json!({"client": {"ip": ip}}));
+        }
+        if let Some(http) = &self.http {
+            let mut value = json!({"method": http.method, "url_details": {"path": http.path}});
+            if let Some(agent) = &http.useragent {
+                value["useragent"] = json!(agent);
+            }
+            attributes.insert("http".into(), value);
+        }
+        let evident = attributes
+            .entry("evident")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(evident) = evident {
+            evident.insert("surface".into(), json!(self.surface.name()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_actor_is_described_by_fingerprints_never_by_secrets() {
+        let actor = Actor::application_key("secret-application-key", Some("secret-api-key"))
+            .with_client_ip(Some("10.0.0.7".into()))
+            .with_http(HttpRequest {
+                method: "POST".into(),
+                path: "/api/v1/sql".into(),
+                useragent: None,
+            });
+        let mut attributes = Map::new();
+        attributes.insert("evt".into(), json!({"name": "sql_query"}));
+        actor.describe(&mut attributes);
+        let text = Value::Object(attributes.clone()).to_string();
+        assert!(!text.contains("secret"), "{text}");
+        assert_eq!(attributes["evt"]["name"], "sql_query");
+        assert_eq!(attributes["evt"]["actor"]["type"], "application_key");
+        assert_eq!(attributes["auth_method"], "api_app_keys");
+        assert_eq!(attributes["network"]["client"]["ip"], "10.0.0.7");
+        assert_eq!(attributes["http"]["url_details"]["path"], "/api/v1/sql");
+        assert_eq!(
+            attributes["metadata"]["application_key"]["id"],
+            attributes["usr"]["id"]
+        );
+        assert!(
+            attributes["metadata"]["api_key"]["id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("key:"))
+        );
+    }
+}
