@@ -186,9 +186,9 @@ test('columns are added, moved, removed, kept in the URL and reset', async () =>
   assert.equal((await headers()).at(-1), 'Service');
   // The list stays open while it is edited.
   await page.click('#column-list li[data-column=service] .move-up');
-  await page.waitForFunction(() => (new URLSearchParams(location.search).get('cols') ?? '').endsWith(',service,status'));
-  await page.click('#column-list li[data-column="@asset.name"] .remove-column');
-  await page.waitForFunction(() => !(new URLSearchParams(location.search).get('cols') ?? '').includes('@asset.name'));
+  await page.waitForFunction(() => (new URLSearchParams(location.search).get('cols') ?? '').endsWith(',service,message'));
+  await page.click('#column-list li[data-column="asset"] .remove-column');
+  await page.waitForFunction(() => !(new URLSearchParams(location.search).get('cols') ?? '').split(',').includes('asset'));
   const shown = await headers();
   assert.ok(!shown.includes('Asset') && shown.includes('Service'), shown.join(', '));
   // The link reproduces the columns, and the rows follow them.
@@ -200,7 +200,7 @@ test('columns are added, moved, removed, kept in the URL and reset', async () =>
   await page.click('#columns summary');
   await page.click('#reset-columns');
   await page.waitForFunction(() => !new URLSearchParams(location.search).has('cols'));
-  assert.deepEqual(await headers(), ['Time', 'User', 'Event', 'Action', 'Asset', 'IP', 'Status']);
+  assert.deepEqual(await headers(), ['Time', 'User', 'Event', 'Action', 'Asset', 'IP', 'Status', 'Message']);
   await context.close();
 });
 
@@ -339,7 +339,7 @@ test('export CSV and JSON of the current query match the API', async () => {
   assert.ok(expected.length > 1000, 'more than one page');
   const [csvDownload] = await Promise.all([page.waitForEvent('download'), page.click('#export-csv')]);
   const rows = parseCsv(readFileSync(await csvDownload.path(), 'utf8'));
-  assert.deepEqual(rows[0], ['id', 'timestamp', '@usr.email', '@evt.name', '@action', '@asset.name', '@network.client.ip', 'status']);
+  assert.deepEqual(rows[0], ['id', 'timestamp', 'user', '@evt.name', '@action', 'asset', '@network.client.ip', 'status', 'message']);
   assert.deepEqual(rows.slice(1).map((row) => row[0]), expected.map((hit) => hit.id), 'the same events in the same order');
   const byId = new Map(expected.map((hit) => [hit.id, hit]));
   for (const row of rows.slice(1)) {
@@ -347,6 +347,9 @@ test('export CSV and JSON of the current query match the API', async () => {
     assert.equal(row[1], hit.attributes.timestamp);
     assert.equal(row[3], hit.attributes.attributes.evt?.name ?? '');
     assert.equal(row[7], hit.attributes.status ?? '');
+    const usr = hit.attributes.attributes.usr ?? {};
+    assert.equal(row[2], String(usr.email ?? usr.name ?? usr.id ?? ''), 'user falls back to the name, then the id');
+    assert.equal(row[8], hit.attributes.message ?? '');
   }
   const [jsonDownload] = await Promise.all([page.waitForEvent('download'), page.click('#export-json')]);
   const exported = JSON.parse(readFileSync(await jsonDownload.path(), 'utf8'));

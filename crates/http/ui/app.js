@@ -13,10 +13,14 @@ const FACETS = [
   ['@action', 'Action'],
   ['@network.client.geoip.country.name', 'Country'],
 ];
-const DEFAULT_COLUMNS = ['timestamp', '@usr.email', '@evt.name', '@action', '@asset.name', '@network.client.ip', 'status'];
+// `user` and `asset` are derived columns (the export has them too): the
+// first of several fields an event may keep them in, so GitHub, IAM and
+// evident's own events show their actor and what they acted on.
+const DEFAULT_COLUMNS = ['timestamp', 'user', '@evt.name', '@action', 'asset', '@network.client.ip', 'status', 'message'];
 const COLUMN_TITLES = {
-  timestamp: 'Time', '@usr.email': 'User', '@evt.name': 'Event', '@action': 'Action',
-  '@asset.name': 'Asset', '@network.client.ip': 'IP', status: 'Status', service: 'Service', source: 'Source',
+  timestamp: 'Time', user: 'User', '@usr.email': 'User email', '@evt.name': 'Event', '@action': 'Action',
+  asset: 'Asset', '@asset.name': 'Asset name', '@network.client.ip': 'IP', status: 'Status', service: 'Service',
+  source: 'Source', message: 'Message',
 };
 const STATUS_COLORS = { error: '#d33', critical: '#a00', warn: '#e9a23b', warning: '#e9a23b', info: '#3b82c4', ok: '#3a9d5d', debug: '#999' };
 const PAGE = 100;
@@ -435,6 +439,13 @@ function renderHeader() {
 /** A hit's value for a column: reserved fields at the top, `@path` in the attributes. */
 function valueOf(hit, column) {
   const attributes = hit.attributes;
+  if (column === 'user') return valueOf(hit, '@usr.email') ?? valueOf(hit, '@usr.name') ?? valueOf(hit, '@usr.id');
+  if (column === 'asset') {
+    const named = valueOf(hit, '@asset.name');
+    if (named !== undefined && named !== null) return named;
+    const parts = [valueOf(hit, '@asset.type'), valueOf(hit, '@asset.id')].filter((part) => part !== undefined && part !== null);
+    return parts.length ? parts.join('/') : undefined;
+  }
   if (!column.startsWith('@')) return attributes[column] ?? attributes.attributes?.[column];
   let value = attributes.attributes;
   for (const part of column.slice(1).split('.')) {

@@ -17,16 +17,17 @@ use crate::Evident;
 use crate::error::AppError;
 use crate::sql_output::{csv_field, csv_name};
 
-/// Columns of a CSV export when none are asked for.
-const DEFAULT_COLUMNS: [&str; 8] = [
+/// Columns of a CSV export when none are asked for (the explorer's).
+const DEFAULT_COLUMNS: [&str; 9] = [
     "id",
     "timestamp",
-    "@usr.email",
+    "user",
     "@evt.name",
     "@action",
-    "@asset.name",
+    "asset",
     "@network.client.ip",
     "status",
+    "message",
 ];
 const PAGE: i64 = 1000;
 
@@ -197,20 +198,48 @@ async fn next_chunk(mut export: Pages) -> Option<(Result<Vec<u8>, std::io::Error
     Some((Ok(out), export))
 }
 
-/// A hit's value for a column: `id`, the reserved fields, or an `@path` in
-/// the attributes; objects and arrays as JSON.
+/// The first of `paths` (`@` paths) the hit holds a value at.
+fn first_of<'h>(hit: &'h Value, paths: &[&str]) -> Option<&'h Value> {
+    paths
+        .iter()
+        .filter_map(|path| attribute(hit, path))
+        .find(|value| !value.is_null())
+}
+
+fn attribute<'h>(hit: &'h Value, path: &str) -> Option<&'h Value> {
+    path.split('.')
+        .try_fold(&hit["attributes"]["attributes"], |value, part| {
+            value.get(part)
+        })
+}
+
+/// A hit's value for a column: `id`, the reserved fields, an `@path` in
+/// the attributes, or a derived column: `user` (`@usr.email`, else
+/// `@usr.name`, else `@usr.id`) and `asset` (`@asset.name`, else
+/// `@asset.type/@asset.id`); objects and arrays as JSON.
 fn cell(hit: &Value, column: &str) -> String {
+    if column == "asset" && first_of(hit, &["asset.name"]).is_none() {
+        let parts: Vec<String> = ["asset.type", "asset.id"]
+            .iter()
+            .filter_map(|path| first_of(hit, &[path]))
+            .map(|value| text_of(Some(value)))
+            .collect();
+        return parts.join("/");
+    }
     let value = match column {
+        "user" => first_of(hit, &["usr.email", "usr.name", "usr.id"]),
+        "asset" => first_of(hit, &["asset.name"]),
         "id" => hit.get("id"),
-        _ if column.starts_with('@') => column[1..]
-            .split('.')
-            .try_fold(&hit["attributes"]["attributes"], |value, part| {
-                value.get(part)
-            }),
+        _ if column.starts_with('@') => attribute(hit, &column[1..]),
         _ => hit["attributes"]
             .get(column)
             .or_else(|| hit["attributes"]["attributes"].get(column)),
     };
+    text_of(value)
+}
+
+/// A value as a CSV cell's text.
+fn text_of(value: Option<&Value>) -> String {
     match value {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(text)) => text.clone(),
@@ -255,6 +284,15 @@ mod tests {
         assert_eq!(cell(&hit, "@n"), "3");
         assert_eq!(cell(&hit, "@missing.path"), "");
         assert_eq!(cell(&hit, "tags"), "a:b,c");
+        assert_eq!(cell(&hit, "user"), "a@b.co");
+        assert_eq!(cell(&hit, "asset"), "");
+        let actor = json!({"id": "e2", "attributes": {"attributes": {
+            "usr": {"name": "octocat", "id": "42"}, "asset": {"type": "repository", "id": "r1"}}}});
+        assert_eq!(cell(&actor, "user"), "octocat");
+        assert_eq!(cell(&actor, "asset"), "repository/r1");
+        let only_id = json!({"attributes": {"attributes": {"usr": {"id": "arn:aws:iam::1:user/x"}, "asset": {"name": "key-1", "type": "api_key"}}}});
+        assert_eq!(cell(&only_id, "user"), "arn:aws:iam::1:user/x");
+        assert_eq!(cell(&only_id, "asset"), "key-1");
         let mut out = Vec::new();
         csv_line(
             &mut out,
