@@ -56,7 +56,7 @@ pub struct Actor {
     pub name: Option<String>,
     /// `@evt.actor.type`: `application_key`, `api_key`, `user`.
     pub kind: &'static str,
-    /// `@auth_method`: `api_app_keys`, `api_key`, `session_cookie`,
+    /// `@auth_method`: `api_app_keys`, `bearer_token`, `session_cookie`,
     /// `password`, `local` (the command line on the data directory).
     pub auth_method: &'static str,
     /// `@metadata.application_key.id`: the fingerprint of the key used.
@@ -83,6 +83,14 @@ impl Actor {
             surface: Surface::Http,
             client_ip: None,
             http: None,
+        }
+    }
+
+    /// A caller presenting an application key as `Authorization: Bearer`.
+    pub fn bearer(application_key: &str) -> Actor {
+        Actor {
+            auth_method: "bearer_token",
+            ..Actor::application_key(application_key, None)
         }
     }
 

@@ -169,12 +169,32 @@ fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 }
 
 /// Query endpoints need an API key and an application key, as in Datadog,
-/// or the web UI's session cookie; the actor they make.
+/// an application key as a bearer token, or the web UI's session cookie;
+/// the actor they make.
 fn require_read_keys(state: &AppState, headers: &HeaderMap) -> Result<Actor, QueryError> {
     if let Some(token) = ui_session::cookie_token(headers)
         && let Some(fingerprint) = state.ui_sessions.actor(token)
     {
         return Ok(Actor::ui_session(&fingerprint));
+    }
+    // `Authorization: Bearer <application key>`, as the forwarding API's
+    // clients send it, instead of the two Datadog headers.
+    if let Some(token) = header(headers, "authorization").and_then(|value| {
+        value
+            .strip_prefix("Bearer ")
+            .or(value.strip_prefix("bearer "))
+    }) {
+        return if state
+            .evident
+            .keys()
+            .accepts(KeyKind::Application, token.trim())
+        {
+            Ok(Actor::bearer(token.trim()))
+        } else {
+            Err(QueryError::forbidden(
+                "invalid bearer token: use an application key",
+            ))
+        };
     }
     let api = header(headers, "dd-api-key");
     let application = header(headers, "dd-application-key");

@@ -385,3 +385,42 @@ fn a_statement_from_the_web_ui_is_credited_to_the_signed_in_user() {
     );
     assert!(!page.to_string().contains(APP_KEY), "no key in the record");
 }
+
+#[test]
+fn an_application_key_is_accepted_as_a_bearer_token() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(directory.path());
+    let http = client();
+    let views = |authorization: &str| {
+        http.get(server.url("/api/v1/views"))
+            .header("Authorization", authorization)
+            .send()
+            .expect("request")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(views(&format!("Bearer {APP_KEY}")), 200);
+    assert_eq!(
+        views(&format!("Bearer {API_KEY}")),
+        403,
+        "an API key reads nothing"
+    );
+    assert_eq!(views("Bearer not-a-key"), 403);
+    assert_eq!(views("Basic abc"), 401);
+    let response = http
+        .post(server.url("/api/v1/sql"))
+        .header("Authorization", format!("Bearer {APP_KEY}"))
+        .json(&json!({"query": "SELECT 1 AS one"}))
+        .send()
+        .expect("sql");
+    assert_eq!(response.status().as_u16(), 200);
+    let (_, page) = crate::support::post_with_keys(
+        &server,
+        "/api/v2/logs/events/search",
+        json!({"filter": {"query": "source:evident @evt.name:sql_query", "from": "now-1h"}}),
+    );
+    assert_eq!(
+        page["data"][0]["attributes"]["attributes"]["auth_method"], "bearer_token",
+        "{page}"
+    );
+}
