@@ -160,14 +160,16 @@ mod tests {
 
     #[test]
     fn the_record_names_the_key_not_the_secret() {
-        let actor = Actor::application_key("secret-application-key", None)
+        let principal = crate::access::Principal {
+            user_id: "u1".into(),
+            email: "ana@example.com".into(),
+            name: "Ana".into(),
+            key_id: "k1".into(),
+            permissions: Default::default(),
+        };
+        let actor = Actor::application_key(&principal, Some("secret-api-key"))
             .with_client_ip(Some("127.0.0.1".into()));
-        assert!(
-            actor.id.starts_with("key:") && actor.id.len() == 16,
-            "{}",
-            actor.id
-        );
-        assert_eq!(actor.id, key_fingerprint("secret-application-key"));
+        assert!(key_fingerprint("secret-api-key").starts_with("key:"));
         let stored = SqlActivity {
             actor: &actor,
             statement: "SELECT 1",
@@ -175,12 +177,13 @@ mod tests {
         }
         .stored();
         let text = serde_json::to_string(&stored).expect("json");
-        assert!(!text.contains("secret-application-key"));
+        assert!(!text.contains("secret-api-key"));
         assert!(text.contains("\"query\":\"SELECT 1\""), "{text}");
         let attributes = &stored.event.attributes;
         assert_eq!(attributes["sql"]["surface"], "http");
         assert_eq!(attributes["evt"]["name"], "sql_query");
-        assert_eq!(attributes["evt"]["actor"]["type"], "application_key");
+        assert_eq!(attributes["evt"]["actor"]["type"], "user");
+        assert_eq!(attributes["usr"]["email"], "ana@example.com");
         assert_eq!(attributes["network"]["client"]["ip"], "127.0.0.1");
         let size = serde_json::to_vec(&stored.event).expect("json").len() as u64;
         assert_eq!(stored.ingest_size_in_bytes, size, "its own size");

@@ -7,6 +7,8 @@
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::access::Principal;
+
 /// Where a request came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Surface {
@@ -52,14 +54,17 @@ pub struct HttpRequest {
 pub struct Actor {
     /// `@usr.id`: a key's fingerprint (`key:…`), `pg:<user>`, `cli:<user>`.
     pub id: String,
-    /// `@usr.name`, when the actor gave one (a PostgreSQL user name).
+    /// `@usr.name`, when known (a user's name, a PostgreSQL user name).
     pub name: Option<String>,
+    /// `@usr.email`, when the actor is one of evident's users.
+    pub email: Option<String>,
     /// `@evt.actor.type`: `application_key`, `api_key`, `user`.
     pub kind: &'static str,
     /// `@auth_method`: `api_app_keys`, `bearer_token`, `session_cookie`,
     /// `password`, `local` (the command line on the data directory).
     pub auth_method: &'static str,
-    /// `@metadata.application_key.id`: the fingerprint of the key used.
+    /// `@metadata.application_key.id`: the id of the key used (or its
+    /// fingerprint).
     pub application_key: Option<String>,
     /// `@metadata.api_key.id`.
     pub api_key: Option<String>,
@@ -70,44 +75,39 @@ pub struct Actor {
 }
 
 impl Actor {
-    /// A caller of the API with an API key and an application key.
-    pub fn application_key(application_key: &str, api_key: Option<&str>) -> Actor {
-        let fingerprint = key_fingerprint(application_key);
+    /// A user acting through one of their application keys, with the
+    /// API key beside it when one was sent.
+    pub fn user(principal: &Principal, auth_method: &'static str, surface: Surface) -> Actor {
         Actor {
-            id: fingerprint.clone(),
-            name: None,
-            kind: "application_key",
-            auth_method: "api_app_keys",
-            application_key: Some(fingerprint),
-            api_key: api_key.map(key_fingerprint),
-            surface: Surface::Http,
+            id: principal.user_id.clone(),
+            name: Some(principal.name.clone()).filter(|name| !name.is_empty()),
+            email: Some(principal.email.clone()),
+            kind: "user",
+            auth_method,
+            application_key: Some(principal.key_id.clone()),
+            api_key: None,
+            surface,
             client_ip: None,
             http: None,
+        }
+    }
+
+    /// An API caller with an API key and an application key.
+    pub fn application_key(principal: &Principal, api_key: Option<&str>) -> Actor {
+        Actor {
+            api_key: api_key.map(key_fingerprint),
+            ..Actor::user(principal, "api_app_keys", Surface::Http)
         }
     }
 
     /// A caller presenting an application key as `Authorization: Bearer`.
-    pub fn bearer(application_key: &str) -> Actor {
-        Actor {
-            auth_method: "bearer_token",
-            ..Actor::application_key(application_key, None)
-        }
+    pub fn bearer(principal: &Principal) -> Actor {
+        Actor::user(principal, "bearer_token", Surface::Http)
     }
 
-    /// Someone signed in to the web UI (with the application key whose
-    /// fingerprint is `application_key`).
-    pub fn ui_session(application_key_fingerprint: &str) -> Actor {
-        Actor {
-            id: application_key_fingerprint.to_owned(),
-            name: None,
-            kind: "user",
-            auth_method: "session_cookie",
-            application_key: Some(application_key_fingerprint.to_owned()),
-            api_key: None,
-            surface: Surface::Ui,
-            client_ip: None,
-            http: None,
-        }
+    /// Someone signed in to the web UI.
+    pub fn ui_session(principal: &Principal) -> Actor {
+        Actor::user(principal, "session_cookie", Surface::Ui)
     }
 
     /// A PostgreSQL client signed in as `user` with an application key.
@@ -115,6 +115,7 @@ impl Actor {
         Actor {
             id: format!("pg:{user}"),
             name: Some(user.to_owned()),
+            email: None,
             kind: "user",
             auth_method: "password",
             application_key: None,
@@ -131,6 +132,7 @@ impl Actor {
         Actor {
             id: format!("cli:{user}"),
             name: Some(user.to_owned()),
+            email: None,
             kind: "user",
             auth_method: "local",
             application_key: None,
@@ -139,6 +141,13 @@ impl Actor {
             client_ip: None,
             http: None,
         }
+    }
+
+    /// The user behind a PostgreSQL login or another actor, when known.
+    pub fn signed_in_as(mut self, principal: &Principal) -> Actor {
+        self.email = Some(principal.email.clone());
+        self.application_key = Some(principal.key_id.clone());
+        self
     }
 
     pub fn with_client_ip(mut self, client_ip: Option<String>) -> Actor {
@@ -156,6 +165,9 @@ impl Actor {
         let mut usr = json!({"id": self.id});
         if let Some(name) = &self.name {
             usr["name"] = json!(name);
+        }
+        if let Some(email) = &self.email {
+            usr["email"] = json!(email);
         }
         attributes.insert("usr".into(), usr);
         let evt = attributes
@@ -198,9 +210,19 @@ impl Actor {
 mod tests {
     use super::*;
 
+    fn principal() -> Principal {
+        Principal {
+            user_id: "u1".into(),
+            email: "ana@example.com".into(),
+            name: "Ana".into(),
+            key_id: "k1".into(),
+            permissions: Default::default(),
+        }
+    }
+
     #[test]
-    fn an_actor_is_described_by_fingerprints_never_by_secrets() {
-        let actor = Actor::application_key("secret-application-key", Some("secret-api-key"))
+    fn an_actor_is_described_by_ids_and_fingerprints_never_by_secrets() {
+        let actor = Actor::application_key(&principal(), Some("secret-api-key"))
             .with_client_ip(Some("10.0.0.7".into()))
             .with_http(HttpRequest {
                 method: "POST".into(),
@@ -213,14 +235,13 @@ mod tests {
         let text = Value::Object(attributes.clone()).to_string();
         assert!(!text.contains("secret"), "{text}");
         assert_eq!(attributes["evt"]["name"], "sql_query");
-        assert_eq!(attributes["evt"]["actor"]["type"], "application_key");
+        assert_eq!(attributes["evt"]["actor"]["type"], "user");
+        assert_eq!(attributes["usr"]["id"], "u1");
+        assert_eq!(attributes["usr"]["email"], "ana@example.com");
         assert_eq!(attributes["auth_method"], "api_app_keys");
         assert_eq!(attributes["network"]["client"]["ip"], "10.0.0.7");
         assert_eq!(attributes["http"]["url_details"]["path"], "/api/v1/sql");
-        assert_eq!(
-            attributes["metadata"]["application_key"]["id"],
-            attributes["usr"]["id"]
-        );
+        assert_eq!(attributes["metadata"]["application_key"]["id"], "k1");
         assert!(
             attributes["metadata"]["api_key"]["id"]
                 .as_str()

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use evident_sources::geoip::GeoIp;
 use evident_store::Store;
 
+use crate::access::Access;
 use crate::error::AppError;
 use crate::import::Importer;
 use crate::intake::budget::DecodeBudget;
-use crate::keys::KeyStore;
 use crate::metrics::{Internal, Metrics, Sample};
 use crate::views::ViewStore;
 
@@ -43,7 +43,7 @@ impl Default for Settings {
 #[derive(Debug)]
 pub struct Evident {
     pub(crate) store: Arc<Store>,
-    pub(crate) keys: KeyStore,
+    pub(crate) access: Access,
     pub(crate) importer: Arc<Importer>,
     pub(crate) views: Arc<ViewStore>,
     pub(crate) geoip: Option<Arc<GeoIp>>,
@@ -59,7 +59,7 @@ impl Evident {
     pub fn open(
         data_dir: &Path,
         store: Arc<Store>,
-        keys: KeyStore,
+        access: Access,
         geoip: Option<Arc<GeoIp>>,
         settings: Settings,
     ) -> Result<Evident, AppError> {
@@ -81,7 +81,7 @@ impl Evident {
         metrics.add_source(state_samples(Arc::clone(&store), Arc::clone(&importer)));
         Ok(Evident {
             store,
-            keys,
+            access,
             importer,
             views: Arc::new(views),
             geoip,
@@ -100,8 +100,9 @@ impl Evident {
         &self.metrics
     }
 
-    pub fn keys(&self) -> &KeyStore {
-        &self.keys
+    /// Users, roles and keys.
+    pub fn access(&self) -> &Access {
+        &self.access
     }
 
     /// Runs blocking `work` on the store off the async threads.

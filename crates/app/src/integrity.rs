@@ -119,7 +119,7 @@ mod tests {
     use evident_model::{Event, StoredEvent, Timestamp};
     use evident_store::{Store, StoreOptions};
 
-    use crate::keys::KeyStore;
+    use crate::access::Access;
     use crate::{ErrorKind, Evident, Settings};
 
     fn event(id: &str) -> StoredEvent {
@@ -149,7 +149,7 @@ mod tests {
         let evident = Evident::open(
             directory.path(),
             Arc::clone(&store),
-            KeyStore::none(),
+            Access::none(),
             None,
             Settings::default(),
         )?;

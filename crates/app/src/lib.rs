@@ -17,13 +17,14 @@
 //! - [`sql`]: SQL statements, recorded then run;
 //! - [`integrity`]: checkpoints and proofs, read without writing;
 //! - [`views`]: the explorer's saved views;
-//! - [`keys`]: API and application keys, stored hashed;
+//! - [`access`]: users, roles, permissions and keys (stored hashed);
 //! - [`data_dir`]: the data directory, private to the server's user;
 //! - [`actor`]: who asks, as every self-audit event names them;
 //! - [`activity`]: evident's own activity as audit events;
 //! - [`sql_output`]: SQL results as JSON, CSV or a table;
 //! - [`metrics`]: internal events, logged and counted together.
 
+pub mod access;
 pub mod activity;
 pub mod actor;
 pub mod data_dir;
@@ -32,7 +33,6 @@ pub mod evident;
 pub mod import;
 pub mod intake;
 pub mod integrity;
-pub mod keys;
 pub mod metrics;
 pub mod read;
 pub mod sql;

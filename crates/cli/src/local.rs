@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use evident_app::keys::KeyStore;
+use evident_app::access::Access;
 use evident_app::{Evident, Settings};
 use evident_sources::geoip::GeoIp;
 use evident_store::{Store, StoreOptions};
@@ -27,7 +27,7 @@ pub fn open(data_dir: &Path, geoip: Option<GeoIp>) -> anyhow::Result<Arc<Evident
     let evident = Evident::open(
         data_dir,
         Arc::new(store),
-        KeyStore::none(),
+        Access::none(),
         geoip.map(Arc::new),
         settings,
     )?;

@@ -10,6 +10,8 @@
 //!   the read endpoints, behind the access layer of [`router`];
 //! - `ui`, `ui_session`: the web UI's assets and sign-in sessions;
 //! - `metrics`: `GET /metrics`;
+//! - [`routes`]: the read and management routes and the permission each
+//!   needs, declared once;
 //! - [`listener`]: plain TCP or TLS connections for `axum::serve`;
 //! - [`json_body`](JsonBody), `errors`: request bodies and error shapes.
 
@@ -23,6 +25,7 @@ mod json_body;
 pub mod listener;
 mod live;
 mod metrics;
+pub mod routes;
 mod search;
 mod sql;
 mod ui;
@@ -32,19 +35,19 @@ mod views;
 use std::sync::Arc;
 
 use axum::Router;
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request};
 use axum::http::HeaderMap;
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use evident_app::access::{KeyKind, Permission};
 use evident_app::actor::HttpRequest;
-use evident_app::keys::KeyKind;
 use evident_app::{Actor, Evident};
 
 pub use errors::{IntakeError, QueryError, status};
 pub use json_body::{JSON_BODY_LIMIT, JsonBody};
+pub use routes::{GUARDED, Guarded};
 
 /// What every handler shares.
 #[derive(Debug)]
@@ -62,46 +65,10 @@ pub fn router(evident: Arc<Evident>) -> Router {
         evident,
         ui_sessions: ui_session::UiSessions::default(),
     });
-    // Everything that reads events or evident's state needs the read keys
-    // (or a UI session). The check runs as a layer, before any extractor,
-    // so no body of an unauthenticated request is ever read.
-    let reading = Router::new()
-        .route("/api/v1/query/validate", get(ui::validate))
-        .route("/api/v1/export", get(export::export))
-        .route("/api/v1/live", post(live::live))
-        .route("/api/v1/views", get(views::list).post(views::create))
-        .route(
-            "/api/v1/views/{id}",
-            axum::routing::patch(views::update).delete(views::delete),
-        )
-        .route(
-            "/api/v2/logs/events/search",
-            post(search::search_post::<false>),
-        )
-        .route("/api/v2/logs/events", get(search::search_get::<false>))
-        .route(
-            "/api/v2/audit/events/search",
-            post(search::search_post::<true>),
-        )
-        .route("/api/v2/audit/events", get(search::search_get::<true>))
-        .route(
-            "/api/v2/logs/analytics/aggregate",
-            post(aggregate::aggregate),
-        )
-        .route("/api/v1/sql", post(sql::sql))
-        .route("/api/v1/integrity/checkpoint", get(integrity::checkpoint))
-        .route(
-            "/api/v1/integrity/proof/inclusion",
-            get(integrity::inclusion),
-        )
-        .route(
-            "/api/v1/integrity/proof/consistency",
-            get(integrity::consistency),
-        )
-        .route_layer(middleware::from_fn_with_state(
-            Arc::clone(&state),
-            read_access,
-        ));
+    // Everything that reads events or evident's state, or changes it,
+    // needs a credential and the permission its route declares
+    // (`routes::GUARDED`).
+    let reading = routes::guarded(&state);
     // The intake and the import check the API key themselves before they
     // read a body, and read it with their own caps (5 MB, 64 MB).
     let writing = Router::new()
@@ -135,47 +102,46 @@ pub fn router(evident: Arc<Evident>) -> Router {
         .with_state(state)
 }
 
-/// The access layer of the reading routes: the credentials are checked
-/// before any extractor runs, and the request carries its [`Actor`]
-/// (who, how, from where) to the handler.
-async fn read_access(
-    State(state): State<SharedState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    match require_read_keys(&state, request.headers()) {
-        Ok(actor) => {
-            let actor = actor
-                .with_client_ip(
-                    request
-                        .extensions()
-                        .get::<ConnectInfo<SocketAddr>>()
-                        .map(|ConnectInfo(address)| address.ip().to_string()),
-                )
-                .with_http(HttpRequest {
-                    method: request.method().to_string(),
-                    path: request.uri().path().to_owned(),
-                    useragent: header(request.headers(), "user-agent").map(str::to_owned),
-                });
-            request.extensions_mut().insert(actor);
-            next.run(request).await
-        }
-        Err(error) => error.into_response(),
-    }
+/// `request` with its actor attached for the handler, completed with
+/// where the request came from.
+fn attach_actor(actor: Actor, mut request: Request) -> Request {
+    let actor = actor
+        .with_client_ip(
+            request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(address)| address.ip().to_string()),
+        )
+        .with_http(HttpRequest {
+            method: request.method().to_string(),
+            path: request.uri().path().to_owned(),
+            useragent: header(request.headers(), "user-agent").map(str::to_owned),
+        });
+    request.extensions_mut().insert(actor);
+    request
 }
 
 fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|value| value.to_str().ok())
 }
 
-/// Query endpoints need an API key and an application key, as in Datadog,
-/// an application key as a bearer token, or the web UI's session cookie;
-/// the actor they make.
-fn require_read_keys(state: &AppState, headers: &HeaderMap) -> Result<Actor, QueryError> {
+/// The actor of a request and what they may do: an API key with an
+/// application key (as in Datadog), an application key as a bearer token,
+/// or the web UI's session cookie. The application key acts as its owner.
+fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(Actor, BTreeSet<Permission>), QueryError> {
+    let access = state.evident.access();
     if let Some(token) = ui_session::cookie_token(headers)
-        && let Some(fingerprint) = state.ui_sessions.actor(token)
+        && let Some(key_digest) = state.ui_sessions.key_digest(token)
     {
-        return Ok(Actor::ui_session(&fingerprint));
+        // The key is checked again at every request: a revoked key or a
+        // disabled user ends the session.
+        let principal = access.authenticate_digest(&key_digest).ok_or_else(|| {
+            QueryError::unauthorized("the session's key is no longer valid: sign in again")
+        })?;
+        return Ok((Actor::ui_session(&principal), principal.permissions));
     }
     // `Authorization: Bearer <application key>`, as the forwarding API's
     // clients send it, instead of the two Datadog headers.
@@ -184,17 +150,10 @@ fn require_read_keys(state: &AppState, headers: &HeaderMap) -> Result<Actor, Que
             .strip_prefix("Bearer ")
             .or(value.strip_prefix("bearer "))
     }) {
-        return if state
-            .evident
-            .keys()
-            .accepts(KeyKind::Application, token.trim())
-        {
-            Ok(Actor::bearer(token.trim()))
-        } else {
-            Err(QueryError::forbidden(
-                "invalid bearer token: use an application key",
-            ))
-        };
+        let principal = access
+            .authenticate(token.trim())
+            .ok_or_else(|| QueryError::forbidden("invalid bearer token: use an application key"))?;
+        return Ok((Actor::bearer(&principal), principal.permissions));
     }
     let api = header(headers, "dd-api-key");
     let application = header(headers, "dd-application-key");
@@ -203,12 +162,14 @@ fn require_read_keys(state: &AppState, headers: &HeaderMap) -> Result<Actor, Que
             "missing DD-API-KEY or DD-APPLICATION-KEY header",
         )),
         (Some(api), Some(application)) => {
-            let keys = state.evident.keys();
-            if keys.accepts(KeyKind::Api, api) && keys.accepts(KeyKind::Application, application) {
-                Ok(Actor::application_key(application, Some(api)))
-            } else {
-                Err(QueryError::forbidden("invalid API key or application key"))
-            }
+            let principal = access
+                .authenticate(application)
+                .filter(|_| access.accepts(KeyKind::Api, api))
+                .ok_or_else(|| QueryError::forbidden("invalid API key or application key"))?;
+            Ok((
+                Actor::application_key(&principal, Some(api)),
+                principal.permissions,
+            ))
         }
     }
 }

@@ -15,9 +15,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::{JsonBody, QueryError, SharedState, require_read_keys};
-use evident_app::actor::key_fingerprint;
-use evident_app::keys::KeyKind;
+use super::{JsonBody, QueryError, SharedState, authenticate};
+use evident_app::access::digest;
 
 pub const COOKIE: &str = "evident_session";
 const LIFETIME: Duration = Duration::from_secs(12 * 3600);
@@ -26,13 +25,13 @@ const LOGIN_BODY_LIMIT: usize = 16 * 1024;
 
 #[derive(Debug, Default)]
 pub struct UiSessions {
-    /// Token hash → when it stops being valid, and who signed in (the
-    /// application key's fingerprint).
+    /// Token hash → when it stops being valid, and the SHA-256 of the
+    /// application key that signed in (checked again at every request).
     sessions: Mutex<HashMap<[u8; 32], (Instant, String)>>,
 }
 
 impl UiSessions {
-    fn create(&self, actor: String) -> Result<String, getrandom::Error> {
+    fn create(&self, key_digest: String) -> Result<String, getrandom::Error> {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes)?;
         let token: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
@@ -41,22 +40,18 @@ impl UiSessions {
         sessions.retain(|_, (until, _)| *until > now);
         sessions.insert(
             Sha256::digest(token.as_bytes()).into(),
-            (now + LIFETIME, actor),
+            (now + LIFETIME, key_digest),
         );
         Ok(token)
     }
 
-    pub fn accepts(&self, token: &str) -> bool {
-        self.actor(token).is_some()
-    }
-
-    /// Who holds this session, while it is valid.
-    pub fn actor(&self, token: &str) -> Option<String> {
+    /// The key digest behind this session, while it is valid.
+    pub fn key_digest(&self, token: &str) -> Option<String> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         self.lock()
             .get(&digest)
             .filter(|(until, _)| *until > Instant::now())
-            .map(|(_, actor)| actor.clone())
+            .map(|(_, key_digest)| key_digest.clone())
     }
 
     fn remove(&self, token: &str) {
@@ -96,17 +91,17 @@ pub async fn login(
     let Some(JsonBody(login)) = body else {
         return QueryError::bad_request("expected {\"application_key\": \"...\"}").into_response();
     };
-    if !state
+    if state
         .evident
-        .keys()
-        .accepts(KeyKind::Application, &login.application_key)
+        .access()
+        .authenticate(&login.application_key)
+        .is_none()
     {
         tracing::warn!("ui sign-in with an unknown application key");
         return QueryError::forbidden("this is not an application key of this server")
             .into_response();
     }
-    let actor = key_fingerprint(&login.application_key);
-    let token = match state.ui_sessions.create(actor) {
+    let token = match state.ui_sessions.create(digest(&login.application_key)) {
         Ok(token) => token,
         Err(error) => {
             tracing::error!(%error, "no randomness for a session token");
@@ -123,7 +118,7 @@ pub async fn login(
 
 /// `GET /api/v1/ui/session`: 204 while signed in, 401 otherwise.
 pub async fn check(State(state): State<SharedState>, headers: HeaderMap) -> Response {
-    match require_read_keys(&state, &headers) {
+    match authenticate(&state, &headers) {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => error.into_response(),
     }
@@ -149,15 +144,14 @@ mod tests {
     #[test]
     fn sessions_and_cookies() -> Result<(), Box<dyn std::error::Error>> {
         let sessions = UiSessions::default();
-        let token = sessions.create("key:1".into())?;
-        assert!(sessions.accepts(&token));
-        assert_eq!(sessions.actor(&token).as_deref(), Some("key:1"));
-        assert!(!sessions.accepts("guess"));
+        let token = sessions.create("digest-1".into())?;
+        assert_eq!(sessions.key_digest(&token).as_deref(), Some("digest-1"));
+        assert!(sessions.key_digest("guess").is_none());
         let mut headers = HeaderMap::new();
         headers.insert(header::COOKIE, format!("a=b; {COOKIE}={token}").parse()?);
         assert_eq!(cookie_token(&headers), Some(token.as_str()));
         sessions.remove(&token);
-        assert!(!sessions.accepts(&token));
+        assert!(sessions.key_digest(&token).is_none());
         Ok(())
     }
 }

@@ -32,9 +32,14 @@ use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 
 use std::sync::Arc;
 
+use evident_app::access::Permission;
 use evident_app::activity::login_failure_event;
-use evident_app::keys::KeyKind;
 use evident_app::{Actor, Evident};
+
+/// Session metadata: the email of the user whose key signed in, and the
+/// key's id.
+pub const USER_EMAIL: &str = "evident.user_email";
+pub const KEY_ID: &str = "evident.key_id";
 
 /// Failed logins allowed from one address within [`WINDOW`].
 pub const MAX_FAILURES: u32 = 5;
@@ -177,17 +182,28 @@ impl StartupHandler for ApplicationKeyLogin {
                         format!("too many failed logins from {address}: try again in a minute"),
                     ));
                 }
-                if !self
-                    .evident
-                    .keys()
-                    .accepts(KeyKind::Application, &password.password)
-                {
+                let Some(principal) = self.evident.access().authenticate(&password.password) else {
                     self.failures.add(address);
                     tracing::warn!(%address, user, "postgres login with a wrong password");
                     self.record_failure(&user, address, "wrong password").await;
                     tokio::time::sleep(PENALTY).await;
                     return Err(PgWireError::InvalidPassword(user));
+                };
+                if !principal.may(Permission::SqlQuery) {
+                    self.record_failure(&user, address, "the key's user may not run SQL")
+                        .await;
+                    return Err(refused(
+                        "42501",
+                        format!(
+                            "{} may not run SQL: it needs the sql_query permission",
+                            principal.email
+                        ),
+                    ));
                 }
+                // Who the session's statements are recorded as.
+                let metadata = client.metadata_mut();
+                metadata.insert(USER_EMAIL.to_owned(), principal.email.clone());
+                metadata.insert(KEY_ID.to_owned(), principal.key_id.clone());
                 let (pid, secret_key) = self.process_ids.generate(client);
                 client.set_pid_and_secret_key(pid, secret_key);
                 finish_authentication(client, &self.parameters).await?;

@@ -20,6 +20,7 @@ use pgwire::api::{ClientInfo, ClientPortalStore, METADATA_USER};
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::PgWireBackendMessage;
 
+use super::auth::{KEY_ID, USER_EMAIL};
 use super::errors::user_error;
 use super::parameters::{announced_types, decode};
 use super::rows::{encode_rows, field_infos};
@@ -61,7 +62,9 @@ impl Queries {
             .get(METADATA_USER)
             .cloned()
             .unwrap_or_default();
-        let actor = Actor::postgres(&user, Some(client.socket_addr().ip().to_string()));
+        let mut actor = Actor::postgres(&user, Some(client.socket_addr().ip().to_string()));
+        actor.email = client.metadata().get(USER_EMAIL).cloned();
+        actor.application_key = client.metadata().get(KEY_ID).cloned();
         let context = SqlContext::everything(Timestamp::now());
         let answer = self
             .evident

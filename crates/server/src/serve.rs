@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
+use evident_app::access::Access;
 use evident_app::import::bucket::{self, BucketUrl, S3Options};
 use evident_app::import::poller::{BucketSource, Positions};
-use evident_app::keys::KeyStore;
 use evident_app::metrics::Sample;
 use evident_app::{Evident, Settings};
 use evident_sources::geoip::GeoIp;
@@ -78,7 +78,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let store = Arc::new(store);
 
     let env_key = |name: &str| std::env::var(name).ok();
-    let (keys, created) = KeyStore::open(
+    let (access, created) = Access::open(
         &data_dir,
         env_key("EVIDENT_API_KEY").as_deref(),
         env_key("EVIDENT_APP_KEY").as_deref(),
@@ -147,7 +147,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let service_dir = data_dir.clone();
     let service_store = Arc::clone(&store);
     let evident = tokio::task::spawn_blocking(move || {
-        Evident::open(&service_dir, service_store, keys, geoip, settings)
+        Evident::open(&service_dir, service_store, access, geoip, settings)
     })
     .await
     .context("opening the data directory")??;

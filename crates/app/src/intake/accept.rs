@@ -11,8 +11,8 @@ use super::decode::{DecodeError, MAX_PAYLOAD_BYTES, decompress, parse_items};
 use super::ids;
 use super::normalize::{RequestContext, normalize, normalize_tags};
 use crate::Evident;
+use crate::access::KeyKind;
 use crate::error::{AppError, ErrorKind};
-use crate::keys::KeyKind;
 use crate::metrics::Internal;
 
 /// A request body for the intake, as received.
@@ -54,7 +54,7 @@ impl Evident {
             None => Err(AppError::unauthenticated(
                 "missing API key: send it in the DD-API-KEY header",
             )),
-            Some(key) if self.keys.accepts(KeyKind::Api, key) => Ok(()),
+            Some(key) if self.access.accepts(KeyKind::Api, key) => Ok(()),
             Some(_) => Err(AppError::forbidden("invalid API key")),
         }
     }

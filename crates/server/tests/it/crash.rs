@@ -12,9 +12,9 @@ use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use evident::access::{Access, KeyKind};
 use evident::import::poller::Positions;
 use evident::import::{DeadLetter, DeadLetters, ImportedFiles};
-use evident::keys::{KeyKind, KeyStore};
 use evident::views::{View, ViewStore};
 use evident_gateway::spool::Spool;
 use evident_model::{StoredEvent, Timestamp};
@@ -100,7 +100,7 @@ fn fixture(root: &Path) -> u64 {
         .expect("positions")
         .set(TRAIL_FOLDER, "2024/01/15")
         .expect("position saved");
-    KeyStore::open(root, Some(API_KEY), Some(APP_KEY)).expect("keys");
+    Access::open(root, Some(API_KEY), Some(APP_KEY)).expect("keys");
     let views = ViewStore::open(root).expect("views");
     views
         .update(|all| {
@@ -208,7 +208,7 @@ fn check(root: &Path, events: usize, imported_files: usize, what: &str) {
         .write(&[letter(9)])
         .expect("a letter after the crash");
     let (keys, created) =
-        KeyStore::open(root, None, None).unwrap_or_else(|error| panic!("{what}: keys: {error}"));
+        Access::open(root, None, None).unwrap_or_else(|error| panic!("{what}: keys: {error}"));
     assert!(
         created.api.is_none() && created.application.is_none(),
         "{what}: keys kept"

@@ -1,0 +1,183 @@
+//! The read and management routes and the permission each needs: one
+//! declaration ([`GUARDED`]) that the router is built from, the README's
+//! table and the authorization tests read. A route cannot be served
+//! without a line here, and a line without a handler stops the server at
+//! start.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::Method;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, delete, get, patch, post};
+use evident_app::access::Permission;
+
+use super::{
+    AppState, QueryError, SharedState, aggregate, attach_actor, authenticate, export, integrity,
+    live, search, sql, ui, views,
+};
+
+/// One guarded route.
+#[derive(Debug, Clone, Copy)]
+pub struct Guarded {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub permission: Permission,
+}
+
+const fn route(method: &'static str, path: &'static str, permission: Permission) -> Guarded {
+    Guarded {
+        method,
+        path,
+        permission,
+    }
+}
+
+/// Every route that reads events or evident's state, or changes it, with
+/// the permission it needs.
+pub const GUARDED: &[Guarded] = &[
+    route("GET", "/api/v1/query/validate", Permission::AuditLogsRead),
+    route(
+        "POST",
+        "/api/v2/logs/events/search",
+        Permission::AuditLogsRead,
+    ),
+    route("GET", "/api/v2/logs/events", Permission::AuditLogsRead),
+    route(
+        "POST",
+        "/api/v2/audit/events/search",
+        Permission::AuditLogsRead,
+    ),
+    route("GET", "/api/v2/audit/events", Permission::AuditLogsRead),
+    route(
+        "POST",
+        "/api/v2/logs/analytics/aggregate",
+        Permission::AuditLogsRead,
+    ),
+    route("POST", "/api/v1/live", Permission::AuditLogsRead),
+    route("GET", "/api/v1/export", Permission::AuditLogsExport),
+    route("POST", "/api/v1/sql", Permission::SqlQuery),
+    route("GET", "/api/v1/views", Permission::AuditLogsRead),
+    route("POST", "/api/v1/views", Permission::SavedViewsWrite),
+    route("PATCH", "/api/v1/views/{id}", Permission::SavedViewsWrite),
+    route("DELETE", "/api/v1/views/{id}", Permission::SavedViewsWrite),
+    route(
+        "GET",
+        "/api/v1/integrity/checkpoint",
+        Permission::IntegrityRead,
+    ),
+    route(
+        "GET",
+        "/api/v1/integrity/proof/inclusion",
+        Permission::IntegrityRead,
+    ),
+    route(
+        "GET",
+        "/api/v1/integrity/proof/consistency",
+        Permission::IntegrityRead,
+    ),
+];
+
+/// The handler of a declared route.
+fn handler(method: &str, path: &str) -> Option<MethodRouter<SharedState>> {
+    Some(match (method, path) {
+        ("GET", "/api/v1/query/validate") => get(ui::validate),
+        ("POST", "/api/v2/logs/events/search") => post(search::search_post::<false>),
+        ("GET", "/api/v2/logs/events") => get(search::search_get::<false>),
+        ("POST", "/api/v2/audit/events/search") => post(search::search_post::<true>),
+        ("GET", "/api/v2/audit/events") => get(search::search_get::<true>),
+        ("POST", "/api/v2/logs/analytics/aggregate") => post(aggregate::aggregate),
+        ("POST", "/api/v1/live") => post(live::live),
+        ("GET", "/api/v1/export") => get(export::export),
+        ("POST", "/api/v1/sql") => post(sql::sql),
+        ("GET", "/api/v1/views") => get(views::list),
+        ("POST", "/api/v1/views") => post(views::create),
+        ("PATCH", "/api/v1/views/{id}") => patch(views::update),
+        ("DELETE", "/api/v1/views/{id}") => delete(views::delete),
+        ("GET", "/api/v1/integrity/checkpoint") => get(integrity::checkpoint),
+        ("GET", "/api/v1/integrity/proof/inclusion") => get(integrity::inclusion),
+        ("GET", "/api/v1/integrity/proof/consistency") => get(integrity::consistency),
+        _ => return None,
+    })
+}
+
+/// What the guard of one route knows.
+#[derive(Debug, Clone)]
+struct Guard {
+    state: SharedState,
+    permission: Permission,
+}
+
+/// The guarded routes, each behind a layer that checks the credentials
+/// and the permission before any extractor runs (so no body of a refused
+/// request is read) and attaches the request's actor.
+pub(crate) fn guarded(state: &SharedState) -> Router<SharedState> {
+    let mut router = Router::new();
+    for declared in GUARDED {
+        let Some(handler) = handler(declared.method, declared.path) else {
+            panic!(
+                "route {} {} is declared without a handler",
+                declared.method, declared.path
+            );
+        };
+        let guard = Guard {
+            state: Arc::clone(state),
+            permission: declared.permission,
+        };
+        router = router.route(
+            declared.path,
+            handler.route_layer(middleware::from_fn_with_state(guard, check)),
+        );
+    }
+    router
+}
+
+async fn check(State(guard): State<Guard>, request: Request, next: Next) -> Response {
+    let state: &AppState = &guard.state;
+    let (actor, permissions) = match authenticate(state, request.headers()) {
+        Ok(authenticated) => authenticated,
+        Err(error) => return error.into_response(),
+    };
+    if !permissions.contains(&guard.permission) {
+        let method = request.method().clone();
+        return QueryError::forbidden(format!(
+            "{} may not {method} {}: it needs the {} permission",
+            actor.email.as_deref().unwrap_or(&actor.id),
+            request.uri().path(),
+            guard.permission.name()
+        ))
+        .into_response();
+    }
+    next.run(attach_actor(actor, request)).await
+}
+
+/// The methods of [`GUARDED`], parsed (for tests and docs).
+pub fn method_of(guarded: &Guarded) -> Method {
+    Method::from_bytes(guarded.method.as_bytes()).unwrap_or(Method::GET)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_declared_route_has_a_handler_and_is_declared_once() {
+        let mut seen = std::collections::HashSet::new();
+        for declared in GUARDED {
+            assert!(
+                handler(declared.method, declared.path).is_some(),
+                "{} {}",
+                declared.method,
+                declared.path
+            );
+            assert!(
+                seen.insert((declared.method, declared.path)),
+                "{} {} declared twice",
+                declared.method,
+                declared.path
+            );
+        }
+    }
+}
