@@ -88,6 +88,100 @@ pub enum Command {
     /// differ. Recordings are read from the server with EVIDENT_API_KEY and
     /// EVIDENT_APP_KEY.
     Replay(ReplayArgs),
+    /// Manage evident's users on a stopped data directory (bootstrap, or
+    /// recovery of a lost Admin).
+    ///
+    ///   evident users create --data-dir ./evident-data --email ana@example.com --role "Read Only"
+    ///
+    ///   evident users list --data-dir ./evident-data
+    Users(UsersArgs),
+    /// Manage API and application keys on a stopped data directory.
+    ///
+    ///   evident keys create --data-dir ./evident-data --user ana@example.com --kind application
+    ///
+    /// A key is printed once; only its hash is kept.
+    Keys(KeysArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UsersArgs {
+    #[command(subcommand)]
+    pub action: UsersAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersAction {
+    /// Every user: id, email, name, status, roles.
+    List {
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+    /// A new active user.
+    Create {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        /// A role's name or id (Admin, Standard, Read Only, or a custom
+        /// role); repeat for several.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+    },
+    /// Disable a user (by id or email): their keys stop working.
+    Disable {
+        #[arg(long)]
+        data_dir: PathBuf,
+        user: String,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        #[arg(long)]
+        data_dir: PathBuf,
+        user: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    #[command(subcommand)]
+    pub action: KeysAction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeyKindArg {
+    /// Sends events (DD-API-KEY).
+    Api,
+    /// Acts as its user (DD-APPLICATION-KEY).
+    Application,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Every key: id, kind, name, last four characters, owner.
+    List {
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+    /// A new key, printed once.
+    Create {
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The user an application key acts as (id or email).
+        #[arg(long)]
+        user: String,
+        #[arg(long, value_enum, default_value = "application")]
+        kind: KeyKindArg,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// Revoke (delete) a key by its id.
+    Revoke {
+        #[arg(long)]
+        data_dir: PathBuf,
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -26,6 +26,8 @@ fn main() -> ExitCode {
         Command::Import(args) => commands::import::run(&args),
         Command::Gateway(args) => evident::gateway::run(&args),
         Command::Replay(args) => commands::replay::run(&args),
+        Command::Users(args) => commands::access::users(&args),
+        Command::Keys(args) => commands::access::keys(&args),
     };
     match outcome {
         Ok(code) => code,

@@ -378,6 +378,40 @@ impl Access {
         })
     }
 
+    /// A custom role of `permissions`.
+    pub fn create_role(
+        &self,
+        name: &str,
+        permissions: BTreeSet<Permission>,
+    ) -> Result<Role, KeyError> {
+        let name = name.trim();
+        if name.is_empty() || name.len() > 200 {
+            return Err(KeyError::Invalid(
+                "a role's name has 1 to 200 characters".into(),
+            ));
+        }
+        let id = random_hex(8)?;
+        self.change(|file| {
+            if file
+                .roles
+                .iter()
+                .any(|role| role.name.eq_ignore_ascii_case(name))
+            {
+                return Err(KeyError::Invalid(format!(
+                    "a role named {name:?} exists already"
+                )));
+            }
+            let role = Role {
+                id: id.clone(),
+                name: name.to_owned(),
+                permissions,
+                managed: false,
+            };
+            file.roles.push(role.clone());
+            Ok(role)
+        })
+    }
+
     /// Enables or disables the user `id` (by id or email). The last
     /// active Admin cannot be disabled.
     pub fn set_user_status(&self, id: &str, status: UserStatus) -> Result<User, KeyError> {

@@ -1,5 +1,6 @@
 //! One module per subcommand that needs no server of its own.
 
+pub mod access;
 pub mod import;
 pub mod match_events;
 pub mod replay;

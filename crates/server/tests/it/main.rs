@@ -1,3 +1,4 @@
+mod access;
 mod crash;
 mod disk_full;
 mod geoip;
