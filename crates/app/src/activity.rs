@@ -121,6 +121,56 @@ pub fn change_event(actor: &Actor, name: &str, action: &str, asset: Value) -> St
     )
 }
 
+/// What a read asked (and, when known, how many results it gave).
+#[derive(Debug)]
+pub struct ReadActivity<'a> {
+    /// `@asset.type`: `search`, `aggregate`, `export`, `live_tail`,
+    /// `inclusion_proof`.
+    pub kind: &'static str,
+    /// The query text (or the event id of a proof).
+    pub query: &'a str,
+    pub from: Option<&'a str>,
+    pub to: Option<&'a str>,
+    pub results: Option<u64>,
+}
+
+/// A read of `actor`, as an audit event: `@evt.name:audit_logs_query
+/// @action:queried @asset.type:<kind>`, with `@query.text`.
+pub fn read_event(actor: &Actor, read: &ReadActivity<'_>) -> StoredEvent {
+    let mut text = read.query;
+    if text.len() > MAX_RECORDED_STATEMENT {
+        let mut end = MAX_RECORDED_STATEMENT;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text = &text[..end];
+    }
+    let mut query = json!({"text": text});
+    if let Some(from) = read.from {
+        query["from"] = json!(from);
+    }
+    if let Some(to) = read.to {
+        query["to"] = json!(to);
+    }
+    if let Some(results) = read.results {
+        query["results"] = json!(results);
+    }
+    let attributes = json!({
+        "evt": {"name": "audit_logs_query"},
+        "action": "queried",
+        "asset": {"type": read.kind},
+        "query": query,
+    });
+    event_by(
+        actor,
+        object(attributes),
+        // The query stays out of the message, so that free text searches
+        // do not find the records of earlier searches for the same words.
+        format!("{} ran a {}", actor.id, read.kind),
+        "info",
+    )
+}
+
 /// A refused login of `actor`, as an audit event: `@evt.name:authentication
 /// @action:login status:error`. The password is never part of it.
 pub fn login_failure_event(actor: &Actor, reason: &str) -> StoredEvent {

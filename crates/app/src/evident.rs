@@ -27,6 +27,9 @@ pub struct Settings {
     /// Memory for decoding request bodies and files, shared by intake and
     /// import.
     pub decode_memory_bytes: usize,
+    /// Record every read (searches, aggregations, exports, live tails,
+    /// proofs) as an audit event before answering it (off by default).
+    pub audit_reads: bool,
 }
 
 impl Default for Settings {
@@ -35,6 +38,7 @@ impl Default for Settings {
             max_pending_bytes: 256 << 20,
             max_unsealed_events: 500_000,
             decode_memory_bytes: 1 << 30,
+            audit_reads: false,
         }
     }
 }

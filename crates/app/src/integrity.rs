@@ -11,6 +11,8 @@ use evident_store::{SignedCheckpoint, StoreError};
 use serde_json::{Value, json};
 
 use crate::Evident;
+use crate::activity::ReadActivity;
+use crate::actor::Actor;
 use crate::error::{AppError, ErrorKind};
 
 /// How long a proof request waits for the checkpoint that covers its
@@ -51,9 +53,20 @@ impl Evident {
     }
 
     /// The event `id`, its exact stored bytes and its audit path in the
-    /// latest checkpoint's tree. An event newer than that checkpoint waits
-    /// (up to a few seconds) for the next one.
-    pub async fn inclusion_proof(&self, id: String) -> Result<Value, AppError> {
+    /// latest checkpoint's tree, recorded as `actor`'s read. An event newer
+    /// than that checkpoint waits (up to a few seconds) for the next one.
+    pub async fn inclusion_proof(&self, actor: &Actor, id: String) -> Result<Value, AppError> {
+        let record = self.start_read_record(
+            actor,
+            &ReadActivity {
+                kind: "inclusion_proof",
+                query: &id,
+                from: None,
+                to: None,
+                results: None,
+            },
+        );
+        self.finish_read_record(record).await?;
         let started = Instant::now();
         loop {
             let id_now = id.clone();
@@ -151,7 +164,11 @@ mod tests {
             Arc::clone(&store),
             Access::none(),
             None,
-            Settings::default(),
+            // Only the proofs here: their own records would grow the tree.
+            Settings {
+                audit_reads: false,
+                ..Settings::default()
+            },
         )?;
         store.commit(vec![event("first")]).wait()?;
         evident.sign_checkpoint();
@@ -159,12 +176,13 @@ mod tests {
         let checkpoints = store.paths().checkpoints();
         let before = std::fs::read(&checkpoints)?;
 
-        let proof = runtime.block_on(evident.inclusion_proof("first".into()))?;
+        let actor = crate::Actor::cli("tester");
+        let proof = runtime.block_on(evident.inclusion_proof(&actor, "first".into()))?;
         assert_eq!(proof["tree_size"], 1);
         // Newer than every checkpoint, and nobody signs one here: the
         // request waits, then says so, without writing.
         let error = runtime
-            .block_on(evident.inclusion_proof("second".into()))
+            .block_on(evident.inclusion_proof(&actor, "second".into()))
             .expect_err("not covered yet");
         assert_eq!(error.kind, ErrorKind::NotReady, "{error}");
         assert_eq!(
@@ -174,7 +192,7 @@ mod tests {
         );
 
         evident.sign_checkpoint();
-        let proof = runtime.block_on(evident.inclusion_proof("second".into()))?;
+        let proof = runtime.block_on(evident.inclusion_proof(&actor, "second".into()))?;
         assert_eq!(proof["tree_size"], 2);
         Ok(())
     }

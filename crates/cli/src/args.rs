@@ -322,6 +322,13 @@ pub struct ServeArgs {
     #[arg(long, env = "EVIDENT_DECODE_MEMORY_MIB", default_value_t = 1024)]
     pub decode_memory_mib: usize,
 
+    /// Record every read (search, aggregation, export, live tail, proof)
+    /// as an audit event (`@evt.name:audit_logs_query`), durable before the
+    /// answer. Off by default for now: with it, a full disk also stops
+    /// reads, as it stops SQL.
+    #[arg(long, env = "EVIDENT_AUDIT_READS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub audit_reads: bool,
+
     /// Memory (MiB) the SQL statements running at once may hold in sorts,
     /// aggregates and joins; past it a statement fails.
     #[arg(long, env = "EVIDENT_SQL_MEMORY_MIB", default_value_t = 1024)]

@@ -5,17 +5,20 @@
 use std::collections::HashMap;
 
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+
+use evident_app::Actor;
 
 use super::{QueryError, SharedState};
 
 pub async fn export(
     State(state): State<SharedState>,
+    Extension(actor): Extension<Actor>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let export = match state.evident.export(&params) {
+    let export = match state.evident.export(&actor, &params).await {
         Ok(export) => export,
         Err(error) => return QueryError::from(error).into_response(),
     };

@@ -6,10 +6,12 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+
+use evident_app::Actor;
 
 use super::{QueryError, SharedState};
 
@@ -44,13 +46,14 @@ pub async fn checkpoint(
 
 pub async fn inclusion(
     State(state): State<SharedState>,
+    Extension(actor): Extension<Actor>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, QueryError> {
     let id = params
         .get("id")
         .cloned()
         .ok_or_else(|| QueryError::bad_request("missing the id parameter"))?;
-    Ok(Json(state.evident.inclusion_proof(id).await?).into_response())
+    Ok(Json(state.evident.inclusion_proof(&actor, id).await?).into_response())
 }
 
 pub async fn consistency(

@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::response::{IntoResponse, Response};
+use evident_app::Actor;
 use evident_app::read::{Flavor, SearchBody, SearchRequest};
 
 use super::{JsonBody, QueryError, SharedState};
@@ -13,22 +14,25 @@ use super::{JsonBody, QueryError, SharedState};
 /// `POST .../events/search`; `AUDIT` picks the Audit Trail shape over Logs.
 pub async fn search_post<const AUDIT: bool>(
     State(state): State<SharedState>,
+    Extension(actor): Extension<Actor>,
     body: Option<JsonBody<SearchBody>>,
 ) -> Response {
     let request = body.map(|JsonBody(body)| body).unwrap_or_default().into();
-    respond(state, Ok(request), Flavor::of(AUDIT)).await
+    respond(state, &actor, Ok(request), Flavor::of(AUDIT)).await
 }
 
 /// `GET .../events`, the query-string form.
 pub async fn search_get<const AUDIT: bool>(
     State(state): State<SharedState>,
+    Extension(actor): Extension<Actor>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    respond(state, from_query(&params), Flavor::of(AUDIT)).await
+    respond(state, &actor, from_query(&params), Flavor::of(AUDIT)).await
 }
 
 async fn respond(
     state: SharedState,
+    actor: &Actor,
     request: Result<SearchRequest, QueryError>,
     flavor: Flavor,
 ) -> Response {
@@ -36,7 +40,7 @@ async fn respond(
         Ok(request) => request,
         Err(error) => return error.into_response(),
     };
-    match state.evident.search_page(request, flavor).await {
+    match state.evident.search_page(actor, request, flavor).await {
         Ok(page) => Json(page).into_response(),
         Err(error) => QueryError::from(error).into_response(),
     }

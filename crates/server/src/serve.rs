@@ -143,6 +143,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         max_pending_bytes: args.max_pending_bytes,
         max_unsealed_events: args.max_unsealed_events,
         decode_memory_bytes: args.decode_memory_mib.saturating_mul(1 << 20),
+        audit_reads: args.audit_reads,
     };
     let service_dir = data_dir.clone();
     let service_store = Arc::clone(&store);

@@ -37,6 +37,20 @@ struct Filter {
     to: Option<String>,
 }
 
+impl AggregateBody {
+    pub(crate) fn query(&self) -> &str {
+        self.filter.query.as_deref().unwrap_or_default()
+    }
+
+    pub(crate) fn from(&self) -> Option<&str> {
+        self.filter.from.as_deref()
+    }
+
+    pub(crate) fn to(&self) -> Option<&str> {
+        self.filter.to.as_deref()
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 struct Compute {
     aggregation: String,

@@ -14,6 +14,8 @@ use serde_json::Value;
 
 use super::search::{Flavor, SearchRequest, format_time};
 use crate::Evident;
+use crate::activity::ReadActivity;
+use crate::actor::Actor;
 use crate::error::AppError;
 use crate::sql_output::{csv_field, csv_name};
 
@@ -45,6 +47,22 @@ pub struct Export {
     pub file_name: String,
     /// The export's bytes, a page at a time; an error ends it.
     pub chunks: std::pin::Pin<Box<dyn Stream<Item = Result<Vec<u8>, std::io::Error>> + Send>>,
+    query: String,
+    from: String,
+    to: String,
+}
+
+impl Export {
+    /// The export as a read, with how many events it gave when done.
+    pub(crate) fn read(&self, results: Option<u64>) -> ReadActivity<'_> {
+        ReadActivity {
+            kind: "export",
+            query: &self.query,
+            from: Some(&self.from),
+            to: Some(&self.to),
+            results,
+        }
+    }
 }
 
 impl std::fmt::Debug for Export {
@@ -59,6 +77,7 @@ impl std::fmt::Debug for Export {
 
 struct Pages {
     evident: Arc<Evident>,
+    actor: Actor,
     format: Format,
     columns: Arc<Vec<String>>,
     query: String,
@@ -73,6 +92,7 @@ struct Pages {
 /// The export `params` ask for, checked before anything streams.
 pub(crate) fn start(
     evident: Arc<Evident>,
+    actor: Actor,
     params: &HashMap<String, String>,
 ) -> Result<Export, AppError> {
     let format = match params.get("format").map(String::as_str) {
@@ -105,13 +125,15 @@ pub(crate) fn start(
             .map(|column| (*column).to_owned())
             .collect(),
     };
+    let (from, to) = (bound("from", "now-15m")?, bound("to", "now")?);
     let pages = Pages {
         evident,
+        actor,
         format,
         columns: Arc::new(columns),
-        query,
-        from: bound("from", "now-15m")?,
-        to: bound("to", "now")?,
+        query: query.clone(),
+        from: from.clone(),
+        to: to.clone(),
         cursor: None,
         started: false,
         written: 0,
@@ -128,6 +150,9 @@ pub(crate) fn start(
             now.as_nanos() / 1_000_000_000
         ),
         chunks: Box::pin(stream::unfold(pages, next_chunk)),
+        query,
+        from,
+        to,
     })
 }
 
@@ -159,7 +184,11 @@ async fn next_chunk(mut export: Pages) -> Option<(Result<Vec<u8>, std::io::Error
         cursor: export.cursor.take(),
         limit: Some(PAGE),
     };
-    let page = match export.evident.search_page(request, Flavor::Logs).await {
+    let page = match export
+        .evident
+        .search_page_unrecorded(request, Flavor::Logs)
+        .await
+    {
         Ok(page) => page,
         Err(error) => {
             tracing::warn!(error = %error.message, "export stopped");
@@ -191,6 +220,18 @@ async fn next_chunk(mut export: Pages) -> Option<(Result<Vec<u8>, std::io::Error
     export.cursor = page.meta.page.map(|page| page.after);
     if export.cursor.is_none() || page.data.is_empty() {
         export.done = true;
+        // The whole export, with its count, recorded before its end.
+        let read = ReadActivity {
+            kind: "export",
+            query: &export.query,
+            from: Some(&export.from),
+            to: Some(&export.to),
+            results: Some(export.written),
+        };
+        let record = export.evident.start_read_record(&export.actor, &read);
+        if let Err(error) = export.evident.finish_read_record(record).await {
+            return Some((Err(std::io::Error::other(error.message)), export));
+        }
         if export.format == Format::Json {
             out.extend_from_slice(b"\n]\n");
         }

@@ -24,6 +24,17 @@ pub struct LiveBody {
     limit: Option<usize>,
 }
 
+impl LiveBody {
+    /// A tail's first request: no position yet.
+    pub(crate) fn starts(&self) -> bool {
+        self.position.is_none()
+    }
+
+    pub(crate) fn query(&self) -> &str {
+        &self.query
+    }
+}
+
 /// The events matching `body.query` from `body.position` on, and where
 /// to ask from next. Blocks (it may read segments).
 pub(crate) fn live(store: &Store, body: LiveBody) -> Result<(Value, usize), AppError> {

@@ -16,6 +16,8 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use crate::Evident;
+use crate::activity::{ReadActivity, read_event};
+use crate::actor::Actor;
 use crate::error::AppError;
 use crate::metrics::Internal;
 pub use aggregate::AggregateBody;
@@ -24,6 +26,32 @@ pub use live::LiveBody;
 pub use search::{Flavor, SearchBody, SearchRequest, SearchResponse, format_time};
 
 impl Evident {
+    /// Starts recording a read (when reads are audited): the append runs
+    /// while the read does, and the answer waits for both.
+    pub(crate) fn start_read_record(
+        &self,
+        actor: &Actor,
+        read: &ReadActivity<'_>,
+    ) -> Option<evident_store::Commit> {
+        self.settings
+            .audit_reads
+            .then(|| self.store.commit(vec![read_event(actor, read)]))
+    }
+
+    /// Waits for a read's record to be durable.
+    pub(crate) async fn finish_read_record(
+        &self,
+        record: Option<evident_store::Commit>,
+    ) -> Result<(), AppError> {
+        match record {
+            Some(commit) => commit
+                .await
+                .map(|_| ())
+                .map_err(|error| AppError::from_wal(&error, "the audit record of this read")),
+            None => Ok(()),
+        }
+    }
+
     fn read_failed(&self, what: &str, error: AppError) -> AppError {
         self.metrics.emit(Internal::ReadFailed {
             what,
@@ -33,8 +61,32 @@ impl Evident {
         error
     }
 
-    /// One page of search results; `meta.elapsed` says how long it took.
+    /// One page of search results, recorded as `actor`'s read;
+    /// `meta.elapsed` says how long it took.
     pub async fn search_page(
+        &self,
+        actor: &Actor,
+        request: SearchRequest,
+        flavor: Flavor,
+    ) -> Result<SearchResponse, AppError> {
+        let record = self.start_read_record(
+            actor,
+            &ReadActivity {
+                kind: "search",
+                query: &request.query,
+                from: Some(&request.from),
+                to: Some(&request.to),
+                results: None,
+            },
+        );
+        let page = self.search_page_unrecorded(request, flavor).await;
+        self.finish_read_record(record).await?;
+        page
+    }
+
+    /// [`Evident::search_page`] for a read recorded as a whole elsewhere
+    /// (the pages of an export).
+    pub(crate) async fn search_page_unrecorded(
         &self,
         request: SearchRequest,
         flavor: Flavor,
@@ -59,8 +111,25 @@ impl Evident {
         }
     }
 
-    /// Counts and measures grouped by facets, as totals or timeseries.
-    pub async fn aggregate(&self, body: AggregateBody) -> Result<Value, AppError> {
+    /// Counts and measures grouped by facets, as totals or timeseries,
+    /// recorded as `actor`'s read.
+    pub async fn aggregate(&self, actor: &Actor, body: AggregateBody) -> Result<Value, AppError> {
+        let record = self.start_read_record(
+            actor,
+            &ReadActivity {
+                kind: "aggregate",
+                query: body.query(),
+                from: body.from(),
+                to: body.to(),
+                results: None,
+            },
+        );
+        let answer = self.aggregate_unrecorded(body).await;
+        self.finish_read_record(record).await?;
+        answer
+    }
+
+    async fn aggregate_unrecorded(&self, body: AggregateBody) -> Result<Value, AppError> {
         let started = Instant::now();
         let answer = self
             .blocking("aggregation", move |store| {
@@ -78,8 +147,32 @@ impl Evident {
         }
     }
 
-    /// The matching events that arrived from a log position on.
-    pub async fn live(&self, body: LiveBody) -> Result<Value, AppError> {
+    /// The matching events that arrived from a log position on. The start
+    /// of a tail (no position yet) is recorded as `actor`'s read; the
+    /// polls that follow it are not, so a tail left open does not fill
+    /// the trail.
+    pub async fn live(&self, actor: &Actor, body: LiveBody) -> Result<Value, AppError> {
+        // Recorded once the answer is known: a tail's first answer is the
+        // log's end, which its own record must not move.
+        let read = body.starts().then(|| body.query().to_owned());
+        let answer = self.live_unrecorded(body).await;
+        if let Some(query) = read {
+            let record = self.start_read_record(
+                actor,
+                &ReadActivity {
+                    kind: "live_tail",
+                    query: &query,
+                    from: None,
+                    to: None,
+                    results: None,
+                },
+            );
+            self.finish_read_record(record).await?;
+        }
+        answer
+    }
+
+    async fn live_unrecorded(&self, body: LiveBody) -> Result<Value, AppError> {
         let started = Instant::now();
         match self
             .blocking("live tail", move |store| live::live(store, body))
@@ -96,8 +189,18 @@ impl Evident {
         }
     }
 
-    /// Every event a query matches, streamed a page at a time.
-    pub fn export(self: &Arc<Self>, params: &HashMap<String, String>) -> Result<Export, AppError> {
-        export::start(Arc::clone(self), params).map_err(|error| self.read_failed("export", error))
+    /// Every event a query matches, streamed a page at a time; recorded
+    /// as `actor`'s read when it starts and, with the number of events,
+    /// before its last bytes go out.
+    pub async fn export(
+        self: &Arc<Self>,
+        actor: &Actor,
+        params: &HashMap<String, String>,
+    ) -> Result<Export, AppError> {
+        let export = export::start(Arc::clone(self), actor.clone(), params)
+            .map_err(|error| self.read_failed("export", error))?;
+        let record = self.start_read_record(actor, &export.read(None));
+        self.finish_read_record(record).await?;
+        Ok(export)
     }
 }

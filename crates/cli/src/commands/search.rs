@@ -4,6 +4,7 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use evident_app::Actor;
 use evident_app::read::{Flavor, SearchRequest};
 use serde_json::{Value, json};
 
@@ -44,7 +45,8 @@ pub fn run(args: &SearchArgs) -> anyhow::Result<ExitCode> {
                     cursor: cursor.clone(),
                     limit: Some(limit as i64),
                 };
-                match runtime.block_on(evident.search_page(request, Flavor::Logs)) {
+                let actor = Actor::cli(&std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
+                match runtime.block_on(evident.search_page(&actor, request, Flavor::Logs)) {
                     Ok(mut page) => {
                         // Timings are the server's business.
                         page.meta.elapsed = None;

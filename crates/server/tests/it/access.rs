@@ -207,3 +207,83 @@ fn every_guarded_route_admits_exactly_the_callers_its_permission_names() {
     assert_eq!(attributes["usr"]["id"], standard.id);
     assert_eq!(attributes["auth_method"], "api_app_keys");
 }
+
+#[test]
+fn with_reads_audited_every_read_is_recorded_with_its_actor_and_query() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let server = Server::start_with(directory.path(), &["--audit-reads", "true"]);
+    let events = json!([{"message": "one"}, {"message": "two"}, {"message": "three"}]);
+    assert_eq!(
+        crate::support::submit(&server, &events.to_string())
+            .status()
+            .as_u16(),
+        202
+    );
+    let keyed = |request: reqwest::blocking::RequestBuilder| {
+        request
+            .header("DD-API-KEY", API_KEY)
+            .header("DD-APPLICATION-KEY", APP_KEY)
+            .send()
+            .expect("request")
+    };
+    let http = client();
+    let search = keyed(
+        http.post(server.url("/api/v2/logs/events/search"))
+            .json(&json!({"filter": {"query": "needle-query", "from": "now-1h"}})),
+    );
+    assert_eq!(search.status().as_u16(), 200);
+    let aggregate = keyed(
+        http.post(server.url("/api/v2/logs/analytics/aggregate"))
+            .json(&json!({"filter": {"query": "aggregate-query", "from": "now-1h"}})),
+    );
+    assert_eq!(aggregate.status().as_u16(), 200);
+    let export = keyed(http.get(server.url("/api/v1/export")).query(&[
+        ("query", "-source:evident"),
+        ("from", "now-1h"),
+        ("to", "now+1m"),
+    ]));
+    assert_eq!(export.status().as_u16(), 200);
+    assert_eq!(
+        export.text().expect("csv").lines().count(),
+        4,
+        "a header and three rows"
+    );
+    let live = keyed(
+        http.post(server.url("/api/v1/live"))
+            .json(&json!({"query": "tail-query"})),
+    );
+    assert_eq!(live.status().as_u16(), 200);
+
+    let (status, page) = post_with_keys(
+        &server,
+        "/api/v2/logs/events/search",
+        json!({"filter": {"query": "source:evident @evt.name:audit_logs_query", "from": "now-1h"}, "page": {"limit": 100}}),
+    );
+    assert_eq!(status, 200, "{page}");
+    let records: Vec<&serde_json::Value> = page["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|hit| &hit["attributes"]["attributes"])
+        .collect();
+    let find = |kind: &str, text: &str| {
+        records
+            .iter()
+            .find(|record| record["asset"]["type"] == kind && record["query"]["text"] == text)
+            .copied()
+    };
+    let searched = find("search", "needle-query").expect("the search is recorded");
+    assert_eq!(searched["usr"]["email"], "admin@localhost");
+    assert_eq!(searched["action"], "queried");
+    assert_eq!(
+        searched["http"]["url_details"]["path"],
+        "/api/v2/logs/events/search"
+    );
+    assert!(find("aggregate", "aggregate-query").is_some(), "{page}");
+    assert!(find("live_tail", "tail-query").is_some(), "{page}");
+    let exported = records
+        .iter()
+        .find(|record| record["asset"]["type"] == "export" && record["query"]["results"] == 3)
+        .expect("the export is recorded with its row count");
+    assert_eq!(exported["query"]["text"], "-source:evident");
+}
