@@ -143,13 +143,6 @@ impl Actor {
         }
     }
 
-    /// The user behind a PostgreSQL login or another actor, when known.
-    pub fn signed_in_as(mut self, principal: &Principal) -> Actor {
-        self.email = Some(principal.email.clone());
-        self.application_key = Some(principal.key_id.clone());
-        self
-    }
-
     pub fn with_client_ip(mut self, client_ip: Option<String>) -> Actor {
         self.client_ip = client_ip;
         self

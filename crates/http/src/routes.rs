@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::Method;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, patch, post};
@@ -151,11 +150,6 @@ async fn check(State(guard): State<Guard>, request: Request, next: Next) -> Resp
         .into_response();
     }
     next.run(attach_actor(actor, request)).await
-}
-
-/// The methods of [`GUARDED`], parsed (for tests and docs).
-pub fn method_of(guarded: &Guarded) -> Method {
-    Method::from_bytes(guarded.method.as_bytes()).unwrap_or(Method::GET)
 }
 
 #[cfg(test)]
