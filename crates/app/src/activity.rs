@@ -193,10 +193,19 @@ pub fn login_failure_event(actor: &Actor, reason: &str) -> StoredEvent {
 }
 
 impl Evident {
+    /// One of evident's own events as it is stored: located by GeoIP, like
+    /// every ingested event, when the databases are configured.
+    pub(crate) fn located(&self, mut event: StoredEvent) -> StoredEvent {
+        if let Some(geoip) = &self.geoip {
+            geoip.enrich(&mut event.event);
+        }
+        event
+    }
+
     /// Appends one of evident's own events and waits until it is durable.
     pub async fn record(&self, event: StoredEvent) -> Result<(), AppError> {
         self.store
-            .commit(vec![event])
+            .commit(vec![self.located(event)])
             .await
             .map(|_| ())
             .map_err(|error| AppError::from_wal(&error, "the audit record"))
@@ -207,6 +216,48 @@ impl Evident {
 mod tests {
     use super::*;
     use crate::actor::key_fingerprint;
+
+    /// The test data shared by the project's tests.
+    fn shared_dir() -> std::path::PathBuf {
+        std::env::var_os("EVIDENT_SHARED_DIR").map_or_else(
+            || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+            std::path::PathBuf::from,
+        )
+    }
+
+    #[test]
+    fn own_events_are_located_like_ingested_ones() -> Result<(), Box<dyn std::error::Error>> {
+        let databases = shared_dir().join("data/geoip");
+        let geoip = evident_sources::geoip::GeoIp::open(
+            Some(&databases.join("GeoIP2-City-Test.mmdb")),
+            Some(&databases.join("GeoLite2-ASN-Test.mmdb")),
+        )?
+        .expect("databases");
+        let directory = tempfile::tempdir()?;
+        let store = std::sync::Arc::new(evident_store::Store::open(
+            directory.path(),
+            evident_store::StoreOptions::default(),
+        )?);
+        let evident = Evident::open(
+            directory.path(),
+            store,
+            crate::access::Access::none(),
+            Some(std::sync::Arc::new(geoip)),
+            crate::Settings::default(),
+        )?;
+        let actor = Actor::postgres("mallory", Some("81.2.69.142".into()));
+        let located = evident.located(login_failure_event(&actor, "wrong password"));
+        let geoip = &located.event.attributes["network"]["client"]["geoip"];
+        assert_eq!(geoip["city"]["name"], "London", "{geoip}");
+        let private = Actor::postgres("mallory", Some("127.0.0.1".into()));
+        let unlocated = evident.located(login_failure_event(&private, "wrong password"));
+        assert!(
+            unlocated.event.attributes["network"]["client"]
+                .get("geoip")
+                .is_none()
+        );
+        Ok(())
+    }
 
     #[test]
     fn the_record_names_the_key_not_the_secret() {

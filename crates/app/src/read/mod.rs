@@ -33,9 +33,10 @@ impl Evident {
         actor: &Actor,
         read: &ReadActivity<'_>,
     ) -> Option<evident_store::Commit> {
-        self.settings
-            .audit_reads
-            .then(|| self.store.commit(vec![read_event(actor, read)]))
+        self.settings.audit_reads.then(|| {
+            self.store
+                .commit(vec![self.located(read_event(actor, read))])
+        })
     }
 
     /// Waits for a read's record to be durable.
