@@ -11,6 +11,9 @@ use evident_sources::geoip::GeoIp;
 use evident_store::Store;
 
 use crate::access::Access;
+use crate::access::failures::FailedChecks;
+use crate::activity::failed_key_checks_event;
+use crate::actor::key_fingerprint;
 use crate::error::AppError;
 use crate::import::Importer;
 use crate::intake::budget::DecodeBudget;
@@ -30,6 +33,8 @@ pub struct Settings {
     /// Record every read (searches, aggregations, exports, live tails,
     /// proofs) as an audit event before answering it (off by default).
     pub audit_reads: bool,
+    /// Failed key checks are recorded once per window, per key and address.
+    pub failed_checks_window: Duration,
 }
 
 impl Default for Settings {
@@ -39,6 +44,7 @@ impl Default for Settings {
             max_unsealed_events: 500_000,
             decode_memory_bytes: 1 << 30,
             audit_reads: false,
+            failed_checks_window: Duration::from_secs(60),
         }
     }
 }
@@ -54,6 +60,7 @@ pub struct Evident {
     pub(crate) decode_budget: DecodeBudget,
     pub(crate) settings: Settings,
     pub(crate) metrics: Metrics,
+    pub(crate) failed_checks: FailedChecks,
 }
 
 impl Evident {
@@ -92,6 +99,7 @@ impl Evident {
             decode_budget: DecodeBudget::new(settings.decode_memory_bytes),
             settings,
             metrics,
+            failed_checks: FailedChecks::default(),
         })
     }
 
@@ -119,6 +127,35 @@ impl Evident {
         tokio::task::spawn_blocking(move || work(&store))
             .await
             .map_err(|error| AppError::task(what, error))?
+    }
+
+    /// Counts a key that failed its check (an unknown, revoked or disabled
+    /// user's key), by fingerprint, from `client_ip`.
+    pub fn key_check_failed(&self, presented: &str, client_ip: Option<String>) {
+        self.failed_checks.add(
+            key_fingerprint(presented),
+            client_ip.unwrap_or_else(|| "unknown".into()),
+        );
+    }
+
+    /// Records the window's failed key checks, one event per key and
+    /// address. Blocks.
+    pub fn record_failed_checks(&self) {
+        let events: Vec<_> = self
+            .failed_checks
+            .take()
+            .into_iter()
+            .map(|((fingerprint, client_ip), count)| {
+                self.located(failed_key_checks_event(&fingerprint, &client_ip, count))
+            })
+            .collect();
+        if events.is_empty() {
+            return;
+        }
+        let count = events.len();
+        if let Err(error) = self.store.commit(events).wait() {
+            tracing::error!(%error, records = count, "failed key checks could not be recorded");
+        }
     }
 
     /// Signs a checkpoint when the tree grew (every second while events
@@ -172,6 +209,11 @@ impl Evident {
         retention_days: u32,
     ) -> Vec<tokio::task::JoinHandle<()>> {
         vec![
+            every(
+                self.settings.failed_checks_window,
+                Arc::clone(self),
+                Evident::record_failed_checks,
+            ),
             every(period, Arc::clone(self), Evident::sign_checkpoint),
             every(period, Arc::clone(self), move |evident| {
                 evident.seal_and_expire(retention_days)
@@ -184,6 +226,7 @@ impl Evident {
     pub async fn finish(self: &Arc<Self>) {
         let evident = Arc::clone(self);
         let finished = tokio::task::spawn_blocking(move || {
+            evident.record_failed_checks();
             evident.seal_and_expire(0);
             evident.sign_checkpoint();
         });

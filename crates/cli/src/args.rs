@@ -329,6 +329,11 @@ pub struct ServeArgs {
     #[arg(long, env = "EVIDENT_AUDIT_READS", default_value_t = false, action = clap::ArgAction::Set)]
     pub audit_reads: bool,
 
+    /// Failed key checks are recorded once per this many seconds, one
+    /// event per key fingerprint and client address.
+    #[arg(long, default_value_t = 60, hide = true)]
+    pub failed_key_window_seconds: u64,
+
     /// Memory (MiB) the SQL statements running at once may hold in sorts,
     /// aggregates and joins; past it a statement fails.
     #[arg(long, env = "EVIDENT_SQL_MEMORY_MIB", default_value_t = 1024)]

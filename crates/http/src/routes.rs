@@ -7,7 +7,10 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, patch, post};
@@ -137,7 +140,18 @@ async fn check(State(guard): State<Guard>, request: Request, next: Next) -> Resp
     let state: &AppState = &guard.state;
     let (actor, permissions) = match authenticate(state, request.headers()) {
         Ok(authenticated) => authenticated,
-        Err(error) => return error.into_response(),
+        Err(error) => {
+            if error.status == StatusCode::FORBIDDEN
+                && let Some(presented) = presented_key(request.headers())
+            {
+                let client_ip = request
+                    .extensions()
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|ConnectInfo(address)| address.ip().to_string());
+                state.evident.key_check_failed(presented, client_ip);
+            }
+            return error.into_response();
+        }
     };
     if !permissions.contains(&guard.permission) {
         let method = request.method().clone();
@@ -150,6 +164,19 @@ async fn check(State(guard): State<Guard>, request: Request, next: Next) -> Resp
         .into_response();
     }
     next.run(attach_actor(actor, request)).await
+}
+
+/// The application key a refused request presented, to count it.
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    text("authorization")
+        .and_then(|value| {
+            value
+                .strip_prefix("Bearer ")
+                .or(value.strip_prefix("bearer "))
+        })
+        .or_else(|| text("dd-application-key"))
+        .map(str::trim)
 }
 
 #[cfg(test)]

@@ -144,6 +144,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         max_unsealed_events: args.max_unsealed_events,
         decode_memory_bytes: args.decode_memory_mib.saturating_mul(1 << 20),
         audit_reads: args.audit_reads,
+        failed_checks_window: Duration::from_secs(args.failed_key_window_seconds.max(1)),
     };
     let service_dir = data_dir.clone();
     let service_store = Arc::clone(&store);

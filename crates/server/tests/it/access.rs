@@ -287,3 +287,57 @@ fn with_reads_audited_every_read_is_recorded_with_its_actor_and_query() {
         .expect("the export is recorded with its row count");
     assert_eq!(exported["query"]["text"], "-source:evident");
 }
+
+#[test]
+fn failed_key_checks_are_recorded_once_a_window_per_key_and_address() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let server = Server::start_with(directory.path(), &["--failed-key-window-seconds", "1"]);
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        let status = send(
+            &server,
+            "POST",
+            "/api/v2/logs/events/search",
+            &Credential::Keys("stolen-guess".into()),
+        );
+        assert_eq!(status, 403);
+    }
+    let query = json!({"filter": {"query": "source:evident @evt.name:authentication @action:key_check", "from": "now-1h"}});
+    let records = loop {
+        let (status, page) = post_with_keys(&server, "/api/v2/logs/events/search", query.clone());
+        assert_eq!(status, 200, "{page}");
+        let records = page["data"].as_array().cloned().unwrap_or_default();
+        let failures: u64 = records
+            .iter()
+            .filter_map(|hit| hit["attributes"]["attributes"]["auth"]["failures"].as_u64())
+            .sum();
+        if failures >= 20 || started.elapsed() > std::time::Duration::from_secs(10) {
+            break records;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let failures: u64 = records
+        .iter()
+        .filter_map(|hit| hit["attributes"]["attributes"]["auth"]["failures"].as_u64())
+        .sum();
+    assert_eq!(failures, 20, "{records:?}");
+    assert!(
+        records.len() <= 3,
+        "aggregated, not one a request: {}",
+        records.len()
+    );
+    let attributes = &records[0]["attributes"]["attributes"];
+    assert_eq!(attributes["network"]["client"]["ip"], "127.0.0.1");
+    assert!(
+        attributes["metadata"]["application_key"]["id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("key:")),
+        "{attributes}"
+    );
+    assert_eq!(records[0]["attributes"]["status"], "error");
+    assert!(
+        !serde_json::Value::Array(records)
+            .to_string()
+            .contains("stolen-guess")
+    );
+}
