@@ -175,26 +175,18 @@ pub fn read_event(actor: &Actor, read: &ReadActivity<'_>) -> StoredEvent {
 /// within one window: `@evt.name:authentication @action:key_check
 /// status:error @auth.failures:<count>`.
 pub fn failed_key_checks_event(fingerprint: &str, client_ip: &str, count: u64) -> StoredEvent {
+    let actor = Actor::unknown_key(fingerprint, Some(client_ip.to_owned()));
     let attributes = json!({
-        "evt": {"name": "authentication", "outcome": "failure", "actor": {"type": "application_key"}},
-        "usr": {"id": fingerprint},
+        "evt": {"name": "authentication", "outcome": "failure"},
         "action": "key_check",
-        "auth_method": "api_app_keys",
         "auth": {"failures": count},
-        "metadata": {"application_key": {"id": fingerprint}},
-        "network": {"client": {"ip": client_ip}},
-        "evident": {"surface": "http"},
     });
-    own_event(Event {
-        message: Some(format!(
-            "{count} failed checks of key {fingerprint} from {client_ip}"
-        )),
-        service: Some("evident".into()),
-        source: Some("evident".into()),
-        status: Some("error".into()),
-        attributes: object(attributes),
-        ..Event::default()
-    })
+    event_by(
+        &actor,
+        object(attributes),
+        format!("{count} failed checks of key {fingerprint} from {client_ip}"),
+        "error",
+    )
 }
 
 /// A refused login of `actor`, as an audit event: `@evt.name:authentication

@@ -112,32 +112,43 @@ impl Actor {
 
     /// A PostgreSQL client signed in as `user` with an application key.
     pub fn postgres(user: &str, client_ip: Option<String>) -> Actor {
-        Actor {
-            id: format!("pg:{user}"),
-            name: Some(user.to_owned()),
-            email: None,
-            kind: "user",
-            auth_method: "password",
-            application_key: None,
-            api_key: None,
-            surface: Surface::PostgresWire,
-            client_ip,
-            http: None,
-        }
+        Actor::named("pg", user, "password", Surface::PostgresWire).with_client_ip(client_ip)
     }
 
     /// The command line working on a stopped data directory, as the
     /// machine's user `user`.
     pub fn cli(user: &str) -> Actor {
+        Actor::named("cli", user, "local", Surface::Cli)
+    }
+
+    /// Whoever presented an application key that failed its check, known
+    /// only by the key's fingerprint.
+    pub fn unknown_key(fingerprint: &str, client_ip: Option<String>) -> Actor {
         Actor {
-            id: format!("cli:{user}"),
-            name: Some(user.to_owned()),
+            id: fingerprint.to_owned(),
+            name: None,
+            email: None,
+            kind: "application_key",
+            auth_method: "api_app_keys",
+            application_key: Some(fingerprint.to_owned()),
+            api_key: None,
+            surface: Surface::Http,
+            client_ip,
+            http: None,
+        }
+    }
+
+    /// A user known by a name on one surface: `<prefix>:<name>`.
+    fn named(prefix: &str, name: &str, auth_method: &'static str, surface: Surface) -> Actor {
+        Actor {
+            id: format!("{prefix}:{name}"),
+            name: Some(name.to_owned()),
             email: None,
             kind: "user",
-            auth_method: "local",
+            auth_method,
             application_key: None,
             api_key: None,
-            surface: Surface::Cli,
+            surface,
             client_ip: None,
             http: None,
         }
@@ -163,10 +174,7 @@ impl Actor {
             usr["email"] = json!(email);
         }
         attributes.insert("usr".into(), usr);
-        let evt = attributes
-            .entry("evt")
-            .or_insert_with(|| Value::Object(Map::new()));
-        if let Value::Object(evt) = evt {
+        if let Some(evt) = child(attributes, "evt") {
             evt.insert("actor".into(), json!({"type": self.kind}));
         }
         attributes.insert("auth_method".into(), json!(self.auth_method));
@@ -190,13 +198,22 @@ impl Actor {
             }
             attributes.insert("http".into(), value);
         }
-        let evident = attributes
-            .entry("evident")
-            .or_insert_with(|| Value::Object(Map::new()));
-        if let Value::Object(evident) = evident {
+        if let Some(evident) = child(attributes, "evident") {
             evident.insert("surface".into(), json!(self.surface.name()));
         }
     }
+}
+
+/// The object under `key`, made when missing (`None` if something else is
+/// there).
+fn child<'a>(
+    attributes: &'a mut Map<String, Value>,
+    key: &str,
+) -> Option<&'a mut Map<String, Value>> {
+    attributes
+        .entry(key)
+        .or_insert_with(|| Value::Object(Map::new()))
+        .as_object_mut()
 }
 
 #[cfg(test)]
