@@ -154,6 +154,12 @@ impl Actor {
         }
     }
 
+    /// The evident user acting (an application key's owner), if the
+    /// actor is one rather than a PostgreSQL or command-line name.
+    pub fn user_id(&self) -> Option<&str> {
+        self.email.as_ref().map(|_| self.id.as_str())
+    }
+
     pub fn with_client_ip(mut self, client_ip: Option<String>) -> Actor {
         self.client_ip = client_ip;
         self

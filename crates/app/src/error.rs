@@ -17,6 +17,8 @@ pub enum ErrorKind {
     PermissionDenied,
     /// What the request names does not exist.
     NotFound,
+    /// What the request would create exists already (an email, a name).
+    Conflict,
     /// The request is larger than evident takes at once.
     TooLarge,
     /// The request's encoding or content type is not one evident reads.
@@ -44,6 +46,7 @@ impl ErrorKind {
                 | ErrorKind::Unauthenticated
                 | ErrorKind::PermissionDenied
                 | ErrorKind::NotFound
+                | ErrorKind::Conflict
                 | ErrorKind::TooLarge
                 | ErrorKind::UnsupportedFormat
                 | ErrorKind::LimitExceeded

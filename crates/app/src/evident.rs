@@ -53,7 +53,9 @@ impl Default for Settings {
 #[derive(Debug)]
 pub struct Evident {
     pub(crate) store: Arc<Store>,
-    pub(crate) access: Access,
+    pub(crate) access: Arc<Access>,
+    /// Changes to users, roles and keys, one at a time.
+    pub(crate) access_changes: tokio::sync::Mutex<()>,
     pub(crate) importer: Arc<Importer>,
     pub(crate) views: Arc<ViewStore>,
     pub(crate) geoip: Option<Arc<GeoIp>>,
@@ -92,7 +94,8 @@ impl Evident {
         metrics.add_source(state_samples(Arc::clone(&store), Arc::clone(&importer)));
         Ok(Evident {
             store,
-            access,
+            access: Arc::new(access),
+            access_changes: tokio::sync::Mutex::new(()),
             importer,
             views: Arc::new(views),
             geoip,
@@ -158,6 +161,13 @@ impl Evident {
         }
     }
 
+    /// Writes when keys were last used, if that changed. Blocks.
+    pub fn save_key_usage(&self) {
+        if let Err(error) = self.access.save_usage() {
+            tracing::warn!(%error, "when keys were last used could not be written");
+        }
+    }
+
     /// Signs a checkpoint when the tree grew (every second while events
     /// arrive). Blocks.
     pub fn sign_checkpoint(&self) {
@@ -215,6 +225,11 @@ impl Evident {
                 Evident::record_failed_checks,
             ),
             every(period, Arc::clone(self), Evident::sign_checkpoint),
+            every(
+                Duration::from_secs(60),
+                Arc::clone(self),
+                Evident::save_key_usage,
+            ),
             every(period, Arc::clone(self), move |evident| {
                 evident.seal_and_expire(retention_days)
             }),
@@ -227,6 +242,7 @@ impl Evident {
         let evident = Arc::clone(self);
         let finished = tokio::task::spawn_blocking(move || {
             evident.record_failed_checks();
+            evident.save_key_usage();
             evident.seal_and_expire(0);
             evident.sign_checkpoint();
         });

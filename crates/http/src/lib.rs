@@ -8,6 +8,7 @@
 //! - `intake`, `import`: the write endpoints (API key);
 //! - `search`, `aggregate`, `live`, `export`, `sql`, `integrity`, `views`:
 //!   the read endpoints, behind the access layer of [`router`];
+//! - `manage`: users, roles and keys in Datadog's v2 shapes;
 //! - `ui`, `ui_session`: the web UI's assets and sign-in sessions;
 //! - `metrics`: `GET /metrics`;
 //! - [`routes`]: the read and management routes and the permission each
@@ -24,6 +25,7 @@ mod integrity;
 mod json_body;
 pub mod listener;
 mod live;
+mod manage;
 mod metrics;
 pub mod routes;
 mod search;
@@ -47,7 +49,7 @@ use evident_app::{Actor, Evident};
 
 pub use errors::{IntakeError, QueryError, status};
 pub use json_body::{JSON_BODY_LIMIT, JsonBody};
-pub use routes::{GUARDED, Guarded};
+pub use routes::{GUARDED, Granted, Guarded, Need};
 
 /// What every handler shares.
 #[derive(Debug)]

@@ -4,6 +4,7 @@
 //! without a line here, and a line without a handler stops the server at
 //! start.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::Router;
@@ -16,26 +17,68 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, patch, post};
 use evident_app::access::Permission;
 
+use super::manage::{api_keys, application_keys, roles, users};
 use super::{
     AppState, QueryError, SharedState, aggregate, attach_actor, authenticate, export, integrity,
     live, search, sql, ui, views,
 };
+
+/// What a route asks of its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// A valid credential whose permissions include this one.
+    Permission(Permission),
+    /// Any valid credential: what every user may do (read the users and
+    /// roles, manage their own application keys).
+    SignedIn,
+}
+
+impl Need {
+    /// Whether a caller with `permissions` may use the route.
+    pub fn admits(self, permissions: &BTreeSet<Permission>) -> bool {
+        match self {
+            Need::Permission(permission) => permissions.contains(&permission),
+            Need::SignedIn => true,
+        }
+    }
+
+    /// As the docs name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Need::Permission(permission) => permission.name(),
+            Need::SignedIn => "(any user)",
+        }
+    }
+}
 
 /// One guarded route.
 #[derive(Debug, Clone, Copy)]
 pub struct Guarded {
     pub method: &'static str,
     pub path: &'static str,
-    pub permission: Permission,
+    pub need: Need,
 }
 
 const fn route(method: &'static str, path: &'static str, permission: Permission) -> Guarded {
     Guarded {
         method,
         path,
-        permission,
+        need: Need::Permission(permission),
     }
 }
+
+const fn any_user(method: &'static str, path: &'static str) -> Guarded {
+    Guarded {
+        method,
+        path,
+        need: Need::SignedIn,
+    }
+}
+
+/// What the caller of a guarded route may do, for handlers that must not
+/// let a narrowed key grant more than it has.
+#[derive(Debug, Clone)]
+pub struct Granted(pub BTreeSet<Permission>);
 
 /// Every route that reads events or evident's state, or changes it, with
 /// the permission it needs.
@@ -80,6 +123,72 @@ pub const GUARDED: &[Guarded] = &[
         "/api/v1/integrity/proof/consistency",
         Permission::IntegrityRead,
     ),
+    // Keys, users and roles, in Datadog's v2 shapes (`manage`).
+    route("GET", "/api/v2/api_keys", Permission::ApiKeysWrite),
+    route("POST", "/api/v2/api_keys", Permission::ApiKeysWrite),
+    route("GET", "/api/v2/api_keys/{id}", Permission::ApiKeysWrite),
+    route("PATCH", "/api/v2/api_keys/{id}", Permission::ApiKeysWrite),
+    route("DELETE", "/api/v2/api_keys/{id}", Permission::ApiKeysWrite),
+    any_user("GET", "/api/v2/current_user/application_keys"),
+    any_user("POST", "/api/v2/current_user/application_keys"),
+    any_user("GET", "/api/v2/current_user/application_keys/{id}"),
+    any_user("PATCH", "/api/v2/current_user/application_keys/{id}"),
+    any_user("DELETE", "/api/v2/current_user/application_keys/{id}"),
+    route("GET", "/api/v2/application_keys", Permission::ApiKeysWrite),
+    route(
+        "POST",
+        "/api/v2/application_keys",
+        Permission::UserAccessManage,
+    ),
+    route(
+        "GET",
+        "/api/v2/application_keys/{id}",
+        Permission::ApiKeysWrite,
+    ),
+    route(
+        "PATCH",
+        "/api/v2/application_keys/{id}",
+        Permission::ApiKeysWrite,
+    ),
+    route(
+        "DELETE",
+        "/api/v2/application_keys/{id}",
+        Permission::ApiKeysWrite,
+    ),
+    any_user("GET", "/api/v2/users"),
+    route("POST", "/api/v2/users", Permission::UserAccessManage),
+    any_user("GET", "/api/v2/users/{id}"),
+    route("PATCH", "/api/v2/users/{id}", Permission::UserAccessManage),
+    route("DELETE", "/api/v2/users/{id}", Permission::UserAccessManage),
+    any_user("GET", "/api/v2/users/{id}/permissions"),
+    any_user("GET", "/api/v2/roles"),
+    route("POST", "/api/v2/roles", Permission::UserAccessManage),
+    any_user("GET", "/api/v2/roles/{id}"),
+    route("PATCH", "/api/v2/roles/{id}", Permission::UserAccessManage),
+    route("DELETE", "/api/v2/roles/{id}", Permission::UserAccessManage),
+    any_user("GET", "/api/v2/roles/{id}/permissions"),
+    route(
+        "POST",
+        "/api/v2/roles/{id}/permissions",
+        Permission::UserAccessManage,
+    ),
+    route(
+        "DELETE",
+        "/api/v2/roles/{id}/permissions",
+        Permission::UserAccessManage,
+    ),
+    any_user("GET", "/api/v2/roles/{id}/users"),
+    route(
+        "POST",
+        "/api/v2/roles/{id}/users",
+        Permission::UserAccessManage,
+    ),
+    route(
+        "DELETE",
+        "/api/v2/roles/{id}/users",
+        Permission::UserAccessManage,
+    ),
+    any_user("GET", "/api/v2/permissions"),
 ];
 
 /// The handler of a declared route.
@@ -101,6 +210,43 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<SharedState>> {
         ("GET", "/api/v1/integrity/checkpoint") => get(integrity::checkpoint),
         ("GET", "/api/v1/integrity/proof/inclusion") => get(integrity::inclusion),
         ("GET", "/api/v1/integrity/proof/consistency") => get(integrity::consistency),
+        ("GET", "/api/v2/api_keys") => get(api_keys::list),
+        ("POST", "/api/v2/api_keys") => post(api_keys::create),
+        ("GET", "/api/v2/api_keys/{id}") => get(api_keys::get),
+        ("PATCH", "/api/v2/api_keys/{id}") => patch(api_keys::update),
+        ("DELETE", "/api/v2/api_keys/{id}") => delete(api_keys::delete),
+        ("GET", "/api/v2/current_user/application_keys") => get(application_keys::list_own),
+        ("POST", "/api/v2/current_user/application_keys") => post(application_keys::create_own),
+        ("GET", "/api/v2/current_user/application_keys/{id}") => get(application_keys::get_own),
+        ("PATCH", "/api/v2/current_user/application_keys/{id}") => {
+            patch(application_keys::update_own)
+        }
+        ("DELETE", "/api/v2/current_user/application_keys/{id}") => {
+            delete(application_keys::delete_own)
+        }
+        ("GET", "/api/v2/application_keys") => get(application_keys::list_all),
+        ("POST", "/api/v2/application_keys") => post(application_keys::create_for_user),
+        ("GET", "/api/v2/application_keys/{id}") => get(application_keys::get_any),
+        ("PATCH", "/api/v2/application_keys/{id}") => patch(application_keys::update_any),
+        ("DELETE", "/api/v2/application_keys/{id}") => delete(application_keys::delete_any),
+        ("GET", "/api/v2/users") => get(users::list),
+        ("POST", "/api/v2/users") => post(users::create),
+        ("GET", "/api/v2/users/{id}") => get(users::get),
+        ("PATCH", "/api/v2/users/{id}") => patch(users::update),
+        ("DELETE", "/api/v2/users/{id}") => delete(users::disable),
+        ("GET", "/api/v2/users/{id}/permissions") => get(users::permissions),
+        ("GET", "/api/v2/roles") => get(roles::list),
+        ("POST", "/api/v2/roles") => post(roles::create),
+        ("GET", "/api/v2/roles/{id}") => get(roles::get),
+        ("PATCH", "/api/v2/roles/{id}") => patch(roles::update),
+        ("DELETE", "/api/v2/roles/{id}") => delete(roles::delete),
+        ("GET", "/api/v2/roles/{id}/permissions") => get(roles::list_permissions),
+        ("POST", "/api/v2/roles/{id}/permissions") => post(roles::add_permission),
+        ("DELETE", "/api/v2/roles/{id}/permissions") => delete(roles::remove_permission),
+        ("GET", "/api/v2/roles/{id}/users") => get(roles::list_users),
+        ("POST", "/api/v2/roles/{id}/users") => post(roles::add_user),
+        ("DELETE", "/api/v2/roles/{id}/users") => delete(roles::remove_user),
+        ("GET", "/api/v2/permissions") => get(roles::all_permissions),
         _ => return None,
     })
 }
@@ -109,7 +255,7 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<SharedState>> {
 #[derive(Debug, Clone)]
 struct Guard {
     state: SharedState,
-    permission: Permission,
+    need: Need,
 }
 
 /// The guarded routes, each behind a layer that checks the credentials
@@ -126,7 +272,7 @@ pub(crate) fn guarded(state: &SharedState) -> Router<SharedState> {
         };
         let guard = Guard {
             state: Arc::clone(state),
-            permission: declared.permission,
+            need: declared.need,
         };
         router = router.route(
             declared.path,
@@ -153,17 +299,19 @@ async fn check(State(guard): State<Guard>, request: Request, next: Next) -> Resp
             return error.into_response();
         }
     };
-    if !permissions.contains(&guard.permission) {
+    if !guard.need.admits(&permissions) {
         let method = request.method().clone();
         return QueryError::forbidden(format!(
             "{} may not {method} {}: it needs the {} permission",
             actor.email.as_deref().unwrap_or(&actor.id),
             request.uri().path(),
-            guard.permission.name()
+            guard.need.name()
         ))
         .into_response();
     }
-    next.run(attach_actor(actor, request)).await
+    let mut request = attach_actor(actor, request);
+    request.extensions_mut().insert(Granted(permissions));
+    next.run(request).await
 }
 
 /// The application key a refused request presented, to count it.

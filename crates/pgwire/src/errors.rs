@@ -15,6 +15,7 @@ pub fn sqlstate(kind: ErrorKind) -> &'static str {
         ErrorKind::PermissionDenied => "42501",
         // undefined_object
         ErrorKind::NotFound => "42704",
+        ErrorKind::Conflict => "23505",
         // program_limit_exceeded
         ErrorKind::TooLarge | ErrorKind::LimitExceeded => "54000",
         // feature_not_supported

@@ -1,18 +1,26 @@
 //! Who may do what: users with roles, roles made of named permissions,
 //! and the keys that act as them.
 //!
-//! - [`failures`]: failed key checks, counted a window at a time;
 //! - [`permission`]: the permissions and Datadog's managed roles (Admin,
 //!   Standard, Read Only);
-//! - [`store`]: users, roles and keys in `keys.json` (keys hashed), the
-//!   [`Principal`] an application key authenticates as.
+//! - [`records`]: users, roles and keys as `keys.json` keeps them;
+//! - [`edit`]: the changes one can make, worked out on a copy;
+//! - [`store`]: [`Access`], the file and its changes, the [`Principal`]
+//!   an application key authenticates as, when keys were last used;
+//! - [`manage`]: the same changes as operations of the service, each
+//!   recorded in the audit trail before it is kept;
+//! - [`failures`]: failed key checks, counted a window at a time.
 
+pub mod edit;
 pub mod failures;
+pub mod manage;
 pub mod permission;
+pub mod records;
 pub mod store;
 
+pub use edit::{Edit, UserChange, parse_permissions};
 pub use permission::{ManagedRole, Permission};
+pub use records::{KeyKind, Role, StoredKey, User, UserStatus};
 pub use store::{
-    Access, BOOTSTRAP_ADMIN, CreatedKeys, KeyError, KeyKind, Principal, Role, StoredKey, User,
-    UserStatus, digest,
+    Access, BOOTSTRAP_ADMIN, CreatedKeys, KeyError, Planned, Principal, digest, new_key_text,
 };

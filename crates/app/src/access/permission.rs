@@ -71,6 +71,49 @@ impl Permission {
         }
     }
 
+    /// What the permission allows, for lists of permissions.
+    pub fn description(self) -> &'static str {
+        match self {
+            Permission::AuditLogsRead => {
+                "search, aggregate and live-tail audit events; read saved views"
+            }
+            Permission::AuditLogsWrite => "send audit events (the intake, imports)",
+            Permission::AuditLogsExport => "export audit events",
+            Permission::SqlQuery => "run SQL over audit events (HTTP, PostgreSQL)",
+            Permission::SavedViewsWrite => "create, change and delete saved views",
+            Permission::MonitorsRead => "read monitors",
+            Permission::MonitorsWrite => "create, change, mute and delete monitors",
+            Permission::DestinationsWrite => "manage forwarding destinations",
+            Permission::ArchivesWrite => "manage archives",
+            Permission::UserAccessManage => "manage users, roles and their permissions",
+            Permission::ApiKeysWrite => "manage API keys and everyone's application keys",
+            Permission::GatewayReplay => "replay a recorded gateway session",
+            Permission::IntegrityRead => "read checkpoints and proofs",
+        }
+    }
+
+    /// The group the permission is listed under.
+    pub fn group(self) -> &'static str {
+        match self {
+            Permission::UserAccessManage | Permission::ApiKeysWrite => "Access Management",
+            Permission::MonitorsRead | Permission::MonitorsWrite => "Monitors",
+            Permission::DestinationsWrite | Permission::ArchivesWrite => "Log Management",
+            _ => "Audit Trail",
+        }
+    }
+
+    /// Whether the permission changes anything (rather than reads).
+    pub fn writes(self) -> bool {
+        !matches!(
+            self,
+            Permission::AuditLogsRead
+                | Permission::AuditLogsExport
+                | Permission::SqlQuery
+                | Permission::MonitorsRead
+                | Permission::IntegrityRead
+        )
+    }
+
     pub fn parse(name: &str) -> Option<Permission> {
         Permission::ALL
             .into_iter()

@@ -2,90 +2,28 @@
 //! durably on each change; they are few). Keys are stored as their
 //! SHA-256 (a slow hash buys nothing for 128-bit random keys) with the
 //! last four characters to recognise them by, and are compared in
-//! constant time.
+//! constant time. When each key was last used is noted in memory and
+//! written lazily to `<data>/key-usage.json`.
+//!
+//! A change is planned on a copy ([`Access::plan`]), which the service
+//! records in the audit trail before keeping it ([`Access::apply`]). No
+//! change may leave nobody able to manage: the last active Admin with an
+//! application key stays.
 //!
 //! Files written before users existed hold keys only: on open they become
 //! the keys of a bootstrap Admin user, so nothing that worked stops
 //! working.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::edit::{Edit, UserChange, has_active_admin};
 use super::permission::{ManagedRole, Permission};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KeyKind {
-    /// Sends events (`DD-API-KEY`).
-    Api,
-    /// Acts as its owner (`DD-APPLICATION-KEY`).
-    Application,
-}
-
-/// A key as kept: its hash, never the key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredKey {
-    #[serde(default)]
-    pub id: String,
-    pub kind: KeyKind,
-    sha256: String,
-    #[serde(default)]
-    pub name: String,
-    /// The last four characters, shown to tell keys apart.
-    #[serde(default)]
-    pub last4: Option<String>,
-    /// The user an application key acts as.
-    #[serde(default)]
-    pub owner: Option<String>,
-    #[serde(default)]
-    pub created_by: Option<String>,
-    pub created: String,
-    /// An application key's narrower permissions, when given.
-    #[serde(default)]
-    pub scopes: Option<BTreeSet<Permission>>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UserStatus {
-    Active,
-    Disabled,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct User {
-    pub id: String,
-    pub email: String,
-    pub name: String,
-    pub status: UserStatus,
-    /// Role ids.
-    pub roles: Vec<String>,
-    pub created: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Role {
-    pub id: String,
-    pub name: String,
-    pub permissions: BTreeSet<Permission>,
-    /// Admin, Standard and Read Only: their permissions are fixed.
-    #[serde(default)]
-    pub managed: bool,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct AccessFile {
-    keys: Vec<StoredKey>,
-    #[serde(default)]
-    users: Vec<User>,
-    #[serde(default)]
-    roles: Vec<Role>,
-}
+use super::records::{AccessFile, KeyKind, Role, StoredKey, User, UserStatus};
 
 /// Who a valid key belongs to, and what it may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,8 +64,14 @@ pub enum KeyError {
     Random(String),
     #[error("{0}")]
     Invalid(String),
+    /// The name or email is taken.
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     NotFound(String),
+    /// Another change came first; the planned one was not kept.
+    #[error("users, roles or keys changed meanwhile: try again")]
+    Stale,
 }
 
 /// The bootstrap administrator that keys from before users belong to.
@@ -151,19 +95,47 @@ fn same_hash(left: &str, right: &str) -> bool {
             == 0
 }
 
-fn random_hex(bytes: usize) -> Result<String, KeyError> {
+pub(crate) fn random_hex(bytes: usize) -> Result<String, KeyError> {
     let mut buffer = vec![0u8; bytes];
     getrandom::fill(&mut buffer).map_err(|error| KeyError::Random(error.to_string()))?;
     Ok(buffer.iter().map(|byte| format!("{byte:02x}")).collect())
 }
 
-fn last4(key: &str) -> String {
+/// A new key's text: 128 random bits in hex.
+pub fn new_key_text() -> Result<String, KeyError> {
+    random_hex(16)
+}
+
+pub(crate) fn last4(key: &str) -> String {
     let key = key.trim();
     key[key.len().saturating_sub(4)..].to_owned()
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     jiff::Timestamp::now().to_string()
+}
+
+/// The file as it is now, and how many changes it has seen.
+#[derive(Debug)]
+struct Current {
+    file: AccessFile,
+    version: u64,
+}
+
+/// When keys were last used (key id → RFC 3339), and whether that is
+/// newer than what `key-usage.json` holds.
+#[derive(Debug, Default)]
+struct Usage {
+    last_used: BTreeMap<String, String>,
+    unsaved: bool,
+}
+
+/// A change worked out on a copy, not yet kept.
+#[derive(Debug)]
+pub struct Planned<T> {
+    next: AccessFile,
+    version: u64,
+    pub result: T,
 }
 
 /// The users, roles and keys a server accepts.
@@ -171,7 +143,8 @@ fn now() -> String {
 pub struct Access {
     /// Where changes are written; `None` for an empty, unsaved set.
     path: Option<PathBuf>,
-    file: Mutex<AccessFile>,
+    current: Mutex<Current>,
+    usage: Mutex<Usage>,
 }
 
 impl Access {
@@ -185,19 +158,7 @@ impl Access {
         env_application: Option<&str>,
     ) -> Result<(Access, CreatedKeys), KeyError> {
         let path = data_dir.join("keys.json");
-        let mut file: AccessFile = match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| KeyError::Malformed {
-                path: path.clone(),
-                source,
-            })?,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => AccessFile::default(),
-            Err(source) => {
-                return Err(KeyError::Io {
-                    context: format!("reading {}", path.display()),
-                    source,
-                });
-            }
-        };
+        let mut file: AccessFile = read_json(&path)?.unwrap_or_default();
         let mut changed = migrate(&mut file)?;
         let mut created = CreatedKeys::default();
         for (kind, from_env) in [
@@ -205,38 +166,55 @@ impl Access {
             (KeyKind::Application, env_application),
         ] {
             let from_env = from_env.map(str::trim).filter(|key| !key.is_empty());
-            if let Some(key) = from_env {
-                let hash = digest(key);
-                if !file
-                    .keys
-                    .iter()
-                    .any(|stored| stored.kind == kind && same_hash(&stored.sha256, &hash))
-                {
-                    file.keys
-                        .push(new_key(kind, key, BOOTSTRAP_ADMIN, "from the environment")?);
-                    changed = true;
+            let name = if from_env.is_some() {
+                "from the environment"
+            } else {
+                "generated at first start"
+            };
+            let key = match from_env {
+                Some(key) => {
+                    let hash = digest(key);
+                    if file
+                        .keys
+                        .iter()
+                        .any(|stored| stored.kind == kind && same_hash(&stored.sha256, &hash))
+                    {
+                        continue;
+                    }
+                    key.to_owned()
                 }
-            } else if !file.keys.iter().any(|stored| stored.kind == kind) {
-                let key = random_hex(16)?;
-                file.keys.push(new_key(
-                    kind,
-                    &key,
-                    BOOTSTRAP_ADMIN,
-                    "generated at first start",
-                )?);
-                changed = true;
-                match kind {
-                    KeyKind::Api => created.api = Some(key),
-                    KeyKind::Application => created.application = Some(key),
+                None if file.keys.iter().any(|stored| stored.kind == kind) => continue,
+                None => {
+                    let key = new_key_text()?;
+                    match kind {
+                        KeyKind::Api => created.api = Some(key.clone()),
+                        KeyKind::Application => created.application = Some(key.clone()),
+                    }
+                    key
                 }
-            }
+            };
+            Edit { file: &mut file }.create_key(
+                kind,
+                &key,
+                name,
+                BOOTSTRAP_ADMIN,
+                BOOTSTRAP_ADMIN,
+                None,
+            )?;
+            changed = true;
         }
+        let usage_path = data_dir.join("key-usage.json");
+        let last_used: BTreeMap<String, String> = read_json(&usage_path)?.unwrap_or_default();
         let access = Access {
             path: Some(path),
-            file: Mutex::new(file),
+            current: Mutex::new(Current { file, version: 0 }),
+            usage: Mutex::new(Usage {
+                last_used,
+                unsaved: false,
+            }),
         };
         if changed {
-            access.save(&access.lock())?;
+            access.save(&access.lock().file)?;
         }
         Ok((access, created))
     }
@@ -246,39 +224,67 @@ impl Access {
     pub fn none() -> Access {
         Access {
             path: None,
-            file: Mutex::new(AccessFile::default()),
+            current: Mutex::new(Current {
+                file: AccessFile::default(),
+                version: 0,
+            }),
+            usage: Mutex::default(),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, AccessFile> {
-        self.file.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, Current> {
+        self.current.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn save(&self, file: &AccessFile) -> Result<(), KeyError> {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        let bytes = serde_json::to_vec_pretty(file).map_err(|source| KeyError::Malformed {
-            path: path.clone(),
-            source,
-        })?;
-        evident_durable::replace(path, &bytes).map_err(|source| KeyError::Io {
-            context: format!("writing {}", path.display()),
-            source,
+        write_json(path, file)
+    }
+
+    /// Works out `change` on a copy: nothing is kept until
+    /// [`Access::apply`]. Refused when it would leave no active Admin with
+    /// an application key (where there was one).
+    pub fn plan<T>(
+        &self,
+        change: impl FnOnce(&mut Edit<'_>) -> Result<T, KeyError>,
+    ) -> Result<Planned<T>, KeyError> {
+        let current = self.lock();
+        let mut next = current.file.clone();
+        let result = change(&mut Edit { file: &mut next })?;
+        if has_active_admin(&current.file) && !has_active_admin(&next) {
+            return Err(KeyError::Invalid(
+                "this would leave no active Admin with an application key: make another user Admin (with a key) first"
+                    .into(),
+            ));
+        }
+        Ok(Planned {
+            next,
+            version: current.version,
+            result,
         })
     }
 
-    /// Applies `change` and saves; nothing changes when either fails.
-    fn change<T>(
+    /// Keeps a planned change, durably; refused ([`KeyError::Stale`]) if
+    /// another was kept since it was planned. Blocks (it writes the file).
+    pub fn apply<T>(&self, planned: Planned<T>) -> Result<T, KeyError> {
+        let mut current = self.lock();
+        if current.version != planned.version {
+            return Err(KeyError::Stale);
+        }
+        self.save(&planned.next)?;
+        current.file = planned.next;
+        current.version += 1;
+        Ok(planned.result)
+    }
+
+    /// Plans and keeps `change` at once (the command line, tests).
+    pub fn change<T>(
         &self,
-        change: impl FnOnce(&mut AccessFile) -> Result<T, KeyError>,
+        change: impl FnOnce(&mut Edit<'_>) -> Result<T, KeyError>,
     ) -> Result<T, KeyError> {
-        let mut file = self.lock();
-        let mut next = file.clone();
-        let result = change(&mut next)?;
-        self.save(&next)?;
-        *file = next;
-        Ok(result)
+        self.apply(self.plan(change)?)
     }
 
     /// True if `presented` is a valid key of `kind` (an application key's
@@ -287,10 +293,14 @@ impl Access {
         match kind {
             KeyKind::Api => {
                 let hash = digest(presented);
-                self.lock()
+                let found = self
+                    .lock()
+                    .file
                     .keys
                     .iter()
-                    .any(|stored| stored.kind == kind && same_hash(&stored.sha256, &hash))
+                    .find(|stored| stored.kind == kind && same_hash(&stored.sha256, &hash))
+                    .map(|stored| stored.id.clone());
+                found.inspect(|id| self.note_use(id)).is_some()
             }
             KeyKind::Application => self.authenticate(presented).is_some(),
         }
@@ -307,75 +317,91 @@ impl Access {
     /// session keeps it: a key revoked or an owner disabled ends the
     /// session at its next request.
     pub fn authenticate_digest(&self, hash: &str) -> Option<Principal> {
-        let file = self.lock();
-        let key = file.keys.iter().find(|stored| {
-            stored.kind == KeyKind::Application && same_hash(&stored.sha256, hash)
-        })?;
-        let user = file
-            .users
-            .iter()
-            .find(|user| Some(&user.id) == key.owner.as_ref())?;
-        if user.status != UserStatus::Active {
-            return None;
-        }
-        let mut permissions: BTreeSet<Permission> = file
-            .roles
-            .iter()
-            .filter(|role| user.roles.contains(&role.id))
-            .flat_map(|role| role.permissions.iter().copied())
-            .collect();
-        if let Some(scopes) = &key.scopes {
-            permissions.retain(|permission| scopes.contains(permission));
-        }
-        Some(Principal {
-            user_id: user.id.clone(),
-            email: user.email.clone(),
-            name: user.name.clone(),
-            key_id: key.id.clone(),
-            permissions,
-        })
+        let principal = {
+            let current = self.lock();
+            let file = &current.file;
+            let key = file.keys.iter().find(|stored| {
+                stored.kind == KeyKind::Application && same_hash(&stored.sha256, hash)
+            })?;
+            let user = file
+                .users
+                .iter()
+                .find(|user| Some(&user.id) == key.owner.as_ref())?;
+            if user.status != UserStatus::Active {
+                return None;
+            }
+            let mut permissions: BTreeSet<Permission> = file
+                .roles
+                .iter()
+                .filter(|role| user.roles.contains(&role.id))
+                .flat_map(|role| role.permissions.iter().copied())
+                .collect();
+            if let Some(scopes) = &key.scopes {
+                permissions.retain(|permission| scopes.contains(permission));
+            }
+            Principal {
+                user_id: user.id.clone(),
+                email: user.email.clone(),
+                name: user.name.clone(),
+                key_id: key.id.clone(),
+                permissions,
+            }
+        };
+        self.note_use(&principal.key_id);
+        Some(principal)
+    }
+
+    /// Notes that the key `id` was used now.
+    fn note_use(&self, id: &str) {
+        let mut usage = self.usage.lock().unwrap_or_else(PoisonError::into_inner);
+        usage.last_used.insert(id.to_owned(), now());
+        usage.unsaved = true;
+    }
+
+    /// When the key `id` was last used, if since usage was first noted.
+    pub fn last_used(&self, id: &str) -> Option<String> {
+        self.usage
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .last_used
+            .get(id)
+            .cloned()
+    }
+
+    /// Writes when keys were last used, if that changed. Blocks.
+    pub fn save_usage(&self) -> Result<(), KeyError> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let last_used = {
+            let mut usage = self.usage.lock().unwrap_or_else(PoisonError::into_inner);
+            if !usage.unsaved {
+                return Ok(());
+            }
+            usage.unsaved = false;
+            let known: BTreeSet<String> = self.keys().into_iter().map(|key| key.id).collect();
+            usage.last_used.retain(|id, _| known.contains(id));
+            usage.last_used.clone()
+        };
+        write_json(&path.with_file_name("key-usage.json"), &last_used)
     }
 
     pub fn users(&self) -> Vec<User> {
-        self.lock().users.clone()
+        self.lock().file.users.clone()
     }
 
     pub fn roles(&self) -> Vec<Role> {
-        self.lock().roles.clone()
+        self.lock().file.roles.clone()
     }
 
-    /// Every key, without its hash's use to anyone (ids, names, owners).
+    /// Every key (ids, names, owners; the hashes stay inside).
     pub fn keys(&self) -> Vec<StoredKey> {
-        self.lock().keys.clone()
+        self.lock().file.keys.clone()
     }
 
     /// A new active user with the roles named (ids or names).
     pub fn create_user(&self, email: &str, name: &str, roles: &[String]) -> Result<User, KeyError> {
-        let email = email.trim().to_lowercase();
-        if email.is_empty() || !email.contains('@') || email.len() > 320 {
-            return Err(KeyError::Invalid(format!(
-                "{email:?} is not an email address"
-            )));
-        }
-        let id = random_hex(8)?;
-        self.change(|file| {
-            if file.users.iter().any(|user| user.email == email) {
-                return Err(KeyError::Invalid(format!(
-                    "a user with the email {email} exists already"
-                )));
-            }
-            let roles = role_ids(file, roles)?;
-            let user = User {
-                id: id.clone(),
-                email: email.clone(),
-                name: name.trim().to_owned(),
-                status: UserStatus::Active,
-                roles,
-                created: now(),
-            };
-            file.users.push(user.clone());
-            Ok(user)
-        })
+        self.change(|edit| edit.create_user(email, name, roles))
     }
 
     /// A custom role of `permissions`.
@@ -384,46 +410,17 @@ impl Access {
         name: &str,
         permissions: BTreeSet<Permission>,
     ) -> Result<Role, KeyError> {
-        let name = name.trim();
-        if name.is_empty() || name.len() > 200 {
-            return Err(KeyError::Invalid(
-                "a role's name has 1 to 200 characters".into(),
-            ));
-        }
-        let id = random_hex(8)?;
-        self.change(|file| {
-            if file
-                .roles
-                .iter()
-                .any(|role| role.name.eq_ignore_ascii_case(name))
-            {
-                return Err(KeyError::Invalid(format!(
-                    "a role named {name:?} exists already"
-                )));
-            }
-            let role = Role {
-                id: id.clone(),
-                name: name.to_owned(),
-                permissions,
-                managed: false,
-            };
-            file.roles.push(role.clone());
-            Ok(role)
-        })
+        self.change(|edit| edit.create_role(name, permissions))
     }
 
-    /// Enables or disables the user `id` (by id or email). The last
-    /// active Admin cannot be disabled.
+    /// Enables or disables the user `id` (by id or email).
     pub fn set_user_status(&self, id: &str, status: UserStatus) -> Result<User, KeyError> {
-        self.change(|file| {
-            let index = user_index(file, id)?;
-            file.users[index].status = status;
-            if !has_active_admin(file) {
-                return Err(KeyError::Invalid(
-                    "this would leave no active Admin: make another user Admin first".into(),
-                ));
-            }
-            Ok(file.users[index].clone())
+        self.change(|edit| {
+            let change = UserChange {
+                status: Some(status),
+                ..UserChange::default()
+            };
+            edit.update_user(id, change).map(|(_, after)| after)
         })
     }
 
@@ -436,87 +433,45 @@ impl Access {
         owner: &str,
         created_by: &str,
     ) -> Result<(StoredKey, String), KeyError> {
-        let key = random_hex(16)?;
-        let stored = self.change(|file| {
-            let owner = file.users[user_index(file, owner)?].id.clone();
-            let mut stored = new_key(kind, &key, &owner, name)?;
-            stored.created_by = Some(created_by.to_owned());
-            if kind == KeyKind::Api {
-                stored.owner = None;
-            }
-            file.keys.push(stored.clone());
-            Ok(stored)
-        })?;
+        let key = new_key_text()?;
+        let stored =
+            self.change(|edit| edit.create_key(kind, &key, name, owner, created_by, None))?;
         Ok((stored, key))
     }
 
-    /// Revokes (deletes) the key `id`. The last application key of the
-    /// last active Admin stays.
+    /// Revokes (deletes) the key `id`.
     pub fn revoke_key(&self, id: &str) -> Result<StoredKey, KeyError> {
-        self.change(|file| {
-            let index = file
-                .keys
-                .iter()
-                .position(|key| key.id == id)
-                .ok_or_else(|| KeyError::NotFound(format!("no key with id {id:?}")))?;
-            let removed = file.keys.remove(index);
-            if !has_active_admin(file) {
-                return Err(KeyError::Invalid(
-                    "this is the last key of the last active Admin: create another first".into(),
-                ));
-            }
-            Ok(removed)
-        })
+        self.change(|edit| edit.revoke_key(id))
     }
 }
 
-fn new_key(kind: KeyKind, key: &str, owner: &str, name: &str) -> Result<StoredKey, KeyError> {
-    Ok(StoredKey {
-        id: random_hex(8)?,
-        kind,
-        sha256: digest(key),
-        name: name.to_owned(),
-        last4: Some(last4(key)),
-        owner: (kind == KeyKind::Application).then(|| owner.to_owned()),
-        created_by: Some(owner.to_owned()),
-        created: now(),
-        scopes: None,
-    })
+/// The JSON at `path`, `None` if there is no file.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, KeyError> {
+    match fs::read(path) {
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|source| KeyError::Malformed {
+                    path: path.to_owned(),
+                    source,
+                })
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(KeyError::Io {
+            context: format!("reading {}", path.display()),
+            source,
+        }),
+    }
 }
 
-fn user_index(file: &AccessFile, id: &str) -> Result<usize, KeyError> {
-    let wanted = id.trim().to_lowercase();
-    file.users
-        .iter()
-        .position(|user| user.id == id || user.email == wanted)
-        .ok_or_else(|| KeyError::NotFound(format!("no user {id:?}")))
-}
-
-fn role_ids(file: &AccessFile, roles: &[String]) -> Result<Vec<String>, KeyError> {
-    roles
-        .iter()
-        .map(|wanted| {
-            file.roles
-                .iter()
-                .find(|role| role.id == *wanted || role.name.eq_ignore_ascii_case(wanted))
-                .map(|role| role.id.clone())
-                .ok_or_else(|| KeyError::Invalid(format!("no role {wanted:?}")))
-        })
-        .collect()
-}
-
-/// An active Admin who holds an application key: someone can still manage.
-fn has_active_admin(file: &AccessFile) -> bool {
-    file.users.iter().any(|user| {
-        user.status == UserStatus::Active
-            && user
-                .roles
-                .iter()
-                .any(|role| role == ManagedRole::Admin.id())
-            && file
-                .keys
-                .iter()
-                .any(|key| key.kind == KeyKind::Application && key.owner.as_ref() == Some(&user.id))
+fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), KeyError> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(|source| KeyError::Malformed {
+        path: path.to_owned(),
+        source,
+    })?;
+    evident_durable::replace(path, &bytes).map_err(|source| KeyError::Io {
+        context: format!("writing {}", path.display()),
+        source,
     })
 }
 
@@ -540,12 +495,14 @@ fn migrate(file: &mut AccessFile) -> Result<bool, KeyError> {
                     name: role.name().to_owned(),
                     permissions,
                     managed: true,
+                    created: Some(now()),
+                    modified: None,
                 });
                 changed = true;
             }
         }
     }
-    if !file.users.iter().any(|user| user.id == BOOTSTRAP_ADMIN) && file.users.is_empty() {
+    if file.users.is_empty() {
         file.users.push(User {
             id: BOOTSTRAP_ADMIN.to_owned(),
             email: "admin@localhost".to_owned(),
@@ -553,6 +510,7 @@ fn migrate(file: &mut AccessFile) -> Result<bool, KeyError> {
             status: UserStatus::Active,
             roles: vec![ManagedRole::Admin.id().to_owned()],
             created: now(),
+            modified: None,
         });
         changed = true;
     }
@@ -625,7 +583,7 @@ mod tests {
         assert_eq!(reader.email, "reader@example.com");
         assert!(matches!(
             access.create_user("reader@example.com", "Again", &["read_only".into()]),
-            Err(KeyError::Invalid(_))
+            Err(KeyError::Conflict(_))
         ));
         assert!(matches!(
             access.create_user("x@example.com", "X", &["root".into()]),

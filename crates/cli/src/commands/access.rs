@@ -45,7 +45,9 @@ fn record(
 fn outcome<T>(result: Result<T, KeyError>) -> anyhow::Result<Result<T, String>> {
     match result {
         Ok(value) => Ok(Ok(value)),
-        Err(error @ (KeyError::Invalid(_) | KeyError::NotFound(_))) => Ok(Err(error.to_string())),
+        Err(error @ (KeyError::Invalid(_) | KeyError::Conflict(_) | KeyError::NotFound(_))) => {
+            Ok(Err(error.to_string()))
+        }
         Err(error) => Err(error.into()),
     }
 }

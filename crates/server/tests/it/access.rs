@@ -171,7 +171,7 @@ fn every_guarded_route_admits_exactly_the_callers_its_permission_names() {
             let allowed = caller
                 .permissions
                 .as_ref()
-                .is_some_and(|permissions| permissions.contains(&route.permission));
+                .is_some_and(|permissions| route.need.admits(permissions));
             let fine = if allowed {
                 status != 401 && status != 403
             } else {
