@@ -88,23 +88,45 @@ pub enum Command {
     /// differ. Recordings are read from the server with EVIDENT_API_KEY and
     /// EVIDENT_APP_KEY.
     Replay(ReplayArgs),
-    /// Manage evident's users on a stopped data directory (bootstrap, or
-    /// recovery of a lost Admin).
+    /// Manage evident's users, on a running server (an Admin's keys in
+    /// EVIDENT_API_KEY / EVIDENT_APP_KEY) or on a stopped data directory
+    /// (bootstrap, or recovery of a lost Admin).
     ///
-    ///   evident users create --data-dir ./evident-data --email ana@example.com --role "Read Only"
+    ///   evident users create --email ana@example.com --role "Read Only"
     ///
     ///   evident users list --data-dir ./evident-data
     Users(UsersArgs),
-    /// Manage API and application keys on a stopped data directory.
+    /// Manage API and application keys, on a running server or a stopped
+    /// data directory.
     ///
-    ///   evident keys create --data-dir ./evident-data --user ana@example.com --kind application
+    ///   evident keys create --user ana@example.com --kind application
     ///
     /// A key is printed once; only its hash is kept.
     Keys(KeysArgs),
 }
 
+/// Where `users` and `keys` work: a running server (the default) or a
+/// stopped data directory.
+#[derive(Debug, Clone, Args)]
+pub struct Place {
+    /// A running server (default http://127.0.0.1:8844).
+    #[arg(
+        long,
+        env = "EVIDENT_SERVER",
+        conflicts_with = "data_dir",
+        global = true
+    )]
+    pub server: Option<String>,
+
+    /// A stopped data directory instead (no server may be using it).
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 pub struct UsersArgs {
+    #[command(flatten)]
+    pub place: Place,
     #[command(subcommand)]
     pub action: UsersAction,
 }
@@ -112,14 +134,9 @@ pub struct UsersArgs {
 #[derive(Debug, Subcommand)]
 pub enum UsersAction {
     /// Every user: id, email, name, status, roles.
-    List {
-        #[arg(long)]
-        data_dir: PathBuf,
-    },
+    List,
     /// A new active user.
     Create {
-        #[arg(long)]
-        data_dir: PathBuf,
         #[arg(long)]
         email: String,
         #[arg(long, default_value = "")]
@@ -130,21 +147,15 @@ pub enum UsersAction {
         roles: Vec<String>,
     },
     /// Disable a user (by id or email): their keys stop working.
-    Disable {
-        #[arg(long)]
-        data_dir: PathBuf,
-        user: String,
-    },
+    Disable { user: String },
     /// Enable a disabled user again.
-    Enable {
-        #[arg(long)]
-        data_dir: PathBuf,
-        user: String,
-    },
+    Enable { user: String },
 }
 
 #[derive(Debug, Args)]
 pub struct KeysArgs {
+    #[command(flatten)]
+    pub place: Place,
     #[command(subcommand)]
     pub action: KeysAction,
 }
@@ -159,29 +170,25 @@ pub enum KeyKindArg {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysAction {
-    /// Every key: id, kind, name, last four characters, owner.
-    List {
-        #[arg(long)]
-        data_dir: PathBuf,
-    },
+    /// Every key: id, kind, last four characters, owner, last use, name.
+    List,
     /// A new key, printed once.
     Create {
+        /// The user an application key acts as (id or email); on a server,
+        /// the caller by default.
         #[arg(long)]
-        data_dir: PathBuf,
-        /// The user an application key acts as (id or email).
-        #[arg(long)]
-        user: String,
+        user: Option<String>,
         #[arg(long, value_enum, default_value = "application")]
         kind: KeyKindArg,
         #[arg(long, default_value = "")]
         name: String,
+        /// Narrow an application key to this permission (repeat for
+        /// several); by default it may do what its user may.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
     },
     /// Revoke (delete) a key by its id.
-    Revoke {
-        #[arg(long)]
-        data_dir: PathBuf,
-        id: String,
-    },
+    Revoke { id: String },
 }
 
 #[derive(Debug, Args)]

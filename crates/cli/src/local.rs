@@ -13,12 +13,26 @@ use evident_store::{Store, StoreOptions};
 
 /// Opens `data_dir` for this process alone.
 pub fn open(data_dir: &Path, geoip: Option<GeoIp>) -> anyhow::Result<Arc<Evident>> {
-    let store = Store::open(data_dir, StoreOptions::default()).with_context(|| {
+    open_with(data_dir, open_store(data_dir)?, Access::none(), geoip)
+}
+
+/// The store of `data_dir`, locked for this process.
+pub fn open_store(data_dir: &Path) -> anyhow::Result<Store> {
+    Store::open(data_dir, StoreOptions::default()).with_context(|| {
         format!(
             "opening {} (is a server running on it? then use --server)",
             data_dir.display()
         )
-    })?;
+    })
+}
+
+/// The service over `store` with the users and keys of `access`.
+pub fn open_with(
+    data_dir: &Path,
+    store: Store,
+    access: Access,
+    geoip: Option<GeoIp>,
+) -> anyhow::Result<Arc<Evident>> {
     let settings = Settings {
         // One command, its own memory: nothing to share.
         decode_memory_bytes: usize::MAX,
@@ -27,7 +41,7 @@ pub fn open(data_dir: &Path, geoip: Option<GeoIp>) -> anyhow::Result<Arc<Evident
     let evident = Evident::open(
         data_dir,
         Arc::new(store),
-        Access::none(),
+        access,
         geoip.map(Arc::new),
         settings,
     )?;

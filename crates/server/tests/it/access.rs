@@ -341,3 +341,166 @@ fn failed_key_checks_are_recorded_once_a_window_per_key_and_address() {
             .contains("stolen-guess")
     );
 }
+
+/// `evident <args>` with the Admin's keys; its output and exit code.
+fn cli(args: &[&str]) -> (i32, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_evident"))
+        .args(args)
+        .env("EVIDENT_API_KEY", API_KEY)
+        .env("EVIDENT_APP_KEY", APP_KEY)
+        .env("USER", "operator")
+        .env_remove("EVIDENT_SERVER")
+        .output()
+        .expect("run evident");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn users_and_keys_commands_work_on_a_data_directory_and_on_a_server() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let data_dir = directory.path().to_str().expect("a UTF-8 path");
+    // Bootstrap on the stopped directory: the keys file is made by the
+    // first open of the store's owner, the server.
+    drop(Server::start(directory.path()));
+    let (code, out, err) = cli(&[
+        "users",
+        "create",
+        "--data-dir",
+        data_dir,
+        "--email",
+        "ana@example.com",
+        "--name",
+        "Ana",
+        "--role",
+        "Read Only",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, key, err) = cli(&[
+        "keys",
+        "create",
+        "--data-dir",
+        data_dir,
+        "--user",
+        "ana@example.com",
+        "--name",
+        "laptop",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let key = key.trim().to_owned();
+    assert_eq!(key.len(), 32, "a key of 128 bits in hex: {key:?}");
+    let (code, _, err) = cli(&[
+        "users",
+        "disable",
+        "--data-dir",
+        data_dir,
+        "admin@localhost",
+    ]);
+    assert_eq!(code, 2, "the last Admin stays: {err}");
+    assert!(err.contains("Admin"), "{err}");
+
+    let server = Server::start(directory.path());
+    let reader = client()
+        .post(server.url("/api/v2/logs/events/search"))
+        .header("Authorization", format!("Bearer {key}"))
+        .json(&json!({"filter": {"query": "*", "from": "now-1h"}}))
+        .send()
+        .expect("search");
+    assert_eq!(reader.status().as_u16(), 200, "the key made offline works");
+
+    let on_server = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--server", server.base.as_str()]);
+        cli(&all)
+    };
+    let (code, out, err) = on_server(&["users", "list"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("ana@example.com") && out.contains("Read Only"),
+        "{out}"
+    );
+    let (code, _, err) = on_server(&[
+        "users",
+        "create",
+        "--email",
+        "ana@example.com",
+        "--role",
+        "Standard",
+    ]);
+    assert_eq!(code, 2, "a duplicate email: {err}");
+    let (code, second, err) = on_server(&[
+        "keys",
+        "create",
+        "--user",
+        "ana@example.com",
+        "--name",
+        "ci",
+        "--scope",
+        "audit_logs_read",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = on_server(&["keys", "list"]);
+    assert_eq!(code, 0, "{err}");
+    let laptop = out
+        .lines()
+        .find(|line| line.ends_with(" laptop"))
+        .and_then(|line| line.split_whitespace().next())
+        .expect("the laptop key is listed")
+        .to_owned();
+    assert!(out.contains(&key[key.len() - 4..]), "{out}");
+    let (code, _, err) = on_server(&["keys", "revoke", &laptop]);
+    assert_eq!(code, 0, "{err}");
+    let refused = client()
+        .post(server.url("/api/v2/logs/events/search"))
+        .header("Authorization", format!("Bearer {key}"))
+        .json(&json!({"filter": {"query": "*", "from": "now-1h"}}))
+        .send()
+        .expect("search");
+    assert_eq!(refused.status().as_u16(), 403, "a revoked key");
+    let (code, _, err) = on_server(&["users", "disable", "ana@example.com"]);
+    assert_eq!(code, 0, "{err}");
+    let disabled = client()
+        .post(server.url("/api/v2/logs/events/search"))
+        .header("Authorization", format!("Bearer {}", second.trim()))
+        .json(&json!({"filter": {"query": "*", "from": "now-1h"}}))
+        .send()
+        .expect("search");
+    assert_eq!(disabled.status().as_u16(), 403, "a disabled user's key");
+
+    // Offline changes are credited to the machine's user, the others to
+    // the Admin whose key the command used.
+    let (status, page) = post_with_keys(
+        &server,
+        "/api/v2/logs/events/search",
+        json!({"filter": {"query": "source:evident @evt.name:(user_access_management OR application_key)", "from": "now-1h"}, "page": {"limit": 50}}),
+    );
+    assert_eq!(status, 200, "{page}");
+    let actors: Vec<(String, String)> = page["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|hit| {
+            let attributes = &hit["attributes"]["attributes"];
+            (
+                attributes["usr"]["id"].as_str().unwrap_or("").to_owned(),
+                attributes["action"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        actors.contains(&("cli:operator".into(), "created".into())),
+        "{actors:?}"
+    );
+    assert!(
+        actors.contains(&("admin".into(), "deleted".into())),
+        "{actors:?}"
+    );
+    assert!(
+        actors.contains(&("admin".into(), "modified".into())),
+        "{actors:?}"
+    );
+    assert!(!page.to_string().contains(&key), "no key text in the trail");
+}
