@@ -73,7 +73,7 @@ test('a wrong application key is refused at sign-in', async () => {
   const page = await context.newPage();
   await page.goto(base);
   await page.fill('#app-key', 'not-the-key');
-  await page.click('#sign-in button[type=submit]');
+  await page.click('#sign-in-form button[type=submit]');
   await page.waitForSelector('#sign-in-error:not(:empty)');
   assert.match(await page.textContent('#sign-in-error'), /not an application key/);
   await context.close();

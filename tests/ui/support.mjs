@@ -57,7 +57,7 @@ export async function signedIn(browser, base, viewport, url) {
   const page = await context.newPage();
   await page.goto(`${base}${url}`);
   await page.fill('#app-key', APP_KEY);
-  await page.click('#sign-in button[type=submit]');
+  await page.click('#sign-in-form button[type=submit]');
   await page.waitForSelector('main:not([hidden])');
   return { context, page };
 }

@@ -189,6 +189,30 @@ pub fn failed_key_checks_event(fingerprint: &str, client_ip: &str, count: u64) -
     )
 }
 
+/// A sign-in, sign-out or lockout of `actor`: `@evt.name:authentication
+/// @action:<action>`, with `auth` under `@auth`.
+pub fn authentication_event(
+    actor: &Actor,
+    action: &str,
+    auth: Value,
+    message: String,
+    status: &str,
+) -> StoredEvent {
+    let outcome = if status == "error" {
+        "failure"
+    } else {
+        "success"
+    };
+    let mut attributes = json!({
+        "evt": {"name": "authentication", "outcome": outcome},
+        "action": action,
+    });
+    if auth.as_object().is_some_and(|auth| !auth.is_empty()) {
+        attributes["auth"] = auth;
+    }
+    event_by(actor, object(attributes), message, status)
+}
+
 /// A refused login of `actor`, as an audit event: `@evt.name:authentication
 /// @action:login status:error`. The password is never part of it.
 pub fn login_failure_event(actor: &Actor, reason: &str) -> StoredEvent {
@@ -283,7 +307,7 @@ mod tests {
             user_id: "u1".into(),
             email: "ana@example.com".into(),
             name: "Ana".into(),
-            key_id: "k1".into(),
+            key_id: Some("k1".into()),
             permissions: Default::default(),
         };
         let actor = Actor::application_key(&principal, Some("secret-api-key"))

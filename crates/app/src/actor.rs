@@ -84,7 +84,7 @@ impl Actor {
             email: Some(principal.email.clone()),
             kind: "user",
             auth_method,
-            application_key: Some(principal.key_id.clone()),
+            application_key: principal.key_id.clone(),
             api_key: None,
             surface,
             client_ip: None,
@@ -108,6 +108,23 @@ impl Actor {
     /// Someone signed in to the web UI.
     pub fn ui_session(principal: &Principal) -> Actor {
         Actor::user(principal, "session_cookie", Surface::Ui)
+    }
+
+    /// Someone signing in to the web UI as `account` (an email, or an
+    /// application key's fingerprint), not yet known to be who they say.
+    pub fn signing_in(account: &str, auth_method: &'static str) -> Actor {
+        Actor {
+            id: account.to_owned(),
+            name: None,
+            email: account.contains('@').then(|| account.to_owned()),
+            kind: "user",
+            auth_method,
+            application_key: None,
+            api_key: None,
+            surface: Surface::Ui,
+            client_ip: None,
+            http: None,
+        }
     }
 
     /// A PostgreSQL client signed in as `user` with an application key.
@@ -157,7 +174,10 @@ impl Actor {
     /// The evident user acting (an application key's owner), if the
     /// actor is one rather than a PostgreSQL or command-line name.
     pub fn user_id(&self) -> Option<&str> {
-        self.email.as_ref().map(|_| self.id.as_str())
+        self.email
+            .as_ref()
+            .filter(|email| **email != self.id)
+            .map(|_| self.id.as_str())
     }
 
     pub fn with_client_ip(mut self, client_ip: Option<String>) -> Actor {
@@ -231,7 +251,7 @@ mod tests {
             user_id: "u1".into(),
             email: "ana@example.com".into(),
             name: "Ana".into(),
-            key_id: "k1".into(),
+            key_id: Some("k1".into()),
             permissions: Default::default(),
         }
     }

@@ -27,6 +27,8 @@ pub enum ErrorKind {
     LimitExceeded,
     /// Too much at once: retry shortly (the caller did nothing wrong).
     Busy,
+    /// Too many attempts from this caller (sign-ins): wait, then retry.
+    RateLimited,
     /// Not ready yet (an event not yet covered by a checkpoint): retry.
     NotReady,
     /// The disk is full: nothing of the request was stored.
@@ -57,7 +59,7 @@ impl ErrorKind {
     pub fn is_retryable(self) -> bool {
         matches!(
             self,
-            ErrorKind::Busy | ErrorKind::NotReady | ErrorKind::Unavailable
+            ErrorKind::Busy | ErrorKind::RateLimited | ErrorKind::NotReady | ErrorKind::Unavailable
         )
     }
 }

@@ -12,6 +12,8 @@ use evident_store::Store;
 
 use crate::access::Access;
 use crate::access::failures::FailedChecks;
+use crate::access::signin::{SignInGuard, SignInLimits};
+use crate::access::sso::Sso;
 use crate::activity::failed_key_checks_event;
 use crate::actor::key_fingerprint;
 use crate::error::AppError;
@@ -35,6 +37,10 @@ pub struct Settings {
     pub audit_reads: bool,
     /// Failed key checks are recorded once per window, per key and address.
     pub failed_checks_window: Duration,
+    /// When failed sign-ins lock an account or refuse an address.
+    pub sign_in: SignInLimits,
+    /// Single sign-on for the web UI, when configured.
+    pub sso: Option<Arc<Sso>>,
 }
 
 impl Default for Settings {
@@ -45,6 +51,8 @@ impl Default for Settings {
             decode_memory_bytes: 1 << 30,
             audit_reads: false,
             failed_checks_window: Duration::from_secs(60),
+            sign_in: SignInLimits::default(),
+            sso: None,
         }
     }
 }
@@ -63,6 +71,7 @@ pub struct Evident {
     pub(crate) settings: Settings,
     pub(crate) metrics: Metrics,
     pub(crate) failed_checks: FailedChecks,
+    pub(crate) sign_ins: SignInGuard,
 }
 
 impl Evident {
@@ -103,6 +112,7 @@ impl Evident {
             settings,
             metrics,
             failed_checks: FailedChecks::default(),
+            sign_ins: SignInGuard::default(),
         })
     }
 

@@ -25,7 +25,7 @@ pub enum Command {
     /// listens on 127.0.0.1:8844. On first start it prints an API key (to
     /// send events) and an application key (to read them), unless
     /// EVIDENT_API_KEY / EVIDENT_APP_KEY provide them.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Check offline that no stored event was altered, removed or reordered.
     ///
     /// Re-hashes every stored event and checks every signed checkpoint.
@@ -340,6 +340,19 @@ pub struct ServeArgs {
     /// event per key fingerprint and client address.
     #[arg(long, default_value_t = 60, hide = true)]
     pub failed_key_window_seconds: u64,
+
+    /// Single sign-on for the web UI: an OpenID Connect client
+    /// configuration (TOML; see docs/sign-in.md).
+    #[arg(long, env = "EVIDENT_SSO_CONFIG")]
+    pub sso_config: Option<PathBuf>,
+
+    /// A web UI session unused this many seconds ends.
+    #[arg(long, env = "EVIDENT_UI_IDLE_TIMEOUT_SECONDS", default_value_t = 1800)]
+    pub ui_idle_timeout_seconds: u64,
+
+    /// A web UI session ends this many seconds after sign-in, used or not.
+    #[arg(long, env = "EVIDENT_UI_SESSION_MAX_SECONDS", default_value_t = 43_200)]
+    pub ui_session_max_seconds: u64,
 
     /// Memory (MiB) the SQL statements running at once may hold in sorts,
     /// aggregates and joins; past it a statement fails.

@@ -26,6 +26,9 @@ pub struct Identity {
     pub actor_type: ActorType,
     /// The token's session claim, when it has one.
     pub session: Option<String>,
+    /// The `nonce` an ID token carries back to the sign-in that asked
+    /// for it.
+    pub nonce: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -318,6 +321,7 @@ impl Verifier {
                 ActorType::User
             },
             session: text(&names.session),
+            nonce: text("nonce"),
         })
     }
 

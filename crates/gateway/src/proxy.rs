@@ -780,6 +780,7 @@ mod tests {
             on_behalf_of: None,
             actor_type: crate::oidc::ActorType::User,
             session: None,
+            nonce: None,
         };
         let by_token = session_id(named_session(&headers), &identity, "token-1");
         assert!(by_token.starts_with("tok-") && by_token.len() == 20);

@@ -9,7 +9,8 @@
 //! - `search`, `aggregate`, `live`, `export`, `sql`, `integrity`, `views`:
 //!   the read endpoints, behind the access layer of [`router`];
 //! - `manage`: users, roles and keys in Datadog's v2 shapes;
-//! - `ui`, `ui_session`: the web UI's assets and sign-in sessions;
+//! - `ui`, `ui_session`, `sso`: the web UI's assets, sign-in sessions and
+//!   single sign-on;
 //! - `metrics`: `GET /metrics`;
 //! - [`routes`]: the read and management routes and the permission each
 //!   needs, declared once;
@@ -30,6 +31,7 @@ mod metrics;
 pub mod routes;
 mod search;
 mod sql;
+mod sso;
 mod ui;
 mod ui_session;
 mod views;
@@ -50,6 +52,7 @@ use evident_app::{Actor, Evident};
 pub use errors::{IntakeError, QueryError, status};
 pub use json_body::{JSON_BODY_LIMIT, JsonBody};
 pub use routes::{GUARDED, Granted, Guarded, Need};
+pub use ui_session::SessionOptions;
 
 /// What every handler shares.
 #[derive(Debug)]
@@ -61,11 +64,11 @@ pub struct AppState {
 
 pub type SharedState = Arc<AppState>;
 
-/// The API's routes over `evident`.
-pub fn router(evident: Arc<Evident>) -> Router {
+/// The API's routes over `evident`, with sessions as `sessions` says.
+pub fn router(evident: Arc<Evident>, sessions: SessionOptions) -> Router {
     let state = Arc::new(AppState {
         evident,
-        ui_sessions: ui_session::UiSessions::default(),
+        ui_sessions: ui_session::UiSessions::new(sessions),
     });
     // Everything that reads events or evident's state, or changes it,
     // needs a credential and the permission its route declares
@@ -93,6 +96,9 @@ pub fn router(evident: Arc<Evident>) -> Router {
                 .get(ui_session::check)
                 .delete(ui_session::logout),
         )
+        .route("/api/v1/ui/sso", get(sso::available))
+        .route("/api/v1/ui/sso/start", get(sso::start))
+        .route("/api/v1/ui/sso/callback", get(sso::callback))
         .route("/metrics", get(metrics::metrics));
     Router::new()
         .merge(reading)
@@ -107,7 +113,14 @@ pub fn router(evident: Arc<Evident>) -> Router {
 /// `request` with its actor attached for the handler, completed with
 /// where the request came from.
 fn attach_actor(actor: Actor, mut request: Request) -> Request {
-    let actor = actor
+    let actor = attach_actor_to(actor, &request);
+    request.extensions_mut().insert(actor);
+    request
+}
+
+/// `actor` completed with where `request` came from.
+fn attach_actor_to(actor: Actor, request: &Request) -> Actor {
+    actor
         .with_client_ip(
             request
                 .extensions()
@@ -118,32 +131,52 @@ fn attach_actor(actor: Actor, mut request: Request) -> Request {
             method: request.method().to_string(),
             path: request.uri().path().to_owned(),
             useragent: header(request.headers(), "user-agent").map(str::to_owned),
-        });
-    request.extensions_mut().insert(actor);
-    request
+        })
 }
 
 fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|value| value.to_str().ok())
 }
 
+/// Who a web UI session acts as now: its key's owner or its user, while
+/// the key is valid and the user active.
+fn session_principal(
+    state: &AppState,
+    owner: &ui_session::SessionOwner,
+) -> Option<evident_app::access::Principal> {
+    let access = state.evident.access();
+    match owner {
+        ui_session::SessionOwner::Key(key_digest) => access.authenticate_digest(key_digest),
+        ui_session::SessionOwner::User(id) => access.principal_of_user(id),
+    }
+}
+
+/// A request's credentials, checked.
+struct Authenticated {
+    actor: Actor,
+    permissions: BTreeSet<Permission>,
+    /// The session's CSRF token, when the request came with the cookie.
+    csrf: Option<String>,
+}
+
 /// The actor of a request and what they may do: an API key with an
 /// application key (as in Datadog), an application key as a bearer token,
 /// or the web UI's session cookie. The application key acts as its owner.
-fn authenticate(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<(Actor, BTreeSet<Permission>), QueryError> {
+fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Authenticated, QueryError> {
     let access = state.evident.access();
     if let Some(token) = ui_session::cookie_token(headers)
-        && let Some(key_digest) = state.ui_sessions.key_digest(token)
+        && let Some(found) = state.ui_sessions.find(token)
     {
-        // The key is checked again at every request: a revoked key or a
-        // disabled user ends the session.
-        let principal = access.authenticate_digest(&key_digest).ok_or_else(|| {
-            QueryError::unauthorized("the session's key is no longer valid: sign in again")
+        // Checked again at every request: a revoked key or a disabled user
+        // ends the session.
+        let principal = session_principal(state, &found.owner).ok_or_else(|| {
+            QueryError::unauthorized("the session's key or user is no longer valid: sign in again")
         })?;
-        return Ok((Actor::ui_session(&principal), principal.permissions));
+        return Ok(Authenticated {
+            actor: Actor::ui_session(&principal),
+            permissions: principal.permissions,
+            csrf: Some(found.csrf),
+        });
     }
     // `Authorization: Bearer <application key>`, as the forwarding API's
     // clients send it, instead of the two Datadog headers.
@@ -155,7 +188,11 @@ fn authenticate(
         let principal = access
             .authenticate(token.trim())
             .ok_or_else(|| QueryError::forbidden("invalid bearer token: use an application key"))?;
-        return Ok((Actor::bearer(&principal), principal.permissions));
+        return Ok(Authenticated {
+            actor: Actor::bearer(&principal),
+            permissions: principal.permissions,
+            csrf: None,
+        });
     }
     let api = header(headers, "dd-api-key");
     let application = header(headers, "dd-application-key");
@@ -168,10 +205,11 @@ fn authenticate(
                 .authenticate(application)
                 .filter(|_| access.accepts(KeyKind::Api, api))
                 .ok_or_else(|| QueryError::forbidden("invalid API key or application key"))?;
-            Ok((
-                Actor::application_key(&principal, Some(api)),
-                principal.permissions,
-            ))
+            Ok(Authenticated {
+                actor: Actor::application_key(&principal, Some(api)),
+                permissions: principal.permissions,
+                csrf: None,
+            })
         }
     }
 }

@@ -11,16 +11,16 @@ use axum::Router;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, delete, get, patch, post};
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use evident_app::access::Permission;
 
 use super::manage::{api_keys, application_keys, roles, users};
 use super::{
-    AppState, QueryError, SharedState, aggregate, attach_actor, authenticate, export, integrity,
-    live, search, sql, ui, views,
+    AppState, Authenticated, QueryError, SharedState, aggregate, attach_actor, authenticate,
+    export, integrity, live, search, sql, ui, ui_session, views,
 };
 
 /// What a route asks of its caller.
@@ -189,6 +189,7 @@ pub const GUARDED: &[Guarded] = &[
         Permission::UserAccessManage,
     ),
     any_user("GET", "/api/v2/permissions"),
+    any_user("PUT", "/api/v1/current_user/password"),
 ];
 
 /// The handler of a declared route.
@@ -247,6 +248,7 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<SharedState>> {
         ("POST", "/api/v2/roles/{id}/users") => post(roles::add_user),
         ("DELETE", "/api/v2/roles/{id}/users") => delete(roles::remove_user),
         ("GET", "/api/v2/permissions") => get(roles::all_permissions),
+        ("PUT", "/api/v1/current_user/password") => put(users::change_own_password),
         _ => return None,
     })
 }
@@ -284,7 +286,7 @@ pub(crate) fn guarded(state: &SharedState) -> Router<SharedState> {
 
 async fn check(State(guard): State<Guard>, request: Request, next: Next) -> Response {
     let state: &AppState = &guard.state;
-    let (actor, permissions) = match authenticate(state, request.headers()) {
+    let authenticated = match authenticate(state, request.headers()) {
         Ok(authenticated) => authenticated,
         Err(error) => {
             if error.status == StatusCode::FORBIDDEN
@@ -299,6 +301,23 @@ async fn check(State(guard): State<Guard>, request: Request, next: Next) -> Resp
             return error.into_response();
         }
     };
+    let Authenticated {
+        actor,
+        permissions,
+        csrf,
+    } = authenticated;
+    // A browser's cookie goes with any request a page makes, a hostile
+    // page's too: a change made with it must also carry the token only
+    // evident's own page knows.
+    if let Some(expected) = csrf
+        && !matches!(*request.method(), Method::GET | Method::HEAD)
+        && !ui_session::csrf_matches(request.headers(), &expected)
+    {
+        return QueryError::forbidden(
+            "missing or wrong X-CSRF-Token: a request made with the session cookie needs its session's token",
+        )
+        .into_response();
+    }
     if !guard.need.admits(&permissions) {
         let method = request.method().clone();
         return QueryError::forbidden(format!(

@@ -77,10 +77,16 @@ function writeUrl(replace) {
 
 class SignedOut extends Error {}
 
+// The signed-in session: who, what they may do, and the token every
+// change made with the session cookie must carry (X-CSRF-Token).
+let session = null;
+
 async function api(method, path, body) {
+  const headers = body === undefined ? {} : { 'Content-Type': 'application/json' };
+  if (method !== 'GET' && session?.csrf_token) headers['X-CSRF-Token'] = session.csrf_token;
   const response = await fetch(path, {
     method,
-    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+    headers,
     body: body === undefined ? undefined : JSON.stringify(body),
     credentials: 'same-origin',
   });
@@ -91,34 +97,40 @@ async function api(method, path, body) {
   return answer;
 }
 
+const may = (permission) => session?.permissions?.includes(permission) ?? false;
+
 const filter = () => ({ query: state.query || '*', from: state.from, to: state.to });
 
 // ---- sign in ---------------------------------------------------------------
 
 async function ensureSignedIn() {
   try {
-    await api('GET', '/api/v1/ui/session');
+    session = await api('GET', '/api/v1/ui/session');
     return true;
   } catch (error) {
     if (!(error instanceof SignedOut)) throw error;
   }
+  const sso = await fetch('/api/v1/ui/sso', { credentials: 'same-origin' }).then((r) => r.json()).catch(() => ({}));
+  $('#sso').hidden = !sso.enabled;
   const dialog = $('#sign-in');
   if (!dialog.open) dialog.showModal();
   return false;
 }
 
+async function postSignIn(body) {
+  const response = await fetch('/api/v1/ui/session', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(body), credentials: 'same-origin',
+  });
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error((answer.errors ?? ['sign-in failed']).join('; '));
+  session = answer;
+}
+
 async function signIn(event) {
   event.preventDefault();
-  const key = $('#app-key').value.trim();
   try {
-    const response = await fetch('/api/v1/ui/session', {
-      method: 'POST', headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ application_key: key }), credentials: 'same-origin',
-    });
-    if (!response.ok) {
-      const answer = await response.json().catch(() => ({}));
-      throw new Error((answer.errors ?? ['sign-in failed']).join('; '));
-    }
+    await postSignIn({ application_key: $('#app-key').value.trim() });
     $('#app-key').value = '';
     $('#sign-in').close();
     start();
@@ -127,8 +139,21 @@ async function signIn(event) {
   }
 }
 
+async function signInWithPassword(event) {
+  event.preventDefault();
+  try {
+    await postSignIn({ email: $('#email').value.trim(), password: $('#password').value });
+    $('#password').value = '';
+    $('#sign-in').close();
+    start();
+  } catch (error) {
+    $('#sign-in-error').textContent = error.message;
+  }
+}
+
 async function signOut() {
-  await fetch('/api/v1/ui/session', { method: 'DELETE', credentials: 'same-origin' });
+  await api('DELETE', '/api/v1/ui/session').catch(() => {});
+  session = null;
   location.href = '/';
 }
 
@@ -967,11 +992,146 @@ function deleteView(view) {
   if (confirm(`Delete the view "${view.name}"?`)) changeViews(() => api('DELETE', `/api/v1/views/${encodeURIComponent(view.id)}`));
 }
 
+// ---- users and keys ----------------------------------------------------------
+
+const when = (text) => (text ? new Date(text).toLocaleString() : '—');
+
+function button(text, onclick) {
+  return element('button', { type: 'button', class: 'quiet', text, onclick });
+}
+
+/** Shows a key's text once, with a warning that it will not be shown again. */
+function showNewKey(target, text) {
+  target.replaceChildren(
+    'New key (shown this once, copy it now): ', element('code', { text }),
+  );
+  target.hidden = false;
+}
+
+async function guarded(errorTarget, work) {
+  $(errorTarget).textContent = '';
+  try {
+    await work();
+  } catch (error) {
+    if (error instanceof SignedOut) ensureSignedIn(); else $(errorTarget).textContent = error.message;
+  }
+}
+
+async function showAccess() {
+  if (may('user_access_manage')) {
+    const [users, roles] = await Promise.all([api('GET', '/api/v2/users'), api('GET', '/api/v2/roles')]);
+    const roleName = new Map(roles.data.map((role) => [role.id, role.attributes.name]));
+    $('#new-user-role').replaceChildren(...roles.data.map((role) => element('option', { value: role.id, text: role.attributes.name })));
+    $('#users tbody').replaceChildren(...users.data.map((user) => {
+      const disabled = user.attributes.disabled;
+      const toggle = button(disabled ? 'Enable' : 'Disable', () => guarded('#users-error', async () => {
+        await api('PATCH', `/api/v2/users/${encodeURIComponent(user.id)}`, { data: { type: 'users', id: user.id, attributes: { disabled: !disabled } } });
+        await showAccess();
+      }));
+      return element('tr', { 'data-email': user.attributes.email },
+        element('td', { text: user.attributes.email }),
+        element('td', { text: user.attributes.name ?? '' }),
+        element('td', { text: user.relationships.roles.data.map((role) => roleName.get(role.id) ?? role.id).join(', ') }),
+        element('td', { text: user.attributes.status }),
+        element('td', {}, toggle));
+    }));
+  }
+  if (may('api_keys_write')) {
+    const [apiKeys, appKeys] = await Promise.all([api('GET', '/api/v2/api_keys'), api('GET', '/api/v2/application_keys')]);
+    const revoke = (path) => button('Revoke', () => guarded('#keys-error', async () => {
+      if (!confirm('Revoke this key? Whatever uses it stops working at once.')) return;
+      await api('DELETE', path);
+      await showAccess();
+    }));
+    $('#api-keys tbody').replaceChildren(...apiKeys.data.map((key) => element('tr', {},
+      element('td', { text: key.attributes.name }),
+      element('td', { text: key.attributes.last4 }),
+      element('td', { text: when(key.attributes.created_at) }),
+      element('td', { text: when(key.attributes.date_last_used) }),
+      element('td', {}, revoke(`/api/v2/api_keys/${encodeURIComponent(key.id)}`)))));
+    $('#app-keys tbody').replaceChildren(...appKeys.data.map((key) => element('tr', {},
+      element('td', { text: key.attributes.name }),
+      element('td', { text: key.relationships.owned_by.data.id }),
+      element('td', { text: key.attributes.last4 }),
+      element('td', { text: (key.attributes.scopes ?? ['all of the owner\'s']).join(', ') }),
+      element('td', { text: when(key.attributes.last_used_at) }),
+      element('td', {}, revoke(`/api/v2/application_keys/${encodeURIComponent(key.id)}`)))));
+  }
+}
+
+function addUser(event) {
+  event.preventDefault();
+  guarded('#users-error', async () => {
+    const attributes = { email: $('#new-user-email').value.trim(), name: $('#new-user-name').value.trim() };
+    if ($('#new-user-password').value) attributes.password = $('#new-user-password').value;
+    await api('POST', '/api/v2/users', { data: { type: 'users', attributes,
+      relationships: { roles: { data: [{ type: 'roles', id: $('#new-user-role').value }] } } } });
+    $('#new-user').reset();
+    await showAccess();
+  });
+}
+
+function addApiKey(event) {
+  event.preventDefault();
+  guarded('#keys-error', async () => {
+    const created = await api('POST', '/api/v2/api_keys', { data: { type: 'api_keys', attributes: { name: $('#new-api-key-name').value.trim() } } });
+    $('#new-api-key').reset();
+    showNewKey($('#new-key'), created.data.attributes.key);
+    await showAccess();
+  });
+}
+
+async function showProfile() {
+  $('#profile-email').textContent = session.user.email;
+  $('#profile-name').textContent = session.user.name;
+  $('#profile-permissions').textContent = session.permissions.join(', ');
+  const keys = await api('GET', '/api/v2/current_user/application_keys');
+  $('#my-keys tbody').replaceChildren(...keys.data.map((key) => element('tr', {},
+    element('td', { text: key.attributes.name }),
+    element('td', { text: key.attributes.last4 }),
+    element('td', { text: (key.attributes.scopes ?? ['all of yours']).join(', ') }),
+    element('td', { text: when(key.attributes.created_at) }),
+    element('td', { text: when(key.attributes.last_used_at) }),
+    element('td', {}, button('Revoke', () => guarded('#my-keys-error', async () => {
+      if (!confirm('Revoke this key? Whatever uses it stops working at once.')) return;
+      await api('DELETE', `/api/v2/current_user/application_keys/${encodeURIComponent(key.id)}`);
+      await showProfile();
+    }))))));
+}
+
+function addMyKey(event) {
+  event.preventDefault();
+  guarded('#my-keys-error', async () => {
+    const scopes = $('#new-my-key-scopes').value.split(/[\s,]+/).filter(Boolean);
+    const attributes = { name: $('#new-my-key-name').value.trim(), scopes: scopes.length ? scopes : null };
+    const created = await api('POST', '/api/v2/current_user/application_keys', { data: { type: 'application_keys', attributes } });
+    $('#new-my-key').reset();
+    showNewKey($('#my-new-key'), created.data.attributes.key);
+    await showProfile();
+  });
+}
+
+function changePassword(event) {
+  event.preventDefault();
+  guarded('#password-status', async () => {
+    await api('PUT', '/api/v1/current_user/password', {
+      current_password: $('#current-password').value || null, new_password: $('#new-password').value,
+    });
+    $('#change-password').reset();
+    $('#password-status').textContent = 'Your password is changed.';
+  });
+}
+
 // ---- start -----------------------------------------------------------------
 
 let debounce;
 function wire() {
   $('#sign-in-form').addEventListener('submit', signIn);
+  $('#password-form').addEventListener('submit', signInWithPassword);
+  $('#new-user').addEventListener('submit', addUser);
+  $('#new-api-key').addEventListener('submit', addApiKey);
+  $('#new-my-key').addEventListener('submit', addMyKey);
+  $('#change-password').addEventListener('submit', changePassword);
   $('#sign-out').addEventListener('click', signOut);
   $('#query-form').addEventListener('submit', submitQuery);
   $('#query').addEventListener('input', () => { clearTimeout(debounce); debounce = setTimeout(validateQuery, 150); });
@@ -1006,10 +1166,19 @@ async function start() {
     return;
   }
   $('#sign-out').hidden = false;
+  $('#me').hidden = false;
+  $('#me').textContent = session.user.email;
+  $('#access-link').hidden = !(may('user_access_manage') || may('api_keys_write'));
   const view = new URLSearchParams(location.search).get('view') ?? 'explorer';
   for (const link of document.querySelectorAll('.top nav a')) link.classList.toggle('current', link.dataset.view === view);
   try {
-    if (view === 'overview') {
+    if (view === 'access') {
+      $('#access-page').hidden = false;
+      await showAccess();
+    } else if (view === 'profile') {
+      $('#profile-page').hidden = false;
+      await showProfile();
+    } else if (view === 'overview') {
       $('#overview').hidden = false;
       await showOverview();
     } else if (view === 'integrity') {

@@ -203,7 +203,10 @@ impl StartupHandler for ApplicationKeyLogin {
                 // Who the session's statements are recorded as.
                 let metadata = client.metadata_mut();
                 metadata.insert(USER_EMAIL.to_owned(), principal.email.clone());
-                metadata.insert(KEY_ID.to_owned(), principal.key_id.clone());
+                metadata.insert(
+                    KEY_ID.to_owned(),
+                    principal.key_id.clone().unwrap_or_default(),
+                );
                 let (pid, secret_key) = self.process_ids.generate(client);
                 client.set_pid_and_secret_key(pid, secret_key);
                 finish_authentication(client, &self.parameters).await?;

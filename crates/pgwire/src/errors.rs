@@ -22,6 +22,7 @@ pub fn sqlstate(kind: ErrorKind) -> &'static str {
         ErrorKind::UnsupportedFormat => "0A000",
         // too_many_connections: retry
         ErrorKind::Busy => "53300",
+        ErrorKind::RateLimited => "53400",
         // object_not_in_prerequisite_state
         ErrorKind::NotReady => "55000",
         // disk_full

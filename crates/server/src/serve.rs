@@ -139,12 +139,18 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     );
 
     let geoip = GeoIp::open(args.geoip_city.as_deref(), args.geoip_asn.as_deref())?.map(Arc::new);
+    let sso = match &args.sso_config {
+        Some(path) => Some(Arc::new(evident_app::access::sso::Sso::load(path)?)),
+        None => None,
+    };
     let settings = Settings {
+        sso,
         max_pending_bytes: args.max_pending_bytes,
         max_unsealed_events: args.max_unsealed_events,
         decode_memory_bytes: args.decode_memory_mib.saturating_mul(1 << 20),
         audit_reads: args.audit_reads,
         failed_checks_window: Duration::from_secs(args.failed_key_window_seconds.max(1)),
+        ..Settings::default()
     };
     let service_dir = data_dir.clone();
     let service_store = Arc::clone(&store);
@@ -219,13 +225,18 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         .as_ref()
         .map(|tls| tls.acceptor(&[b"http/1.1"]))
         .transpose()?;
+    let sessions = evident_http::SessionOptions {
+        idle: Duration::from_secs(args.ui_idle_timeout_seconds.max(1)),
+        lifetime: Duration::from_secs(args.ui_session_max_seconds.max(1)),
+        secure: tls.is_some(),
+    };
     // Tapped (with nothing to do) so that handlers get the peer address.
     let listener = evident_http::listener::HttpListener::new(listener, http_tls)
         .context("serving HTTP")?
         .tap_io(|_| {});
     axum::serve(
         listener,
-        evident_http::router(Arc::clone(&evident))
+        evident_http::router(Arc::clone(&evident), sessions)
             .into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(async move {

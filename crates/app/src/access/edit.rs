@@ -128,6 +128,8 @@ impl Edit<'_> {
             roles,
             created: now(),
             modified: None,
+            password: None,
+            sso_subject: None,
         };
         self.file.users.push(user.clone());
         Ok(user)
@@ -159,6 +161,21 @@ impl Edit<'_> {
         }
         self.file.users[index].modified = Some(now());
         Ok((before, self.file.users[index].clone()))
+    }
+
+    /// Sets (or, with `None`, removes) the user's password hash.
+    pub fn set_password(&mut self, user: &str, hash: Option<String>) -> Result<User, KeyError> {
+        let index = self.user_index(user)?;
+        self.file.users[index].password = hash;
+        self.file.users[index].modified = Some(now());
+        Ok(self.file.users[index].clone())
+    }
+
+    /// Links the user to a single sign-on identity.
+    pub fn set_sso_subject(&mut self, user: &str, subject: &str) -> Result<User, KeyError> {
+        let index = self.user_index(user)?;
+        self.file.users[index].sso_subject = Some(subject.to_owned());
+        Ok(self.file.users[index].clone())
     }
 
     /// Gives the user the role (`grant`) or takes it away.

@@ -387,6 +387,74 @@ impl Evident {
         .await
     }
 
+    /// Sets the password of the user `id` (`None`: removes it, leaving
+    /// keys and single sign-on). Only that the password changed is
+    /// recorded.
+    pub async fn set_password(
+        &self,
+        actor: &Actor,
+        id: &str,
+        password: Option<&str>,
+    ) -> Result<User, AppError> {
+        let hash = match password {
+            Some(password) => {
+                let password = password.to_owned();
+                let hashed = tokio::task::spawn_blocking(move || super::password::hash(&password))
+                    .await
+                    .map_err(|error| AppError::task("hashing a password", error))??;
+                Some(hashed)
+            }
+            None => None,
+        };
+        let change = if hash.is_some() { "set" } else { "removed" };
+        self.change_access(
+            actor,
+            |edit| edit.set_password(id, hash),
+            |user, _| Described {
+                name: "user_access_management",
+                action: "modified",
+                asset: asset(
+                    "user",
+                    &user.id,
+                    &user.email,
+                    None,
+                    Some(json!({ "password": change })),
+                ),
+            },
+        )
+        .await
+    }
+
+    /// Changes the acting user's own password; `current` must match the
+    /// one set, if any.
+    pub async fn change_own_password(
+        &self,
+        actor: &Actor,
+        current: Option<&str>,
+        new: &str,
+    ) -> Result<User, AppError> {
+        let id = actor
+            .user_id()
+            .ok_or_else(|| AppError::invalid("only a user has a password"))?;
+        let user = self
+            .access
+            .users()
+            .into_iter()
+            .find(|user| user.id == id)
+            .ok_or_else(|| AppError::not_found(format!("no user {id:?}")))?;
+        if let Some(phc) = user.password {
+            let current = current.unwrap_or_default().to_owned();
+            let matches =
+                tokio::task::spawn_blocking(move || super::password::verify(&current, &phc))
+                    .await
+                    .map_err(|error| AppError::task("checking a password", error))?;
+            if !matches {
+                return Err(AppError::forbidden("the current password is not right"));
+            }
+        }
+        self.set_password(actor, id, Some(new)).await
+    }
+
     /// The key `id`, if `scope` may see it.
     pub fn key(&self, id: &str, scope: KeyScope<'_>) -> Result<StoredKey, AppError> {
         let key = self

@@ -67,6 +67,12 @@ pub struct User {
     pub created: String,
     #[serde(default)]
     pub modified: Option<String>,
+    /// The argon2id PHC string of a local password, when one is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// The issuer and subject of a single sign-on identity, once used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sso_subject: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -31,7 +31,9 @@ pub struct Principal {
     pub user_id: String,
     pub email: String,
     pub name: String,
-    pub key_id: String,
+    /// The application key presented; `None` for a password or single
+    /// sign-on session.
+    pub key_id: Option<String>,
     pub permissions: BTreeSet<Permission>,
 }
 
@@ -317,7 +319,7 @@ impl Access {
     /// session keeps it: a key revoked or an owner disabled ends the
     /// session at its next request.
     pub fn authenticate_digest(&self, hash: &str) -> Option<Principal> {
-        let principal = {
+        let (principal, key_id) = {
             let current = self.lock();
             let file = &current.file;
             let key = file.keys.iter().find(|stored| {
@@ -330,25 +332,50 @@ impl Access {
             if user.status != UserStatus::Active {
                 return None;
             }
-            let mut permissions: BTreeSet<Permission> = file
-                .roles
-                .iter()
-                .filter(|role| user.roles.contains(&role.id))
-                .flat_map(|role| role.permissions.iter().copied())
-                .collect();
+            let mut permissions = permissions_of(file, user);
             if let Some(scopes) = &key.scopes {
                 permissions.retain(|permission| scopes.contains(permission));
             }
-            Principal {
+            let principal = Principal {
                 user_id: user.id.clone(),
                 email: user.email.clone(),
                 name: user.name.clone(),
-                key_id: key.id.clone(),
+                key_id: Some(key.id.clone()),
                 permissions,
-            }
+            };
+            (principal, key.id.clone())
         };
-        self.note_use(&principal.key_id);
+        self.note_use(&key_id);
         Some(principal)
+    }
+
+    /// The active user `id` and the union of their roles' permissions, as
+    /// a password or single sign-on session acts.
+    pub fn principal_of_user(&self, id: &str) -> Option<Principal> {
+        let current = self.lock();
+        let user = current
+            .file
+            .users
+            .iter()
+            .find(|user| user.id == id && user.status == UserStatus::Active)?;
+        Some(Principal {
+            user_id: user.id.clone(),
+            email: user.email.clone(),
+            name: user.name.clone(),
+            key_id: None,
+            permissions: permissions_of(&current.file, user),
+        })
+    }
+
+    /// The user with this email (any status).
+    pub fn user_by_email(&self, email: &str) -> Option<User> {
+        let wanted = email.trim().to_lowercase();
+        self.lock()
+            .file
+            .users
+            .iter()
+            .find(|user| user.email == wanted)
+            .cloned()
     }
 
     /// Notes that the key `id` was used now.
@@ -445,6 +472,15 @@ impl Access {
     }
 }
 
+/// The union of the permissions of `user`'s roles.
+fn permissions_of(file: &AccessFile, user: &User) -> BTreeSet<Permission> {
+    file.roles
+        .iter()
+        .filter(|role| user.roles.contains(&role.id))
+        .flat_map(|role| role.permissions.iter().copied())
+        .collect()
+}
+
 /// The JSON at `path`, `None` if there is no file.
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, KeyError> {
     match fs::read(path) {
@@ -511,6 +547,8 @@ fn migrate(file: &mut AccessFile) -> Result<bool, KeyError> {
             roles: vec![ManagedRole::Admin.id().to_owned()],
             created: now(),
             modified: None,
+            password: None,
+            sso_subject: None,
         });
         changed = true;
     }

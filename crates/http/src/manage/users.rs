@@ -21,6 +21,15 @@ pub struct UserAttributes {
     pub email: Option<String>,
     pub name: Option<String>,
     pub disabled: Option<bool>,
+    /// evident's addition: a local password for the web UI (never shown).
+    pub password: Option<String>,
+}
+
+/// `PUT /api/v1/current_user/password`.
+#[derive(Debug, Deserialize)]
+pub struct PasswordChange {
+    pub current_password: Option<String>,
+    pub new_password: String,
 }
 
 /// A user as Datadog shows one.
@@ -101,12 +110,22 @@ pub async fn create(
         return QueryError::bad_request("a user needs an email").into_response();
     };
     let name = attributes.name.unwrap_or_default();
-    let created = state
+    if let Some(password) = &attributes.password
+        && let Err(error) = evident_app::access::password::check_length(password)
+    {
+        return QueryError::bad_request(error.to_string()).into_response();
+    }
+    let mut created = state
         .evident
         .create_user(&actor, &email, &name, &roles)
-        .await
-        .map(|user| resource(&user));
-    answer(StatusCode::CREATED, created)
+        .await;
+    if let (Ok(user), Some(password)) = (&created, &attributes.password) {
+        created = state
+            .evident
+            .set_password(&actor, &user.id, Some(password))
+            .await;
+    }
+    answer(StatusCode::CREATED, created.map(|user| resource(&user)))
 }
 
 pub async fn get(State(state): State<SharedState>, Path(id): Path<String>) -> Response {
@@ -134,6 +153,14 @@ pub async fn update(
         Err(error) => return error.into_response(),
     };
     if let Err(error) = find(&state.evident, &id) {
+        return QueryError::from(error).into_response();
+    }
+    if let Some(password) = &attributes.password
+        && let Err(error) = state
+            .evident
+            .set_password(&actor, &id, Some(password))
+            .await
+    {
         return QueryError::from(error).into_response();
     }
     let change = UserChange {
@@ -180,6 +207,46 @@ pub async fn permissions(State(state): State<SharedState>, Path(id): Path<String
             let data: Vec<Value> = permissions.into_iter().map(permission_resource).collect();
             axum::Json(json!({ "data": data })).into_response()
         }
+        Err(error) => QueryError::from(error).into_response(),
+    }
+}
+
+/// `PUT /api/v1/current_user/password`: one's own password, with the
+/// current one when there is one. A narrowed key cannot set a first
+/// password (that would sign its owner in with all their permissions).
+pub async fn change_own_password(
+    State(state): State<SharedState>,
+    Extension(actor): Extension<Actor>,
+    Extension(crate::Granted(granted)): Extension<crate::Granted>,
+    body: Option<JsonBody<PasswordChange>>,
+) -> Response {
+    let Some(JsonBody(change)) = body else {
+        return QueryError::bad_request(
+            "expected {\"current_password\": \"...\", \"new_password\": \"...\"}",
+        )
+        .into_response();
+    };
+    let Some(user) = actor.user_id() else {
+        return QueryError::bad_request("only a user has a password").into_response();
+    };
+    let full = state.evident.user_permissions(user).unwrap_or_default();
+    let has_password = find(&state.evident, user).is_ok_and(|user| user.password.is_some());
+    if !has_password && !granted.is_superset(&full) {
+        return QueryError::forbidden(
+            "a key narrowed by scopes cannot set its owner's first password",
+        )
+        .into_response();
+    }
+    match state
+        .evident
+        .change_own_password(
+            &actor,
+            change.current_password.as_deref(),
+            &change.new_password,
+        )
+        .await
+    {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => QueryError::from(error).into_response(),
     }
 }

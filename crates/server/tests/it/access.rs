@@ -18,7 +18,8 @@ enum Credential {
     /// DD-API-KEY and DD-APPLICATION-KEY.
     Keys(String),
     Bearer(String),
-    Cookie(String),
+    /// A UI session's cookie, with its CSRF token or without.
+    Cookie(String, Option<String>),
 }
 
 struct Caller {
@@ -36,20 +37,27 @@ fn application_key(access: &Access, user: &str) -> (String, String) {
     (stored.id, key)
 }
 
-fn sign_in(server: &Server, key: &str) -> String {
+/// A UI session of the application key: its cookie and CSRF token.
+fn sign_in(server: &Server, key: &str) -> (String, String) {
     let response = client()
         .post(server.url("/api/v1/ui/session"))
         .json(&json!({"application_key": key}))
         .send()
         .expect("sign in");
-    assert_eq!(response.status().as_u16(), 204);
-    response
+    assert_eq!(response.status().as_u16(), 200);
+    let cookie = response
         .headers()
         .get("set-cookie")
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.split(';').next())
         .expect("a session cookie")
-        .to_owned()
+        .to_owned();
+    let session: serde_json::Value = response.json().expect("the session");
+    let csrf = session["csrf_token"]
+        .as_str()
+        .expect("a CSRF token")
+        .to_owned();
+    (cookie, csrf)
 }
 
 fn send(server: &Server, method: &str, path: &str, credential: &Credential) -> u16 {
@@ -60,6 +68,7 @@ fn send(server: &Server, method: &str, path: &str, credential: &Credential) -> u
         "GET" => http.get(url),
         "POST" => http.post(url).json(&json!({})),
         "PATCH" => http.patch(url).json(&json!({})),
+        "PUT" => http.put(url).json(&json!({})),
         "DELETE" => http.delete(url),
         other => panic!("a method the matrix does not know: {other}"),
     };
@@ -69,7 +78,13 @@ fn send(server: &Server, method: &str, path: &str, credential: &Credential) -> u
             .header("DD-API-KEY", API_KEY)
             .header("DD-APPLICATION-KEY", key),
         Credential::Bearer(key) => request.header("Authorization", format!("Bearer {key}")),
-        Credential::Cookie(cookie) => request.header("Cookie", cookie),
+        Credential::Cookie(cookie, csrf) => {
+            let request = request.header("Cookie", cookie);
+            match csrf {
+                Some(csrf) => request.header("X-CSRF-Token", csrf),
+                None => request,
+            }
+        }
     };
     request.send().expect("request").status().as_u16()
 }
@@ -101,7 +116,7 @@ fn every_guarded_route_admits_exactly_the_callers_its_permission_names() {
     drop(access);
 
     let server = Server::start(directory.path());
-    let reader_session = sign_in(&server, &reader_key);
+    let (reader_cookie, reader_csrf) = sign_in(&server, &reader_key);
     let callers = [
         Caller {
             what: "no credential",
@@ -153,7 +168,13 @@ fn every_guarded_route_admits_exactly_the_callers_its_permission_names() {
         },
         Caller {
             what: "Read Only, signed in to the UI",
-            credential: Credential::Cookie(reader_session),
+            credential: Credential::Cookie(reader_cookie.clone(), Some(reader_csrf)),
+            permissions: Some(ManagedRole::ReadOnly.permissions()),
+            refused_with: 403,
+        },
+        Caller {
+            what: "Read Only, signed in to the UI, without the CSRF token",
+            credential: Credential::Cookie(reader_cookie, None),
             permissions: Some(ManagedRole::ReadOnly.permissions()),
             refused_with: 403,
         },
@@ -168,10 +189,14 @@ fn every_guarded_route_admits_exactly_the_callers_its_permission_names() {
     for route in GUARDED {
         for caller in &callers {
             let status = send(&server, route.method, route.path, &caller.credential);
-            let allowed = caller
-                .permissions
-                .as_ref()
-                .is_some_and(|permissions| route.need.admits(permissions));
+            // Without its CSRF token, a session may read, never change.
+            let forged =
+                matches!(caller.credential, Credential::Cookie(_, None)) && route.method != "GET";
+            let allowed = !forged
+                && caller
+                    .permissions
+                    .as_ref()
+                    .is_some_and(|permissions| route.need.admits(permissions));
             let fine = if allowed {
                 status != 401 && status != 403
             } else {

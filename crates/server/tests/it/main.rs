@@ -6,5 +6,6 @@ mod hardening;
 mod import;
 mod match_command;
 mod server;
+mod sign_in;
 mod sql;
 mod support;

@@ -318,7 +318,7 @@ fn a_statement_from_the_web_ui_is_credited_to_the_signed_in_user() {
         .json(&json!({"application_key": APP_KEY}))
         .send()
         .expect("sign in");
-    assert_eq!(response.status().as_u16(), 204);
+    assert_eq!(response.status().as_u16(), 200);
     let cookie = response
         .headers()
         .get("set-cookie")
@@ -326,9 +326,14 @@ fn a_statement_from_the_web_ui_is_credited_to_the_signed_in_user() {
         .and_then(|value| value.split(';').next())
         .expect("a session cookie")
         .to_owned();
+    let session: serde_json::Value = response.json().expect("the session");
     let response = http
         .post(server.url("/api/v1/sql"))
         .header("Cookie", &cookie)
+        .header(
+            "X-CSRF-Token",
+            session["csrf_token"].as_str().expect("a CSRF token"),
+        )
         .header("User-Agent", "evident-test-browser")
         .json(&json!({"query": "SELECT 1 AS one"}))
         .send()
