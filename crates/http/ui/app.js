@@ -112,6 +112,10 @@ async function ensureSignedIn() {
   }
   const sso = await fetch('/api/v1/ui/sso', { credentials: 'same-origin' }).then((r) => r.json()).catch(() => ({}));
   $('#sso').hidden = !sso.enabled;
+  if (sso.label) $('#sso').textContent = sso.label;
+  // A single sign-on that failed comes back with its reason.
+  const failed = new URLSearchParams(location.search).get('sign_in_error');
+  if (failed) $('#sign-in-error').textContent = failed;
   const dialog = $('#sign-in');
   if (!dialog.open) dialog.showModal();
   return false;

@@ -5,6 +5,8 @@
 //   POST /token {"claims": {...}, "alg"?: "ES256", "expires_in"?: 60, "kid"?: "..."}
 //     -> {"token": "..."}      (claims are merged over iss/iat/exp/nbf)
 //   POST /keys {"alg": "RS256"} -> {"kid": "..."}   (a key added to the JWKS)
+//   POST /login {"claims": {...}} -> {}   (claims of the ID tokens the
+//     authorization code flow issues from now on: email, name, groups)
 //
 // Prints one JSON line: {"issuer": "http://127.0.0.1:<port>", "control": "http://127.0.0.1:<port>"}.
 import http from 'node:http';
@@ -16,6 +18,11 @@ for (const alg of ['RS256', 'ES256', 'EdDSA']) {
   const key = await server.issuer.keys.generate(alg);
   kids[alg] = key.kid;
 }
+// The person who signs in through the authorization code flow.
+let login = {};
+server.service.on('beforeTokenSigning', (token, request) => {
+  if (request.body?.grant_type === 'authorization_code') Object.assign(token.payload, login);
+});
 await server.start(0, '127.0.0.1');
 // Named by address, not `localhost`: every call stays on 127.0.0.1.
 server.issuer.url = `http://127.0.0.1:${server.address().port}`;
@@ -44,6 +51,9 @@ const control = http.createServer(async (request, response) => {
         },
       });
       answer = { token };
+    } else if (request.method === 'POST' && request.url === '/login') {
+      login = body.claims ?? {};
+      answer = {};
     } else if (request.method === 'POST' && request.url === '/keys') {
       const key = await server.issuer.keys.generate(body.alg ?? 'RS256');
       answer = { kid: key.kid };
