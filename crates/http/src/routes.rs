@@ -218,18 +218,18 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<SharedState>> {
         ("DELETE", "/api/v2/api_keys/{id}") => delete(api_keys::delete),
         ("GET", "/api/v2/current_user/application_keys") => get(application_keys::list_own),
         ("POST", "/api/v2/current_user/application_keys") => post(application_keys::create_own),
-        ("GET", "/api/v2/current_user/application_keys/{id}") => get(application_keys::get_own),
+        ("GET", "/api/v2/current_user/application_keys/{id}") => get(application_keys::get::<true>),
         ("PATCH", "/api/v2/current_user/application_keys/{id}") => {
-            patch(application_keys::update_own)
+            patch(application_keys::update::<true>)
         }
         ("DELETE", "/api/v2/current_user/application_keys/{id}") => {
-            delete(application_keys::delete_own)
+            delete(application_keys::delete::<true>)
         }
         ("GET", "/api/v2/application_keys") => get(application_keys::list_all),
         ("POST", "/api/v2/application_keys") => post(application_keys::create_for_user),
-        ("GET", "/api/v2/application_keys/{id}") => get(application_keys::get_any),
-        ("PATCH", "/api/v2/application_keys/{id}") => patch(application_keys::update_any),
-        ("DELETE", "/api/v2/application_keys/{id}") => delete(application_keys::delete_any),
+        ("GET", "/api/v2/application_keys/{id}") => get(application_keys::get::<false>),
+        ("PATCH", "/api/v2/application_keys/{id}") => patch(application_keys::update::<false>),
+        ("DELETE", "/api/v2/application_keys/{id}") => delete(application_keys::delete::<false>),
         ("GET", "/api/v2/users") => get(users::list),
         ("POST", "/api/v2/users") => post(users::create),
         ("GET", "/api/v2/users/{id}") => get(users::get),

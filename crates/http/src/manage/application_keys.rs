@@ -227,7 +227,13 @@ fn application_key(
     })
 }
 
-async fn get_in(state: SharedState, actor: Actor, id: String, own: bool) -> Response {
+/// `GET .../application_keys/{id}`: one's own (`OWN`) or anyone's.
+pub async fn get<const OWN: bool>(
+    State(state): State<SharedState>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<String>,
+) -> Response {
+    let own = OWN;
     let found = scope_of(&actor, own)
         .map_err(|error| AppError::invalid(error.message))
         .and_then(|scope| application_key(&state, &id, scope))
@@ -235,14 +241,15 @@ async fn get_in(state: SharedState, actor: Actor, id: String, own: bool) -> Resp
     answer(StatusCode::OK, found)
 }
 
-async fn update_in(
-    state: SharedState,
-    actor: Actor,
-    granted: BTreeSet<Permission>,
-    id: String,
-    own: bool,
+/// `PATCH .../application_keys/{id}`: one's own (`OWN`) or anyone's.
+pub async fn update<const OWN: bool>(
+    State(state): State<SharedState>,
+    Extension(actor): Extension<Actor>,
+    Extension(Granted(granted)): Extension<Granted>,
+    Path(id): Path<String>,
     body: Option<JsonBody<Document<KeyAttributes>>>,
 ) -> Response {
+    let own = OWN;
     let data = match document(body, "application_keys") {
         Ok(data) => data,
         Err(error) => return error.into_response(),
@@ -290,7 +297,13 @@ async fn update_in(
     answer(StatusCode::OK, updated)
 }
 
-async fn delete_in(state: SharedState, actor: Actor, id: String, own: bool) -> Response {
+/// `DELETE .../application_keys/{id}`: one's own (`OWN`) or anyone's.
+pub async fn delete<const OWN: bool>(
+    State(state): State<SharedState>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<String>,
+) -> Response {
+    let own = OWN;
     let scope = match scope_of(&actor, own) {
         Ok(scope) => scope,
         Err(error) => return error.into_response(),
@@ -302,56 +315,4 @@ async fn delete_in(state: SharedState, actor: Actor, id: String, own: bool) -> R
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => QueryError::from(error).into_response(),
     }
-}
-
-pub async fn get_own(
-    State(state): State<SharedState>,
-    Extension(actor): Extension<Actor>,
-    Path(id): Path<String>,
-) -> Response {
-    get_in(state, actor, id, true).await
-}
-
-pub async fn get_any(
-    State(state): State<SharedState>,
-    Extension(actor): Extension<Actor>,
-    Path(id): Path<String>,
-) -> Response {
-    get_in(state, actor, id, false).await
-}
-
-pub async fn update_own(
-    State(state): State<SharedState>,
-    Extension(actor): Extension<Actor>,
-    Extension(Granted(granted)): Extension<Granted>,
-    Path(id): Path<String>,
-    body: Option<JsonBody<Document<KeyAttributes>>>,
-) -> Response {
-    update_in(state, actor, granted, id, true, body).await
-}
-
-pub async fn update_any(
-    State(state): State<SharedState>,
-    Extension(actor): Extension<Actor>,
-    Extension(Granted(granted)): Extension<Granted>,
-    Path(id): Path<String>,
-    body: Option<JsonBody<Document<KeyAttributes>>>,
-) -> Response {
-    update_in(state, actor, granted, id, false, body).await
-}
-
-pub async fn delete_own(
-    State(state): State<SharedState>,
-    Extension(actor): Extension<Actor>,
-    Path(id): Path<String>,
-) -> Response {
-    delete_in(state, actor, id, true).await
-}
-
-pub async fn delete_any(
-    State(state): State<SharedState>,
-    Extension(actor): Extension<Actor>,
-    Path(id): Path<String>,
-) -> Response {
-    delete_in(state, actor, id, false).await
 }
