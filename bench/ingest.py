@@ -4,13 +4,17 @@ load of the same events from a local JSON file, in one run.
 
     python bench/ingest.py --evident target/release/evident --events 1000000
 
-Prints events/s for both, and the ratio (median of --runs runs).
+Prints events/s for both, and the ratio (median of --runs runs). With
+`--api-keys 100`, evident also ingests with that many API keys (made through
+`POST /api/v2/api_keys`, each batch sent with the next) in the same runs, to
+show that checking a key among many costs nothing.
 """
 
 import argparse
 import os
 import gzip
 import http.client
+import json
 import statistics
 import subprocess
 import sys
@@ -48,7 +52,24 @@ def batches(path, size):
             yield gzip.compress(b"[" + b",".join(batch) + b"]", compresslevel=1)
 
 
-def send_all(base, bodies, senders):
+def create_api_keys(base, count):
+    """`count` new API keys, made by the Admin's application key."""
+    url = urlparse(base)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+    keys = []
+    for index in range(count):
+        body = json.dumps({"data": {"type": "api_keys", "attributes": {"name": f"bench-{index}"}}})
+        connection.request("POST", "/api/v2/api_keys", body=body, headers={
+            "DD-API-KEY": API_KEY, "DD-APPLICATION-KEY": APP_KEY, "Content-Type": "application/json"})
+        response = connection.getresponse()
+        answer = response.read()
+        if response.status != 201:
+            raise RuntimeError(f"creating an API key answered {response.status}: {answer[:200]!r}")
+        keys.append(json.loads(answer)["data"]["attributes"]["key"])
+    return keys
+
+
+def send_all(base, bodies, senders, api_keys=(API_KEY,)):
     url = urlparse(base)
     queue = list(enumerate(bodies))
     lock = threading.Lock()
@@ -64,7 +85,8 @@ def send_all(base, bodies, senders):
                 item = queue.pop()
             try:
                 connection.request("POST", "/api/v2/logs", body=item[1], headers={
-                    "DD-API-KEY": API_KEY, "Content-Type": "application/json", "Content-Encoding": "gzip"})
+                    "DD-API-KEY": api_keys[item[0] % len(api_keys)], "Content-Type": "application/json",
+                    "Content-Encoding": "gzip"})
                 response = connection.getresponse()
                 response.read()
             except (ConnectionError, http.client.HTTPException):
@@ -100,12 +122,13 @@ def send_all(base, bodies, senders):
     return elapsed
 
 
-def evident_run(binary, events_path, count, senders):
+def evident_run(binary, events_path, count, senders, api_keys=1):
     bodies = list(batches(events_path, 1000))
     with tempfile.TemporaryDirectory(dir=Path(events_path).parent) as data_dir:
         process, base = start_evident(binary, data_dir)
         try:
-            elapsed = send_all(base, bodies, senders)
+            keys = create_api_keys(base, api_keys) if api_keys > 1 else [API_KEY]
+            elapsed = send_all(base, bodies, senders, keys)
         finally:
             process.terminate()
             process.wait(timeout=120)
@@ -137,6 +160,8 @@ def main():
     parser.add_argument("--senders", type=int, default=4)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--work-dir", default=None)
+    parser.add_argument("--api-keys", type=int, default=1,
+                        help="also ingest with this many API keys, each batch sent with the next")
     args = parser.parse_args()
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="evident-bench-"))
     events_path = work / f"events-{args.events}.jsonl"
@@ -146,12 +171,15 @@ def main():
         subprocess.run([sys.executable, str(Path(__file__).parent / "generate.py"), "--events", str(args.events),
                         "--base-ms", str(base_ms), str(events_path)], check=True)
     raw_bytes = events_path.stat().st_size
-    evident_rates, duck_rates, verify_rates = [], [], []
+    evident_rates, duck_rates, verify_rates, many_key_rates = [], [], [], []
     evident_size = duck_size = 0
     for run in range(args.runs):
         rate, evident_size, verify_rate = evident_run(args.evident, str(events_path), args.events, args.senders)
         evident_rates.append(rate)
         verify_rates.append(verify_rate)
+        if args.api_keys > 1:
+            rate, _, _ = evident_run(args.evident, str(events_path), args.events, args.senders, args.api_keys)
+            many_key_rates.append(rate)
         rate, duck_size = duckdb_run(str(events_path), args.events)
         duck_rates.append(rate)
         print(f"run {run + 1}: evident {evident_rates[-1]:,.0f} events/s, duckdb {duck_rates[-1]:,.0f} events/s", file=sys.stderr)
@@ -160,6 +188,10 @@ def main():
     print(f"ingest  evident (HTTP, gzip batches of 1000, fsync before 202): {evident_rate:,.0f} events/s")
     print(f"ingest  duckdb (bulk read_json from a local file):            {duck_rate:,.0f} events/s")
     print(f"ratio evident/duckdb: {evident_rate / duck_rate:.2f}")
+    if many_key_rates:
+        many = statistics.median(many_key_rates)
+        print(f"ingest  evident with {args.api_keys} API keys (each batch the next key): {many:,.0f} events/s "
+              f"({many / evident_rate:.2f}x one key)")
     print(f"verify  evident (offline re-hash of every event, checkpoints): {statistics.median(verify_rates):,.0f} events/s")
     print(f"disk    evident (after the shutdown seal): {evident_size / 1e6:,.1f} MB ({evident_size / raw_bytes:.0%} of raw JSON), "
           f"duckdb: {duck_size / 1e6:,.1f} MB ({duck_size / raw_bytes:.0%})")

@@ -389,6 +389,29 @@ test('a view is saved, reopened after a reload, renamed and deleted', async () =
   await context.close();
 });
 
+test('retention is set on the settings page, per source too, and each change recorded', async () => {
+  const { context, page } = await signedIn();
+  await page.goto(`${base}/?view=settings`);
+  await page.waitForSelector('#settings-page:not([hidden])');
+  assert.equal(await page.inputValue('#retention-days'), '90');
+  await page.fill('#retention-days', '365');
+  await page.fill('#retention-new-source', 'github');
+  await page.fill('#retention-new-days', '30');
+  await page.click('#retention-add');
+  await page.click('#retention-save');
+  await page.waitForSelector('#retention-status:text("Retention saved.")');
+  await page.screenshot({ path: path.join(ARTIFACTS, 'settings.png') });
+  const stored = await (await fetch(`${base}/api/v1/settings/retention`, { headers: { 'DD-API-KEY': API_KEY, 'DD-APPLICATION-KEY': support.APP_KEY } })).json();
+  assert.deepEqual(stored, { days: 365, sources: { github: 30 } });
+  const recorded = await allHits('source:evident @evt.name:audit_trail_settings', 'now-1h', 'now');
+  assert.equal(recorded.length, 1);
+  const asset = recorded[0].attributes.attributes.asset;
+  assert.deepEqual(asset.prev_value, { days: 90, sources: {} });
+  assert.deepEqual(asset.new_value, { days: 365, sources: { github: 30 } });
+  assert.equal(recorded[0].attributes.attributes.usr.email, 'admin@localhost');
+  await context.close();
+});
+
 test('the overview shows the last 24 hours', async () => {
   const { context, page } = await signedIn();
   await page.goto(`${base}/?view=overview`);

@@ -20,6 +20,7 @@ use crate::error::AppError;
 use crate::import::Importer;
 use crate::intake::budget::DecodeBudget;
 use crate::metrics::{Internal, Metrics, Sample};
+use crate::retention::RetentionStore;
 use crate::views::ViewStore;
 
 /// How the service sheds load.
@@ -33,7 +34,7 @@ pub struct Settings {
     /// import.
     pub decode_memory_bytes: usize,
     /// Record every read (searches, aggregations, exports, live tails,
-    /// proofs) as an audit event before answering it (off by default).
+    /// proofs) as an audit event before answering it (on by default).
     pub audit_reads: bool,
     /// Failed key checks are recorded once per window, per key and address.
     pub failed_checks_window: Duration,
@@ -41,6 +42,8 @@ pub struct Settings {
     pub sign_in: SignInLimits,
     /// Single sign-on for the web UI, when configured.
     pub sso: Option<Arc<Sso>>,
+    /// Days events are kept until retention is set through the service.
+    pub retention_days: u32,
 }
 
 impl Default for Settings {
@@ -49,10 +52,11 @@ impl Default for Settings {
             max_pending_bytes: 256 << 20,
             max_unsealed_events: 500_000,
             decode_memory_bytes: 1 << 30,
-            audit_reads: false,
+            audit_reads: true,
             failed_checks_window: Duration::from_secs(60),
             sign_in: SignInLimits::default(),
             sso: None,
+            retention_days: 90,
         }
     }
 }
@@ -66,6 +70,9 @@ pub struct Evident {
     pub(crate) access_changes: tokio::sync::Mutex<()>,
     pub(crate) importer: Arc<Importer>,
     pub(crate) views: Arc<ViewStore>,
+    pub(crate) retention: Arc<RetentionStore>,
+    /// Changes to settings (retention), one at a time.
+    pub(crate) settings_changes: tokio::sync::Mutex<()>,
     pub(crate) geoip: Option<Arc<GeoIp>>,
     pub(crate) decode_budget: DecodeBudget,
     pub(crate) settings: Settings,
@@ -98,6 +105,8 @@ impl Evident {
                 data_dir.display()
             ))
         })?;
+        let retention = RetentionStore::open(data_dir, settings.retention_days)
+            .map_err(|error| AppError::internal(error.to_string()))?;
         let importer = Arc::new(importer);
         let metrics = Metrics::default();
         metrics.add_source(state_samples(Arc::clone(&store), Arc::clone(&importer)));
@@ -107,6 +116,8 @@ impl Evident {
             access_changes: tokio::sync::Mutex::new(()),
             importer,
             views: Arc::new(views),
+            retention: Arc::new(retention),
+            settings_changes: tokio::sync::Mutex::new(()),
             geoip,
             decode_budget: DecodeBudget::new(settings.decode_memory_bytes),
             settings,
@@ -191,9 +202,9 @@ impl Evident {
         }
     }
 
-    /// Seals full runs of the tail and applies retention (`retention_days`,
-    /// 0: keep everything). Blocks.
-    pub fn seal_and_expire(&self, retention_days: u32) {
+    /// Seals full runs of the tail and, when `expire`, drops the segments
+    /// past their retention (see [`crate::retention`]). Blocks.
+    pub fn seal_and_expire(&self, expire: bool) {
         let before = self.store.unsealed();
         let started = Instant::now();
         match self.store.seal() {
@@ -207,10 +218,13 @@ impl Evident {
                 message: &error.to_string(),
             }),
         }
-        if retention_days > 0 {
+        if expire {
+            let retention = self.retention();
             let now = jiff::Timestamp::now().as_nanosecond() as i64;
-            let cutoff = now.saturating_sub(i64::from(retention_days) * 86_400 * 1_000_000_000);
-            match self.store.expire_before(cutoff) {
+            match self
+                .store
+                .expire_while(|segment| retention.expired(segment, now))
+            {
                 Ok(0) => {}
                 Ok(events) => self.metrics.emit(Internal::Expired { events }),
                 Err(error) => self.metrics.emit(Internal::RetentionFailed {
@@ -226,7 +240,6 @@ impl Evident {
     pub fn start_background(
         self: &Arc<Self>,
         period: Duration,
-        retention_days: u32,
     ) -> Vec<tokio::task::JoinHandle<()>> {
         vec![
             every(
@@ -241,7 +254,7 @@ impl Evident {
                 Evident::save_key_usage,
             ),
             every(period, Arc::clone(self), move |evident| {
-                evident.seal_and_expire(retention_days)
+                evident.seal_and_expire(true)
             }),
         ]
     }
@@ -253,7 +266,7 @@ impl Evident {
         let finished = tokio::task::spawn_blocking(move || {
             evident.record_failed_checks();
             evident.save_key_usage();
-            evident.seal_and_expire(0);
+            evident.seal_and_expire(false);
             evident.sign_checkpoint();
         });
         if let Err(error) = finished.await {

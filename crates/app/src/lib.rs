@@ -17,6 +17,8 @@
 //! - [`sql`]: SQL statements, recorded then run;
 //! - [`integrity`]: checkpoints and proofs, read without writing;
 //! - [`views`]: the explorer's saved views;
+//! - [`retention`]: how long events are kept, for all sources and per
+//!   source, as an audited setting;
 //! - [`access`]: users, roles, permissions and keys (stored hashed);
 //! - [`data_dir`]: the data directory, private to the server's user;
 //! - [`actor`]: who asks, as every self-audit event names them;
@@ -35,6 +37,7 @@ pub mod intake;
 pub mod integrity;
 pub mod metrics;
 pub mod read;
+pub mod retention;
 pub mod sql;
 pub mod sql_output;
 pub mod views;

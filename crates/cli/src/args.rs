@@ -270,8 +270,10 @@ pub struct ServeArgs {
     #[arg(long, env = "EVIDENT_SEAL_ROWS", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub seal_rows: u64,
 
-    /// Keep events this many days after they arrived (0: forever). Whole
-    /// sealed segments are dropped; the ledger keeps their hashes, so what
+    /// Keep events this many days after they arrived (0: forever), until
+    /// retention is set through the API or the UI (then `retention.json`
+    /// in the data directory rules, per source as well). Whole sealed
+    /// segments are dropped; the ledger keeps their hashes, so what
     /// remains still verifies.
     #[arg(long, env = "EVIDENT_RETENTION_DAYS", default_value_t = 90)]
     pub retention_days: u32,
@@ -331,9 +333,9 @@ pub struct ServeArgs {
 
     /// Record every read (search, aggregation, export, live tail, proof)
     /// as an audit event (`@evt.name:audit_logs_query`), durable before the
-    /// answer. Off by default for now: with it, a full disk also stops
-    /// reads, as it stops SQL.
-    #[arg(long, env = "EVIDENT_AUDIT_READS", default_value_t = false, action = clap::ArgAction::Set)]
+    /// answer: a read that cannot be recorded (a full disk) is refused, as
+    /// SQL is. `false` answers reads unrecorded.
+    #[arg(long, env = "EVIDENT_AUDIT_READS", default_value_t = true, action = clap::ArgAction::Set)]
     pub audit_reads: bool,
 
     /// Failed key checks are recorded once per this many seconds, one

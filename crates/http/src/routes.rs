@@ -20,7 +20,7 @@ use evident_app::access::Permission;
 use super::manage::{api_keys, application_keys, roles, users};
 use super::{
     AppState, Authenticated, QueryError, SharedState, aggregate, attach_actor, authenticate,
-    export, integrity, live, search, sql, ui, ui_session, views,
+    export, integrity, live, retention, search, sql, ui, ui_session, views,
 };
 
 /// What a route asks of its caller.
@@ -108,6 +108,12 @@ pub const GUARDED: &[Guarded] = &[
     route("POST", "/api/v1/views", Permission::SavedViewsWrite),
     route("PATCH", "/api/v1/views/{id}", Permission::SavedViewsWrite),
     route("DELETE", "/api/v1/views/{id}", Permission::SavedViewsWrite),
+    any_user("GET", "/api/v1/settings/retention"),
+    route(
+        "PUT",
+        "/api/v1/settings/retention",
+        Permission::OrgManagement,
+    ),
     route(
         "GET",
         "/api/v1/integrity/checkpoint",
@@ -208,6 +214,8 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<SharedState>> {
         ("POST", "/api/v1/views") => post(views::create),
         ("PATCH", "/api/v1/views/{id}") => patch(views::update),
         ("DELETE", "/api/v1/views/{id}") => delete(views::delete),
+        ("GET", "/api/v1/settings/retention") => get(retention::get),
+        ("PUT", "/api/v1/settings/retention") => put(retention::put),
         ("GET", "/api/v1/integrity/checkpoint") => get(integrity::checkpoint),
         ("GET", "/api/v1/integrity/proof/inclusion") => get(integrity::inclusion),
         ("GET", "/api/v1/integrity/proof/consistency") => get(integrity::consistency),

@@ -1126,6 +1126,48 @@ function changePassword(event) {
   });
 }
 
+// ---- settings --------------------------------------------------------------
+
+function retentionRow(source, days) {
+  const editable = may('org_management');
+  const input = element('input', { type: 'number', min: '0', max: '36500', value: String(days), 'aria-label': `Days of ${source}` });
+  input.disabled = !editable;
+  return element('tr', { 'data-source': source },
+    element('td', { text: source }),
+    element('td', {}, input),
+    element('td', {}, editable ? button('Remove', (event) => event.target.closest('tr').remove()) : ''));
+}
+
+async function showSettings() {
+  const retention = await api('GET', '/api/v1/settings/retention');
+  const editable = may('org_management');
+  $('#retention-days').value = retention.days;
+  $('#retention-days').disabled = !editable;
+  $('#retention-sources tbody').replaceChildren(...Object.entries(retention.sources).map(([source, days]) => retentionRow(source, days)));
+  for (const id of ['#retention-new-source', '#retention-new-days', '#retention-add', '#retention-save']) $(id).hidden = !editable;
+  if (!editable) $('#retention-status').textContent = 'Changing retention needs the org_management permission.';
+}
+
+function addRetentionSource() {
+  const source = $('#retention-new-source').value.trim();
+  if (!source) return;
+  document.querySelector(`#retention-sources tr[data-source="${CSS.escape(source)}"]`)?.remove();
+  $('#retention-sources tbody').append(retentionRow(source, Number($('#retention-new-days').value || 0)));
+  $('#retention-new-source').value = '';
+  $('#retention-new-days').value = '';
+}
+
+function saveRetention(event) {
+  event.preventDefault();
+  guarded('#retention-status', async () => {
+    const sources = {};
+    for (const row of document.querySelectorAll('#retention-sources tbody tr')) sources[row.dataset.source] = Number(row.querySelector('input').value);
+    await api('PUT', '/api/v1/settings/retention', { days: Number($('#retention-days').value), sources });
+    await showSettings();
+    $('#retention-status').textContent = 'Retention saved.';
+  });
+}
+
 // ---- start -----------------------------------------------------------------
 
 let debounce;
@@ -1136,6 +1178,8 @@ function wire() {
   $('#new-api-key').addEventListener('submit', addApiKey);
   $('#new-my-key').addEventListener('submit', addMyKey);
   $('#change-password').addEventListener('submit', changePassword);
+  $('#retention').addEventListener('submit', saveRetention);
+  $('#retention-add').addEventListener('click', addRetentionSource);
   $('#sign-out').addEventListener('click', signOut);
   $('#query-form').addEventListener('submit', submitQuery);
   $('#query').addEventListener('input', () => { clearTimeout(debounce); debounce = setTimeout(validateQuery, 150); });
@@ -1179,6 +1223,9 @@ async function start() {
     if (view === 'access') {
       $('#access-page').hidden = false;
       await showAccess();
+    } else if (view === 'settings') {
+      $('#settings-page').hidden = false;
+      await showSettings();
     } else if (view === 'profile') {
       $('#profile-page').hidden = false;
       await showProfile();

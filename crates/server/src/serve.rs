@@ -149,6 +149,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         max_unsealed_events: args.max_unsealed_events,
         decode_memory_bytes: args.decode_memory_mib.saturating_mul(1 << 20),
         audit_reads: args.audit_reads,
+        retention_days: args.retention_days,
         failed_checks_window: Duration::from_secs(args.failed_key_window_seconds.max(1)),
         ..Settings::default()
     };
@@ -160,7 +161,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     .await
     .context("opening the data directory")??;
     let evident = Arc::new(evident);
-    let background = evident.start_background(CHECKPOINT_INTERVAL, args.retention_days);
+    let background = evident.start_background(CHECKPOINT_INTERVAL);
     let pg_tls = tls
         .as_ref()
         .map(|tls| tls.acceptor(&[b"postgresql"]))

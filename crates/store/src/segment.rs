@@ -27,6 +27,7 @@
 //! The manifest (`segments/manifest.json`) lists the sealed segments in
 //! order; a segment exists once the manifest names it.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -153,6 +154,11 @@ pub struct SegmentMeta {
     /// so false, for segments sealed before this was tracked).
     #[serde(default)]
     pub status_whole: bool,
+    /// The distinct `source`s of its events (`""` for events without
+    /// one), for retention per source; `None` for segments sealed before
+    /// this was tracked.
+    #[serde(default)]
+    pub sources: Option<Vec<String>>,
 }
 
 impl SegmentMeta {
@@ -294,6 +300,8 @@ pub struct Encoded {
     pub multi_valued: Vec<String>,
     /// No event has its status only as a `status` attribute.
     pub status_whole: bool,
+    /// The distinct `source`s of the events (`""`: none).
+    pub sources: BTreeSet<String>,
 }
 
 /// Encodes consecutive events as one Parquet file.
@@ -370,6 +378,7 @@ impl SegmentBuilder {
                 max_id: String::new(),
                 multi_valued: Vec::new(),
                 status_whole: true,
+                sources: BTreeSet::new(),
             },
         }
     }
@@ -390,6 +399,10 @@ impl SegmentBuilder {
         }
         if stored.id > encoded.max_id {
             encoded.max_id.clone_from(&stored.id);
+        }
+        let source = event.source.as_deref().unwrap_or_default();
+        if !encoded.sources.contains(source) {
+            encoded.sources.insert(source.to_owned());
         }
         self.sequence.append_value(sequence);
         self.id.append_value(&stored.id);

@@ -502,6 +502,7 @@ impl Store {
                     .map(|path| (*path).to_string())
                     .collect(),
                 status_whole: encoded.status_whole,
+                sources: Some(encoded.sources.into_iter().collect()),
             };
             // The index first: a segment the manifest names always has one.
             self.runtime
@@ -549,10 +550,16 @@ impl Store {
 
     /// Drops the oldest sealed segments whose events all arrived before
     /// `cutoff` (ns since the epoch): retention counts from ingest time.
+    pub fn expire_before(&self, cutoff: i64) -> Result<u64, StoreError> {
+        self.expire_while(|segment| segment.max_discovery < cutoff)
+    }
+
+    /// Drops the oldest sealed segments for as long as `expired` holds for
+    /// them (the oldest first: what remains is always a suffix of the log).
     /// The leaves of dropped events stay in the ledger, so the remaining
     /// events still verify against every checkpoint. Returns the number of
     /// events dropped. Blocks (it writes the manifest and deletes files).
-    pub fn expire_before(&self, cutoff: i64) -> Result<u64, StoreError> {
+    pub fn expire_while(&self, expired: impl Fn(&SegmentMeta) -> bool) -> Result<u64, StoreError> {
         let mut manifest = self
             .manifest
             .lock()
@@ -560,7 +567,7 @@ impl Store {
         let expired = manifest
             .segments
             .iter()
-            .take_while(|segment| segment.max_discovery < cutoff)
+            .take_while(|segment| expired(segment))
             .count();
         if expired == 0 {
             return Ok(0);

@@ -33,10 +33,12 @@ pub enum Permission {
     GatewayReplay,
     /// Checkpoints and proofs.
     IntegrityRead,
+    /// Settings of the whole installation: retention.
+    OrgManagement,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 13] = [
+    pub const ALL: [Permission; 14] = [
         Permission::AuditLogsRead,
         Permission::AuditLogsWrite,
         Permission::AuditLogsExport,
@@ -50,6 +52,7 @@ impl Permission {
         Permission::ApiKeysWrite,
         Permission::GatewayReplay,
         Permission::IntegrityRead,
+        Permission::OrgManagement,
     ];
 
     /// The permission's name, as the API and the docs write it.
@@ -68,6 +71,7 @@ impl Permission {
             Permission::ApiKeysWrite => "api_keys_write",
             Permission::GatewayReplay => "gateway_replay",
             Permission::IntegrityRead => "integrity_read",
+            Permission::OrgManagement => "org_management",
         }
     }
 
@@ -89,6 +93,7 @@ impl Permission {
             Permission::ApiKeysWrite => "manage API keys and everyone's application keys",
             Permission::GatewayReplay => "replay a recorded gateway session",
             Permission::IntegrityRead => "read checkpoints and proofs",
+            Permission::OrgManagement => "change the installation's settings (retention)",
         }
     }
 
@@ -96,6 +101,7 @@ impl Permission {
     pub fn group(self) -> &'static str {
         match self {
             Permission::UserAccessManage | Permission::ApiKeysWrite => "Access Management",
+            Permission::OrgManagement => "Organization Management",
             Permission::MonitorsRead | Permission::MonitorsWrite => "Monitors",
             Permission::DestinationsWrite | Permission::ArchivesWrite => "Log Management",
             _ => "Audit Trail",

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::Evident;
 use crate::activity::{ReadActivity, read_event};
 use crate::actor::Actor;
-use crate::error::AppError;
+use crate::error::{AppError, ErrorKind};
 use crate::metrics::Internal;
 pub use aggregate::AggregateBody;
 pub use export::Export;
@@ -45,10 +45,16 @@ impl Evident {
         record: Option<evident_store::Commit>,
     ) -> Result<(), AppError> {
         match record {
-            Some(commit) => commit
-                .await
-                .map(|_| ())
-                .map_err(|error| AppError::from_wal(&error, "the audit record of this read")),
+            Some(commit) => commit.await.map(|_| ()).map_err(|error| {
+                if error.is_disk_full() {
+                    AppError::new(
+                        ErrorKind::StorageFull,
+                        "the disk is full: this read cannot be recorded, so it is not answered",
+                    )
+                } else {
+                    AppError::from_wal(&error, "the audit record of this read")
+                }
+            }),
             None => Ok(()),
         }
     }

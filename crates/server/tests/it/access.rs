@@ -9,7 +9,7 @@ use evident::access::{Access, KeyKind, ManagedRole, Permission, UserStatus};
 use evident_http::GUARDED;
 use serde_json::json;
 
-use crate::support::{API_KEY, APP_KEY, Server, client, post_with_keys};
+use crate::support::{API_KEY, APP_KEY, Server, client, post_with_keys, sign_in_with_key};
 
 /// How a request presents itself.
 #[derive(Debug, Clone)]
@@ -35,29 +35,6 @@ fn application_key(access: &Access, user: &str) -> (String, String) {
         .create_key(KeyKind::Application, "matrix", user, "admin")
         .expect("key");
     (stored.id, key)
-}
-
-/// A UI session of the application key: its cookie and CSRF token.
-fn sign_in(server: &Server, key: &str) -> (String, String) {
-    let response = client()
-        .post(server.url("/api/v1/ui/session"))
-        .json(&json!({"application_key": key}))
-        .send()
-        .expect("sign in");
-    assert_eq!(response.status().as_u16(), 200);
-    let cookie = response
-        .headers()
-        .get("set-cookie")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .expect("a session cookie")
-        .to_owned();
-    let session: serde_json::Value = response.json().expect("the session");
-    let csrf = session["csrf_token"]
-        .as_str()
-        .expect("a CSRF token")
-        .to_owned();
-    (cookie, csrf)
 }
 
 fn send(server: &Server, method: &str, path: &str, credential: &Credential) -> u16 {
@@ -116,7 +93,7 @@ fn every_guarded_route_admits_exactly_the_callers_its_permission_names() {
     drop(access);
 
     let server = Server::start(directory.path());
-    let (reader_cookie, reader_csrf) = sign_in(&server, &reader_key);
+    let (reader_cookie, reader_csrf) = sign_in_with_key(&server, &reader_key);
     let callers = [
         Caller {
             what: "no credential",

@@ -1,5 +1,5 @@
-//! A full disk: the intake answers 507, keeps everything it acknowledged
-//! and recovers once space is back. Runs on a small tmpfs mounted for the
+//! A full disk: the intake answers 507, keeps everything it acknowledged,
+//! refuses the reads it cannot record and recovers once space is back. Runs on a small tmpfs mounted for the
 //! test (needs root, as in CI; skipped with a notice otherwise).
 
 use std::path::Path;
@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::support::{Server, run_verify, submit, total};
+use crate::support::{Server, run_verify, search, submit, total};
 
 struct Mount {
     path: std::path::PathBuf,
@@ -82,14 +82,37 @@ fn a_full_disk_answers_507_and_loses_nothing_acknowledged() {
     assert!(body.contains("the disk is full"), "{body}");
     assert!(!acknowledged.is_empty());
 
+    // Fill what is left with small events, until not even one fits.
+    let mut fillers = 0;
+    loop {
+        let response = submit(&server, r#"[{"message":"filler"}]"#);
+        match response.status().as_u16() {
+            202 => fillers += 1,
+            507 => break,
+            status => panic!("a small event got {status}"),
+        }
+        assert!(fillers < 10_000, "the disk never filled");
+    }
+    // Every read is recorded before it is answered: none can be now.
+    let (status, answer) = search(
+        &server,
+        "logs",
+        json!({"filter": {"query": "batch", "from": "now-1h", "to": "now+1m"}}),
+    );
+    assert_eq!(status, 507, "{answer}");
+    assert!(
+        answer.to_string().contains("this read cannot be recorded"),
+        "{answer}"
+    );
+
+    // Space comes back: reading and writing go on.
+    std::fs::remove_file(&filler).expect("free space");
     assert_eq!(
         total(&server, "batch"),
         acknowledged.len() * 20,
         "everything acknowledged is there"
     );
-
-    // Space comes back: writing goes on.
-    std::fs::remove_file(&filler).expect("free space");
+    assert_eq!(total(&server, "filler"), fillers);
     let response = submit(&server, r#"[{"message":"batch after the disk was freed"}]"#);
     assert_eq!(response.status().as_u16(), 202);
     server.stop();

@@ -5,6 +5,8 @@ mod geoip;
 mod hardening;
 mod import;
 mod match_command;
+mod retention;
+mod self_audit;
 mod server;
 mod sign_in;
 mod sql;

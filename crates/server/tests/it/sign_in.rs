@@ -208,18 +208,7 @@ fn repeated_failures_lock_the_account_and_are_in_the_seeds_sql() {
 fn an_idle_session_ends() {
     let directory = tempfile::tempdir().expect("temp dir");
     let server = Server::start_with(directory.path(), &["--ui-idle-timeout-seconds", "1"]);
-    let response = client()
-        .post(server.url("/api/v1/ui/session"))
-        .json(&json!({"application_key": APP_KEY}))
-        .send()
-        .expect("sign in");
-    assert_eq!(response.status().as_u16(), 200);
-    let cookie = response
-        .headers()
-        .get("set-cookie")
-        .and_then(|value| value.to_str().ok())
-        .expect("a cookie")
-        .to_owned();
+    let (cookie, _) = crate::support::sign_in_with_key(&server, APP_KEY);
     let check = || {
         with_cookie(
             client().get(server.url("/api/v1/ui/session")),

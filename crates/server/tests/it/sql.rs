@@ -313,27 +313,11 @@ fn a_statement_from_the_web_ui_is_credited_to_the_signed_in_user() {
     let directory = tempfile::tempdir().expect("temp dir");
     let server = Server::start(directory.path());
     let http = client();
-    let response = http
-        .post(server.url("/api/v1/ui/session"))
-        .json(&json!({"application_key": APP_KEY}))
-        .send()
-        .expect("sign in");
-    assert_eq!(response.status().as_u16(), 200);
-    let cookie = response
-        .headers()
-        .get("set-cookie")
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .expect("a session cookie")
-        .to_owned();
-    let session: serde_json::Value = response.json().expect("the session");
+    let (cookie, csrf) = crate::support::sign_in_with_key(&server, APP_KEY);
     let response = http
         .post(server.url("/api/v1/sql"))
         .header("Cookie", &cookie)
-        .header(
-            "X-CSRF-Token",
-            session["csrf_token"].as_str().expect("a CSRF token"),
-        )
+        .header("X-CSRF-Token", &csrf)
         .header("User-Agent", "evident-test-browser")
         .json(&json!({"query": "SELECT 1 AS one"}))
         .send()

@@ -200,3 +200,27 @@ pub fn sql_rows(server: &Server, statement: &str) -> Vec<serde_json::Value> {
     let answer: serde_json::Value = response.json().expect("json");
     answer["rows"].as_array().cloned().unwrap_or_default()
 }
+
+/// A web UI session signed in with an application key: its cookie (the
+/// `name=value` part) and its CSRF token.
+pub fn sign_in_with_key(server: &Server, key: &str) -> (String, String) {
+    let response = client()
+        .post(server.url("/api/v1/ui/session"))
+        .json(&serde_json::json!({"application_key": key}))
+        .send()
+        .expect("sign in");
+    assert_eq!(response.status().as_u16(), 200);
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .expect("a session cookie")
+        .to_owned();
+    let session: serde_json::Value = response.json().expect("the session");
+    let csrf = session["csrf_token"]
+        .as_str()
+        .expect("a CSRF token")
+        .to_owned();
+    (cookie, csrf)
+}
