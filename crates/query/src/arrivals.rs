@@ -75,7 +75,8 @@ pub fn arrivals(
         if sequence < from {
             continue;
         }
-        let matched = plan.exact || plan.matches(&parse_tail_event(sequence, event)?);
+        let matched =
+            plan.exact || plan.matches(&*parse_tail_event(&snapshot.tail, sequence, event)?);
         if matched {
             events.push((sequence, Arc::clone(&event.payload)));
             if full(&events) {

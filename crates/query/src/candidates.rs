@@ -255,12 +255,13 @@ pub(crate) fn tail_candidates<'s>(
         .collect()
 }
 
-/// A tail event parsed, for the matcher or a result.
+/// A tail event parsed (or its kept parse), for the matcher or a result.
 pub(crate) fn parse_tail_event(
+    tail: &Tail,
     sequence: u64,
     event: &TailEvent,
-) -> Result<StoredEvent, QueryError> {
-    event.parse().map_err(|error| QueryError::Damaged {
+) -> Result<Arc<StoredEvent>, QueryError> {
+    tail.parsed(event).map_err(|error| QueryError::Damaged {
         path: "write-ahead log".into(),
         reason: format!("event {sequence} does not parse: {error}"),
     })
@@ -272,10 +273,10 @@ pub(crate) fn tail_matches(
     snapshot: &Snapshot,
     plan: &Plan<'_>,
     window: Window,
-    mut found: impl FnMut(StoredEvent),
+    mut found: impl FnMut(Arc<StoredEvent>),
 ) -> Result<(), QueryError> {
     for (key, event) in tail_candidates(snapshot, plan, window) {
-        let stored = parse_tail_event(key.position, event)?;
+        let stored = parse_tail_event(&snapshot.tail, key.position, event)?;
         if plan.matches(&stored) {
             found(stored);
         }
@@ -297,9 +298,7 @@ pub fn matching_events(
             events.push(Arc::new(stored));
         })?;
     }
-    tail_matches(&snapshot, &plan, window, |stored| {
-        events.push(Arc::new(stored))
-    })?;
+    tail_matches(&snapshot, &plan, window, |stored| events.push(stored))?;
     Ok(events)
 }
 

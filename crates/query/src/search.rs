@@ -99,7 +99,7 @@ pub fn search(
         .collect();
     order.sort(&mut tail);
     for (key, event) in tail {
-        if plan.exact || plan.matches(&parse_tail_event(key.position, event)?) {
+        if plan.exact || plan.matches(&*parse_tail_event(&snapshot.tail, key.position, event)?) {
             hits.push((key, Arc::clone(&event.payload)));
             if hits.len() == want {
                 break;

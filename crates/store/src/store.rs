@@ -204,10 +204,8 @@ impl Contents {
         debug_assert_eq!(sequence, self.end(), "records arrive in log order");
         self.by_id.insert(facts.id_key, sequence);
         let leaf = leaf_hash(payload);
-        self.tail.push(Arc::new(TailEvent {
-            payload: Arc::from(payload),
-            facts,
-        }));
+        self.tail
+            .push(Arc::new(TailEvent::new(Arc::from(payload), facts)));
         self.tree.append(leaf);
         leaf
     }
@@ -251,6 +249,8 @@ pub struct StoreOptions {
     /// Where segments go; by default the data directory on the local
     /// filesystem.
     pub objects: Option<Arc<dyn ObjectStore>>,
+    /// Memory (reckoned) for parsed tail events kept between queries.
+    pub parsed_tail_bytes: usize,
 }
 
 impl Default for StoreOptions {
@@ -260,6 +260,7 @@ impl Default for StoreOptions {
             max_group_bytes: 32 << 20,
             seal_rows: 100_000,
             objects: None,
+            parsed_tail_bytes: 64 << 20,
         }
     }
 }
@@ -340,7 +341,11 @@ impl Store {
         let recorded = complete_sealed_leaves(&paths, &runtime, &segments, &manifest)?;
         let mut contents = Contents {
             expired_end: manifest.expired_end,
-            tail: Tail::new(sealed_end, options.seal_rows.max(1)),
+            tail: Tail::new(
+                sealed_end,
+                options.seal_rows.max(1),
+                options.parsed_tail_bytes,
+            ),
             ..Contents::default()
         };
         let sealed_leaves = usize::try_from(sealed_end).unwrap_or(usize::MAX);

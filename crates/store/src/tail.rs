@@ -4,13 +4,17 @@
 //! it: its sort key and its term hashes. Parsed events cost about ten
 //! times their bytes in small allocations; a tail of half a million of
 //! them would crowd out everything else, so events are parsed only when a
-//! query confirms a candidate or the seal encodes them.
+//! query confirms a candidate or the seal encodes them. A query's parse is
+//! kept for the next while a fixed budget allows ([`ParsedBudget`]): the
+//! newest events are the ones dashboards, monitors and tails ask about
+//! again and again (and each recorded read adds one).
 //!
 //! The tail grows in chunks: every `chunk_rows` events freeze into a
 //! [`Chunk`] with postings of its own, shared by every snapshot taken
 //! after; only the open chunk is copied into a snapshot, and it is small.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use evident_model::StoredEvent;
 
@@ -50,23 +54,83 @@ pub fn id_key(id: &str) -> u128 {
     twox_hash::XxHash3_128::oneshot(id.as_bytes())
 }
 
+/// A parsed event is reckoned at this many times its bytes.
+const PARSED_COST_FACTOR: usize = 10;
+
 /// One unsealed event.
 #[derive(Debug)]
 pub struct TailEvent {
     /// The exact bytes the ledger hashed.
     pub payload: Arc<[u8]>,
     pub facts: TailFacts,
+    /// Its parsed form, once a query parsed it with room in the budget.
+    parsed: OnceLock<Arc<StoredEvent>>,
+    /// What `parsed` holds of the budget, until given back (exactly once:
+    /// whoever swaps it to 0 returns it).
+    held: AtomicUsize,
+    /// Sealed: out of the live tail (snapshots may still hold it).
+    sealed: AtomicBool,
 }
 
 impl TailEvent {
+    pub fn new(payload: Arc<[u8]>, facts: TailFacts) -> TailEvent {
+        TailEvent {
+            payload,
+            facts,
+            parsed: OnceLock::new(),
+            held: AtomicUsize::new(0),
+            sealed: AtomicBool::new(false),
+        }
+    }
+
     pub fn parse(&self) -> Result<StoredEvent, serde_json::Error> {
         StoredEvent::from_bytes(&self.payload)
+    }
+
+    fn give_back(&self, budget: &ParsedBudget) {
+        budget.release(self.held.swap(0, Ordering::SeqCst));
     }
 
     fn holds(&self, hashes: &[u64]) -> bool {
         hashes
             .iter()
             .all(|hash| self.facts.terms.binary_search(hash).is_ok())
+    }
+}
+
+/// How much memory the tail's kept parses may take.
+#[derive(Debug, Default)]
+pub struct ParsedBudget {
+    limit: usize,
+    used: AtomicUsize,
+}
+
+impl ParsedBudget {
+    pub fn new(limit: usize) -> ParsedBudget {
+        ParsedBudget {
+            limit,
+            used: AtomicUsize::new(0),
+        }
+    }
+
+    /// What kept parses take now (reckoned, not measured).
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::SeqCst)
+    }
+
+    fn reserve(&self, bytes: usize) -> bool {
+        self.used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
+                let next = used.checked_add(bytes)?;
+                (next <= self.limit).then_some(next)
+            })
+            .is_ok()
+    }
+
+    fn release(&self, bytes: usize) {
+        if bytes > 0 {
+            self.used.fetch_sub(bytes, Ordering::SeqCst);
+        }
     }
 }
 
@@ -108,12 +172,14 @@ pub struct Tail {
     chunk_rows: usize,
     chunks: Vec<Arc<Chunk>>,
     open: Vec<Arc<TailEvent>>,
+    parsed: Arc<ParsedBudget>,
 }
 
 impl Tail {
     /// An empty tail starting at `start`, sealed `seal_rows` at a time:
-    /// chunks divide a segment evenly, so a seal takes whole chunks.
-    pub fn new(start: u64, seal_rows: usize) -> Tail {
+    /// chunks divide a segment evenly, so a seal takes whole chunks. Up to
+    /// `parsed_bytes` of parsed events are kept for the queries after.
+    pub fn new(start: u64, seal_rows: usize, parsed_bytes: usize) -> Tail {
         let chunk_rows = (1..=MAX_CHUNK_ROWS.min(seal_rows.max(1)))
             .rev()
             .find(|rows| seal_rows.is_multiple_of(*rows))
@@ -123,7 +189,35 @@ impl Tail {
             chunk_rows,
             chunks: Vec::new(),
             open: Vec::new(),
+            parsed: Arc::new(ParsedBudget::new(parsed_bytes)),
         }
+    }
+
+    /// `event` parsed: the kept parse, or a new one (kept when the budget
+    /// has room for it).
+    pub fn parsed(&self, event: &TailEvent) -> Result<Arc<StoredEvent>, serde_json::Error> {
+        if let Some(parsed) = event.parsed.get() {
+            return Ok(Arc::clone(parsed));
+        }
+        let parsed = Arc::new(event.parse()?);
+        let cost = event.payload.len().saturating_mul(PARSED_COST_FACTOR);
+        if !event.sealed.load(Ordering::SeqCst) && self.parsed.reserve(cost) {
+            if event.parsed.set(Arc::clone(&parsed)).is_ok() {
+                event.held.store(cost, Ordering::SeqCst);
+                // Sealed meanwhile: the seal may have missed what it held.
+                if event.sealed.load(Ordering::SeqCst) {
+                    event.give_back(&self.parsed);
+                }
+            } else {
+                self.parsed.release(cost);
+            }
+        }
+        Ok(parsed)
+    }
+
+    /// The budget of kept parses.
+    pub fn parsed_budget(&self) -> &ParsedBudget {
+        &self.parsed
     }
 
     pub fn start(&self) -> u64 {
@@ -204,10 +298,16 @@ impl Tail {
         );
         let chunks = (count / self.chunk_rows).min(self.chunks.len());
         self.start += (chunks * self.chunk_rows) as u64;
-        self.chunks
+        let sealed: Vec<Arc<TailEvent>> = self
+            .chunks
             .drain(..chunks)
             .flat_map(|chunk| chunk.events.clone())
-            .collect()
+            .collect();
+        for event in &sealed {
+            event.sealed.store(true, Ordering::SeqCst);
+            event.give_back(&self.parsed);
+        }
+        sealed
     }
 }
 
@@ -216,29 +316,74 @@ mod tests {
     use super::*;
 
     fn event(terms: &[u64]) -> Arc<TailEvent> {
-        Arc::new(TailEvent {
-            payload: Arc::from(&b"{}"[..]),
-            facts: TailFacts {
+        Arc::new(TailEvent::new(
+            Arc::from(&b"{}"[..]),
+            TailFacts {
                 time: 0,
                 tiebreaker: 0,
                 id_key: 0,
                 terms: terms.into(),
             },
-        })
+        ))
     }
 
     #[test]
     fn chunks_divide_the_seal_size() {
-        assert_eq!(Tail::new(0, 100_000).chunk_rows, 4000);
-        assert_eq!(Tail::new(0, 64).chunk_rows, 64);
-        assert_eq!(Tail::new(0, 7).chunk_rows, 7);
+        assert_eq!(Tail::new(0, 100_000, 0).chunk_rows, 4000);
+        assert_eq!(Tail::new(0, 64, 0).chunk_rows, 64);
+        assert_eq!(Tail::new(0, 7, 0).chunk_rows, 7);
         // A prime seal size leaves chunks of one event: correct, if slow.
-        assert_eq!(Tail::new(0, 8191).chunk_rows, 1);
+        assert_eq!(Tail::new(0, 8191, 0).chunk_rows, 1);
+    }
+
+    fn stored(id: &str) -> Arc<TailEvent> {
+        let event = StoredEvent {
+            id: id.to_owned(),
+            discovery_timestamp: evident_model::Timestamp::now(),
+            tiebreaker: 0,
+            random_draw: 0.5,
+            ingest_size_in_bytes: 0,
+            truncated: false,
+            event: evident_model::Event::default(),
+        };
+        let facts = TailFacts::of(&event);
+        Arc::new(TailEvent::new(Arc::from(event.to_bytes()), facts))
+    }
+
+    #[test]
+    fn parses_are_kept_within_the_budget_and_given_back_at_the_seal()
+    -> Result<(), serde_json::Error> {
+        let events: Vec<Arc<TailEvent>> = (0..4).map(|i| stored(&format!("e{i}"))).collect();
+        let cost = events[0].payload.len() * PARSED_COST_FACTOR;
+        // Room for two.
+        let mut tail = Tail::new(0, 2, 2 * cost + cost / 2);
+        for event in &events {
+            tail.push(Arc::clone(event));
+        }
+        let first = tail.parsed(&events[0])?;
+        assert_eq!(first.id, "e0");
+        assert!(Arc::ptr_eq(&first, &tail.parsed(&events[0])?), "kept");
+        tail.parsed(&events[1])?;
+        let third = tail.parsed(&events[2])?;
+        assert!(!Arc::ptr_eq(&third, &tail.parsed(&events[2])?), "no room");
+        assert_eq!(tail.parsed_budget().used(), 2 * cost);
+        // The first chunk is sealed: its parses leave the budget.
+        tail.drop_front(2);
+        assert_eq!(tail.parsed_budget().used(), 0);
+        let again = tail.parsed(&events[2])?;
+        assert!(Arc::ptr_eq(&again, &tail.parsed(&events[2])?), "room again");
+        // A sealed event a snapshot still holds is parsed, never kept.
+        tail.parsed(&events[0])?;
+        let sealed = stored("sealed");
+        sealed.sealed.store(true, Ordering::SeqCst);
+        tail.parsed(&sealed)?;
+        assert_eq!(tail.parsed_budget().used(), cost);
+        Ok(())
     }
 
     #[test]
     fn candidates_come_from_frozen_and_open_chunks_in_log_order() {
-        let mut tail = Tail::new(10, 4);
+        let mut tail = Tail::new(10, 4, 0);
         for index in 0..11u64 {
             tail.push(event(&[index % 3, 100]));
         }
