@@ -23,6 +23,20 @@ use crate::metrics::{Internal, Metrics, Sample};
 use crate::retention::RetentionStore;
 use crate::views::ViewStore;
 
+/// How a read's audit record is kept before the read is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadAudit {
+    /// Reads are not recorded.
+    Off,
+    /// The record is written to the log before the answer and durable a
+    /// fsync later (the fsync follows at once): a process crash cannot lose
+    /// it, a machine crash during that fsync can. The default: a question
+    /// does not wait a fsync.
+    Written,
+    /// The record is durable before the answer, as every change is.
+    Durable,
+}
+
 /// How the service sheds load.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -33,9 +47,9 @@ pub struct Settings {
     /// Memory for decoding request bodies and files, shared by intake and
     /// import.
     pub decode_memory_bytes: usize,
-    /// Record every read (searches, aggregations, exports, live tails,
-    /// proofs) as an audit event before answering it (on by default).
-    pub audit_reads: bool,
+    /// Whether and how every read (searches, aggregations, exports, live
+    /// tails, proofs) is recorded as an audit event before it is answered.
+    pub audit_reads: ReadAudit,
     /// Failed key checks are recorded once per window, per key and address.
     pub failed_checks_window: Duration,
     /// When failed sign-ins lock an account or refuse an address.
@@ -52,7 +66,7 @@ impl Default for Settings {
             max_pending_bytes: 256 << 20,
             max_unsealed_events: 500_000,
             decode_memory_bytes: 1 << 30,
-            audit_reads: true,
+            audit_reads: ReadAudit::Written,
             failed_checks_window: Duration::from_secs(60),
             sign_in: SignInLimits::default(),
             sso: None,

@@ -166,7 +166,7 @@ mod tests {
             None,
             // Only the proofs here: their own records would grow the tree.
             Settings {
-                audit_reads: false,
+                audit_reads: crate::ReadAudit::Off,
                 ..Settings::default()
             },
         )?;

@@ -44,4 +44,4 @@ pub mod views;
 
 pub use actor::{Actor, Surface};
 pub use error::{AppError, ErrorKind};
-pub use evident::{Evident, Settings};
+pub use evident::{Evident, ReadAudit, Settings};

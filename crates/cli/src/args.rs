@@ -160,6 +160,19 @@ pub struct KeysArgs {
     pub action: KeysAction,
 }
 
+/// How `serve` records reads (see `--audit-reads`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReadAuditArg {
+    /// Unrecorded.
+    #[value(alias = "false")]
+    Off,
+    /// Written to the log before the answer, durable a fsync later.
+    #[value(alias = "true")]
+    Written,
+    /// Durable before the answer.
+    Durable,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum KeyKindArg {
     /// Sends events (DD-API-KEY).
@@ -332,11 +345,13 @@ pub struct ServeArgs {
     pub decode_memory_mib: usize,
 
     /// Record every read (search, aggregation, export, live tail, proof)
-    /// as an audit event (`@evt.name:audit_logs_query`), durable before the
-    /// answer: a read that cannot be recorded (a full disk) is refused, as
-    /// SQL is. `false` answers reads unrecorded.
-    #[arg(long, env = "EVIDENT_AUDIT_READS", default_value_t = true, action = clap::ArgAction::Set)]
-    pub audit_reads: bool,
+    /// as an audit event (`@evt.name:audit_logs_query`) before answering
+    /// it: `written` (the default; also `true`) to the log, durable a fsync
+    /// later; `durable` before the answer, as changes and SQL statements
+    /// are; `off` (also `false`) unrecorded. A read that cannot be recorded
+    /// (a full disk) is refused.
+    #[arg(long, env = "EVIDENT_AUDIT_READS", value_enum, default_value_t = ReadAuditArg::Written)]
+    pub audit_reads: ReadAuditArg,
 
     /// Failed key checks are recorded once per this many seconds, one
     /// event per key fingerprint and client address.

@@ -10,12 +10,12 @@ use evident_app::access::Access;
 use evident_app::import::bucket::{self, BucketUrl, S3Options};
 use evident_app::import::poller::{BucketSource, Positions};
 use evident_app::metrics::Sample;
-use evident_app::{Evident, Settings};
+use evident_app::{Evident, ReadAudit, Settings};
 use evident_sources::geoip::GeoIp;
 use evident_store::{Store, StoreOptions};
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::ServeArgs;
+use crate::cli::{ReadAuditArg, ServeArgs};
 
 /// How often a checkpoint is signed while events arrive, and full segments
 /// sealed.
@@ -148,7 +148,11 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         max_pending_bytes: args.max_pending_bytes,
         max_unsealed_events: args.max_unsealed_events,
         decode_memory_bytes: args.decode_memory_mib.saturating_mul(1 << 20),
-        audit_reads: args.audit_reads,
+        audit_reads: match args.audit_reads {
+            ReadAuditArg::Off => ReadAudit::Off,
+            ReadAuditArg::Written => ReadAudit::Written,
+            ReadAuditArg::Durable => ReadAudit::Durable,
+        },
         retention_days: args.retention_days,
         failed_checks_window: Duration::from_secs(args.failed_key_window_seconds.max(1)),
         ..Settings::default()

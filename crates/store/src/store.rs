@@ -50,7 +50,8 @@ use crate::segment::{
 use crate::tail::{Tail, TailEvent, TailFacts, id_key};
 use crate::term_index::{Prehashed, TermIndex, event_term_hashes};
 use crate::value_counts::{self, ValueCounts};
-use crate::wal::{CommitReply, GroupCommit, Wal, WalError, WalOptions};
+use crate::visibility::Visibility;
+use crate::wal::{Acknowledge, CommitReply, GroupCommit, Wal, WalError, WalOptions};
 use evident_durable::{self as durable, JsonLines};
 
 #[derive(Debug, thiserror::Error)]
@@ -236,6 +237,7 @@ pub struct Store {
     runtime: IoRuntime,
     seal_rows: usize,
     pending_bytes: Arc<AtomicUsize>,
+    visibility: Arc<Visibility>,
 }
 
 /// Options for [`Store::open`].
@@ -413,21 +415,26 @@ impl Store {
             .append(true)
             .open(paths.leaves())
             .map_err(io_error(format!("opening {}", paths.leaves().display())))?;
+        let visibility = Arc::new(Visibility::new(contents.end()));
         let contents = Arc::new(RwLock::new(contents));
         let hook_contents = Arc::clone(&contents);
+        let hook_visibility = Arc::clone(&visibility);
         let commit = GroupCommit::start(
             wal,
             options.max_group_bytes,
             Box::new(move |first, payloads, facts: Vec<TailFacts>| {
-                let mut contents = match hook_contents.write() {
-                    Ok(contents) => contents,
-                    Err(poisoned) => poisoned.into_inner(),
-                };
                 let mut hashes = Vec::with_capacity(payloads.len() * 32);
-                for (offset, (payload, facts)) in payloads.iter().zip(facts).enumerate() {
-                    let leaf = contents.push_event(first + offset as u64, payload, facts);
-                    hashes.extend_from_slice(leaf.as_bytes());
+                {
+                    let mut contents = match hook_contents.write() {
+                        Ok(contents) => contents,
+                        Err(poisoned) => poisoned.into_inner(),
+                    };
+                    for (offset, (payload, facts)) in payloads.iter().zip(facts).enumerate() {
+                        let leaf = contents.push_event(first + offset as u64, payload, facts);
+                        hashes.extend_from_slice(leaf.as_bytes());
+                    }
                 }
+                hook_visibility.made_visible(first + payloads.len() as u64);
                 // Not synced: the log is the durable copy, and a missing tail
                 // of this file is rebuilt from it on the next start.
                 if let Err(error) = leaves_file.write_all(&hashes) {
@@ -448,6 +455,7 @@ impl Store {
             runtime,
             seal_rows: options.seal_rows.max(1),
             pending_bytes: Arc::new(AtomicUsize::new(0)),
+            visibility,
         })
     }
 
@@ -636,6 +644,19 @@ impl Store {
         Commit::submit(|reply| self.append(events, reply))
     }
 
+    /// Like [`Store::commit`], resolved once the events are written to the
+    /// log, before the fsync that follows at once: for records whose
+    /// submitter must not wait a fsync (the records of reads). A crash of
+    /// the machine during that fsync can lose them; a crash of the process
+    /// cannot. They join the tail and the tree after the fsync, and a query
+    /// that starts after the answer sees them all the same (its snapshot
+    /// waits for the rest of that fsync).
+    pub fn commit_written(&self, events: Vec<StoredEvent>) -> Commit {
+        let payloads: Vec<Vec<u8>> = events.iter().map(StoredEvent::to_bytes).collect();
+        let facts = events.iter().map(TailFacts::of).collect();
+        Commit::submit(|reply| self.submit(payloads, facts, Acknowledge::Written, reply))
+    }
+
     /// [`Store::commit`] of events already encoded (see
     /// [`Store::append_encoded`]).
     pub fn commit_encoded(&self, payloads: Vec<Vec<u8>>, facts: Vec<TailFacts>) -> Commit {
@@ -651,15 +672,30 @@ impl Store {
         facts: Vec<TailFacts>,
         reply: CommitReply,
     ) {
+        self.submit(payloads, facts, Acknowledge::Durable, reply);
+    }
+
+    fn submit(
+        &self,
+        payloads: Vec<Vec<u8>>,
+        facts: Vec<TailFacts>,
+        acknowledge: Acknowledge,
+        reply: CommitReply,
+    ) {
         debug_assert_eq!(facts.len(), payloads.len());
         let bytes: usize = payloads.iter().map(Vec::len).sum();
         self.pending_bytes.fetch_add(bytes, Ordering::Relaxed);
         let pending = Arc::clone(&self.pending_bytes);
+        let visibility = Arc::clone(&self.visibility);
         self.commit.submit(
             payloads,
             facts,
+            acknowledge,
             Box::new(move |result| {
                 pending.fetch_sub(bytes, Ordering::Relaxed);
+                if let (Acknowledge::Written, Ok(range)) = (acknowledge, &result) {
+                    visibility.answered(range.end);
+                }
                 reply(result);
             }),
         );
@@ -671,8 +707,11 @@ impl Store {
         self.pending_bytes.load(Ordering::Relaxed)
     }
 
-    /// The sealed segments and the unsealed tail as of now.
+    /// The sealed segments and the unsealed tail as of now, including
+    /// every batch already answered (it may wait for the end of a fsync
+    /// under way, see [`Store::commit_written`]).
     pub fn snapshot(&self) -> Snapshot {
+        self.visibility.wait_for_answered();
         let contents = self.read();
         Snapshot {
             sealed: contents.sealed.clone(),

@@ -16,6 +16,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use crate::Evident;
+use crate::ReadAudit;
 use crate::activity::{ReadActivity, read_event};
 use crate::actor::Actor;
 use crate::error::{AppError, ErrorKind};
@@ -33,13 +34,15 @@ impl Evident {
         actor: &Actor,
         read: &ReadActivity<'_>,
     ) -> Option<evident_store::Commit> {
-        self.settings.audit_reads.then(|| {
-            self.store
-                .commit(vec![self.located(read_event(actor, read))])
-        })
+        let record = || vec![self.located(read_event(actor, read))];
+        match self.settings.audit_reads {
+            ReadAudit::Off => None,
+            ReadAudit::Written => Some(self.store.commit_written(record())),
+            ReadAudit::Durable => Some(self.store.commit(record())),
+        }
     }
 
-    /// Waits for a read's record to be durable.
+    /// Waits for a read's record to be kept (see [`ReadAudit`]).
     pub(crate) async fn finish_read_record(
         &self,
         record: Option<evident_store::Commit>,

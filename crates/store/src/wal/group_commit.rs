@@ -8,6 +8,12 @@
 //! A batch may carry an attachment `A` (the store passes the parsed events
 //! along, so nothing is decoded twice); it is handed to the durability hook
 //! with the batch.
+//!
+//! A batch is answered once durable, or, when its submitter asks for
+//! [`Acknowledge::Written`], once written (in the operating system's cache,
+//! so that the process may die without losing it), with the group's fsync
+//! following at once. Either way the durability hook sees it only after the
+//! fsync.
 
 use std::ops::Range;
 use std::sync::mpsc;
@@ -32,10 +38,23 @@ enum Request<A> {
     Maintain(Maintenance),
 }
 
+/// When a batch's reply goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acknowledge {
+    /// After the fsync that makes it durable.
+    Durable,
+    /// After it is written, before that fsync: a crash of the machine (not
+    /// of the process) during that one fsync, or the fsync failing, can
+    /// lose a batch already answered.
+    Written,
+}
+
 struct Append<A> {
     payloads: Vec<Vec<u8>>,
     attachment: A,
-    reply: CommitReply,
+    acknowledge: Acknowledge,
+    /// Taken when the reply goes out.
+    reply: Option<CommitReply>,
 }
 
 /// The handle to the commit thread. Dropping it lets the thread finish the
@@ -66,19 +85,29 @@ impl<A: Send + 'static> GroupCommit<A> {
     }
 
     /// Queues a batch; `reply` runs on the commit thread once the batch is
-    /// durable (or failed).
-    pub fn submit(&self, payloads: Vec<Vec<u8>>, attachment: A, reply: CommitReply) {
+    /// durable (or failed), or written when `acknowledge` says so.
+    pub fn submit(
+        &self,
+        payloads: Vec<Vec<u8>>,
+        attachment: A,
+        acknowledge: Acknowledge,
+        reply: CommitReply,
+    ) {
         let request = Request::Append(Append {
             payloads,
             attachment,
-            reply,
+            acknowledge,
+            reply: Some(reply),
         });
         let unsent = match &self.sender {
             Some(sender) => sender.send(request).err().map(|error| error.0),
             None => Some(request),
         };
-        if let Some(Request::Append(append)) = unsent {
-            (append.reply)(Err(WalError::Poisoned(
+        if let Some(Request::Append(Append {
+            reply: Some(reply), ..
+        })) = unsent
+        {
+            reply(Err(WalError::Poisoned(
                 "the write-ahead log is shut down".into(),
             )));
         }
@@ -138,7 +167,7 @@ fn commit_loop<A>(
     wal
 }
 
-fn commit_group<A>(wal: &mut Wal, group: Vec<Append<A>>, on_durable: &mut OnDurable<A>) {
+fn commit_group<A>(wal: &mut Wal, mut group: Vec<Append<A>>, on_durable: &mut OnDurable<A>) {
     if group.is_empty() {
         return;
     }
@@ -146,6 +175,16 @@ fn commit_group<A>(wal: &mut Wal, group: Vec<Append<A>>, on_durable: &mut OnDura
         .iter()
         .map(|append| wal.append(&append.payloads))
         .collect();
+    // A batch that failed to be written is answered with the rest.
+    let mut answered_early = 0usize;
+    for (append, result) in group.iter_mut().zip(&appended) {
+        if let (Acknowledge::Written, Ok(range)) = (append.acknowledge, result)
+            && let Some(reply) = append.reply.take()
+        {
+            answered_early += append.payloads.len();
+            reply(Ok(range.clone()));
+        }
+    }
     let synced = if appended.iter().any(Result::is_ok) {
         wal.sync()
     } else {
@@ -157,13 +196,24 @@ fn commit_group<A>(wal: &mut Wal, group: Vec<Append<A>>, on_durable: &mut OnDura
                 if let Ok(range) = &result {
                     on_durable(range.start, &append.payloads, append.attachment);
                 }
-                (append.reply)(result);
+                if let Some(reply) = append.reply {
+                    reply(result);
+                }
             }
         }
         Err(error) => {
+            if answered_early > 0 {
+                tracing::error!(
+                    records = answered_early,
+                    %error,
+                    "records answered once written may be lost: the fsync after them failed"
+                );
+            }
             let reason = error.to_string();
             for append in group {
-                (append.reply)(Err(WalError::Poisoned(reason.clone())));
+                if let Some(reply) = append.reply {
+                    reply(Err(WalError::Poisoned(reason.clone())));
+                }
             }
         }
     }

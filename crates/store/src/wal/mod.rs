@@ -26,7 +26,7 @@ use std::io::{self, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-pub use group_commit::{CommitReply, GroupCommit, Maintenance};
+pub use group_commit::{Acknowledge, CommitReply, GroupCommit, Maintenance};
 pub use record::MAX_RECORD_BYTES;
 use record::{Decoded, decode, encode};
 

@@ -551,3 +551,26 @@ fn a_checkpoint_torn_by_a_crash_is_cut_and_the_store_keeps_opening() {
     let report = verify(directory.path(), None).expect("verify runs");
     assert!(report.is_ok(), "{:?}", report.problems);
 }
+
+/// A batch answered once written (before its fsync) is in every snapshot
+/// taken after the answer, and durable once the store closes.
+#[test]
+fn what_was_answered_once_written_is_in_every_snapshot_after() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(directory.path(), StoreOptions::default()).expect("open");
+    for index in 0..200 {
+        let range = store
+            .commit_written(vec![stored(index)])
+            .wait()
+            .expect("written");
+        assert_eq!(range, index..index + 1);
+        assert_eq!(
+            store.snapshot().tail.end(),
+            index + 1,
+            "the snapshot after the answer holds the batch"
+        );
+    }
+    drop(store);
+    let store = Store::open(directory.path(), StoreOptions::default()).expect("reopen");
+    assert_eq!(store.len(), 200);
+}

@@ -4,8 +4,9 @@
 use std::fs;
 use std::path::Path;
 use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
 
-use evident_store::wal::{GroupCommit, Wal, WalError, WalOptions};
+use evident_store::wal::{Acknowledge, GroupCommit, Wal, WalError, WalOptions};
 use proptest::prelude::*;
 
 fn open(directory: &Path, file_bytes: u64) -> (Wal, Vec<(u64, Vec<u8>)>) {
@@ -215,6 +216,12 @@ fn group_commit_orders_and_acknowledges_every_batch() {
                     commit.submit(
                         payloads,
                         (),
+                        // Half answered once written: the order holds alike.
+                        if writer % 2 == 0 {
+                            Acknowledge::Durable
+                        } else {
+                            Acknowledge::Written
+                        },
                         Box::new(move |result| {
                             let _ = sender.send(result.map_err(|error| error.to_string()));
                         }),
@@ -238,19 +245,80 @@ fn group_commit_orders_and_acknowledges_every_batch() {
         assert_eq!((range.start, range.end - range.start), (next, 3));
         next = range.end;
     }
+    // Batches answered once written may still be in the hook: shutting
+    // down finishes it.
+    let wal = Arc::into_inner(commit)
+        .expect("sole owner")
+        .shut_down()
+        .expect("the log comes back");
     assert_eq!(
         *seen.lock().expect("lock"),
         (0..1200).collect::<Vec<_>>(),
         "the hook sees log order"
     );
-    let wal = Arc::into_inner(commit)
-        .expect("sole owner")
-        .shut_down()
-        .expect("the log comes back");
     assert_eq!(wal.next_sequence(), 1200);
     drop(wal);
     let (_, replayed) = open(directory.path(), 1 << 16);
     assert_eq!(replayed.len(), 1200);
+}
+
+/// A batch acknowledged once written is answered before the durability
+/// hook (which runs after the fsync) has seen it; one acknowledged once
+/// durable only after.
+#[test]
+fn a_written_batch_is_answered_before_its_fsync_and_a_durable_one_after() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let (wal, _) = open(directory.path(), 1 << 16);
+    let (release, held) = mpsc::channel::<()>();
+    let held = Mutex::new(held);
+    let commit = GroupCommit::start(
+        wal,
+        1 << 20,
+        Box::new(move |_, _, (): ()| {
+            // The hook of the first group waits for the test.
+            let _ = held
+                .lock()
+                .expect("lock")
+                .recv_timeout(Duration::from_secs(10));
+        }),
+    )
+    .expect("start");
+    let answer = |acknowledge| {
+        let (sender, receiver) = mpsc::channel();
+        commit.submit(
+            vec![payload(0)],
+            (),
+            acknowledge,
+            Box::new(move |result| {
+                let _ = sender.send(result.map_err(|error| error.to_string()));
+            }),
+        );
+        receiver
+    };
+    let written = answer(Acknowledge::Written);
+    let range = written
+        .recv_timeout(Duration::from_secs(5))
+        .expect("answered while the hook still holds the group")
+        .expect("written");
+    assert_eq!(range, 0..1);
+    let durable = answer(Acknowledge::Durable);
+    assert!(
+        durable.recv_timeout(Duration::from_millis(300)).is_err(),
+        "a durable batch waits for the hook of the group before it"
+    );
+    release.send(()).expect("release");
+    release.send(()).expect("release");
+    assert_eq!(
+        durable
+            .recv_timeout(Duration::from_secs(5))
+            .expect("answered")
+            .expect("durable"),
+        1..2
+    );
+    let wal = commit.shut_down().expect("the log comes back");
+    drop(wal);
+    let (_, replayed) = open(directory.path(), 1 << 16);
+    assert_eq!(replayed.len(), 2, "both batches are in the log");
 }
 
 proptest! {
