@@ -654,7 +654,10 @@ impl Store {
     pub fn commit_written(&self, events: Vec<StoredEvent>) -> Commit {
         let payloads: Vec<Vec<u8>> = events.iter().map(StoredEvent::to_bytes).collect();
         let facts = events.iter().map(TailFacts::of).collect();
-        Commit::submit(|reply| self.submit(payloads, facts, Acknowledge::Written, reply))
+        let mut commit =
+            Commit::submit(|reply| self.submit(payloads, facts, Acknowledge::Written, reply));
+        commit.answered = Some(Arc::clone(&self.visibility));
+        commit
     }
 
     /// [`Store::commit`] of events already encoded (see
@@ -686,16 +689,12 @@ impl Store {
         let bytes: usize = payloads.iter().map(Vec::len).sum();
         self.pending_bytes.fetch_add(bytes, Ordering::Relaxed);
         let pending = Arc::clone(&self.pending_bytes);
-        let visibility = Arc::clone(&self.visibility);
         self.commit.submit(
             payloads,
             facts,
             acknowledge,
             Box::new(move |result| {
                 pending.fetch_sub(bytes, Ordering::Relaxed);
-                if let (Acknowledge::Written, Ok(range)) = (acknowledge, &result) {
-                    visibility.answered(range.end);
-                }
                 reply(result);
             }),
         );
@@ -1304,7 +1303,14 @@ pub fn append_and_wait(store: &Store, events: &[StoredEvent]) -> Result<Range<u6
 /// callers, [`Commit::wait`]ed by blocking ones. The one way evident
 /// appends and waits, so every caller sees the same outcomes.
 #[derive(Debug)]
-pub struct Commit(tokio::sync::oneshot::Receiver<Result<Range<u64>, WalError>>);
+pub struct Commit {
+    outcome: tokio::sync::oneshot::Receiver<Result<Range<u64>, WalError>>,
+    /// For a commit answered once written: where its answer is noted when
+    /// its submitter receives it, so that the snapshots after include it.
+    /// Noted then, not when written, so that the submitter's own queries
+    /// running meanwhile do not wait for its fsync.
+    answered: Option<Arc<Visibility>>,
+}
 
 impl Commit {
     fn submit(submit: impl FnOnce(CommitReply)) -> Commit {
@@ -1312,18 +1318,27 @@ impl Commit {
         submit(Box::new(move |result| {
             let _ = sender.send(result);
         }));
-        Commit(receiver)
+        Commit {
+            outcome: receiver,
+            answered: None,
+        }
     }
 
     fn outcome(
+        answered: Option<&Visibility>,
         received: Result<Result<Range<u64>, WalError>, tokio::sync::oneshot::error::RecvError>,
     ) -> Result<Range<u64>, WalError> {
-        received.unwrap_or_else(|_| Err(WalError::Poisoned("the write-ahead log stopped".into())))
+        let outcome = received
+            .unwrap_or_else(|_| Err(WalError::Poisoned("the write-ahead log stopped".into())));
+        if let (Some(visibility), Ok(range)) = (answered, &outcome) {
+            visibility.answered(range.end);
+        }
+        outcome
     }
 
     /// Blocks until durable (or failed). Not on an async thread.
     pub fn wait(self) -> Result<Range<u64>, WalError> {
-        Commit::outcome(self.0.blocking_recv())
+        Commit::outcome(self.answered.as_deref(), self.outcome.blocking_recv())
     }
 }
 
@@ -1334,8 +1349,7 @@ impl std::future::Future for Commit {
         mut self: std::pin::Pin<&mut Self>,
         context: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
-        std::pin::Pin::new(&mut self.0)
-            .poll(context)
-            .map(Commit::outcome)
+        let received = std::task::ready!(std::pin::Pin::new(&mut self.outcome).poll(context));
+        std::task::Poll::Ready(Commit::outcome(self.answered.as_deref(), received))
     }
 }

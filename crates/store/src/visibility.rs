@@ -5,6 +5,9 @@
 //! after such an answer must still see that batch, so taking a snapshot
 //! first waits for every batch answered so far to be visible: in practice
 //! for the rest of one fsync already under way, and usually not at all.
+//! A batch counts as answered when its submitter receives the
+//! acknowledgement (after its own read ran), not when it is written, so a
+//! read never waits for the fsync of its own record.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
@@ -35,7 +38,8 @@ impl Visibility {
         }
     }
 
-    /// A batch ending at `end` is answered (before it is visible).
+    /// A batch ending at `end` is answered to its submitter (before it may
+    /// be visible).
     pub(crate) fn answered(&self, end: u64) {
         self.answered_end.fetch_max(end, Ordering::AcqRel);
     }
