@@ -9,9 +9,13 @@
 //! newest events are the ones dashboards, monitors and tails ask about
 //! again and again (and each recorded read adds one).
 //!
-//! The tail grows in chunks: every `chunk_rows` events freeze into a
-//! [`Chunk`] with postings of its own, shared by every snapshot taken
-//! after; only the open chunk is copied into a snapshot, and it is small.
+//! The tail grows in chunks: every `small_rows` events (about 64) freeze
+//! into a small [`Chunk`] with postings of its own, and every `chunk_rows`
+//! (about 4000) of those merge into a large one, shared by every snapshot
+//! taken after. A snapshot copies a few dozen chunk handles and fewer than
+//! `small_rows` open events, and a query scans no more than those one by
+//! one: a tail that grows by one event between two queries (each read's
+//! record) costs them next to nothing.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -20,8 +24,20 @@ use evident_model::StoredEvent;
 
 use crate::term_index::{Prehashed, event_term_hashes, intersect};
 
-/// Largest frozen chunk: the open chunk a snapshot copies stays below it.
+/// Largest frozen chunk.
 const MAX_CHUNK_ROWS: usize = 4096;
+
+/// Largest small chunk: the open events a snapshot copies and a query scans
+/// stay below it.
+const MAX_SMALL_ROWS: usize = 64;
+
+/// The largest divisor of `rows` up to `most`.
+fn divisor_up_to(rows: usize, most: usize) -> usize {
+    (1..=most.min(rows.max(1)))
+        .rev()
+        .find(|divisor| rows.is_multiple_of(*divisor))
+        .unwrap_or(1)
+}
 
 /// What the tail keeps of an event besides its bytes, derived at intake
 /// from the parsed event (so that the commit thread parses nothing).
@@ -170,7 +186,14 @@ pub struct Tail {
     /// Sequence number of the first event.
     start: u64,
     chunk_rows: usize,
+    /// Divides `chunk_rows`.
+    small_rows: usize,
+    /// Large chunks, `chunk_rows` events each.
     chunks: Vec<Arc<Chunk>>,
+    /// Small chunks after them, `small_rows` events each, together fewer
+    /// than `chunk_rows`.
+    small: Vec<Arc<Chunk>>,
+    /// Fewer than `small_rows` events after them.
     open: Vec<Arc<TailEvent>>,
     parsed: Arc<ParsedBudget>,
 }
@@ -180,14 +203,13 @@ impl Tail {
     /// chunks divide a segment evenly, so a seal takes whole chunks. Up to
     /// `parsed_bytes` of parsed events are kept for the queries after.
     pub fn new(start: u64, seal_rows: usize, parsed_bytes: usize) -> Tail {
-        let chunk_rows = (1..=MAX_CHUNK_ROWS.min(seal_rows.max(1)))
-            .rev()
-            .find(|rows| seal_rows.is_multiple_of(*rows))
-            .unwrap_or(1);
+        let chunk_rows = divisor_up_to(seal_rows, MAX_CHUNK_ROWS);
         Tail {
             start,
             chunk_rows,
+            small_rows: divisor_up_to(chunk_rows, MAX_SMALL_ROWS),
             chunks: Vec::new(),
+            small: Vec::new(),
             open: Vec::new(),
             parsed: Arc::new(ParsedBudget::new(parsed_bytes)),
         }
@@ -225,7 +247,7 @@ impl Tail {
     }
 
     pub fn len(&self) -> usize {
-        self.chunks.len() * self.chunk_rows + self.open.len()
+        self.chunks.len() * self.chunk_rows + self.small.len() * self.small_rows + self.open.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -239,18 +261,33 @@ impl Tail {
 
     pub fn push(&mut self, event: Arc<TailEvent>) {
         self.open.push(event);
-        if self.open.len() == self.chunk_rows {
+        if self.open.len() == self.small_rows {
             let events = std::mem::take(&mut self.open);
-            self.chunks.push(Arc::new(Chunk::freeze(events)));
+            self.small.push(Arc::new(Chunk::freeze(events)));
+            if self.small.len() * self.small_rows == self.chunk_rows {
+                let events = self
+                    .small
+                    .drain(..)
+                    .flat_map(|chunk| chunk.events.clone())
+                    .collect();
+                self.chunks.push(Arc::new(Chunk::freeze(events)));
+            }
         }
     }
 
     pub fn get(&self, sequence: u64) -> Option<&Arc<TailEvent>> {
         let offset = usize::try_from(sequence.checked_sub(self.start)?).ok()?;
         let (chunk, row) = (offset / self.chunk_rows, offset % self.chunk_rows);
-        match self.chunks.get(chunk) {
+        if let Some(chunk) = self.chunks.get(chunk) {
+            return chunk.events.get(row);
+        }
+        if chunk > self.chunks.len() {
+            return None;
+        }
+        let (small, row) = (row / self.small_rows, row % self.small_rows);
+        match self.small.get(small) {
             Some(chunk) => chunk.events.get(row),
-            None if chunk == self.chunks.len() => self.open.get(row),
+            None if small == self.small.len() => self.open.get(row),
             None => None,
         }
     }
@@ -259,6 +296,7 @@ impl Tail {
     pub fn iter(&self) -> impl Iterator<Item = (u64, &Arc<TailEvent>)> {
         self.chunks
             .iter()
+            .chain(self.small.iter())
             .flat_map(|chunk| chunk.events.iter())
             .chain(self.open.iter())
             .zip(self.start..)
@@ -273,13 +311,13 @@ impl Tail {
         }
         let mut found = Vec::new();
         let mut first = self.start;
-        for chunk in &self.chunks {
+        for chunk in self.chunks.iter().chain(self.small.iter()) {
             for row in chunk.candidates(hashes) {
                 if let Some(event) = chunk.events.get(row as usize) {
                     found.push((first + u64::from(row), event));
                 }
             }
-            first += self.chunk_rows as u64;
+            first += chunk.events.len() as u64;
         }
         for (event, sequence) in self.open.iter().zip(first..) {
             if event.holds(hashes) {
@@ -330,6 +368,7 @@ mod tests {
     #[test]
     fn chunks_divide_the_seal_size() {
         assert_eq!(Tail::new(0, 100_000, 0).chunk_rows, 4000);
+        assert_eq!(Tail::new(0, 100_000, 0).small_rows, 50);
         assert_eq!(Tail::new(0, 64, 0).chunk_rows, 64);
         assert_eq!(Tail::new(0, 7, 0).chunk_rows, 7);
         // A prime seal size leaves chunks of one event: correct, if slow.
@@ -379,6 +418,53 @@ mod tests {
         tail.parsed(&sealed)?;
         assert_eq!(tail.parsed_budget().used(), cost);
         Ok(())
+    }
+
+    /// Large, small and open events together answer as one list would.
+    #[test]
+    fn large_small_and_open_chunks_answer_as_one_list() {
+        let mut tail = Tail::new(1000, 200, 0);
+        assert_eq!((tail.chunk_rows, tail.small_rows), (200, 50));
+        let terms = |index: u64| vec![index % 7, 100 + index % 3];
+        let mut reference: Vec<(u64, Vec<u64>)> = Vec::new();
+        let check = |tail: &Tail, reference: &[(u64, Vec<u64>)]| {
+            assert_eq!(tail.len(), reference.len());
+            for wanted in [vec![3], vec![3, 101], vec![100], vec![]] {
+                let mut sorted = wanted.clone();
+                sorted.sort_unstable();
+                let found: Vec<u64> = tail.candidates(&sorted).iter().map(|(s, _)| *s).collect();
+                let expected: Vec<u64> = reference
+                    .iter()
+                    .filter(|(_, terms)| sorted.iter().all(|term| terms.contains(term)))
+                    .map(|(sequence, _)| *sequence)
+                    .collect();
+                assert_eq!(found, expected, "terms {sorted:?}");
+            }
+            for (sequence, terms) in reference {
+                assert_eq!(
+                    &*tail.get(*sequence).expect("there").facts.terms,
+                    terms.as_slice()
+                );
+            }
+            assert!(tail.get(tail.end()).is_none());
+        };
+        for index in 0..537u64 {
+            let mut own = terms(index);
+            own.sort_unstable();
+            tail.push(event(&own));
+            reference.push((1000 + index, own));
+            if index % 61 == 0 || index == 536 {
+                check(&tail, &reference);
+            }
+        }
+        assert_eq!(
+            (tail.chunks.len(), tail.small.len(), tail.open.len()),
+            (2, 2, 37)
+        );
+        assert_eq!(tail.drop_front(200).len(), 200);
+        reference.drain(..200);
+        check(&tail, &reference);
+        assert!(tail.get(1199).is_none() && tail.get(1200).is_some());
     }
 
     #[test]
