@@ -1,7 +1,8 @@
 """What recording every read costs: the same data directory served three
 times by the same binary, with `--audit-reads off`, `written` (the default:
-each read's record is written to the log before the answer, durable a fsync
-later) and `durable` (durable before the answer), the core-path questions
+each read's record is written to the log before the answer, durable within
+10 ms, one fsync for the records of that time) and `durable` (durable
+before the answer), the core-path questions
 asked of each in turns (off, written, durable, off, ...), medians and the
 ratios to `off` printed per question.
 

@@ -28,10 +28,11 @@ use crate::views::ViewStore;
 pub enum ReadAudit {
     /// Reads are not recorded.
     Off,
-    /// The record is written to the log before the answer and durable a
-    /// fsync later (the fsync follows at once): a process crash cannot lose
-    /// it, a machine crash during that fsync can. The default: a question
-    /// does not wait a fsync.
+    /// The record is written to the log before the answer, and durable and
+    /// searchable within 10 ms (one fsync covers the records of that time,
+    /// or less when anything durable is written): a process crash cannot
+    /// lose it, a machine crash before that fsync can. The default: a
+    /// question neither waits for nor pays a fsync of its own.
     Written,
     /// The record is durable before the answer, as every change is.
     Durable,

@@ -28,7 +28,6 @@ pub mod tail;
 pub mod term_index;
 pub mod value_counts;
 pub mod verify;
-mod visibility;
 pub mod wal;
 
 pub use store::{

@@ -31,6 +31,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Duration;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use parquet::arrow::arrow_reader::ArrowReaderMetadata;
@@ -50,7 +51,6 @@ use crate::segment::{
 use crate::tail::{Tail, TailEvent, TailFacts, id_key};
 use crate::term_index::{Prehashed, TermIndex, event_term_hashes};
 use crate::value_counts::{self, ValueCounts};
-use crate::visibility::Visibility;
 use crate::wal::{Acknowledge, CommitReply, GroupCommit, Wal, WalError, WalOptions};
 use evident_durable::{self as durable, JsonLines};
 
@@ -237,7 +237,6 @@ pub struct Store {
     runtime: IoRuntime,
     seal_rows: usize,
     pending_bytes: Arc<AtomicUsize>,
-    visibility: Arc<Visibility>,
 }
 
 /// Options for [`Store::open`].
@@ -253,6 +252,10 @@ pub struct StoreOptions {
     pub objects: Option<Arc<dyn ObjectStore>>,
     /// Memory (reckoned) for parsed tail events kept between queries.
     pub parsed_tail_bytes: usize,
+    /// How long the fsync after events committed with
+    /// [`Store::commit_written`] may wait to cover more of them (and so how
+    /// long they take to become searchable).
+    pub written_sync_delay: Duration,
 }
 
 impl Default for StoreOptions {
@@ -263,6 +266,7 @@ impl Default for StoreOptions {
             seal_rows: 100_000,
             objects: None,
             parsed_tail_bytes: 64 << 20,
+            written_sync_delay: Duration::from_millis(10),
         }
     }
 }
@@ -415,13 +419,12 @@ impl Store {
             .append(true)
             .open(paths.leaves())
             .map_err(io_error(format!("opening {}", paths.leaves().display())))?;
-        let visibility = Arc::new(Visibility::new(contents.end()));
         let contents = Arc::new(RwLock::new(contents));
         let hook_contents = Arc::clone(&contents);
-        let hook_visibility = Arc::clone(&visibility);
         let commit = GroupCommit::start(
             wal,
             options.max_group_bytes,
+            options.written_sync_delay,
             Box::new(move |first, payloads, facts: Vec<TailFacts>| {
                 let mut hashes = Vec::with_capacity(payloads.len() * 32);
                 {
@@ -434,7 +437,6 @@ impl Store {
                         hashes.extend_from_slice(leaf.as_bytes());
                     }
                 }
-                hook_visibility.made_visible(first + payloads.len() as u64);
                 // Not synced: the log is the durable copy, and a missing tail
                 // of this file is rebuilt from it on the next start.
                 if let Err(error) = leaves_file.write_all(&hashes) {
@@ -455,7 +457,6 @@ impl Store {
             runtime,
             seal_rows: options.seal_rows.max(1),
             pending_bytes: Arc::new(AtomicUsize::new(0)),
-            visibility,
         })
     }
 
@@ -645,19 +646,17 @@ impl Store {
     }
 
     /// Like [`Store::commit`], resolved once the events are written to the
-    /// log, before the fsync that follows at once: for records whose
-    /// submitter must not wait a fsync (the records of reads). A crash of
-    /// the machine during that fsync can lose them; a crash of the process
-    /// cannot. They join the tail and the tree after the fsync, and a query
-    /// that starts after the answer sees them all the same (its snapshot
-    /// waits for the rest of that fsync).
+    /// log, before their fsync, which waits up to
+    /// [`StoreOptions::written_sync_delay`] to cover more such events (or
+    /// less, when anything durable is committed): for records whose
+    /// submitter must not pay a fsync each (the records of reads). A crash
+    /// of the machine before that fsync can lose them; a crash of the
+    /// process cannot. They join the tail and the tree, and so become
+    /// searchable, after the fsync.
     pub fn commit_written(&self, events: Vec<StoredEvent>) -> Commit {
         let payloads: Vec<Vec<u8>> = events.iter().map(StoredEvent::to_bytes).collect();
         let facts = events.iter().map(TailFacts::of).collect();
-        let mut commit =
-            Commit::submit(|reply| self.submit(payloads, facts, Acknowledge::Written, reply));
-        commit.answered = Some(Arc::clone(&self.visibility));
-        commit
+        Commit::submit(|reply| self.submit(payloads, facts, Acknowledge::Written, reply))
     }
 
     /// [`Store::commit`] of events already encoded (see
@@ -706,11 +705,10 @@ impl Store {
         self.pending_bytes.load(Ordering::Relaxed)
     }
 
-    /// The sealed segments and the unsealed tail as of now, including
-    /// every batch already answered (it may wait for the end of a fsync
-    /// under way, see [`Store::commit_written`]).
+    /// The sealed segments and the unsealed tail as of now: every durable
+    /// batch (one answered once written may join a few milliseconds after
+    /// its answer, see [`Store::commit_written`]).
     pub fn snapshot(&self) -> Snapshot {
-        self.visibility.wait_for_answered();
         let contents = self.read();
         Snapshot {
             sealed: contents.sealed.clone(),
@@ -1305,11 +1303,6 @@ pub fn append_and_wait(store: &Store, events: &[StoredEvent]) -> Result<Range<u6
 #[derive(Debug)]
 pub struct Commit {
     outcome: tokio::sync::oneshot::Receiver<Result<Range<u64>, WalError>>,
-    /// For a commit answered once written: where its answer is noted when
-    /// its submitter receives it, so that the snapshots after include it.
-    /// Noted then, not when written, so that the submitter's own queries
-    /// running meanwhile do not wait for its fsync.
-    answered: Option<Arc<Visibility>>,
 }
 
 impl Commit {
@@ -1318,27 +1311,18 @@ impl Commit {
         submit(Box::new(move |result| {
             let _ = sender.send(result);
         }));
-        Commit {
-            outcome: receiver,
-            answered: None,
-        }
+        Commit { outcome: receiver }
     }
 
     fn outcome(
-        answered: Option<&Visibility>,
         received: Result<Result<Range<u64>, WalError>, tokio::sync::oneshot::error::RecvError>,
     ) -> Result<Range<u64>, WalError> {
-        let outcome = received
-            .unwrap_or_else(|_| Err(WalError::Poisoned("the write-ahead log stopped".into())));
-        if let (Some(visibility), Ok(range)) = (answered, &outcome) {
-            visibility.answered(range.end);
-        }
-        outcome
+        received.unwrap_or_else(|_| Err(WalError::Poisoned("the write-ahead log stopped".into())))
     }
 
     /// Blocks until durable (or failed). Not on an async thread.
     pub fn wait(self) -> Result<Range<u64>, WalError> {
-        Commit::outcome(self.answered.as_deref(), self.outcome.blocking_recv())
+        Commit::outcome(self.outcome.blocking_recv())
     }
 }
 
@@ -1350,6 +1334,6 @@ impl std::future::Future for Commit {
         context: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
         let received = std::task::ready!(std::pin::Pin::new(&mut self.outcome).poll(context));
-        std::task::Poll::Ready(Commit::outcome(self.answered.as_deref(), received))
+        std::task::Poll::Ready(Commit::outcome(received))
     }
 }

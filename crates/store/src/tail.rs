@@ -378,7 +378,9 @@ mod tests {
     fn stored(id: &str) -> Arc<TailEvent> {
         let event = StoredEvent {
             id: id.to_owned(),
-            discovery_timestamp: evident_model::Timestamp::now(),
+            // Fixed, so that every event serializes to as many bytes.
+            discovery_timestamp: evident_model::Timestamp::from_millis(1_700_000_000_000)
+                .unwrap_or_else(evident_model::Timestamp::now),
             tiebreaker: 0,
             random_draw: 0.5,
             ingest_size_in_bytes: 0,

@@ -195,6 +195,7 @@ fn group_commit_orders_and_acknowledges_every_batch() {
         GroupCommit::start(
             wal,
             1 << 20,
+            Duration::from_millis(5),
             Box::new(move |first, payloads, (): ()| {
                 let mut seen = seen_by_hook.lock().expect("lock");
                 seen.extend(first..first + payloads.len() as u64);
@@ -265,60 +266,95 @@ fn group_commit_orders_and_acknowledges_every_batch() {
 /// A batch acknowledged once written is answered before the durability
 /// hook (which runs after the fsync) has seen it; one acknowledged once
 /// durable only after.
+/// Submits one batch of one record; the receiver gets its answer.
+fn submit_one(
+    commit: &GroupCommit,
+    acknowledge: Acknowledge,
+) -> mpsc::Receiver<Result<std::ops::Range<u64>, String>> {
+    let (sender, receiver) = mpsc::channel();
+    commit.submit(
+        vec![payload(0)],
+        (),
+        acknowledge,
+        Box::new(move |result| {
+            let _ = sender.send(result.map_err(|error| error.to_string()));
+        }),
+    );
+    receiver
+}
+
 #[test]
-fn a_written_batch_is_answered_before_its_fsync_and_a_durable_one_after() {
+fn written_batches_are_answered_at_once_and_made_durable_with_the_next_durable_one() {
     let directory = tempfile::tempdir().expect("temp dir");
     let (wal, _) = open(directory.path(), 1 << 16);
-    let (release, held) = mpsc::channel::<()>();
-    let held = Mutex::new(held);
+    let (made_durable, durable) = mpsc::channel::<u64>();
+    // A delay no test outlives: only a durable batch or the shutdown syncs.
     let commit = GroupCommit::start(
         wal,
         1 << 20,
-        Box::new(move |_, _, (): ()| {
-            // The hook of the first group waits for the test.
-            let _ = held
-                .lock()
-                .expect("lock")
-                .recv_timeout(Duration::from_secs(10));
+        Duration::from_secs(3600),
+        Box::new(move |first, _, (): ()| {
+            let _ = made_durable.send(first);
         }),
     )
     .expect("start");
-    let answer = |acknowledge| {
-        let (sender, receiver) = mpsc::channel();
-        commit.submit(
-            vec![payload(0)],
-            (),
-            acknowledge,
-            Box::new(move |result| {
-                let _ = sender.send(result.map_err(|error| error.to_string()));
-            }),
-        );
+    let answered = |receiver: mpsc::Receiver<Result<std::ops::Range<u64>, String>>| {
         receiver
-    };
-    let written = answer(Acknowledge::Written);
-    let range = written
-        .recv_timeout(Duration::from_secs(5))
-        .expect("answered while the hook still holds the group")
-        .expect("written");
-    assert_eq!(range, 0..1);
-    let durable = answer(Acknowledge::Durable);
-    assert!(
-        durable.recv_timeout(Duration::from_millis(300)).is_err(),
-        "a durable batch waits for the hook of the group before it"
-    );
-    release.send(()).expect("release");
-    release.send(()).expect("release");
-    assert_eq!(
-        durable
             .recv_timeout(Duration::from_secs(5))
             .expect("answered")
-            .expect("durable"),
-        1..2
+            .expect("no error")
+    };
+    assert_eq!(answered(submit_one(&commit, Acknowledge::Written)), 0..1);
+    assert_eq!(answered(submit_one(&commit, Acknowledge::Written)), 1..2);
+    assert!(
+        durable.recv_timeout(Duration::from_millis(300)).is_err(),
+        "the fsync after written batches waits for company"
     );
+    assert_eq!(answered(submit_one(&commit, Acknowledge::Durable)), 2..3);
+    assert_eq!(
+        durable.try_iter().collect::<Vec<_>>(),
+        [0, 1, 2],
+        "a durable batch makes the written ones before it durable first"
+    );
+    assert_eq!(answered(submit_one(&commit, Acknowledge::Written)), 3..4);
     let wal = commit.shut_down().expect("the log comes back");
+    assert_eq!(
+        durable.try_iter().collect::<Vec<_>>(),
+        [3],
+        "synced at shutdown"
+    );
     drop(wal);
     let (_, replayed) = open(directory.path(), 1 << 16);
-    assert_eq!(replayed.len(), 2, "both batches are in the log");
+    assert_eq!(replayed.len(), 4, "every batch is in the log");
+}
+
+#[test]
+fn a_written_batch_alone_is_made_durable_after_the_delay() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let (wal, _) = open(directory.path(), 1 << 16);
+    let (made_durable, durable) = mpsc::channel::<u64>();
+    let commit = GroupCommit::start(
+        wal,
+        1 << 20,
+        Duration::from_millis(20),
+        Box::new(move |first, _, (): ()| {
+            let _ = made_durable.send(first);
+        }),
+    )
+    .expect("start");
+    let answer = submit_one(&commit, Acknowledge::Written);
+    assert_eq!(
+        answer
+            .recv_timeout(Duration::from_secs(5))
+            .expect("answered"),
+        Ok(0..1)
+    );
+    assert_eq!(
+        durable.recv_timeout(Duration::from_secs(5)),
+        Ok(0),
+        "synced once the delay is over, with nothing else to wait for"
+    );
+    drop(commit);
 }
 
 proptest! {
