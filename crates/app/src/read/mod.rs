@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use evident_model::StoredEvent;
 use serde_json::{Value, json};
 
 use crate::Evident;
@@ -34,12 +35,37 @@ impl Evident {
         actor: &Actor,
         read: &ReadActivity<'_>,
     ) -> Option<evident_store::Commit> {
-        let record = || vec![self.located(read_event(actor, read))];
+        let record = self.read_record(actor, read)?;
+        Some(self.submit_read_record(record))
+    }
+
+    /// A read's record, when reads are audited.
+    fn read_record(&self, actor: &Actor, read: &ReadActivity<'_>) -> Option<StoredEvent> {
+        (self.settings.audit_reads != ReadAudit::Off).then(|| self.located(read_event(actor, read)))
+    }
+
+    fn submit_read_record(&self, record: StoredEvent) -> evident_store::Commit {
         match self.settings.audit_reads {
-            ReadAudit::Off => None,
-            ReadAudit::Written => Some(self.store.commit_written(record())),
-            ReadAudit::Durable => Some(self.store.commit(record())),
+            ReadAudit::Durable => self.store.commit(vec![record]),
+            ReadAudit::Written | ReadAudit::Off => self.store.commit_written(vec![record]),
         }
+    }
+
+    /// Runs `answer` and keeps `record` alongside: the read is polled
+    /// first, so its work is on a blocking thread before the record is
+    /// encoded and appended; the answer waits for both.
+    async fn answer_recorded<T>(
+        &self,
+        record: Option<StoredEvent>,
+        answer: impl Future<Output = Result<T, AppError>>,
+    ) -> Result<T, AppError> {
+        let kept = async move {
+            let commit = record.map(|record| self.submit_read_record(record));
+            self.finish_read_record(commit).await
+        };
+        let (answer, kept) = tokio::join!(biased; answer, kept);
+        kept?;
+        answer
     }
 
     /// Waits for a read's record to be kept (see [`ReadAudit`]).
@@ -79,7 +105,7 @@ impl Evident {
         request: SearchRequest,
         flavor: Flavor,
     ) -> Result<SearchResponse, AppError> {
-        let record = self.start_read_record(
+        let record = self.read_record(
             actor,
             &ReadActivity {
                 kind: "search",
@@ -89,9 +115,8 @@ impl Evident {
                 results: None,
             },
         );
-        let page = self.search_page_unrecorded(request, flavor).await;
-        self.finish_read_record(record).await?;
-        page
+        self.answer_recorded(record, self.search_page_unrecorded(request, flavor))
+            .await
     }
 
     /// [`Evident::search_page`] for a read recorded as a whole elsewhere
@@ -124,7 +149,7 @@ impl Evident {
     /// Counts and measures grouped by facets, as totals or timeseries,
     /// recorded as `actor`'s read.
     pub async fn aggregate(&self, actor: &Actor, body: AggregateBody) -> Result<Value, AppError> {
-        let record = self.start_read_record(
+        let record = self.read_record(
             actor,
             &ReadActivity {
                 kind: "aggregate",
@@ -134,9 +159,8 @@ impl Evident {
                 results: None,
             },
         );
-        let answer = self.aggregate_unrecorded(body).await;
-        self.finish_read_record(record).await?;
-        answer
+        self.answer_recorded(record, self.aggregate_unrecorded(body))
+            .await
     }
 
     async fn aggregate_unrecorded(&self, body: AggregateBody) -> Result<Value, AppError> {

@@ -213,7 +213,7 @@ fn every_guarded_route_admits_exactly_the_callers_its_permission_names() {
 #[test]
 fn with_reads_audited_every_read_is_recorded_with_its_actor_and_query() {
     let directory = tempfile::tempdir().expect("temp dir");
-    let server = Server::start_with(directory.path(), &["--audit-reads", "true"]);
+    let server = Server::start_with(directory.path(), &["--audit-reads", "durable"]);
     let events = json!([{"message": "one"}, {"message": "two"}, {"message": "three"}]);
     assert_eq!(
         crate::support::submit(&server, &events.to_string())

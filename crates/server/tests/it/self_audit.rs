@@ -5,6 +5,7 @@
 //! evident's state (unrecorded); a new route in neither fails the test.
 
 use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 use evident::access::{Access, KeyKind};
 use evident_http::GUARDED;
@@ -149,14 +150,21 @@ fn every_change_and_read_of_events_is_recorded_with_its_actor() {
             step.path
         );
         asked.insert((step.method, step.route));
-        let records = newest_records(&server);
         // The newest record of this request (the search that finds it is
-        // recorded too, with its own query text).
-        let record = records.iter().find(|record| {
-            record["http"]["method"] == step.method
-                && record["http"]["url_details"]["path"] == step.path.as_str()
-                && record["query"]["text"] != FINDER
-        });
+        // recorded too, with its own query text). A read's record becomes
+        // searchable within 10 ms of its answer, a change's before it.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let record = loop {
+            let found = newest_records(&server).into_iter().find(|record| {
+                record["http"]["method"] == step.method
+                    && record["http"]["url_details"]["path"] == step.path.as_str()
+                    && record["query"]["text"] != FINDER
+            });
+            if found.is_some() || Instant::now() > deadline {
+                break found;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
         match record {
             None => wrong.push(format!("{} {}: no record", step.method, step.path)),
             Some(record) => {
