@@ -91,6 +91,35 @@ test('typing a query shows the right count', async () => {
   await context.close();
 });
 
+test('a query run while the previous page is still loading shows its own rows', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  // The first search (the view opened at sign-in) answers only after the next query is submitted.
+  let release;
+  const released = new Promise((resolve) => { release = resolve; });
+  let held = false;
+  await page.route('**/api/v2/logs/events/search', async (route) => {
+    if (held) return route.continue();
+    held = true;
+    await released;
+    return route.continue();
+  });
+  await page.goto(`${base}/?${ALL_TIME}`);
+  await page.fill('#app-key', support.APP_KEY);
+  await page.click('#sign-in-form button[type=submit]');
+  await page.waitForSelector('#explorer:not([hidden])');
+  await page.waitForFunction(() => document.querySelector('#count').dataset.view !== undefined);
+  assert.ok(held, 'the first page was requested');
+  await page.fill('#query', 'source:okta');
+  await page.press('#query', 'Enter');
+  await page.waitForFunction(() => (document.querySelector('#count').dataset.view ?? '').startsWith('source:okta|'));
+  release();
+  await page.waitForSelector('#results tbody tr', { timeout: 10000 });
+  const sources = await page.locator('#results tbody tr').evaluateAll((rows) => rows.length);
+  assert.equal(sources, Math.min(await count('source:okta'), 100));
+  await context.close();
+});
+
 test('an invalid query shows an inline error at its position', async () => {
   const { context, page } = await signedIn();
   await page.fill('#query', '@usr.email:a@b.com AND (');

@@ -46,7 +46,7 @@ const element = (tag, attributes = {}, ...children) => {
 
 const state = {
   query: '', from: 'now-15m', to: 'now', columns: DEFAULT_COLUMNS, live: false,
-  cursor: null, loading: false, generation: 0, hits: [], seen: new Set(),
+  cursor: null, loading: null, generation: 0, hits: [], seen: new Set(),
   // The histogram's time axis (ms), for drag-to-select.
   axis: null,
 };
@@ -485,8 +485,10 @@ function valueOf(hit, column) {
 }
 
 async function loadPage(generation) {
-  if (state.loading || state.cursor === false) return;
-  state.loading = true;
+  // One page at a time per view; a page still loading for an earlier view
+  // must not hold back the first page of a new one.
+  if (state.loading === generation || state.cursor === false) return;
+  state.loading = generation;
   try {
     const page = { limit: PAGE };
     if (state.cursor) page.cursor = state.cursor;
@@ -499,7 +501,7 @@ async function loadPage(generation) {
     state.cursor = answer.meta?.page?.after ?? false;
     $('#results-end').textContent = state.cursor === false ? (state.hits.length ? 'End of results.' : 'No events match.') : '';
   } finally {
-    state.loading = false;
+    if (state.loading === generation) state.loading = null;
   }
 }
 
