@@ -54,4 +54,4 @@ pub use error::ParseError;
 pub use explain::explain;
 pub use matcher::matches;
 pub use parser::{MAX_DEPTH, parse, parse_field, parse_filter};
-pub use stats::{Aggregator, StatsRow, TooManyGroups};
+pub use stats::{Aggregator, StatsRow, TooManyGroups, field_texts};

@@ -258,7 +258,7 @@ fn nearest_rank(sorted: &[f64], percent: u8) -> f64 {
 
 /// The values a field holds, as text (numbers and booleans through their
 /// JSON text; objects and nulls are left out).
-fn field_texts(field: &Field, event: &Event) -> Vec<String> {
+pub fn field_texts(field: &Field, event: &Event) -> Vec<String> {
     let scalar_text = |json: &Json| match json {
         Json::String(text) => Some(text.clone()),
         Json::Number(number) => Some(number.to_string()),

@@ -1,0 +1,466 @@
+//! One monitor's evaluation: events in (as they are acknowledged), a tick
+//! every second (for windows that close and for no data), triggers out.
+//!
+//! Time is the events' own: an event counts in the buckets of its
+//! timestamp, and the live window ends at `now - evaluation_delay`. An
+//! event older than the live window (a backfill of last week's files)
+//! is judged in the window that ends at its own time; such a judgement can
+//! raise a group's level but never lower it, and holds it for one window
+//! (at most 5 minutes) of wall-clock time after the last one, so that a
+//! backfill raises one alert per group and one recovery after it, not one
+//! per burst it contains. A new-value monitor judges each value by the
+//! time of the event that brings it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use evident_model::Event;
+use serde::{Deserialize, Serialize};
+use twox_hash::XxHash3_64;
+
+use crate::query::{Kind, MonitorQuery, Rollup};
+use crate::state::{Level, Thresholds};
+use crate::window::{Contribution, Window};
+
+/// The longest a backfill's alert is held after its last breach.
+pub const MAX_HOLD: Duration = Duration::from_secs(300);
+/// The most groups one monitor keeps; events of further groups are
+/// counted in no group (and the monitor says so).
+pub const MAX_GROUPS: usize = 10_000;
+/// The most values a new-value monitor remembers; past it the values
+/// seen longest ago are forgotten first (and may alert again).
+pub const MAX_VALUES: usize = 1_000_000;
+/// How long a new-value monitor shows `Alert` after a new value.
+pub const NEW_VALUE_ALERT: Duration = Duration::from_secs(300);
+/// The group of a monitor without `.by`.
+pub const WHOLE: &str = "*";
+/// What a group takes for an event without the field.
+pub const MISSING: &str = "N/A";
+
+/// What a monitor is asked to watch, with its options.
+#[derive(Debug, Clone)]
+pub struct Definition {
+    pub query: MonitorQuery,
+    pub thresholds: Thresholds,
+    /// `options.notify_no_data` with `no_data_timeframe`.
+    pub no_data: Option<Duration>,
+    pub renotify_interval: Option<Duration>,
+    pub evaluation_delay: Duration,
+}
+
+const SECOND: i64 = 1_000_000_000;
+
+fn nanos(duration: Duration) -> i64 {
+    i64::try_from(duration.as_nanos()).unwrap_or(i64::MAX)
+}
+
+/// Why a notification is due.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// The group moved from one level to another.
+    Transition,
+    /// Still not OK after `renotify_interval`.
+    Renotify,
+    /// A value not seen in the learning period.
+    NewValue { value: String },
+}
+
+/// A notification due: a group's transition, a reminder, a new value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trigger {
+    /// The group's key (`*` without `.by`; its values joined otherwise).
+    pub group: String,
+    /// The group's values by field name without `@` (`usr.email`).
+    pub group_values: BTreeMap<String, String>,
+    pub from: Level,
+    pub to: Level,
+    pub cause: Cause,
+    /// The window's value when judged.
+    pub value: Option<f64>,
+    /// The group's count of triggers: with the monitor's id, it names the
+    /// notification, so a re-evaluation after a crash is recognised.
+    pub number: u64,
+    /// The end of the window judged (ns since the epoch).
+    pub at: i64,
+}
+
+/// A group's state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GroupState {
+    pub level: Level,
+    /// Wall-clock ns when the level was entered.
+    pub since: i64,
+    /// Wall-clock ns when the group was first seen.
+    #[serde(default)]
+    pub created: i64,
+    pub value: Option<f64>,
+    /// Wall-clock ns of the last notification.
+    pub last_notified: Option<i64>,
+    pub triggers: u64,
+    /// Wall-clock ns before which a backfill's breach holds the level.
+    pub held_until: i64,
+    /// The newest event time seen for the group.
+    pub last_event: Option<i64>,
+    pub values: BTreeMap<String, String>,
+}
+
+/// A monitor's state: groups, their windows, the values learned.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MonitorState {
+    pub groups: BTreeMap<String, GroupState>,
+    #[serde(skip)]
+    windows: HashMap<String, Window>,
+    /// New-value monitors: value hash → newest event time seen (ns).
+    #[serde(default)]
+    seen: HashMap<u64, i64>,
+    /// New-value monitors: values seen before this event time are learned
+    /// silently.
+    #[serde(default)]
+    pub learning_until: Option<i64>,
+    /// Events that fell in no group because the monitor had too many.
+    #[serde(default)]
+    pub dropped_groups: u64,
+}
+
+impl MonitorState {
+    /// The worst level of any group, as the monitor's overall state.
+    pub fn overall(&self) -> Level {
+        self.groups
+            .values()
+            .map(|group| group.level)
+            .max_by_key(|level| level.severity())
+            .unwrap_or(Level::Ok)
+    }
+
+    /// Values remembered by a new-value monitor.
+    pub fn values_seen(&self) -> usize {
+        self.seen.len()
+    }
+
+    /// Buckets held across the groups' windows.
+    pub fn buckets(&self) -> usize {
+        self.windows.values().map(Window::buckets).sum()
+    }
+}
+
+/// The groups (key and values) an event falls in, or none when a `.by`
+/// field multiplies past reason.
+fn groups_of(query: &MonitorQuery, event: &Event) -> Vec<(String, BTreeMap<String, String>)> {
+    if query.group_by.is_empty() {
+        return vec![(WHOLE.to_owned(), BTreeMap::new())];
+    }
+    let mut groups = vec![(String::new(), BTreeMap::new())];
+    for (name, field) in &query.group_by {
+        let mut texts = evident_search::field_texts(field, event);
+        texts.sort();
+        texts.dedup();
+        if texts.is_empty() {
+            texts.push(MISSING.to_owned());
+        }
+        let label = name.strip_prefix('@').unwrap_or(name).to_owned();
+        groups = groups
+            .into_iter()
+            .flat_map(|(key, values)| {
+                let label = label.clone();
+                texts
+                    .iter()
+                    .map(move |text| {
+                        let mut values = values.clone();
+                        values.insert(label.clone(), text.clone());
+                        let key = if key.is_empty() {
+                            format!("{label}:{text}")
+                        } else {
+                            format!("{key},{label}:{text}")
+                        };
+                        (key, values)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .take(100)
+            .collect();
+    }
+    groups
+}
+
+fn hash(parts: &[&str]) -> u64 {
+    let mut bytes = Vec::with_capacity(parts.iter().map(|part| part.len() + 1).sum());
+    for part in parts {
+        bytes.extend_from_slice(part.as_bytes());
+        bytes.push(0xff);
+    }
+    XxHash3_64::oneshot(&bytes)
+}
+
+fn contribution(rollup: &Rollup, event: &Event) -> Contribution {
+    match rollup {
+        Rollup::Count => Contribution::default(),
+        Rollup::Cardinality(_, field) => Contribution {
+            numbers: Vec::new(),
+            distinct: evident_search::field_texts(field, event)
+                .iter()
+                .map(|text| hash(&[text]))
+                .collect(),
+        },
+        Rollup::Sum(_, field) | Rollup::Avg(_, field) => Contribution {
+            numbers: evident_search::field_texts(field, event)
+                .iter()
+                .filter_map(|text| evident_search::ast::Number::parse(text))
+                .map(evident_search::ast::Number::as_f64)
+                .collect(),
+            distinct: Vec::new(),
+        },
+    }
+}
+
+impl MonitorState {
+    /// Takes one acknowledged event (which the caller has matched against
+    /// the monitor's filter), at wall-clock `now`; the triggers it causes.
+    pub fn observe(&mut self, definition: &Definition, event: &Event, now: i64) -> Vec<Trigger> {
+        let Some(time) = event.timestamp.map(|time| time.as_nanos()) else {
+            return Vec::new();
+        };
+        match &definition.query.kind {
+            Kind::NewValue { field, learning } => {
+                self.observe_value(definition, &field.1, *learning, event, time, now)
+            }
+            Kind::Threshold {
+                rollup,
+                window,
+                comparator,
+                ..
+            } => {
+                let live_end = now - nanos(definition.evaluation_delay);
+                let contribution = contribution(rollup, event);
+                let mut triggers = Vec::new();
+                for (key, values) in groups_of(&definition.query, event) {
+                    if !self.groups.contains_key(&key) && self.groups.len() >= MAX_GROUPS {
+                        self.dropped_groups += 1;
+                        continue;
+                    }
+                    let group = self
+                        .groups
+                        .entry(key.clone())
+                        .or_insert_with(|| GroupState {
+                            since: now,
+                            values,
+                            ..GroupState::default()
+                        });
+                    group.last_event = Some(group.last_event.map_or(time, |last| last.max(time)));
+                    self.windows
+                        .entry(key.clone())
+                        .or_insert_with(|| Window::new(*window))
+                        .add(time, &contribution);
+                    // Older than the live window: judged in its own window.
+                    let historical = time < live_end - nanos(*window);
+                    if historical && comparator.upward() {
+                        triggers.extend(self.judge(definition, &key, time, now, true));
+                    }
+                }
+                triggers
+            }
+        }
+    }
+
+    fn observe_value(
+        &mut self,
+        definition: &Definition,
+        field: &evident_search::Field,
+        learning: Duration,
+        event: &Event,
+        time: i64,
+        now: i64,
+    ) -> Vec<Trigger> {
+        let learning = nanos(learning);
+        let learning_until = *self
+            .learning_until
+            .get_or_insert(time.saturating_add(learning));
+        let mut triggers = Vec::new();
+        for (key, group_values) in groups_of(&definition.query, event) {
+            for value in evident_search::field_texts(field, event) {
+                let hashed = hash(&[&key, &value]);
+                let previous = self.seen.insert(hashed, time);
+                if let Some(previous) = previous
+                    && previous > time
+                {
+                    // Seen later already (events out of order): keep the newest.
+                    self.seen.insert(hashed, previous);
+                }
+                let known = previous.is_some_and(|seen| time.saturating_sub(seen) <= learning);
+                if known || time <= learning_until {
+                    continue;
+                }
+                let group_key = format!("{key}|{value}");
+                let group = self.groups.entry(group_key.clone()).or_default();
+                let from = group.level;
+                group.level = Level::Alert;
+                group.since = now;
+                group.values = group_values.clone();
+                group.last_event = Some(time);
+                group.triggers += 1;
+                group.last_notified = Some(now);
+                group.held_until = now + nanos(NEW_VALUE_ALERT);
+                let mut values = group_values.clone();
+                values.insert("new_value".into(), value.clone());
+                triggers.push(Trigger {
+                    group: group_key,
+                    group_values: values,
+                    from,
+                    to: Level::Alert,
+                    cause: Cause::NewValue { value },
+                    value: None,
+                    number: group.triggers,
+                    at: time,
+                });
+            }
+        }
+        if self.seen.len() > MAX_VALUES {
+            self.forget_oldest_values();
+        }
+        triggers
+    }
+
+    /// Forgets the tenth of the values seen longest ago.
+    fn forget_oldest_values(&mut self) {
+        let mut times: Vec<i64> = self.seen.values().copied().collect();
+        let cut = times.len() / 10;
+        times.select_nth_unstable(cut);
+        let before = times[cut];
+        self.seen.retain(|_, seen| *seen > before);
+    }
+
+    /// The periodic pass at wall-clock `now`: every group judged in the
+    /// live window, no data, renotification, new values expiring.
+    pub fn tick(&mut self, definition: &Definition, now: i64) -> Vec<Trigger> {
+        let live_end = now - nanos(definition.evaluation_delay);
+        let mut triggers = Vec::new();
+        match &definition.query.kind {
+            Kind::NewValue { .. } => {
+                // A new value's alert ends quietly: there is nothing to recover.
+                self.groups.retain(|_, group| group.held_until > now);
+            }
+            Kind::Threshold { window, .. } => {
+                // A monitor without groups is judged with no events at all.
+                if definition.query.group_by.is_empty() && !self.groups.contains_key(WHOLE) {
+                    self.groups.insert(
+                        WHOLE.to_owned(),
+                        GroupState {
+                            since: now,
+                            ..GroupState::default()
+                        },
+                    );
+                }
+                let keys: Vec<String> = self.groups.keys().cloned().collect();
+                for key in keys {
+                    triggers.extend(self.judge(definition, &key, live_end, now, false));
+                }
+                // Buckets no live window will see again, and groups with
+                // nothing left to say.
+                let forget = live_end - nanos(*window);
+                for window in self.windows.values_mut() {
+                    window.forget_before(forget);
+                }
+                self.windows.retain(|_, window| !window.is_empty());
+                let grouped = !definition.query.group_by.is_empty();
+                let windows = &self.windows;
+                self.groups.retain(|key, group| {
+                    !grouped
+                        || group.level != Level::Ok
+                        || windows.contains_key(key)
+                        || group.held_until > now
+                });
+            }
+        }
+        if let Some(interval) = definition.renotify_interval {
+            for (key, group) in &mut self.groups {
+                if group.level == Level::Ok {
+                    continue;
+                }
+                let due = group
+                    .last_notified
+                    .is_some_and(|last| now - last >= nanos(interval));
+                if due {
+                    group.triggers += 1;
+                    group.last_notified = Some(now);
+                    triggers.push(Trigger {
+                        group: key.clone(),
+                        group_values: group.values.clone(),
+                        from: group.level,
+                        to: group.level,
+                        cause: Cause::Renotify,
+                        value: group.value,
+                        number: group.triggers,
+                        at: live_end,
+                    });
+                }
+            }
+        }
+        triggers
+    }
+
+    /// Judges `key`'s window ending at `end`; a transition if its level
+    /// changes.
+    fn judge(
+        &mut self,
+        definition: &Definition,
+        key: &str,
+        end: i64,
+        now: i64,
+        historical: bool,
+    ) -> Option<Trigger> {
+        let Kind::Threshold {
+            rollup,
+            window,
+            comparator,
+            ..
+        } = &definition.query.kind
+        else {
+            return None;
+        };
+        let value = self
+            .windows
+            .get(key)
+            .map_or(Some(0.0), |window| window.value(rollup, end));
+        let group = self.groups.get_mut(key)?;
+        let mut level = match value {
+            Some(value) => definition.thresholds.judge(*comparator, group.level, value),
+            None => group.level,
+        };
+        if let Some(no_data) = definition.no_data {
+            let silent = group
+                .last_event
+                .is_none_or(|last| end - last >= nanos(no_data));
+            let old_enough = now - group.created >= nanos(no_data);
+            if silent && old_enough && !historical {
+                level = Level::NoData;
+            }
+        }
+        if historical {
+            if level.severity() <= group.level.severity() {
+                return None;
+            }
+            group.held_until = now + nanos((*window).min(MAX_HOLD));
+        } else if level.severity() < group.level.severity() && now < group.held_until {
+            return None;
+        }
+        group.value = value;
+        if level == group.level {
+            return None;
+        }
+        let from = group.level;
+        group.level = level;
+        group.since = now;
+        group.triggers += 1;
+        group.last_notified = Some(now);
+        Some(Trigger {
+            group: key.to_owned(),
+            group_values: group.values.clone(),
+            from,
+            to: level,
+            cause: Cause::Transition,
+            value,
+            number: group.triggers,
+            at: end.max(SECOND),
+        })
+    }
+}

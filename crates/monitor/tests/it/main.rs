@@ -1,0 +1,5 @@
+//! The monitor crate from outside: the seed monitors' queries, and
+//! evaluation over streams of events.
+
+mod evaluate;
+mod query;
