@@ -20,6 +20,7 @@ use crate::error::AppError;
 use crate::import::Importer;
 use crate::intake::budget::DecodeBudget;
 use crate::metrics::{Internal, Metrics, Sample};
+use crate::monitors::Monitors;
 use crate::retention::RetentionStore;
 use crate::views::ViewStore;
 
@@ -85,6 +86,7 @@ pub struct Evident {
     pub(crate) access_changes: tokio::sync::Mutex<()>,
     pub(crate) importer: Arc<Importer>,
     pub(crate) views: Arc<ViewStore>,
+    pub(crate) monitors: Arc<Monitors>,
     pub(crate) retention: Arc<RetentionStore>,
     /// Changes to settings (retention), one at a time.
     pub(crate) settings_changes: tokio::sync::Mutex<()>,
@@ -122,6 +124,7 @@ impl Evident {
         })?;
         let retention = RetentionStore::open(data_dir, settings.retention_days)
             .map_err(|error| AppError::internal(error.to_string()))?;
+        let monitors = Monitors::open(data_dir, &store)?;
         let importer = Arc::new(importer);
         let metrics = Metrics::default();
         metrics.add_source(state_samples(Arc::clone(&store), Arc::clone(&importer)));
@@ -131,6 +134,7 @@ impl Evident {
             access_changes: tokio::sync::Mutex::new(()),
             importer,
             views: Arc::new(views),
+            monitors: Arc::new(monitors),
             retention: Arc::new(retention),
             settings_changes: tokio::sync::Mutex::new(()),
             geoip,
@@ -271,6 +275,13 @@ impl Evident {
             every(period, Arc::clone(self), move |evident| {
                 evident.seal_and_expire(true)
             }),
+            // Monitors follow the log closely: an alert is due within seconds.
+            every(
+                Duration::from_millis(100),
+                Arc::clone(self),
+                Evident::evaluate_monitors,
+            ),
+            self.start_monitor_dispatch(),
         ]
     }
 
@@ -281,6 +292,8 @@ impl Evident {
         let finished = tokio::task::spawn_blocking(move || {
             evident.record_failed_checks();
             evident.save_key_usage();
+            evident.evaluate_monitors();
+            evident.save_monitor_state();
             evident.seal_and_expire(false);
             evident.sign_checkpoint();
         });

@@ -17,6 +17,8 @@
 //! - [`sql`]: SQL statements, recorded then run;
 //! - [`integrity`]: checkpoints and proofs, read without writing;
 //! - [`views`]: the explorer's saved views;
+//! - [`monitors`]: monitors (threshold, new value, no data) evaluated on
+//!   the log as it grows, notifications to webhooks, Slack and PagerDuty;
 //! - [`retention`]: how long events are kept, for all sources and per
 //!   source, as an audited setting;
 //! - [`access`]: users, roles, permissions and keys (stored hashed);
@@ -36,6 +38,7 @@ pub mod import;
 pub mod intake;
 pub mod integrity;
 pub mod metrics;
+pub mod monitors;
 pub mod read;
 pub mod retention;
 pub mod sql;

@@ -28,6 +28,7 @@ pub mod listener;
 mod live;
 mod manage;
 mod metrics;
+mod monitors;
 mod retention;
 pub mod routes;
 mod search;

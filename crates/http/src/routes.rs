@@ -20,7 +20,7 @@ use evident_app::access::Permission;
 use super::manage::{api_keys, application_keys, roles, users};
 use super::{
     AppState, Authenticated, QueryError, SharedState, aggregate, attach_actor, authenticate,
-    export, integrity, live, retention, search, sql, ui, ui_session, views,
+    export, integrity, live, monitors, retention, search, sql, ui, ui_session, views,
 };
 
 /// What a route asks of its caller.
@@ -196,6 +196,102 @@ pub const GUARDED: &[Guarded] = &[
     ),
     any_user("GET", "/api/v2/permissions"),
     any_user("PUT", "/api/v1/current_user/password"),
+    // Monitors, in Datadog's v1 shapes, and the channels they notify.
+    route("GET", "/api/v1/monitor", Permission::MonitorsRead),
+    route("POST", "/api/v1/monitor", Permission::MonitorsWrite),
+    route(
+        "POST",
+        "/api/v1/monitor/validate",
+        Permission::MonitorsWrite,
+    ),
+    route("GET", "/api/v1/monitor/{id}", Permission::MonitorsRead),
+    route("PUT", "/api/v1/monitor/{id}", Permission::MonitorsWrite),
+    route("DELETE", "/api/v1/monitor/{id}", Permission::MonitorsWrite),
+    route(
+        "POST",
+        "/api/v1/monitor/{id}/mute",
+        Permission::MonitorsWrite,
+    ),
+    route(
+        "POST",
+        "/api/v1/monitor/{id}/unmute",
+        Permission::MonitorsWrite,
+    ),
+    route(
+        "GET",
+        "/api/v1/integration/webhooks/configuration/webhooks",
+        Permission::MonitorsRead,
+    ),
+    route(
+        "POST",
+        "/api/v1/integration/webhooks/configuration/webhooks",
+        Permission::OrgManagement,
+    ),
+    route(
+        "GET",
+        "/api/v1/integration/webhooks/configuration/webhooks/{name}",
+        Permission::MonitorsRead,
+    ),
+    route(
+        "PUT",
+        "/api/v1/integration/webhooks/configuration/webhooks/{name}",
+        Permission::OrgManagement,
+    ),
+    route(
+        "DELETE",
+        "/api/v1/integration/webhooks/configuration/webhooks/{name}",
+        Permission::OrgManagement,
+    ),
+    route(
+        "GET",
+        "/api/v1/integration/slack/configuration/channels",
+        Permission::MonitorsRead,
+    ),
+    route(
+        "POST",
+        "/api/v1/integration/slack/configuration/channels",
+        Permission::OrgManagement,
+    ),
+    route(
+        "GET",
+        "/api/v1/integration/slack/configuration/channels/{name}",
+        Permission::MonitorsRead,
+    ),
+    route(
+        "PUT",
+        "/api/v1/integration/slack/configuration/channels/{name}",
+        Permission::OrgManagement,
+    ),
+    route(
+        "DELETE",
+        "/api/v1/integration/slack/configuration/channels/{name}",
+        Permission::OrgManagement,
+    ),
+    route(
+        "GET",
+        "/api/v1/integration/pagerduty/configuration/services",
+        Permission::MonitorsRead,
+    ),
+    route(
+        "POST",
+        "/api/v1/integration/pagerduty/configuration/services",
+        Permission::OrgManagement,
+    ),
+    route(
+        "GET",
+        "/api/v1/integration/pagerduty/configuration/services/{name}",
+        Permission::MonitorsRead,
+    ),
+    route(
+        "PUT",
+        "/api/v1/integration/pagerduty/configuration/services/{name}",
+        Permission::OrgManagement,
+    ),
+    route(
+        "DELETE",
+        "/api/v1/integration/pagerduty/configuration/services/{name}",
+        Permission::OrgManagement,
+    ),
 ];
 
 /// The handler of a declared route.
@@ -257,6 +353,49 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<SharedState>> {
         ("DELETE", "/api/v2/roles/{id}/users") => delete(roles::remove_user),
         ("GET", "/api/v2/permissions") => get(roles::all_permissions),
         ("PUT", "/api/v1/current_user/password") => put(users::change_own_password),
+        ("GET", "/api/v1/monitor") => get(monitors::list),
+        ("POST", "/api/v1/monitor") => post(monitors::create),
+        ("POST", "/api/v1/monitor/validate") => post(monitors::validate),
+        ("GET", "/api/v1/monitor/{id}") => get(monitors::get),
+        ("PUT", "/api/v1/monitor/{id}") => put(monitors::update),
+        ("DELETE", "/api/v1/monitor/{id}") => delete(monitors::delete),
+        ("POST", "/api/v1/monitor/{id}/mute") => post(monitors::mute),
+        ("POST", "/api/v1/monitor/{id}/unmute") => post(monitors::unmute),
+        (method, path) if path.starts_with("/api/v1/integration/") => {
+            return channel_handler(method, path);
+        }
+        _ => return None,
+    })
+}
+
+/// The handlers of the notification channels' routes.
+fn channel_handler(method: &str, path: &str) -> Option<MethodRouter<SharedState>> {
+    use monitors::{PAGERDUTY, SLACK, WEBHOOK};
+    let (kind, one) = match path {
+        "/api/v1/integration/webhooks/configuration/webhooks" => (WEBHOOK, false),
+        "/api/v1/integration/webhooks/configuration/webhooks/{name}" => (WEBHOOK, true),
+        "/api/v1/integration/slack/configuration/channels" => (SLACK, false),
+        "/api/v1/integration/slack/configuration/channels/{name}" => (SLACK, true),
+        "/api/v1/integration/pagerduty/configuration/services" => (PAGERDUTY, false),
+        "/api/v1/integration/pagerduty/configuration/services/{name}" => (PAGERDUTY, true),
+        _ => return None,
+    };
+    Some(match (method, kind, one) {
+        ("GET", WEBHOOK, false) => get(monitors::list_channels::<WEBHOOK>),
+        ("GET", SLACK, false) => get(monitors::list_channels::<SLACK>),
+        ("GET", _, false) => get(monitors::list_channels::<PAGERDUTY>),
+        ("POST", WEBHOOK, false) => post(monitors::create_channel::<WEBHOOK>),
+        ("POST", SLACK, false) => post(monitors::create_channel::<SLACK>),
+        ("POST", _, false) => post(monitors::create_channel::<PAGERDUTY>),
+        ("GET", WEBHOOK, true) => get(monitors::get_channel::<WEBHOOK>),
+        ("GET", SLACK, true) => get(monitors::get_channel::<SLACK>),
+        ("GET", _, true) => get(monitors::get_channel::<PAGERDUTY>),
+        ("PUT", WEBHOOK, true) => put(monitors::update_channel::<WEBHOOK>),
+        ("PUT", SLACK, true) => put(monitors::update_channel::<SLACK>),
+        ("PUT", _, true) => put(monitors::update_channel::<PAGERDUTY>),
+        ("DELETE", WEBHOOK, true) => delete(monitors::delete_channel::<WEBHOOK>),
+        ("DELETE", SLACK, true) => delete(monitors::delete_channel::<SLACK>),
+        ("DELETE", _, true) => delete(monitors::delete_channel::<PAGERDUTY>),
         _ => return None,
     })
 }

@@ -109,10 +109,12 @@ pub struct GroupState {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct MonitorState {
     pub groups: BTreeMap<String, GroupState>,
-    #[serde(skip)]
-    windows: HashMap<String, Window>,
-    /// New-value monitors: value hash → newest event time seen (ns).
     #[serde(default)]
+    windows: HashMap<String, Window>,
+    /// New-value monitors: value hash → newest event time seen (ns),
+    /// stored as one base64 string (16 bytes a value) rather than a
+    /// JSON map: a million values stay 21 MB of text.
+    #[serde(default, with = "packed")]
     seen: HashMap<u64, i64>,
     /// New-value monitors: values seen before this event time are learned
     /// silently.
@@ -329,6 +331,26 @@ impl MonitorState {
         self.seen.retain(|_, seen| *seen > before);
     }
 
+    /// After history was loaded into a new monitor: its groups start OK
+    /// and unheld, so that the first pass judges the live window and
+    /// notifies what is wrong now, and a spike of last week neither
+    /// alerts nor recovers.
+    pub fn settle_history(&mut self, definition: &Definition, now: i64) {
+        if matches!(definition.query.kind, Kind::NewValue { .. }) {
+            self.groups.clear();
+            return;
+        }
+        for group in self.groups.values_mut() {
+            *group = GroupState {
+                since: now,
+                created: now,
+                last_event: group.last_event,
+                values: std::mem::take(&mut group.values),
+                ..GroupState::default()
+            };
+        }
+    }
+
     /// The periodic pass at wall-clock `now`: every group judged in the
     /// live window, no data, renotification, new values expiring.
     pub fn tick(&mut self, definition: &Definition, now: i64) -> Vec<Trigger> {
@@ -462,5 +484,50 @@ impl MonitorState {
             number: group.triggers,
             at: end.max(SECOND),
         })
+    }
+}
+
+/// `seen` as base64 of (hash, time) pairs, little-endian.
+mod packed {
+    use std::collections::HashMap;
+
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        seen: &HashMap<u64, i64>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut bytes = Vec::with_capacity(seen.len() * 16);
+        for (hash, time) in seen {
+            bytes.extend_from_slice(&hash.to_le_bytes());
+            bytes.extend_from_slice(&time.to_le_bytes());
+        }
+        serializer.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<HashMap<u64, i64>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let bytes = STANDARD.decode(text).map_err(serde::de::Error::custom)?;
+        if bytes.len() % 16 != 0 {
+            return Err(serde::de::Error::custom("packed values are 16 bytes each"));
+        }
+        Ok(bytes
+            .chunks_exact(16)
+            .map(|pair| {
+                let (hash, time) = pair.split_at(8);
+                let mut hash_bytes = [0u8; 8];
+                let mut time_bytes = [0u8; 8];
+                hash_bytes.copy_from_slice(hash);
+                time_bytes.copy_from_slice(time);
+                (
+                    u64::from_le_bytes(hash_bytes),
+                    i64::from_le_bytes(time_bytes),
+                )
+            })
+            .collect())
     }
 }

@@ -5,6 +5,8 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::query::Rollup;
 
 /// Buckets a window is cut into: the window's edge is exact to 1/60 of it.
@@ -22,16 +24,28 @@ pub struct Contribution {
     pub distinct: Vec<u64>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct Bucket {
+    #[serde(rename = "n")]
     count: u64,
+    #[serde(default, rename = "s", skip_serializing_if = "is_zero")]
     sum: f64,
+    #[serde(default, rename = "k", skip_serializing_if = "is_zero_count")]
     numbers: u64,
+    #[serde(default, rename = "d", skip_serializing_if = "HashSet::is_empty")]
     distinct: HashSet<u64>,
 }
 
+fn is_zero(value: &f64) -> bool {
+    *value == 0.0
+}
+
+fn is_zero_count(value: &u64) -> bool {
+    *value == 0
+}
+
 /// One group's buckets.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Window {
     width: i64,
     bucket: i64,
@@ -76,8 +90,9 @@ impl Window {
             .take_while(|(start, _)| **start <= end)
             .map(|(_, bucket)| bucket);
         match rollup {
-            Rollup::Count => Some(buckets.map(|bucket| bucket.count as f64).sum()),
-            Rollup::Sum(..) => Some(buckets.map(|bucket| bucket.sum).sum()),
+            // Folded from +0.0: an empty `sum()` of floats is -0.0.
+            Rollup::Count => Some(buckets.fold(0.0, |total, bucket| total + bucket.count as f64)),
+            Rollup::Sum(..) => Some(buckets.fold(0.0, |total, bucket| total + bucket.sum)),
             Rollup::Avg(..) => {
                 let (sum, count) = buckets.fold((0.0, 0u64), |(sum, count), bucket| {
                     (sum + bucket.sum, count + bucket.numbers)

@@ -256,3 +256,41 @@ fn new_values_alert_once_each_after_the_learning_period() {
     // unseen for more than the learning period (50 → 300 min).
     assert_eq!(values, vec!["d", "e", "a"]);
 }
+
+#[test]
+fn state_survives_a_round_trip_through_json() -> Result<(), Box<dyn std::error::Error>> {
+    let monitor = definition(
+        r#"audits("*").rollup("count").by("@usr.email").last("5m") > 2"#,
+        2.0,
+    );
+    let mut state = MonitorState::default();
+    let events: Vec<Event> = (0..2)
+        .map(|index| {
+            event(
+                NOW + index * SECOND,
+                json!({"usr": {"email": "bob@example.com"}}),
+            )
+        })
+        .collect();
+    assert!(run(&monitor, &mut state, &events, NOW + 2 * SECOND).is_empty());
+    let mut restored: MonitorState = serde_json::from_str(&serde_json::to_string(&state)?)?;
+    // The third event crosses the threshold in the restored state as in the first.
+    let third = event(
+        NOW + 3 * SECOND,
+        json!({"usr": {"email": "bob@example.com"}}),
+    );
+    let before = state.observe(&monitor, &third, NOW + 3 * SECOND);
+    let after = restored.observe(&monitor, &third, NOW + 3 * SECOND);
+    assert_eq!(before, after);
+    assert_eq!(
+        state.tick(&monitor, NOW + 3 * SECOND),
+        restored.tick(&monitor, NOW + 3 * SECOND)
+    );
+
+    let values = definition(r#"audits("*").new_value("@usr.id").learning("1m")"#, 0.0);
+    let mut learned = MonitorState::default();
+    learned.observe(&values, &event(NOW, json!({"usr": {"id": "a"}})), NOW);
+    let restored: MonitorState = serde_json::from_str(&serde_json::to_string(&learned)?)?;
+    assert_eq!(restored.values_seen(), 1);
+    Ok(())
+}

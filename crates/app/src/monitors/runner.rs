@@ -1,0 +1,381 @@
+//! Evaluation: the runner follows the log from where it stands, gives each
+//! acknowledged event to the monitors whose filter it matches, ticks them
+//! every second, and turns their triggers into notifications: recorded as
+//! audit events and appended to the outbox (both durable) before the
+//! state that produced them is saved, so a crash replays a trigger rather
+//! than loses it (and the outbox knows it by its key).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use evident_model::{StoredEvent, Timestamp};
+use evident_monitor::query::Kind;
+use evident_monitor::{Level, MonitorState, Trigger, template};
+use evident_store::Store;
+
+use super::definition::{Compiled, Monitor};
+use super::events::alert_event;
+use super::outbox::{Delivery, Notification, Outbox};
+use super::store::{MonitorFiles, Saved, SavedState};
+use crate::error::AppError;
+
+/// Events read from the log per step.
+pub const STEP_EVENTS: usize = 10_000;
+/// Unchanged state is saved at most this often.
+const SAVE_EVERY: Duration = Duration::from_secs(2);
+const TICK_EVERY: Duration = Duration::from_secs(1);
+
+/// A monitor being evaluated.
+#[derive(Debug)]
+pub struct Running {
+    pub monitor: Monitor,
+    pub compiled: Compiled,
+    pub saved: Saved,
+}
+
+/// Everything evaluation holds.
+#[derive(Debug)]
+pub struct Runtime {
+    pub position: u64,
+    pub running: BTreeMap<i64, Running>,
+    dirty: bool,
+    last_saved: Instant,
+    last_tick: Option<Instant>,
+}
+
+impl Runtime {
+    pub fn new(position: u64) -> Runtime {
+        Runtime {
+            position,
+            running: BTreeMap::new(),
+            dirty: false,
+            last_saved: Instant::now(),
+            last_tick: None,
+        }
+    }
+
+    pub fn mark_dirty(&mut self) {
+        self.dirty = true;
+    }
+
+    pub fn saved(&self) -> SavedState {
+        SavedState {
+            position: self.position,
+            monitors: self
+                .running
+                .iter()
+                .map(|(id, running)| (*id, running.saved.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// What one step did.
+#[derive(Debug, Default)]
+pub struct Step {
+    pub events: usize,
+    pub deliveries: Vec<Delivery>,
+}
+
+fn now_nanos() -> i64 {
+    Timestamp::now().as_nanos()
+}
+
+/// Whether `group` of `monitor` is muted at `now` (ns).
+pub fn muted(monitor: &Monitor, group: &str, now: i64) -> bool {
+    let seconds = now / 1_000_000_000;
+    monitor.options.silenced.iter().any(|(scope, end)| {
+        let active = end.is_none_or(|end| end > seconds);
+        let covers = scope == "*"
+            || scope == group
+            || group.split(',').any(|part| part == scope)
+            || group.split('|').next().is_some_and(|head| head == scope);
+        active && covers
+    })
+}
+
+/// The notification of `trigger` of `monitor`.
+pub fn notification(
+    monitor: &Monitor,
+    compiled: &Compiled,
+    trigger: &Trigger,
+    now: i64,
+) -> Notification {
+    let (threshold, warning) = match &compiled.definition.query.kind {
+        Kind::Threshold { threshold, .. } => {
+            (Some(*threshold), compiled.definition.thresholds.warning)
+        }
+        Kind::NewValue { .. } => (None, None),
+    };
+    let mut context = template::Context::default();
+    let format = |value: f64| {
+        if value.fract() == 0.0 && value.abs() < 1e15 {
+            format!("{}", value as i64)
+        } else {
+            format!("{value}")
+        }
+    };
+    if let Some(value) = trigger.value {
+        context.variables.insert("value".into(), format(value));
+    }
+    if let Some(threshold) = threshold {
+        context
+            .variables
+            .insert("threshold".into(), format(threshold));
+    }
+    if let Some(warning) = warning {
+        context
+            .variables
+            .insert("warn_threshold".into(), format(warning));
+    }
+    context
+        .variables
+        .insert("monitor.name".into(), monitor.name.clone());
+    context
+        .variables
+        .insert("monitor.id".into(), monitor.id.to_string());
+    context
+        .variables
+        .insert("group".into(), trigger.group.clone());
+    context.variables.insert(
+        "last_triggered_at".into(),
+        Timestamp::from_nanos(trigger.at).to_string(),
+    );
+    for (field, value) in &trigger.group_values {
+        context.variables.insert(field.clone(), value.clone());
+    }
+    let renotify = trigger.cause == evident_monitor::Cause::Renotify;
+    let recovery = trigger.to == Level::Ok;
+    for (flag, on) in [
+        ("is_alert", trigger.to == Level::Alert),
+        ("is_warning", trigger.to == Level::Warn),
+        ("is_no_data", trigger.to == Level::NoData),
+        ("is_recovery", recovery),
+        (
+            "is_alert_recovery",
+            recovery && trigger.from == Level::Alert,
+        ),
+        (
+            "is_warning_recovery",
+            recovery && trigger.from == Level::Warn,
+        ),
+        ("is_renotify", renotify),
+    ] {
+        context.flags.insert(flag, on);
+    }
+    // Checked when the monitor was saved; a failure here still notifies.
+    let text =
+        template::render(&monitor.message, &context).unwrap_or_else(|_| monitor.message.clone());
+    let handles = template::handles(&text);
+    let status = match trigger.to {
+        Level::Ok => "Recovered",
+        Level::Warn => "Warn",
+        Level::Alert => "Triggered",
+        Level::NoData => "No Data",
+    };
+    let on = if trigger.group == evident_monitor::evaluator::WHOLE {
+        String::new()
+    } else {
+        format!(" on {}", trigger.group)
+    };
+    Notification {
+        key: format!("{}:{}:{}", monitor.id, trigger.group, trigger.number),
+        monitor_id: monitor.id,
+        monitor_name: monitor.name.clone(),
+        group: trigger.group.clone(),
+        group_values: trigger.group_values.clone(),
+        from: trigger.from,
+        to: trigger.to,
+        cause: trigger.cause.clone(),
+        value: trigger.value,
+        threshold,
+        at: trigger.at,
+        decided: now,
+        title: format!("[{status}] {}{on}", monitor.name),
+        text,
+        handles,
+        tags: monitor.tags.clone(),
+        priority: monitor.priority,
+        query: monitor.query.clone(),
+    }
+}
+
+/// One step: the log's new events through every monitor, a tick when due,
+/// triggers recorded and appended, state saved when it changed. Blocks.
+pub fn step(
+    store: &Store,
+    files: &MonitorFiles,
+    runtime: &mut Runtime,
+    outbox: &std::sync::Mutex<Outbox>,
+    record: &dyn Fn(Vec<StoredEvent>) -> Result<(), AppError>,
+) -> Result<Step, AppError> {
+    let mut step = Step::default();
+    let now = now_nanos();
+    if runtime.running.is_empty() {
+        runtime.position = evident_query::log_end(store);
+        return Ok(step);
+    }
+    let all =
+        evident_search::parse_filter("*").map_err(|error| AppError::internal(error.to_string()))?;
+    let arrivals = evident_query::arrivals(store, &all, runtime.position, STEP_EVENTS)
+        .map_err(|error| AppError::internal(format!("monitors could not read the log: {error}")))?;
+    let mut triggers: Vec<(i64, Trigger)> = Vec::new();
+    for (position, raw) in &arrivals.events {
+        let stored = match StoredEvent::from_bytes(raw) {
+            Ok(stored) => stored,
+            Err(error) => {
+                tracing::warn!(position, %error, "monitors skipped an event that does not parse");
+                continue;
+            }
+        };
+        let mut event = stored.event;
+        // An event without its own time is judged at its arrival.
+        event.timestamp = Some(event.timestamp.unwrap_or(stored.discovery_timestamp));
+        for (id, running) in &mut runtime.running {
+            if *position < running.saved.from
+                || !evident_search::matches(&running.compiled.definition.query.filter, &event)
+            {
+                continue;
+            }
+            let definition = &running.compiled.definition;
+            for trigger in running.saved.state.observe(definition, &event, now) {
+                triggers.push((*id, trigger));
+            }
+            runtime.dirty = true;
+        }
+    }
+    step.events = arrivals.events.len();
+    let tick_due = runtime
+        .last_tick
+        .is_none_or(|last| last.elapsed() >= TICK_EVERY);
+    if tick_due {
+        runtime.last_tick = Some(Instant::now());
+        for (id, running) in &mut runtime.running {
+            for trigger in running.saved.state.tick(&running.compiled.definition, now) {
+                triggers.push((*id, trigger));
+            }
+        }
+        // Windows slide with the clock: what a tick changed is saved with
+        // the next save.
+        runtime.dirty = true;
+    }
+    if !triggers.is_empty() {
+        let mut notifications = Vec::new();
+        let mut events = Vec::new();
+        let known = |key: &str| {
+            outbox
+                .lock()
+                .map(|outbox| outbox.knows(key))
+                .unwrap_or(false)
+        };
+        for (id, trigger) in &triggers {
+            let Some(running) = runtime.running.get(id) else {
+                continue;
+            };
+            let notification = notification(&running.monitor, &running.compiled, trigger, now);
+            if known(&notification.key) {
+                // Decided before a crash, already recorded and queued.
+                continue;
+            }
+            let silenced = muted(&running.monitor, &trigger.group, now);
+            events.push(alert_event(&notification, silenced));
+            let mut queued = notification;
+            if silenced {
+                queued.handles.clear();
+            }
+            notifications.push(queued);
+        }
+        // The record first: an alert may be recorded twice after a crash, never lost.
+        if !events.is_empty() {
+            record(events)?;
+        }
+        let fresh = outbox
+            .lock()
+            .map_err(|_| AppError::internal("the outbox lock is poisoned"))?
+            .add(notifications)
+            .map_err(|error| {
+                AppError::internal(format!("writing the monitors' outbox: {error}"))
+            })?;
+        for notification in fresh {
+            let notification = Arc::new(notification);
+            for handle in &notification.handles {
+                step.deliveries.push(Delivery {
+                    notification: Arc::clone(&notification),
+                    handle: handle.clone(),
+                });
+            }
+        }
+        runtime.dirty = true;
+    }
+    if arrivals.next != runtime.position {
+        runtime.position = arrivals.next;
+        runtime.dirty = true;
+    }
+    if runtime.dirty && (!triggers.is_empty() || runtime.last_saved.elapsed() >= SAVE_EVERY) {
+        files
+            .write_state(&runtime.saved())
+            .map_err(|error| AppError::internal(error.to_string()))?;
+        runtime.dirty = false;
+        runtime.last_saved = Instant::now();
+    }
+    Ok(step)
+}
+
+/// A new or changed monitor's starting state: its window (or, for new
+/// values, its learning period) loaded from the stored events before
+/// `from`, the log's end when it was made. Blocks.
+pub fn preload(store: &Store, compiled: &Compiled, from: u64) -> Result<MonitorState, AppError> {
+    let definition = &compiled.definition;
+    let now = now_nanos();
+    let span = match &definition.query.kind {
+        Kind::Threshold { window, .. } => *window + definition.evaluation_delay,
+        Kind::NewValue { learning, .. } => *learning,
+    };
+    let span = i64::try_from(span.as_nanos()).unwrap_or(i64::MAX);
+    let window = evident_query::Window {
+        from: now.saturating_sub(span),
+        to: now.saturating_add(1),
+    };
+    let mut state = MonitorState::default();
+    let mut after = None;
+    let mut loaded = 0usize;
+    const PAGE: usize = 1000;
+    const MAX_PRELOAD: usize = 2_000_000;
+    loop {
+        let page = evident_query::search(
+            store,
+            &definition.query.filter,
+            window,
+            evident_query::Order::OldestFirst,
+            after,
+            PAGE,
+        )
+        .map_err(|error| AppError::internal(format!("loading a monitor's history: {error}")))?;
+        for (key, raw) in &page.hits {
+            after = Some(*key);
+            if key.position >= from {
+                continue;
+            }
+            let Ok(stored) = StoredEvent::from_bytes(raw) else {
+                continue;
+            };
+            let mut event = stored.event;
+            event.timestamp = Some(event.timestamp.unwrap_or(stored.discovery_timestamp));
+            // History sets the baseline: it does not notify.
+            let _ = state.observe(definition, &event, now);
+            loaded += 1;
+        }
+        if !page.more || loaded >= MAX_PRELOAD {
+            if loaded >= MAX_PRELOAD {
+                tracing::warn!(
+                    loaded,
+                    "a monitor's history was loaded in part: too many events"
+                );
+            }
+            break;
+        }
+    }
+    state.settle_history(definition, now);
+    Ok(state)
+}
