@@ -334,9 +334,16 @@ impl MonitorState {
     /// After history was loaded into a new monitor: its groups start OK
     /// and unheld, so that the first pass judges the live window and
     /// notifies what is wrong now, and a spike of last week neither
-    /// alerts nor recovers.
+    /// alerts nor recovers; a new-value monitor has learned what history
+    /// holds.
     pub fn settle_history(&mut self, definition: &Definition, now: i64) {
         if matches!(definition.query.kind, Kind::NewValue { .. }) {
+            // History learned is the baseline: a value new from now on
+            // alerts. With no history, the learning period starts at the
+            // first event.
+            if !self.seen.is_empty() {
+                self.learning_until = Some(now);
+            }
             self.groups.clear();
             return;
         }

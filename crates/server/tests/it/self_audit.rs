@@ -34,6 +34,28 @@ const UNRECORDED: &[(&str, &str)] = &[
     ("GET", "/api/v2/roles/{id}/permissions"),
     ("GET", "/api/v2/roles/{id}/users"),
     ("GET", "/api/v2/permissions"),
+    ("GET", "/api/v1/monitor"),
+    ("GET", "/api/v1/monitor/{id}"),
+    // Checks a definition; keeps and reads nothing.
+    ("POST", "/api/v1/monitor/validate"),
+    ("GET", "/api/v1/integration/webhooks/configuration/webhooks"),
+    (
+        "GET",
+        "/api/v1/integration/webhooks/configuration/webhooks/{name}",
+    ),
+    ("GET", "/api/v1/integration/slack/configuration/channels"),
+    (
+        "GET",
+        "/api/v1/integration/slack/configuration/channels/{name}",
+    ),
+    (
+        "GET",
+        "/api/v1/integration/pagerduty/configuration/services",
+    ),
+    (
+        "GET",
+        "/api/v1/integration/pagerduty/configuration/services/{name}",
+    ),
 ];
 
 /// One request of the walk and what its record must say.
@@ -214,6 +236,103 @@ fn every_change_and_read_of_events_is_recorded_with_its_actor() {
         None,
         "saved_view",
     ));
+
+    // Monitors, by Standard; the channels they notify, by Admin.
+    for (route, body) in [
+        (
+            "/api/v1/integration/webhooks/configuration/webhooks",
+            json!({"name": "walk", "url": "http://127.0.0.1:9/hook"}),
+        ),
+        (
+            "/api/v1/integration/slack/configuration/channels",
+            json!({"name": "walk", "url": "http://127.0.0.1:9/slack"}),
+        ),
+        (
+            "/api/v1/integration/pagerduty/configuration/services",
+            json!({"service_name": "walk", "service_key": "routing-key"}),
+        ),
+    ] {
+        walk(admin(
+            "POST",
+            route,
+            route.into(),
+            Some(body.clone()),
+            "notification_channel",
+        ));
+    }
+    let monitor = walk(by_standard(
+        "POST",
+        "/api/v1/monitor",
+        "/api/v1/monitor".into(),
+        Some(json!({"name": "walk", "type": "audit alert",
+                    "query": "audits(\"@evt.name:walk\").rollup(\"count\").last(\"5m\") > 10",
+                    "message": "walked @webhook-walk @slack-walk @pagerduty-walk"})),
+        "monitor",
+    ));
+    let monitor = format!(
+        "/api/v1/monitor/{}",
+        monitor["id"].as_i64().expect("a monitor's id")
+    );
+    walk(by_standard(
+        "PUT",
+        "/api/v1/monitor/{id}",
+        monitor.clone(),
+        Some(json!({"name": "walked"})),
+        "monitor",
+    ));
+    walk(by_standard(
+        "POST",
+        "/api/v1/monitor/{id}/mute",
+        format!("{monitor}/mute"),
+        Some(json!({"scope": "*"})),
+        "monitor",
+    ));
+    walk(by_standard(
+        "POST",
+        "/api/v1/monitor/{id}/unmute",
+        format!("{monitor}/unmute"),
+        Some(json!({"scope": "*"})),
+        "monitor",
+    ));
+    walk(by_standard(
+        "DELETE",
+        "/api/v1/monitor/{id}",
+        monitor,
+        None,
+        "monitor",
+    ));
+    for (route, one, body) in [
+        (
+            "/api/v1/integration/webhooks/configuration/webhooks",
+            "/api/v1/integration/webhooks/configuration/webhooks/{name}",
+            json!({"url": "http://127.0.0.1:9/hook2"}),
+        ),
+        (
+            "/api/v1/integration/slack/configuration/channels",
+            "/api/v1/integration/slack/configuration/channels/{name}",
+            json!({"url": "http://127.0.0.1:9/slack2"}),
+        ),
+        (
+            "/api/v1/integration/pagerduty/configuration/services",
+            "/api/v1/integration/pagerduty/configuration/services/{name}",
+            json!({"service_key": "routing-key-2"}),
+        ),
+    ] {
+        walk(admin(
+            "PUT",
+            one,
+            format!("{route}/walk"),
+            Some(body),
+            "notification_channel",
+        ));
+        walk(admin(
+            "DELETE",
+            one,
+            format!("{route}/walk"),
+            None,
+            "notification_channel",
+        ));
+    }
 
     // Settings.
     walk(admin(

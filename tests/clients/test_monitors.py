@@ -1,0 +1,362 @@
+"""Monitors through the official Python Datadog client (`MonitorsApi`,
+`WebhooksIntegrationApi`) against a real server, and the seed monitors end
+to end: events posted through the intake, the notification received by a
+real HTTP receiver (webhook, Slack, PagerDuty Events API v2), the recovery
+received, nothing lost nor sent twice across a kill -9."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from datadog_api_client import ApiClient, Configuration
+from datadog_api_client.exceptions import ApiException
+from datadog_api_client.v1.api.monitors_api import MonitorsApi
+from datadog_api_client.v1.api.webhooks_integration_api import WebhooksIntegrationApi
+from datadog_api_client.v1.model.monitor import Monitor
+from datadog_api_client.v1.model.monitor_options import MonitorOptions
+from datadog_api_client.v1.model.monitor_thresholds import MonitorThresholds
+from datadog_api_client.v1.model.monitor_type import MonitorType
+from datadog_api_client.v1.model.monitor_update_request import MonitorUpdateRequest
+from datadog_api_client.v1.model.webhooks_integration import WebhooksIntegration
+from datadog_api_client.v1.model.webhooks_integration_encoding import WebhooksIntegrationEncoding
+
+from conftest import API_KEY, APP_KEY
+
+
+def client(server):
+    config = Configuration(host=server["base"])
+    config.api_key["apiKeyAuth"] = API_KEY
+    config.api_key["appKeyAuth"] = APP_KEY
+    return ApiClient(config)
+
+
+def call(server, method, path, body=None):
+    request = urllib.request.Request(
+        f"{server['base']}{path}", method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"DD-API-KEY": API_KEY, "DD-APPLICATION-KEY": APP_KEY, "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        text = response.read()
+        return json.loads(text) if text else None
+
+
+def send_events(server, events):
+    request = urllib.request.Request(
+        f"{server['base']}/api/v2/logs", data=json.dumps(events).encode(), method="POST",
+        headers={"DD-API-KEY": API_KEY, "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 202
+
+
+def stamped(seconds_ago):
+    """An event time `seconds_ago` before now, as epoch milliseconds."""
+    return int((time.time() - seconds_ago) * 1000)
+
+
+class Receiver:
+    """A real HTTP server that records what it receives; it can answer an
+    error for a while, or be absent (its port closed)."""
+
+    def __init__(self, port=0):
+        self.received = []
+        self.fail_with = None
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with receiver.lock:
+                    status = receiver.fail_with or 202
+                    if status == 202:
+                        receiver.received.append({"path": self.path, "body": body.decode(),
+                                                  "headers": {name.lower(): value for name, value in self.headers.items()}})
+                self.send_response(status)
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def bodies(self, path):
+        with self.lock:
+            return [json.loads(item["body"]) for item in self.received if item["path"] == path]
+
+    def wait_for(self, path, count, timeout=15.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            bodies = self.bodies(path)
+            if len(bodies) >= count:
+                return bodies
+            time.sleep(0.05)
+        raise AssertionError(f"{path}: {len(self.bodies(path))} received, {count} expected within {timeout} s")
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    receiver = Receiver()
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture(scope="module")
+def channels(server, receiver):
+    with client(server) as api:
+        WebhooksIntegrationApi(api).create_webhooks_integration(body=WebhooksIntegration(
+            name="secops-hook", url=receiver.url("/hook"),
+            payload=json.dumps({"title": "$EVENT_TITLE", "status": "$ALERT_TRANSITION", "monitor": "$ALERT_ID",
+                                "scope": "$ALERT_SCOPE", "text": "$TEXT_ONLY_MSG"}),
+            custom_headers=json.dumps({"Authorization": "Bearer hook-secret-1234"}),
+            encode_as=WebhooksIntegrationEncoding.JSON))
+    call(server, "POST", "/api/v1/integration/slack/configuration/channels",
+         {"name": "secops", "url": receiver.url("/slack")})
+    call(server, "POST", "/api/v1/integration/pagerduty/configuration/services",
+         {"service_name": "oncall", "service_key": "routing-key-0123456789", "url": receiver.url("/pagerduty")})
+    return receiver
+
+
+def test_monitor_crud_through_the_datadog_client(server, channels):
+    with client(server) as api:
+        monitors = MonitorsApi(api)
+        created = monitors.create_monitor(body=Monitor(
+            name="Spike in blocked decisions",
+            type=MonitorType.AUDIT_ALERT,
+            query='audits("@aegis.decision:BLOCKED").rollup("count").last("5m") > 10',
+            message="Blocked decisions spiking {{value}} @slack-secops",
+            tags=["team:secops", "seed:aegis"],
+            priority=2,
+            options=MonitorOptions(thresholds=MonitorThresholds(critical=10.0, warning=5.0),
+                                   renotify_interval=30, evaluation_delay=0, notify_audit=True, include_tags=True)))
+        assert created.id > 0
+        assert created.type == MonitorType.AUDIT_ALERT
+        assert str(created.overall_state) == "OK"
+        assert created.options.thresholds.critical == 10.0
+        assert created.options.thresholds.warning == 5.0
+        assert created.creator.email == "admin@localhost"
+
+        assert monitors.get_monitor(created.id).name == "Spike in blocked decisions"
+        listed = monitors.list_monitors(name="blocked", monitor_tags="team:secops")
+        assert [monitor.id for monitor in listed] == [created.id]
+        assert monitors.list_monitors(monitor_tags="team:nobody") == []
+
+        updated = monitors.update_monitor(created.id, body=MonitorUpdateRequest(name="Blocked decisions spiking"))
+        assert updated.name == "Blocked decisions spiking"
+        assert updated.query == created.query
+
+        # An invalid query: 400, Datadog's error shape, with the column.
+        with pytest.raises(ApiException) as refused:
+            monitors.validate_monitor(body=Monitor(
+                type=MonitorType.AUDIT_ALERT, name="broken",
+                query='audits("@aegis.decision:").rollup("count").last("5m") > 10'))
+        assert refused.value.status == 400
+        body = refused.value.body
+        assert "at column 25" in (body if isinstance(body, dict) else json.loads(body))["errors"][0]
+
+        assert monitors.delete_monitor(created.id).deleted_monitor_id == created.id
+        with pytest.raises(ApiException) as gone:
+            monitors.get_monitor(created.id)
+        assert gone.value.status == 404
+
+        # The webhook's header value is never answered.
+        hook = WebhooksIntegrationApi(api).get_webhooks_integration("secops-hook")
+        assert "hook-secret" not in hook.custom_headers
+        assert "****1234" in hook.custom_headers
+
+
+@pytest.mark.parametrize("monitor, error", [
+    ({"query": 'audits("x").rollup("count").last("5m") > 10', "options": {"thresholds": {"critical": 10, "warning": 20}}},
+     "warning threshold (20) must be below the critical threshold (10)"),
+    ({"query": 'audits("x").rollup("count").last("3d") > 10'}, "between 1m and 2d"),
+    ({"query": 'audits("x").rollup("count").last("5m") > 10', "message": "@slack-nowhere"}, "unknown notification handle @slack-nowhere"),
+    ({"query": 'audits("x").rollup("count").last("5m") > 10', "type": "metric alert"}, "unsupported monitor type"),
+    ({"query": 'audits("x").rollup("count").last("5m") > 10', "message": "{{#is_alert}}unclosed"}, "is not closed"),
+    ({"query": 'audits("x").rollup("count").last("5m") > 10', "options": {"thresholds": {"critical": 11}}}, "differs from the query's threshold"),
+])
+def test_malformed_monitors_are_refused_with_the_reason(server, channels, monitor, error):
+    body = {"name": "bad", "type": "audit alert", "message": "", **monitor}
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        call(server, "POST", "/api/v1/monitor", body)
+    assert refused.value.code == 400
+    assert error in json.loads(refused.value.read())["errors"][0]
+
+
+def create(server, name, query, message, **options):
+    return call(server, "POST", "/api/v1/monitor", {
+        "name": name, "type": "audit alert", "query": query, "message": message, "options": options})
+
+
+def test_seed_spike_of_blocked_decisions_pages_and_resolves(server, channels):
+    """"@aegis.decision:BLOCKED > 10 in 5 min", to PagerDuty: a trigger,
+    then a resolve of the same incident when the window has passed."""
+    monitor = create(server, "Spike in blocked decisions",
+                     'audits("@aegis.decision:BLOCKED").rollup("count").last("5m") > 10',
+                     "{{#is_alert}}Blocked decisions spiking {{value}}{{/is_alert}}{{#is_recovery}}Calm again{{/is_recovery}} @pagerduty-oncall")
+    # Ten do not cross it; the eleventh does. Stamped so that they leave the window a few seconds later.
+    at = stamped(300 - 6)
+    send_events(server, [{"ddsource": "aegis", "message": f"blocked {index}", "timestamp": at,
+                          "aegis": {"decision": "BLOCKED"}} for index in range(10)])
+    time.sleep(1.0)
+    assert channels.bodies("/pagerduty") == []
+    sent = time.monotonic()
+    send_events(server, [{"ddsource": "aegis", "message": "blocked 10", "timestamp": at, "aegis": {"decision": "BLOCKED"}}])
+    trigger = channels.wait_for("/pagerduty", 1)[0]
+    latency = time.monotonic() - sent
+    assert latency < 2.0, latency
+    assert trigger["routing_key"] == "routing-key-0123456789"
+    assert trigger["event_action"] == "trigger"
+    assert trigger["payload"]["severity"] == "critical"
+    assert trigger["payload"]["source"] == "evident"
+    assert "Blocked decisions spiking 11" in trigger["payload"]["custom_details"]["message"]
+    resolve = channels.wait_for("/pagerduty", 2, timeout=20)[1]
+    assert resolve["event_action"] == "resolve"
+    assert resolve["dedup_key"] == trigger["dedup_key"]
+    assert set(resolve) == {"routing_key", "event_action", "dedup_key"}
+    state = call(server, "GET", f"/api/v1/monitor/{monitor['id']}")
+    assert state["overall_state"] == "OK"
+    # The history is evident's own audit trail.
+    history = call(server, "POST", "/api/v2/logs/events/search", {
+        "filter": {"query": f"source:evident @evt.name:monitor_alert @asset.id:{monitor['id']}", "from": "now-1h"},
+        "sort": "timestamp"})
+    transitions = [hit["attributes"]["attributes"]["monitor"]["transition"] for hit in history["data"]]
+    assert transitions == ["Triggered", "Recovered"]
+    call(server, "DELETE", f"/api/v1/monitor/{monitor['id']}")
+
+
+def test_seed_vendor_blocks_grouped_by_user_reach_the_webhook(server, channels):
+    """"@aegis.destination:VENDOR @aegis.decision:BLOCKED > 5 in 1 hr",
+    one alert per user, through Datadog's webhook payload template."""
+    monitor = create(server, "Blocked calls to a vendor",
+                     'audits("@aegis.destination:VENDOR @aegis.decision:BLOCKED").rollup("count").by("@usr.email").last("1h") > 5',
+                     "{{usr.email.name}} was blocked {{value}} times @webhook-secops-hook")
+    events = [{"ddsource": "aegis", "message": "blocked", "usr": {"email": email},
+               "aegis": {"destination": "VENDOR", "decision": "BLOCKED"}}
+              for email, count in [("mallory@example.com", 6), ("alice@example.com", 5)] for _ in range(count)]
+    events.append({"ddsource": "aegis", "usr": {"email": "alice@example.com"},
+                   "aegis": {"destination": "INTERNAL", "decision": "BLOCKED"}})
+    send_events(server, events)
+    hook = channels.wait_for("/hook", 1)
+    time.sleep(1.5)
+    hook = [body for body in channels.bodies("/hook") if body["monitor"] == str(monitor["id"])]
+    assert len(hook) == 1, hook
+    assert hook[0]["status"] == "Triggered"
+    assert hook[0]["scope"] == "usr.email:mallory@example.com"
+    assert hook[0]["text"].startswith("mallory@example.com was blocked 6 times")
+    with channels.lock:
+        headers = [item["headers"] for item in channels.received if item["path"] == "/hook"]
+    assert headers[-1]["authorization"] == "Bearer hook-secret-1234"
+    assert headers[-1]["x-evident-notification"].startswith(f"{monitor['id']}:")
+    call(server, "DELETE", f"/api/v1/monitor/{monitor['id']}")
+
+
+def test_seed_ingest_stalled_fires_with_no_event_at_all(server, channels):
+    """"@event.dataset:aegis.preflight 0 in 30 min": nothing ever arrived,
+    so it alerts at once; the first preflight event recovers it."""
+    monitor = create(server, "Preflight ingest stalled",
+                     'audits("@event.dataset:aegis.preflight").rollup("count").last("30m") < 1',
+                     "{{#is_alert}}No preflight event in 30 minutes{{/is_alert}}{{#is_recovery}}Preflight events are back{{/is_recovery}} @slack-secops")
+    alert = channels.wait_for("/slack", 1)[-1]
+    assert "No preflight event in 30 minutes" in alert["text"]
+    assert "[Triggered] Preflight ingest stalled" in alert["text"]
+    send_events(server, [{"ddsource": "aegis", "event": {"dataset": "aegis.preflight"}, "aegis": {"actor_id": "agent-1"}}])
+    recovery = channels.wait_for("/slack", 2)[-1]
+    assert "Preflight events are back" in recovery["text"]
+    call(server, "DELETE", f"/api/v1/monitor/{monitor['id']}")
+
+
+def test_seed_new_actor_fires_once_per_actor_never_for_known_ones(server, channels):
+    """"@aegis.actor_id:* @event.dataset:aegis.preflight first-seen new
+    actor": the actors of stored history are known at creation."""
+    history = stamped(2 * 3600)
+    send_events(server, [{"ddsource": "aegis", "timestamp": history + index, "event": {"dataset": "aegis.preflight"},
+                          "aegis": {"actor_id": actor}} for index, actor in enumerate(["agent-known", "agent-old"])])
+    monitor = create(server, "New preflight actor",
+                     'audits("@aegis.actor_id:* @event.dataset:aegis.preflight").new_value("@aegis.actor_id").learning("3h")',
+                     "New actor {{new_value}} @webhook-secops-hook")
+    events = [{"ddsource": "aegis", "event": {"dataset": "aegis.preflight"}, "aegis": {"actor_id": actor}}
+              for actor in ["agent-known", "agent-new", "agent-new", "agent-old", "agent-newer"]]
+    send_events(server, events)
+    channels.wait_for("/hook", 1)
+    time.sleep(1.5)
+    texts = sorted(body["text"] for body in channels.bodies("/hook") if body["monitor"] == str(monitor["id"]))
+    assert texts == ["New actor agent-new @webhook-secops-hook", "New actor agent-newer @webhook-secops-hook"]
+    call(server, "DELETE", f"/api/v1/monitor/{monitor['id']}")
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start(binary, data_dir):
+    env = dict(os.environ, EVIDENT_API_KEY=API_KEY, EVIDENT_APP_KEY=APP_KEY, EVIDENT_LOG="warn")
+    process = subprocess.Popen(
+        [binary, "serve", "--listen", "127.0.0.1:0", "--pg-listen", "127.0.0.1:0", "--data-dir", data_dir],
+        stdout=subprocess.PIPE, env=env, text=True)
+    for line in process.stdout:
+        if line.startswith("evident listening on "):
+            return process, {"base": line.split()[3]}
+    raise AssertionError("the server did not start")
+
+
+def test_a_kill_between_trigger_and_delivery_loses_nothing_and_sends_once(server):
+    """The receiver is down when the alert fires; the server is killed -9
+    while it retries; after the restart the receiver gets it exactly once."""
+    port = free_port()
+    with tempfile.TemporaryDirectory() as data_dir:
+        process, node = start(server["binary"], data_dir)
+        try:
+            call(node, "POST", "/api/v1/integration/pagerduty/configuration/services",
+                 {"service_name": "oncall", "service_key": "routing-key-kill", "url": f"http://127.0.0.1:{port}/pagerduty"})
+            create(node, "Spike", 'audits("@aegis.decision:BLOCKED").rollup("count").last("5m") > 10', "spike @pagerduty-oncall")
+            send_events(node, [{"ddsource": "aegis", "aegis": {"decision": "BLOCKED"}} for _ in range(11)])
+            # The first attempt fails at once (nothing listens); the trigger is in the outbox.
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                failed = call(node, "POST", "/api/v2/logs/events/search", {
+                    "filter": {"query": "source:evident @evt.name:monitor_notification @action:failed", "from": "now-1h"}})
+                if failed["data"]:
+                    break
+                time.sleep(0.1)
+            assert failed["data"], "a failed attempt was recorded"
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=30)
+        receiver = Receiver(port)
+        try:
+            process, node = start(server["binary"], data_dir)
+            try:
+                pages = receiver.wait_for("/pagerduty", 1)
+                time.sleep(3.0)
+                pages = receiver.bodies("/pagerduty")
+                assert len(pages) == 1, pages
+                assert pages[0]["event_action"] == "trigger"
+                assert pages[0]["routing_key"] == "routing-key-kill"
+                monitors = call(node, "GET", "/api/v1/monitor")
+                assert monitors[0]["overall_state"] == "Alert"
+                assert monitors[0]["last_notification"]["ok"] is True
+            finally:
+                process.terminate()
+                process.wait(timeout=30)
+        finally:
+            receiver.close()
