@@ -360,3 +360,36 @@ def test_a_kill_between_trigger_and_delivery_loses_nothing_and_sends_once(server
                 process.wait(timeout=30)
         finally:
             receiver.close()
+
+
+def test_the_command_line_creates_lists_mutes_and_deletes(server, channels):
+    env = dict(os.environ, EVIDENT_API_KEY=API_KEY, EVIDENT_APP_KEY=APP_KEY, EVIDENT_SERVER=server["base"])
+
+    def evident(*args):
+        return subprocess.run([server["binary"], "monitor", *args], env=env, capture_output=True, text=True, timeout=60)
+
+    created = evident("create", "--name", "Spike in blocked decisions (cli)",
+                      "--query", 'audits("@aegis.decision:BLOCKED").rollup("count").last("5m") > 10',
+                      "--message", "Blocked decisions spiking {{value}} @slack-secops", "--tag", "via:cli")
+    assert created.returncode == 0, created.stderr
+    monitor_id = created.stdout.split()[2]
+    stalled = evident("create", "--name", "Stalled (cli)", "--query",
+                      'audits("@event.dataset:nothing.ever").rollup("count").last("30m") < 1', "--tag", "via:cli")
+    assert stalled.returncode == 0, stalled.stderr
+    time.sleep(1.5)
+    listed = evident("list", "--tags", "via:cli")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0].split() == ["ID", "NAME", "TYPE", "STATE", "LAST", "TRIGGERED"]
+    spike = next(line for line in lines if "Spike in blocked decisions (cli)" in line)
+    assert "threshold" in spike and "OK" in spike and spike.rstrip().endswith("-")
+    stalled_line = next(line for line in lines if "Stalled (cli)" in line)
+    assert "no data" in stalled_line and "Alert" in stalled_line
+    assert evident("mute", monitor_id).returncode == 0
+    assert "OK (muted)" in evident("list", "--tags", "via:cli").stdout
+    refused = evident("create", "--name", "x", "--query", 'audits("x").rollup("count").last("5m") >')
+    assert refused.returncode == 2
+    assert "expected a number after the comparison" in refused.stderr
+    for line in lines[1:]:
+        assert evident("delete", line.split()[0]).returncode == 0
+    assert evident("list", "--tags", "via:cli").stdout.splitlines()[1:] == []

@@ -103,6 +103,89 @@ pub enum Command {
     ///
     /// A key is printed once; only its hash is kept.
     Keys(KeysArgs),
+    /// Monitors on a running server: alerts on the audit trail.
+    ///
+    ///   evident monitor create --name 'Spike in blocked decisions' \
+    ///       --query 'audits("@aegis.decision:BLOCKED").rollup("count").last("5m") > 10' \
+    ///       --message 'Blocked decisions spiking {{value}} @slack-secops'
+    ///   evident monitor list
+    Monitor(MonitorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    /// The server (default http://127.0.0.1:8844); keys from
+    /// EVIDENT_API_KEY and EVIDENT_APP_KEY.
+    #[arg(long, env = "EVIDENT_SERVER", global = true)]
+    pub server: Option<String>,
+    #[command(subcommand)]
+    pub action: MonitorAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MonitorAction {
+    /// Every monitor: id, name, type, state (OK / Warn / Alert / No Data,
+    /// muted), last triggered.
+    List {
+        /// Only monitors whose name contains this.
+        #[arg(long)]
+        name: Option<String>,
+        /// Only monitors with all these tags (comma-separated).
+        #[arg(long)]
+        tags: Option<String>,
+        /// The API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One monitor, as JSON, with its groups' states.
+    Show { id: i64 },
+    /// A new monitor (see the README for the query forms).
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        query: String,
+        /// The notification: {{value}}, {{#is_alert}}…{{/is_alert}}, @handles.
+        #[arg(long, default_value = "")]
+        message: String,
+        /// A tag (repeat for more).
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        /// 1 (highest) to 5.
+        #[arg(long)]
+        priority: Option<i64>,
+        /// A warning threshold, before the critical one.
+        #[arg(long)]
+        warning: Option<f64>,
+        /// Remind every this many minutes while not OK.
+        #[arg(long)]
+        renotify_interval: Option<u64>,
+        /// Seconds to wait for late events before judging a window.
+        #[arg(long)]
+        evaluation_delay: Option<u64>,
+        /// Minutes without events before a group is No Data.
+        #[arg(long)]
+        no_data_timeframe: Option<u64>,
+    },
+    /// Deletes a monitor.
+    Delete { id: i64 },
+    /// Mutes a monitor, or one group (`--scope usr.email:bob@example.com`).
+    Mute {
+        id: i64,
+        #[arg(long)]
+        scope: Option<String>,
+        /// When the mute ends (epoch seconds); none: until unmuted.
+        #[arg(long)]
+        end: Option<i64>,
+    },
+    /// Ends a mute (every scope with --all).
+    Unmute {
+        id: i64,
+        #[arg(long)]
+        scope: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 /// Where `users` and `keys` work: a running server (the default) or a

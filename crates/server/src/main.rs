@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => commands::replay::run(&args),
         Command::Users(args) => commands::access::users(&args),
         Command::Keys(args) => commands::access::keys(&args),
+        Command::Monitor(args) => commands::monitor::run(&args),
     };
     match outcome {
         Ok(code) => code,

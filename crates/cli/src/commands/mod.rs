@@ -3,6 +3,7 @@
 pub mod access;
 pub mod import;
 pub mod match_events;
+pub mod monitor;
 pub mod replay;
 pub mod search;
 pub mod sql;
