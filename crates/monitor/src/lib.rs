@@ -9,9 +9,11 @@
 //! - [`state`]: levels (OK, Warn, Alert, No Data) and thresholds, with
 //!   recovery thresholds;
 //! - [`evaluator`]: a monitor's groups, events in and ticks, triggers out;
+//! - [`percolate`]: which monitors an event may match, by their required terms;
 //! - [`template`]: message variables, conditional blocks and `@handle`s.
 
 pub mod evaluator;
+pub mod percolate;
 pub mod query;
 pub mod state;
 pub mod template;

@@ -417,7 +417,7 @@ impl Evident {
                     saved,
                 },
             );
-            runtime.mark_dirty();
+            runtime.monitors_changed();
             Ok(())
         })
         .await
@@ -520,7 +520,7 @@ impl Evident {
             *definitions = changed;
             let mut runtime = lock(&monitors.runtime);
             runtime.running.remove(&id);
-            runtime.mark_dirty();
+            runtime.monitors_changed();
             Ok::<_, AppError>(())
         })
         .await

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use evident_model::{StoredEvent, Timestamp};
+use evident_monitor::percolate::Percolator;
 use evident_monitor::query::Kind;
 use evident_monitor::{Level, MonitorState, Trigger, template};
 use evident_store::Store;
@@ -39,6 +40,8 @@ pub struct Running {
 pub struct Runtime {
     pub position: u64,
     pub running: BTreeMap<i64, Running>,
+    /// The monitors filed by term, with their ids; rebuilt after a change.
+    index: Option<(Percolator, Vec<i64>)>,
     dirty: bool,
     last_saved: Instant,
     last_tick: Option<Instant>,
@@ -49,14 +52,29 @@ impl Runtime {
         Runtime {
             position,
             running: BTreeMap::new(),
+            index: None,
             dirty: false,
             last_saved: Instant::now(),
             last_tick: None,
         }
     }
 
-    pub fn mark_dirty(&mut self) {
+    /// A monitor was added, changed or removed: file them again.
+    pub fn monitors_changed(&mut self) {
+        self.index = None;
         self.dirty = true;
+    }
+
+    fn take_index(&mut self) -> (Percolator, Vec<i64>) {
+        self.index.take().unwrap_or_else(|| {
+            let ids: Vec<i64> = self.running.keys().copied().collect();
+            let percolator = Percolator::new(
+                self.running
+                    .values()
+                    .map(|running| &running.compiled.definition.query.filter),
+            );
+            (percolator, ids)
+        })
     }
 
     pub fn saved(&self) -> SavedState {
@@ -221,6 +239,8 @@ pub fn step(
     let arrivals = evident_query::arrivals(store, &all, runtime.position, STEP_EVENTS)
         .map_err(|error| AppError::internal(format!("monitors could not read the log: {error}")))?;
     let mut triggers: Vec<(i64, Trigger)> = Vec::new();
+    let (percolator, ids) = runtime.take_index();
+    let mut seen = Vec::new();
     for (position, raw) in &arrivals.events {
         let stored = match StoredEvent::from_bytes(raw) {
             Ok(stored) => stored,
@@ -232,7 +252,11 @@ pub fn step(
         let mut event = stored.event;
         // An event without its own time is judged at its arrival.
         event.timestamp = Some(event.timestamp.unwrap_or(stored.discovery_timestamp));
-        for (id, running) in &mut runtime.running {
+        for candidate in percolator.candidates(&event, &mut seen) {
+            let id = ids[candidate];
+            let Some(running) = runtime.running.get_mut(&id) else {
+                continue;
+            };
             if *position < running.saved.from
                 || !evident_search::matches(&running.compiled.definition.query.filter, &event)
             {
@@ -240,11 +264,12 @@ pub fn step(
             }
             let definition = &running.compiled.definition;
             for trigger in running.saved.state.observe(definition, &event, now) {
-                triggers.push((*id, trigger));
+                triggers.push((id, trigger));
             }
             runtime.dirty = true;
         }
     }
+    runtime.index = Some((percolator, ids));
     step.events = arrivals.events.len();
     let tick_due = runtime
         .last_tick

@@ -2,4 +2,5 @@
 //! evaluation over streams of events.
 
 mod evaluate;
+mod percolate;
 mod query;
