@@ -369,7 +369,7 @@ def test_the_command_line_creates_lists_mutes_and_deletes(server, channels):
         return subprocess.run([server["binary"], "monitor", *args], env=env, capture_output=True, text=True, timeout=60)
 
     created = evident("create", "--name", "Spike in blocked decisions (cli)",
-                      "--query", 'audits("@aegis.decision:BLOCKED").rollup("count").last("5m") > 10',
+                      "--query", 'audits("@aegis.decision:BLOCKED @usr.email:cli@example.com").rollup("count").last("5m") > 10',
                       "--message", "Blocked decisions spiking {{value}} @slack-secops", "--tag", "via:cli")
     assert created.returncode == 0, created.stderr
     monitor_id = created.stdout.split()[2]
