@@ -91,6 +91,20 @@ pub async fn validate(
     )
 }
 
+/// `POST /api/v1/monitor/notify_test`: the message sent once to its
+/// handles, as if the monitor alerted now (evident's addition, for the
+/// editor's "test notification").
+pub async fn notify_test(
+    State(state): State<SharedState>,
+    Extension(actor): Extension<Actor>,
+    body: Option<JsonBody<MonitorBody>>,
+) -> Response {
+    let Some(JsonBody(body)) = body else {
+        return QueryError::bad_request(EXPECTED).into_response();
+    };
+    answer(state.evident.test_monitor_notification(&actor, body).await)
+}
+
 pub async fn get(State(state): State<SharedState>, Path(id): Path<String>) -> Response {
     match monitor_id(&id) {
         Ok(id) => answer(state.evident.get_monitor(id)),

@@ -24,6 +24,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../ui/app.js"),
     ),
     (
+        "monitors.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../ui/monitors.js"),
+    ),
+    (
         "app.css",
         "text/css; charset=utf-8",
         include_str!("../ui/app.css"),

@@ -1220,7 +1220,7 @@ async function start() {
   $('#me').textContent = session.user.email;
   $('#access-link').hidden = !(may('user_access_manage') || may('api_keys_write'));
   const view = new URLSearchParams(location.search).get('view') ?? 'explorer';
-  for (const link of document.querySelectorAll('.top nav a')) link.classList.toggle('current', link.dataset.view === view);
+  for (const link of document.querySelectorAll('.top nav a')) link.classList.toggle('current', link.dataset.view === view.replace(/^monitor(-edit)?$/, 'monitors'));
   try {
     if (view === 'access') {
       $('#access-page').hidden = false;
@@ -1237,6 +1237,8 @@ async function start() {
     } else if (view === 'integrity') {
       $('#integrity-page').hidden = false;
       await showIntegrity();
+    } else if (view === 'monitors' || view === 'monitor' || view === 'monitor-edit') {
+      await showMonitorsView(view, new URLSearchParams(location.search));
     } else {
       $('#explorer').hidden = false;
       readUrl();

@@ -105,17 +105,34 @@ pub struct GroupState {
     pub values: BTreeMap<String, String>,
 }
 
+/// A value a new-value monitor has seen: when last, and when that was
+/// last handed out to be recorded (so that, with `.forget`, a value seen
+/// again and again is recorded again only now and then).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Seen {
+    last: i64,
+    recorded: i64,
+}
+
 /// A monitor's state: groups, their windows, the values learned.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+///
+/// Serialized, it keeps what cannot be derived again: the groups that
+/// ever triggered or are not OK (their levels and trigger counts: a
+/// trigger's key must never repeat), the learning period's end, and every
+/// group of a monitor that reports no data (`keep_quiet_groups`). Windows
+/// are rebuilt from the stored events ([`MonitorState::rebuild_window`]);
+/// a new-value monitor's values are recorded apart, as they are learned
+/// ([`MonitorState::take_unrecorded_values`], [`MonitorState::restore_values`]).
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct MonitorState {
-    pub groups: BTreeMap<String, GroupState>,
     #[serde(default)]
+    pub groups: BTreeMap<String, GroupState>,
+    #[serde(skip)]
     windows: HashMap<String, Window>,
-    /// New-value monitors: value hash → newest event time seen (ns),
-    /// stored as one base64 string (16 bytes a value) rather than a
-    /// JSON map: a million values stay 21 MB of text.
-    #[serde(default, with = "packed")]
-    seen: HashMap<u64, i64>,
+    #[serde(skip)]
+    seen: HashMap<u64, Seen>,
+    #[serde(skip)]
+    unrecorded: Vec<(u64, i64)>,
     /// New-value monitors: values seen before this event time are learned
     /// silently.
     #[serde(default)]
@@ -123,6 +140,31 @@ pub struct MonitorState {
     /// Events that fell in no group because the monitor had too many.
     #[serde(default)]
     pub dropped_groups: u64,
+    /// Whether quiet groups are kept when saved (a monitor with no data).
+    #[serde(default)]
+    pub keep_quiet_groups: bool,
+}
+
+impl Serialize for MonitorState {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let groups: BTreeMap<&String, &GroupState> = self
+            .groups
+            .iter()
+            .filter(|(_, group)| {
+                self.keep_quiet_groups
+                    || group.triggers > 0
+                    || group.level != Level::Ok
+                    || group.held_until > 0
+            })
+            .collect();
+        let mut state = serializer.serialize_struct("MonitorState", 4)?;
+        state.serialize_field("groups", &groups)?;
+        state.serialize_field("learning_until", &self.learning_until)?;
+        state.serialize_field("dropped_groups", &self.dropped_groups)?;
+        state.serialize_field("keep_quiet_groups", &self.keep_quiet_groups)?;
+        state.end()
+    }
 }
 
 impl MonitorState {
@@ -223,9 +265,11 @@ impl MonitorState {
             return Vec::new();
         };
         match &definition.query.kind {
-            Kind::NewValue { field, learning } => {
-                self.observe_value(definition, &field.1, *learning, event, time, now)
-            }
+            Kind::NewValue {
+                field,
+                learning,
+                forget,
+            } => self.observe_value(definition, &field.1, (*learning, *forget), event, time, now),
             Kind::Threshold {
                 rollup,
                 window,
@@ -268,27 +312,53 @@ impl MonitorState {
         &mut self,
         definition: &Definition,
         field: &evident_search::Field,
-        learning: Duration,
+        (learning, forget): (Duration, Option<Duration>),
         event: &Event,
         time: i64,
         now: i64,
     ) -> Vec<Trigger> {
-        let learning = nanos(learning);
         let learning_until = *self
             .learning_until
-            .get_or_insert(time.saturating_add(learning));
+            .get_or_insert(time.saturating_add(nanos(learning)));
+        let forget = forget.map(nanos);
         let mut triggers = Vec::new();
         for (key, group_values) in groups_of(&definition.query, event) {
             for value in evident_search::field_texts(field, event) {
                 let hashed = hash(&[&key, &value]);
-                let previous = self.seen.insert(hashed, time);
-                if let Some(previous) = previous
-                    && previous > time
-                {
-                    // Seen later already (events out of order): keep the newest.
-                    self.seen.insert(hashed, previous);
+                let previous = self.seen.get(&hashed).copied();
+                let known = previous.is_some_and(|seen| {
+                    forget.is_none_or(|forget| time.saturating_sub(seen.last) <= forget)
+                });
+                match previous {
+                    None => {
+                        self.seen.insert(
+                            hashed,
+                            Seen {
+                                last: time,
+                                recorded: time,
+                            },
+                        );
+                        self.unrecorded.push((hashed, time));
+                    }
+                    Some(seen) if time > seen.last => {
+                        // Recorded again once a quarter of the forget period
+                        // has passed, so a reload forgets no later than due.
+                        let stale = forget.is_some_and(|forget| time - seen.recorded > forget / 4);
+                        let recorded = if stale || !known { time } else { seen.recorded };
+                        if recorded != seen.recorded {
+                            self.unrecorded.push((hashed, time));
+                        }
+                        self.seen.insert(
+                            hashed,
+                            Seen {
+                                last: time,
+                                recorded,
+                            },
+                        );
+                    }
+                    // Seen later already (events out of order).
+                    Some(_) => {}
                 }
-                let known = previous.is_some_and(|seen| time.saturating_sub(seen) <= learning);
                 if known || time <= learning_until {
                     continue;
                 }
@@ -322,13 +392,69 @@ impl MonitorState {
         triggers
     }
 
+    /// The values learned or seen again since the last call, to record:
+    /// (value hash, event time).
+    pub fn take_unrecorded_values(&mut self) -> Vec<(u64, i64)> {
+        std::mem::take(&mut self.unrecorded)
+    }
+
+    /// Values recorded before (a later record of a value wins).
+    pub fn restore_values(&mut self, values: impl IntoIterator<Item = (u64, i64)>) {
+        for (hashed, time) in values {
+            let seen = self.seen.entry(hashed).or_insert(Seen {
+                last: time,
+                recorded: time,
+            });
+            if time >= seen.last {
+                *seen = Seen {
+                    last: time,
+                    recorded: time,
+                };
+            }
+        }
+        if self.seen.len() > MAX_VALUES {
+            self.forget_oldest_values();
+        }
+    }
+
+    /// Counts a stored event in its group's window again, judging nothing:
+    /// how windows come back after a restart.
+    pub fn rebuild_window(&mut self, definition: &Definition, event: &Event, now: i64) {
+        let Kind::Threshold { rollup, window, .. } = &definition.query.kind else {
+            return;
+        };
+        let Some(time) = event.timestamp.map(|time| time.as_nanos()) else {
+            return;
+        };
+        let contribution = contribution(rollup, event);
+        for (key, values) in groups_of(&definition.query, event) {
+            if !self.groups.contains_key(&key) && self.groups.len() >= MAX_GROUPS {
+                continue;
+            }
+            let group = self
+                .groups
+                .entry(key.clone())
+                .or_insert_with(|| GroupState {
+                    since: now,
+                    created: now,
+                    values,
+                    ..GroupState::default()
+                });
+            group.last_event = Some(group.last_event.map_or(time, |last| last.max(time)));
+            self.windows
+                .entry(key)
+                .or_insert_with(|| Window::new(*window))
+                .add(time, &contribution);
+        }
+    }
+
     /// Forgets the tenth of the values seen longest ago.
     fn forget_oldest_values(&mut self) {
-        let mut times: Vec<i64> = self.seen.values().copied().collect();
+        let mut times: Vec<i64> = self.seen.values().map(|seen| seen.last).collect();
         let cut = times.len() / 10;
         times.select_nth_unstable(cut);
         let before = times[cut];
-        self.seen.retain(|_, seen| *seen > before);
+        self.seen.retain(|_, seen| seen.last > before);
     }
 
     /// After history was loaded into a new monitor: its groups start OK
@@ -491,50 +617,5 @@ impl MonitorState {
             number: group.triggers,
             at: end.max(SECOND),
         })
-    }
-}
-
-/// `seen` as base64 of (hash, time) pairs, little-endian.
-mod packed {
-    use std::collections::HashMap;
-
-    use base64::Engine;
-    use base64::engine::general_purpose::STANDARD;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(
-        seen: &HashMap<u64, i64>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        let mut bytes = Vec::with_capacity(seen.len() * 16);
-        for (hash, time) in seen {
-            bytes.extend_from_slice(&hash.to_le_bytes());
-            bytes.extend_from_slice(&time.to_le_bytes());
-        }
-        serializer.serialize_str(&STANDARD.encode(bytes))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<HashMap<u64, i64>, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        let bytes = STANDARD.decode(text).map_err(serde::de::Error::custom)?;
-        if bytes.len() % 16 != 0 {
-            return Err(serde::de::Error::custom("packed values are 16 bytes each"));
-        }
-        Ok(bytes
-            .chunks_exact(16)
-            .map(|pair| {
-                let (hash, time) = pair.split_at(8);
-                let mut hash_bytes = [0u8; 8];
-                let mut time_bytes = [0u8; 8];
-                hash_bytes.copy_from_slice(hash);
-                time_bytes.copy_from_slice(time);
-                (
-                    u64::from_le_bytes(hash_bytes),
-                    i64::from_le_bytes(time_bytes),
-                )
-            })
-            .collect())
     }
 }

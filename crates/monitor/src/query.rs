@@ -4,12 +4,13 @@
 //! ```text
 //! audits("<search>")[.index("*")].rollup("count"|"cardinality","@f"|"sum","@f"|"avg","@f")
 //!     [.by("@a,@b")].last("5m") (> | >= | < | <=) <number>
-//! audits("<search>").new_value("@f")[.by("@a")][.learning("30d")]
+//! audits("<search>").new_value("@f")[.by("@a")][.learning("30d")][.forget("90d")]
 //! ```
 //!
 //! The first is a threshold over a rolling window (a "no data" monitor is
 //! one with `< 1`); the second fires when `@f` takes a value not seen in the
-//! learning period (per group, with `.by`). Errors carry the column of
+//! learning period (per group, with `.by`); a value unseen for the
+//! `.forget` period (none by default) counts as new again. Errors carry the column of
 //! the query text they point at; errors inside the search string carry the
 //! column of the whole query, so a client can underline either.
 
@@ -49,10 +50,12 @@ pub enum Kind {
         comparator: Comparator,
         threshold: f64,
     },
-    /// A value of `field` not seen within `learning`.
+    /// A value of `field` not seen before, once `learning` has passed;
+    /// with `forget`, a value unseen that long is new again.
     NewValue {
         field: (String, Field),
         learning: Duration,
+        forget: Option<Duration>,
     },
 }
 
@@ -159,6 +162,7 @@ pub fn parse(text: &str) -> Result<MonitorQuery, QueryError> {
     let mut group_by = Vec::new();
     let mut new_value = None;
     let mut learning = None;
+    let mut forget = None;
     loop {
         cursor.skip_space();
         if !cursor.eat('.') {
@@ -288,12 +292,24 @@ pub fn parse(text: &str) -> Result<MonitorQuery, QueryError> {
                 }
                 learning = Some(duration);
             }
+            "forget" => {
+                let (offset, value) = one("how long an unseen value is remembered, \"90d\"")?;
+                let duration = duration(text, offset, value)?;
+                if duration.is_zero() || duration > MAX_LEARNING {
+                    return Err(QueryError::at(
+                        text,
+                        offset,
+                        "the forget period must be between 1s and 90d",
+                    ));
+                }
+                forget = Some(duration);
+            }
             _ => {
                 return Err(QueryError::at(
                     text,
                     method_at,
                     format!(
-                        "unknown method .{method}(): .index, .rollup, .by, .last, .new_value or .learning"
+                        "unknown method .{method}(): .index, .rollup, .by, .last, .new_value, .learning or .forget"
                     ),
                 ));
             }
@@ -322,6 +338,7 @@ pub fn parse(text: &str) -> Result<MonitorQuery, QueryError> {
             Kind::NewValue {
                 field,
                 learning: learning.unwrap_or(DEFAULT_LEARNING),
+                forget,
             }
         }
         (Some(_), Some(_)) => {
@@ -332,11 +349,11 @@ pub fn parse(text: &str) -> Result<MonitorQuery, QueryError> {
             ));
         }
         (None, rollup) => {
-            if learning.is_some() {
+            if learning.is_some() || forget.is_some() {
                 return Err(QueryError::at(
                     text,
                     0,
-                    ".learning() goes with .new_value()",
+                    ".learning() and .forget() go with .new_value()",
                 ));
             }
             let Some((_, window)) = window else {

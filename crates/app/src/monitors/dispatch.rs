@@ -28,11 +28,21 @@ const ERROR_SNIPPET: usize = 300;
 
 /// How one attempt ended.
 #[derive(Debug)]
-struct Outcome {
-    status_code: Option<u16>,
-    error: Option<String>,
+pub(crate) struct Outcome {
+    pub(crate) status_code: Option<u16>,
+    pub(crate) error: Option<String>,
     /// Worth another attempt (timeouts, connection errors, 408, 429, 5xx).
-    retryable: bool,
+    pub(crate) retryable: bool,
+}
+
+/// A client for deliveries: its timeouts and user agent.
+pub(crate) fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(ATTEMPT_TIMEOUT)
+        .connect_timeout(ATTEMPT_TIMEOUT)
+        .user_agent(concat!("evident/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default()
 }
 
 /// Starts the dispatcher; answers where the runner sends deliveries.
@@ -44,12 +54,7 @@ pub fn start(
 ) {
     let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Delivery>();
     let evident = Arc::clone(evident);
-    let client = reqwest::Client::builder()
-        .timeout(ATTEMPT_TIMEOUT)
-        .connect_timeout(ATTEMPT_TIMEOUT)
-        .user_agent(concat!("evident/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .unwrap_or_default();
+    let client = client();
     let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
     for delivery in evident.monitors.take_pending() {
         let _ = sender.send(delivery);
@@ -93,6 +98,7 @@ async fn deliver(evident: &Evident, client: &reqwest::Client, delivery: Delivery
             status_code: outcome.status_code,
             error: outcome.error.as_deref(),
             final_attempt: last,
+            test: false,
         });
         if let Err(error) = evident.record(event).await {
             tracing::error!(%error, "a monitor notification attempt could not be recorded");
@@ -140,7 +146,11 @@ async fn deliver(evident: &Evident, client: &reqwest::Client, delivery: Delivery
     }
 }
 
-async fn send(client: &reqwest::Client, channel: &Channel, notification: &Notification) -> Outcome {
+pub(crate) async fn send(
+    client: &reqwest::Client,
+    channel: &Channel,
+    notification: &Notification,
+) -> Outcome {
     let request = match channel {
         Channel::Webhook(webhook) => match webhook_request(client, webhook, notification) {
             Ok(request) => request,

@@ -98,6 +98,8 @@ pub struct Attempt<'a> {
     pub status_code: Option<u16>,
     pub error: Option<&'a str>,
     pub final_attempt: bool,
+    /// A test notification asked for by a user, not a trigger.
+    pub test: bool,
 }
 
 pub fn notification_event(attempt: &Attempt<'_>) -> StoredEvent {
@@ -120,6 +122,7 @@ pub fn notification_event(attempt: &Attempt<'_>) -> StoredEvent {
             "status_code": attempt.status_code,
             "error": attempt.error,
             "final": attempt.final_attempt,
+            "test": attempt.test,
         },
     });
     let message = match attempt.error {

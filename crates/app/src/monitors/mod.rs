@@ -90,7 +90,17 @@ impl Monitors {
                 }
             };
             let saved = match saved_monitors.remove(&monitor.id) {
-                Some(saved) => saved,
+                Some(mut saved) => {
+                    runner::restore(
+                        store,
+                        &files,
+                        monitor.id,
+                        &compiled,
+                        &mut saved.state,
+                        runtime.position,
+                    )?;
+                    saved
+                }
                 None => Saved {
                     from: end,
                     state: runner::preload(store, &compiled, end)?,
@@ -271,10 +281,97 @@ impl Evident {
         self.monitors().channels.webhook(name)
     }
 
+    /// Sends the message of a monitor being written to its handles once,
+    /// as if it alerted now (value: just past the threshold), and answers
+    /// how each handle took it; each attempt is recorded (`test: true`).
+    pub async fn test_monitor_notification(
+        &self,
+        actor: &Actor,
+        body: MonitorBody,
+    ) -> Result<Value, AppError> {
+        let mut monitor = blank(actor, 0);
+        body.apply(&mut monitor);
+        if monitor.name.is_empty() {
+            monitor.name = "Test notification".into();
+        }
+        let compiled = monitor.compile()?;
+        self.check_handles(&monitor.message)?;
+        let value = match &compiled.definition.query.kind {
+            evident_monitor::Kind::Threshold {
+                threshold,
+                comparator,
+                ..
+            } => {
+                if comparator.upward() {
+                    threshold + 1.0
+                } else {
+                    (threshold - 1.0).max(0.0)
+                }
+            }
+            evident_monitor::Kind::NewValue { .. } => 1.0,
+        };
+        let mut group_values = BTreeMap::new();
+        for (name, _) in &compiled.definition.query.group_by {
+            group_values.insert(name.trim_start_matches('@').to_owned(), "(test)".to_owned());
+        }
+        if matches!(
+            compiled.definition.query.kind,
+            evident_monitor::Kind::NewValue { .. }
+        ) {
+            group_values.insert("new_value".into(), "(test)".into());
+        }
+        let now = Timestamp::now().as_nanos();
+        let trigger = evident_monitor::Trigger {
+            group: evident_monitor::evaluator::WHOLE.into(),
+            group_values,
+            from: Level::Ok,
+            to: Level::Alert,
+            cause: evident_monitor::Cause::Transition,
+            value: Some(value),
+            number: 0,
+            at: now,
+        };
+        let mut notification = runner::notification(&monitor, &compiled, &trigger, now);
+        notification.key = format!("test:{}:{now}", actor.id);
+        notification.title = format!("[Test] {}", notification.title);
+        let client = dispatch::client();
+        let mut results = Vec::new();
+        for handle in notification.handles.clone() {
+            let channel = self
+                .monitors()
+                .channels
+                .resolve(&handle)
+                .map_err(|reason| {
+                    AppError::invalid(format!("unknown notification handle @{handle}: {reason}"))
+                })?;
+            let outcome = dispatch::send(&client, &channel, &notification).await;
+            let event = events::notification_event(&events::Attempt {
+                notification: &notification,
+                handle: &handle,
+                channel: channel.kind(),
+                attempt: 1,
+                status_code: outcome.status_code,
+                error: outcome.error.as_deref(),
+                final_attempt: true,
+                test: true,
+            });
+            let mut event = event;
+            actor.describe(&mut event.event.attributes);
+            self.record(event).await?;
+            results.push(json!({
+                "handle": handle,
+                "ok": outcome.error.is_none(),
+                "status_code": outcome.status_code,
+                "error": outcome.error,
+            }));
+        }
+        Ok(json!({"message": notification.text, "title": notification.title, "results": results}))
+    }
+
     /// Saves where evaluation stands (at a clean stop). Blocks.
     pub fn save_monitor_state(&self) {
-        let runtime = lock(&self.monitors().runtime);
-        if let Err(error) = self.monitors().files.write_state(&runtime.saved()) {
+        let mut runtime = lock(&self.monitors().runtime);
+        if let Err(error) = runtime.save(&self.monitors().files) {
             tracing::error!(%error, "the monitors' state could not be saved");
         }
     }
@@ -398,11 +495,21 @@ impl Evident {
             let from = runtime.position.max(evident_query::log_end(&store));
             let previous = runtime.running.remove(&monitor.id);
             let saved = match previous {
-                Some(previous) if !fresh_state => previous.saved,
-                _ => Saved {
-                    from,
-                    state: runner::preload(&store, &compiled, from)?,
-                },
+                Some(mut previous) if !fresh_state => {
+                    previous.saved.state.keep_quiet_groups = compiled.definition.no_data.is_some();
+                    previous.saved
+                }
+                _ => {
+                    // What the monitor learned under its old query is forgotten.
+                    evident_monitors
+                        .files
+                        .remove_values(monitor.id)
+                        .map_err(internal)?;
+                    Saved {
+                        from,
+                        state: runner::preload(&store, &compiled, from)?,
+                    }
+                }
             };
             evident_monitors
                 .files

@@ -18,7 +18,7 @@ use evident_store::Store;
 use super::definition::{Compiled, Monitor};
 use super::events::alert_event;
 use super::outbox::{Delivery, Notification, Outbox};
-use super::store::{MonitorFiles, Saved, SavedState};
+use super::store::{MonitorFiles, Saved, SavedRef, SavedStateRef};
 use crate::error::AppError;
 
 /// Events read from the log per step.
@@ -77,15 +77,40 @@ impl Runtime {
         })
     }
 
-    pub fn saved(&self) -> SavedState {
-        SavedState {
+    /// Writes where evaluation stands: the values new-value monitors
+    /// learned first (appended, synced), then the state that counts on
+    /// them. Blocks.
+    pub fn save(&mut self, files: &MonitorFiles) -> Result<(), AppError> {
+        for (id, running) in &mut self.running {
+            let values = running.saved.state.take_unrecorded_values();
+            if !values.is_empty() {
+                files
+                    .append_values(*id, &values)
+                    .map_err(|error| AppError::internal(error.to_string()))?;
+            }
+        }
+        let state = SavedStateRef {
             position: self.position,
             monitors: self
                 .running
                 .iter()
-                .map(|(id, running)| (*id, running.saved.clone()))
+                .map(|(id, running)| {
+                    (
+                        *id,
+                        SavedRef {
+                            from: running.saved.from,
+                            state: &running.saved.state,
+                        },
+                    )
+                })
                 .collect(),
-        }
+        };
+        files
+            .write_state(&state)
+            .map_err(|error| AppError::internal(error.to_string()))?;
+        self.dirty = false;
+        self.last_saved = Instant::now();
+        Ok(())
     }
 }
 
@@ -338,35 +363,30 @@ pub fn step(
         runtime.dirty = true;
     }
     if runtime.dirty && (!triggers.is_empty() || runtime.last_saved.elapsed() >= SAVE_EVERY) {
-        files
-            .write_state(&runtime.saved())
-            .map_err(|error| AppError::internal(error.to_string()))?;
-        runtime.dirty = false;
-        runtime.last_saved = Instant::now();
+        runtime.save(files)?;
     }
     Ok(step)
 }
 
-/// A new or changed monitor's starting state: its window (or, for new
-/// values, its learning period) loaded from the stored events before
-/// `from`, the log's end when it was made. Blocks.
-pub fn preload(store: &Store, compiled: &Compiled, from: u64) -> Result<MonitorState, AppError> {
-    let definition = &compiled.definition;
+/// The stored events `definition`'s live window can see, at log
+/// positions before `before`, oldest first: what `visit` is given. Blocks.
+fn visit_history(
+    store: &Store,
+    definition: &evident_monitor::Definition,
+    span: Duration,
+    before: u64,
+    visit: &mut dyn FnMut(&evident_model::Event),
+) -> Result<usize, AppError> {
     let now = now_nanos();
-    let span = match &definition.query.kind {
-        Kind::Threshold { window, .. } => *window + definition.evaluation_delay,
-        Kind::NewValue { learning, .. } => *learning,
-    };
     let span = i64::try_from(span.as_nanos()).unwrap_or(i64::MAX);
     let window = evident_query::Window {
         from: now.saturating_sub(span),
         to: now.saturating_add(1),
     };
-    let mut state = MonitorState::default();
     let mut after = None;
-    let mut loaded = 0usize;
+    let mut visited = 0usize;
     const PAGE: usize = 1000;
-    const MAX_PRELOAD: usize = 2_000_000;
+    const MAX_HISTORY: usize = 2_000_000;
     loop {
         let page = evident_query::search(
             store,
@@ -379,7 +399,7 @@ pub fn preload(store: &Store, compiled: &Compiled, from: u64) -> Result<MonitorS
         .map_err(|error| AppError::internal(format!("loading a monitor's history: {error}")))?;
         for (key, raw) in &page.hits {
             after = Some(*key);
-            if key.position >= from {
+            if key.position >= before {
                 continue;
             }
             let Ok(stored) = StoredEvent::from_bytes(raw) else {
@@ -387,20 +407,69 @@ pub fn preload(store: &Store, compiled: &Compiled, from: u64) -> Result<MonitorS
             };
             let mut event = stored.event;
             event.timestamp = Some(event.timestamp.unwrap_or(stored.discovery_timestamp));
-            // History sets the baseline: it does not notify.
-            let _ = state.observe(definition, &event, now);
-            loaded += 1;
+            visit(&event);
+            visited += 1;
         }
-        if !page.more || loaded >= MAX_PRELOAD {
-            if loaded >= MAX_PRELOAD {
+        if !page.more || visited >= MAX_HISTORY {
+            if visited >= MAX_HISTORY {
                 tracing::warn!(
-                    loaded,
+                    visited,
                     "a monitor's history was loaded in part: too many events"
                 );
             }
-            break;
+            return Ok(visited);
         }
     }
+}
+
+/// After a restart: a saved monitor's windows counted again from the
+/// stored events before `before` (the position evaluation resumes at),
+/// and its learned values read back. Blocks.
+pub fn restore(
+    store: &Store,
+    files: &MonitorFiles,
+    id: i64,
+    compiled: &Compiled,
+    state: &mut MonitorState,
+    before: u64,
+) -> Result<(), AppError> {
+    let definition = &compiled.definition;
+    state.keep_quiet_groups = definition.no_data.is_some();
+    match &definition.query.kind {
+        Kind::Threshold { window, .. } => {
+            let now = now_nanos();
+            // A minute more than the window: the tick's clock moved on meanwhile.
+            let span = *window + definition.evaluation_delay + Duration::from_secs(60);
+            visit_history(store, definition, span, before, &mut |event| {
+                state.rebuild_window(definition, event, now)
+            })?;
+        }
+        Kind::NewValue { .. } => {
+            let values = files
+                .read_values(id)
+                .map_err(|error| AppError::internal(error.to_string()))?;
+            state.restore_values(values);
+        }
+    }
+    Ok(())
+}
+
+/// A new or changed monitor's starting state: its window (or, for new
+/// values, its learning period) loaded from the stored events before
+/// `from`, the log's end when it was made. Blocks.
+pub fn preload(store: &Store, compiled: &Compiled, from: u64) -> Result<MonitorState, AppError> {
+    let definition = &compiled.definition;
+    let now = now_nanos();
+    let span = match &definition.query.kind {
+        Kind::Threshold { window, .. } => *window + definition.evaluation_delay,
+        Kind::NewValue { learning, .. } => *learning,
+    };
+    let mut state = MonitorState::default();
+    state.keep_quiet_groups = definition.no_data.is_some();
+    visit_history(store, definition, span, from, &mut |event| {
+        // History sets the baseline: it does not notify.
+        let _ = state.observe(definition, event, now);
+    })?;
     state.settle_history(definition, now);
     Ok(state)
 }

@@ -1,9 +1,11 @@
 //! What monitors keep in the data directory, under `monitors/`:
 //! `monitors.json` (the definitions, replaced whole on each change, as
-//! saved views are) and `state.json` (where evaluation stands in the log,
-//! and each monitor's groups and windows, replaced whole after each
-//! evaluation that changed them). Both go through `evident-durable`, so
-//! a crash leaves the old file or the new one.
+//! saved views are), `state.json` (where evaluation stands in the log,
+//! and the groups that triggered, replaced whole after each evaluation
+//! that triggered and every few seconds; windows are rebuilt from the
+//! stored events on start) and `values/<id>.bin` (what each new-value
+//! monitor learned, appended as it learns). The replaced files go through
+//! `evident-durable`, so a crash leaves the old file or the new one.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -39,6 +41,20 @@ pub struct Saved {
     /// it was loaded when it was made).
     pub from: u64,
     pub state: MonitorState,
+}
+
+/// One monitor's state as written: borrowed, not copied.
+#[derive(Debug, Serialize)]
+pub struct SavedRef<'a> {
+    pub from: u64,
+    pub state: &'a MonitorState,
+}
+
+/// Where evaluation stands, as written.
+#[derive(Debug, Serialize)]
+pub struct SavedStateRef<'a> {
+    pub position: u64,
+    pub monitors: BTreeMap<i64, SavedRef<'a>>,
 }
 
 /// Where evaluation stands.
@@ -106,7 +122,88 @@ impl MonitorFiles {
         read(&self.dir.join("state.json"))
     }
 
-    pub fn write_state(&self, state: &SavedState) -> Result<(), MonitorStoreError> {
+    pub fn write_state(&self, state: &SavedStateRef<'_>) -> Result<(), MonitorStoreError> {
         write(&self.dir.join("state.json"), state)
+    }
+
+    /// The values a new-value monitor recorded: `values/<id>.bin`, 16
+    /// bytes a record (value hash, event time; little-endian), a torn last
+    /// record ignored.
+    pub fn read_values(&self, monitor: i64) -> Result<Vec<(u64, i64)>, MonitorStoreError> {
+        let path = self.values_path(monitor);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => {
+                return Err(MonitorStoreError::Read {
+                    path,
+                    reason: error.to_string(),
+                });
+            }
+        };
+        Ok(bytes
+            .chunks_exact(16)
+            .map(|record| {
+                let mut hash = [0u8; 8];
+                let mut time = [0u8; 8];
+                hash.copy_from_slice(&record[..8]);
+                time.copy_from_slice(&record[8..]);
+                (u64::from_le_bytes(hash), i64::from_le_bytes(time))
+            })
+            .collect())
+    }
+
+    /// Appends values learned, synced (they are what a restart knows).
+    pub fn append_values(
+        &self,
+        monitor: i64,
+        values: &[(u64, i64)],
+    ) -> Result<(), MonitorStoreError> {
+        use std::io::Write;
+        let path = self.values_path(monitor);
+        let failed = |source| MonitorStoreError::Write {
+            path: path.clone(),
+            source,
+        };
+        let dir = self.dir.join("values");
+        std::fs::create_dir_all(&dir).map_err(failed)?;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(failed)?;
+        // A torn record from a crash would shift every later one: cut it.
+        let length = file.metadata().map_err(failed)?.len();
+        if length % 16 != 0 {
+            file.set_len(length - length % 16).map_err(failed)?;
+        }
+        let mut bytes = Vec::with_capacity(values.len() * 16);
+        for (hash, time) in values {
+            bytes.extend_from_slice(&hash.to_le_bytes());
+            bytes.extend_from_slice(&time.to_le_bytes());
+        }
+        file.write_all(&bytes).map_err(failed)?;
+        file.sync_data().map_err(failed)?;
+        if length == 0 {
+            evident_durable::sync_dir(&dir).map_err(failed)?;
+        }
+        Ok(())
+    }
+
+    /// Forgets a monitor's values (deleted, or its query changed).
+    pub fn remove_values(&self, monitor: i64) -> Result<(), MonitorStoreError> {
+        match std::fs::remove_file(self.values_path(monitor)) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                Err(MonitorStoreError::Write {
+                    path: self.values_path(monitor),
+                    source: error,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn values_path(&self, monitor: i64) -> PathBuf {
+        self.dir.join("values").join(format!("{monitor}.bin"))
     }
 }

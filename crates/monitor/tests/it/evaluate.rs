@@ -217,7 +217,7 @@ fn a_backfill_alerts_once_per_group_and_recovers_once() {
 #[test]
 fn new_values_alert_once_each_after_the_learning_period() {
     let monitor = definition(
-        r#"audits("@aegis.actor_id:* @event.dataset:aegis.preflight").new_value("@aegis.actor_id").learning("1h")"#,
+        r#"audits("@aegis.actor_id:* @event.dataset:aegis.preflight").new_value("@aegis.actor_id").learning("1h").forget("1h")"#,
         0.0,
     );
     let mut state = MonitorState::default();
@@ -253,44 +253,88 @@ fn new_values_alert_once_each_after_the_learning_period() {
         })
         .collect();
     // Learned in the first hour: a, b, c. New after it: d, e; and a again,
-    // unseen for more than the learning period (50 → 300 min).
+    // unseen for more than the forget period (50 → 300 min).
     assert_eq!(values, vec!["d", "e", "a"]);
 }
 
 #[test]
-fn state_survives_a_round_trip_through_json() -> Result<(), Box<dyn std::error::Error>> {
+fn without_forget_a_value_seen_once_is_never_new_again() {
+    let monitor = definition(r#"audits("*").new_value("@usr.id").learning("1m")"#, 0.0);
+    let mut state = MonitorState::default();
+    let mut fired = Vec::new();
+    for (minute, id) in [
+        (0, "a"),
+        (5, "b"),
+        (60 * 24 * 365, "a"),
+        (60 * 24 * 365, "b"),
+    ] {
+        let at = NOW + minute * MINUTE;
+        fired.extend(state.observe(&monitor, &event(at, json!({"usr": {"id": id}})), at));
+    }
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0].cause, Cause::NewValue { value: "b".into() });
+}
+
+#[test]
+fn state_survives_a_restart_with_windows_rebuilt_and_values_restored()
+-> Result<(), Box<dyn std::error::Error>> {
     let monitor = definition(
         r#"audits("*").rollup("count").by("@usr.email").last("5m") > 2"#,
         2.0,
     );
     let mut state = MonitorState::default();
-    let events: Vec<Event> = (0..2)
-        .map(|index| {
-            event(
-                NOW + index * SECOND,
-                json!({"usr": {"email": "bob@example.com"}}),
-            )
-        })
-        .collect();
+    let bob = |second: i64| {
+        event(
+            NOW + second * SECOND,
+            json!({"usr": {"email": "bob@example.com"}}),
+        )
+    };
+    let events: Vec<Event> = (0..2).map(bob).collect();
     assert!(run(&monitor, &mut state, &events, NOW + 2 * SECOND).is_empty());
-    let mut restored: MonitorState = serde_json::from_str(&serde_json::to_string(&state)?)?;
+    // Quiet groups are not saved: they come back with their windows.
+    let saved = serde_json::to_string(&state)?;
+    assert!(!saved.contains("bob@example.com"), "{saved}");
+    let mut restored: MonitorState = serde_json::from_str(&saved)?;
+    for event in &events {
+        restored.rebuild_window(&monitor, event, NOW + 2 * SECOND);
+    }
     // The third event crosses the threshold in the restored state as in the first.
-    let third = event(
-        NOW + 3 * SECOND,
-        json!({"usr": {"email": "bob@example.com"}}),
-    );
-    let before = state.observe(&monitor, &third, NOW + 3 * SECOND);
-    let after = restored.observe(&monitor, &third, NOW + 3 * SECOND);
+    let before = state.observe(&monitor, &bob(3), NOW + 3 * SECOND);
+    let after = restored.observe(&monitor, &bob(3), NOW + 3 * SECOND);
+    let before_ticks = state.tick(&monitor, NOW + 3 * SECOND);
+    let after_ticks = restored.tick(&monitor, NOW + 3 * SECOND);
     assert_eq!(before, after);
+    assert_eq!(before_ticks, after_ticks);
+    assert_eq!(before_ticks.len(), 1);
+    // A group that triggered is saved, with its count of triggers.
+    let saved: MonitorState = serde_json::from_str(&serde_json::to_string(&state)?)?;
+    assert_eq!(saved.groups["usr.email:bob@example.com"].triggers, 1);
     assert_eq!(
-        state.tick(&monitor, NOW + 3 * SECOND),
-        restored.tick(&monitor, NOW + 3 * SECOND)
+        saved.groups["usr.email:bob@example.com"].level,
+        Level::Alert
     );
 
     let values = definition(r#"audits("*").new_value("@usr.id").learning("1m")"#, 0.0);
     let mut learned = MonitorState::default();
     learned.observe(&values, &event(NOW, json!({"usr": {"id": "a"}})), NOW);
-    let restored: MonitorState = serde_json::from_str(&serde_json::to_string(&learned)?)?;
+    let recorded = learned.take_unrecorded_values();
+    assert_eq!(recorded.len(), 1);
+    assert!(learned.take_unrecorded_values().is_empty());
+    let mut restored: MonitorState = serde_json::from_str(&serde_json::to_string(&learned)?)?;
+    restored.restore_values(recorded);
     assert_eq!(restored.values_seen(), 1);
+    // "a" is known after the restart; "b" is new.
+    let later = NOW + 10 * MINUTE;
+    assert!(
+        restored
+            .observe(&values, &event(later, json!({"usr": {"id": "a"}})), later)
+            .is_empty()
+    );
+    assert_eq!(
+        restored
+            .observe(&values, &event(later, json!({"usr": {"id": "b"}})), later)
+            .len(),
+        1
+    );
     Ok(())
 }

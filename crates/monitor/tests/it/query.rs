@@ -29,7 +29,7 @@ fn the_seed_monitors_parse_as_worded() -> Result<(), Box<dyn std::error::Error>>
         r#"audits("@aegis.actor_id:* @event.dataset:aegis.preflight").new_value("@aegis.actor_id").learning("7d")"#,
     )?;
     assert!(
-        matches!(&actor.kind, Kind::NewValue { field, learning } if field.0 == "@aegis.actor_id" && *learning == Duration::from_secs(7 * 86_400))
+        matches!(&actor.kind, Kind::NewValue { field, learning, forget: None } if field.0 == "@aegis.actor_id" && *learning == Duration::from_secs(7 * 86_400))
     );
     // "@event.dataset:aegis.preflight 0 in 30 min"
     let stalled =

@@ -260,6 +260,15 @@ fn every_change_and_read_of_events_is_recorded_with_its_actor() {
             "notification_channel",
         ));
     }
+    walk(by_standard(
+        "POST",
+        "/api/v1/monitor/notify_test",
+        "/api/v1/monitor/notify_test".into(),
+        Some(json!({"name": "walk", "type": "audit alert",
+                    "query": "audits(\"@evt.name:walk\").rollup(\"count\").last(\"5m\") > 10",
+                    "message": "a test @webhook-walk"})),
+        "monitor_notification",
+    ));
     let monitor = walk(by_standard(
         "POST",
         "/api/v1/monitor",
