@@ -393,3 +393,39 @@ def test_the_command_line_creates_lists_mutes_and_deletes(server, channels):
     for line in lines[1:]:
         assert evident("delete", line.split()[0]).returncode == 0
     assert evident("list", "--tags", "via:cli").stdout.splitlines()[1:] == []
+
+
+def test_windows_and_learned_values_survive_a_restart(server):
+    """Six events before a restart and five after cross "> 10 in 5m"; a
+    value learned before the restart is not new after it."""
+    receiver = Receiver()
+    try:
+        with tempfile.TemporaryDirectory() as data_dir:
+            process, node = start(server["binary"], data_dir)
+            try:
+                call(node, "POST", "/api/v1/integration/webhooks/configuration/webhooks",
+                     {"name": "hook", "url": receiver.url("/hook"), "payload": json.dumps({"text": "$TEXT_ONLY_MSG"})})
+                create(node, "Spike", 'audits("@aegis.decision:BLOCKED").rollup("count").last("5m") > 10', "spike {{value}} @webhook-hook")
+                create(node, "New actor", 'audits("@aegis.actor_id:*").new_value("@aegis.actor_id").learning("1s")',
+                       "new {{new_value}} @webhook-hook")
+                send_events(node, [{"aegis": {"actor_id": "first"}}])
+                time.sleep(1.5)
+                send_events(node, [{"aegis": {"decision": "BLOCKED", "actor_id": "known"}} for _ in range(6)])
+                receiver.wait_for("/hook", 1)
+                time.sleep(1.0)
+            finally:
+                process.terminate()
+                process.wait(timeout=30)
+            assert [body["text"] for body in receiver.bodies("/hook")] == ["new known @webhook-hook"]
+            process, node = start(server["binary"], data_dir)
+            try:
+                send_events(node, [{"aegis": {"decision": "BLOCKED", "actor_id": "known"}} for _ in range(5)])
+                receiver.wait_for("/hook", 2)
+                time.sleep(1.0)
+                texts = [body["text"] for body in receiver.bodies("/hook")]
+                assert texts == ["new known @webhook-hook", "spike 11 @webhook-hook"], texts
+            finally:
+                process.terminate()
+                process.wait(timeout=30)
+    finally:
+        receiver.close()
