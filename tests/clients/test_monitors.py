@@ -429,3 +429,109 @@ def test_windows_and_learned_values_survive_a_restart(server):
                 process.wait(timeout=30)
     finally:
         receiver.close()
+
+
+SHARED = os.environ.get("EVIDENT_SHARED_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared"))
+
+
+def cloudtrail_files_in_time_order():
+    """Every CloudTrail log file of the shared data (not digests), by the
+    time of its first record."""
+    import glob
+    import gzip as gz
+    root = os.path.join(SHARED, "data", "aws-cloudtrail")
+    files = []
+    for path in glob.glob(os.path.join(root, "**", "*.json*"), recursive=True):
+        opener = gz.open if path.endswith(".gz") else open
+        with opener(path, "rt") as handle:
+            text = handle.read()
+        try:
+            records = json.loads(text).get("Records")
+        except (json.JSONDecodeError, AttributeError):
+            records = [json.loads(line) for line in text.splitlines() if line.strip()]
+        times = [record["eventTime"] for record in records or [] if isinstance(record, dict) and "eventTime" in record]
+        if times:
+            files.append((min(times), path))
+    return [path for _, path in sorted(files)]
+
+
+def scopes_of(receiver, monitor):
+    """The groups `monitor` notified the receiver of."""
+    return [body["scope"] for body in receiver.bodies("/hook") if body["monitor"] == str(monitor["id"])]
+
+
+def in_log_order(node, query):
+    """The events matching `query` as the log holds them, oldest first (live tail from position 0)."""
+    events, position = [], 0
+    while True:
+        page = call(node, "POST", "/api/v1/live", {"query": query, "position": position, "limit": 1000})
+        events.extend(page["data"])
+        if not page["data"]:
+            return events
+        position = page["meta"]["position"]
+
+
+def test_imported_cloudtrail_history_alerts_once_per_new_user_and_once_per_group(server):
+    """Every CloudTrail file of the shared data imported in time order:
+    a new-value monitor on @usr.name fires exactly once per name first seen
+    after the 30-day learning period (counted here from the stored events
+    in log order), and a threshold monitor grouped by user raises at most
+    one alert per user for the whole backfill."""
+    receiver = Receiver()
+    try:
+        with tempfile.TemporaryDirectory() as data_dir:
+            process, node = start(server["binary"], data_dir)
+            try:
+                call(node, "POST", "/api/v1/integration/webhooks/configuration/webhooks",
+                     {"name": "hook", "url": receiver.url("/hook"),
+                      "payload": json.dumps({"monitor": "$ALERT_ID", "text": "$TEXT_ONLY_MSG", "scope": "$ALERT_SCOPE"})})
+                new_user = create(node, "New IAM user name",
+                                  'audits("source:cloudtrail @usr.name:*").new_value("@usr.name").learning("30d")',
+                                  "{{new_value}} @webhook-hook")
+                busy = create(node, "Busy user", 'audits("source:cloudtrail").rollup("count").by("@usr.name").last("1h") > 2',
+                              "{{usr.name}} {{value}} @webhook-hook")
+                files = cloudtrail_files_in_time_order()
+                assert len(files) >= 70
+                env = dict(os.environ, EVIDENT_API_KEY=API_KEY, EVIDENT_APP_KEY=APP_KEY)
+                imported = subprocess.run([server["binary"], "import", "cloudtrail", *files, "--server", node["base"]],
+                                          env=env, capture_output=True, text=True, timeout=300)
+                assert imported.returncode in (0, 1), imported.stderr
+
+                # The expected new names, from the stored events in the order the monitor saw them.
+                learning = 30 * 86400 * 1000
+                learning_until, known, expected = None, set(), []
+                for hit in in_log_order(node, "source:cloudtrail @usr.name:*"):
+                    at = int(time.mktime(time.strptime(hit["attributes"]["timestamp"][:19], "%Y-%m-%dT%H:%M:%S")) * 1000) - time.timezone * 1000
+                    names = hit["attributes"]["attributes"]["usr"]["name"]
+                    for name in names if isinstance(names, list) else [names]:
+                        name = str(name)
+                        if learning_until is None:
+                            learning_until = at + learning
+                        if name not in known and at > learning_until:
+                            expected.append(name)
+                        known.add(name)
+                assert expected, "the data has names first seen after the learning period"
+
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    got = [body["text"].split(" @")[0] for body in receiver.bodies("/hook") if body["monitor"] == str(new_user["id"])]
+                    if len(got) >= len(expected):
+                        break
+                    time.sleep(0.2)
+                time.sleep(2.0)
+                got = [body["text"].split(" @")[0] for body in receiver.bodies("/hook") if body["monitor"] == str(new_user["id"])]
+                assert sorted(got) == sorted(expected)
+
+                scopes = scopes_of(receiver, busy)
+                assert scopes, "the backfill holds bursts of more than 2 calls an hour by one user"
+                assert len(scopes) == len(set(scopes)), scopes
+                alerts = call(node, "POST", "/api/v2/logs/events/search", {
+                    "filter": {"query": f"source:evident @evt.name:monitor_alert @monitor.id:{busy['id']}", "from": "now-1h"},
+                    "page": {"limit": 1000}})
+                transitions = [hit["attributes"]["attributes"]["monitor"]["transition"] for hit in alerts["data"]]
+                assert transitions.count("Triggered") == len(scopes)
+            finally:
+                process.terminate()
+                process.wait(timeout=30)
+    finally:
+        receiver.close()
