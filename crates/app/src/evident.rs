@@ -60,6 +60,8 @@ pub struct Settings {
     pub sso: Option<Arc<Sso>>,
     /// Days events are kept until retention is set through the service.
     pub retention_days: u32,
+    /// The SMTP server of email notifications, if any.
+    pub smtp: Option<crate::monitors::channels::Smtp>,
 }
 
 impl Default for Settings {
@@ -73,6 +75,7 @@ impl Default for Settings {
             sign_in: SignInLimits::default(),
             sso: None,
             retention_days: 90,
+            smtp: None,
         }
     }
 }
@@ -125,6 +128,7 @@ impl Evident {
         let retention = RetentionStore::open(data_dir, settings.retention_days)
             .map_err(|error| AppError::internal(error.to_string()))?;
         let monitors = Monitors::open(data_dir, &store)?;
+        monitors.channels.set_smtp(settings.smtp.clone());
         let importer = Arc::new(importer);
         let metrics = Metrics::default();
         metrics.add_source(state_samples(Arc::clone(&store), Arc::clone(&importer)));

@@ -441,6 +441,16 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 60, hide = true)]
     pub failed_key_window_seconds: u64,
 
+    /// The SMTP server of email notifications (`@alice@example.com` in a
+    /// monitor's message): `smtp://host:25`, `smtp://user:pass@host:587?tls=required`,
+    /// `smtps://user:pass@host:465`.
+    #[arg(long, env = "EVIDENT_SMTP_URL", requires = "smtp_from")]
+    pub smtp_url: Option<String>,
+
+    /// The From address of email notifications.
+    #[arg(long, env = "EVIDENT_SMTP_FROM")]
+    pub smtp_from: Option<String>,
+
     /// Single sign-on for the web UI: an OpenID Connect client
     /// configuration (TOML; see docs/sign-in.md).
     #[arg(long, env = "EVIDENT_SSO_CONFIG")]

@@ -154,6 +154,13 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
             ReadAuditArg::Durable => ReadAudit::Durable,
         },
         retention_days: args.retention_days,
+        smtp: match (&args.smtp_url, &args.smtp_from) {
+            (Some(url), Some(from)) => Some(evident_app::monitors::channels::Smtp {
+                url: url.clone(),
+                from: from.clone(),
+            }),
+            _ => None,
+        },
         failed_checks_window: Duration::from_secs(args.failed_key_window_seconds.max(1)),
         ..Settings::default()
     };

@@ -2,7 +2,8 @@
 //! `@webhook-<name>` (Datadog's webhooks integration: url, payload
 //! template, custom headers, JSON or form encoding), `@slack-<name>` (a
 //! Slack incoming webhook URL), `@pagerduty-<service>` (a PagerDuty Events
-//! API v2 routing key). Kept in `monitors/channels.json` in the private
+//! API v2 routing key), `@someone@example.com` (email, through the SMTP
+//! server of `serve --smtp-url`). Kept in `monitors/channels.json` in the private
 //! data directory; secrets (a Slack URL, a routing key, header values) are
 //! never answered by the API, only their last four characters.
 
@@ -67,12 +68,25 @@ struct ChannelSet {
     pagerduty: BTreeMap<String, PagerDuty>,
 }
 
+/// The SMTP server email notifications go through (from the server's
+/// settings, not the API).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Smtp {
+    /// `smtp://host:25`, `smtp://user:pass@host:587?tls=required`,
+    /// `smtps://host:465` (lettre's URL form).
+    pub url: String,
+    /// The From address.
+    pub from: String,
+}
+
 /// Where one handle sends.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Channel {
     Webhook(Webhook),
     Slack(Slack),
     PagerDuty(PagerDuty),
+    /// An address, and the server to send through.
+    Email(String, Smtp),
 }
 
 impl Channel {
@@ -81,6 +95,7 @@ impl Channel {
             Channel::Webhook(_) => "webhook",
             Channel::Slack(_) => "slack",
             Channel::PagerDuty(_) => "pagerduty",
+            Channel::Email(..) => "email",
         }
     }
 }
@@ -103,6 +118,12 @@ pub enum ChannelError {
 pub struct Channels {
     path: PathBuf,
     set: Mutex<ChannelSet>,
+    smtp: Mutex<Option<Smtp>>,
+}
+
+/// Whether a handle is an email address (`alice@example.com`).
+fn is_address(handle: &str) -> bool {
+    handle.parse::<lettre::Address>().is_ok()
 }
 
 /// `****` and the last four characters.
@@ -274,7 +295,16 @@ impl Channels {
         Ok(Channels {
             path,
             set: Mutex::new(set),
+            smtp: Mutex::new(None),
         })
+    }
+
+    /// The SMTP server for `@address` handles (none: they are refused).
+    pub fn set_smtp(&self, smtp: Option<Smtp>) {
+        *self
+            .smtp
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = smtp;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ChannelSet> {
@@ -292,9 +322,19 @@ impl Channels {
             set.slack.get(name).cloned().map(Channel::Slack)
         } else if let Some(name) = handle.strip_prefix("pagerduty-") {
             set.pagerduty.get(name).cloned().map(Channel::PagerDuty)
+        } else if is_address(handle) {
+            let smtp = self
+                .smtp
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            return smtp
+                .map(|smtp| Channel::Email(handle.to_owned(), smtp))
+                .ok_or_else(|| "no SMTP server is configured for email (serve --smtp-url)".into());
         } else {
             return Err(
-                "handles are @webhook-<name>, @slack-<name> or @pagerduty-<service>".into(),
+                "handles are @webhook-<name>, @slack-<name>, @pagerduty-<service> or an email address"
+                    .into(),
             );
         };
         found.ok_or_else(|| "no channel of that name is configured".into())

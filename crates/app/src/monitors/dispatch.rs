@@ -164,6 +164,7 @@ pub(crate) async fn send(
         },
         Channel::Slack(slack) => slack_request(client, slack, notification),
         Channel::PagerDuty(service) => pagerduty_request(client, service, notification),
+        Channel::Email(address, smtp) => return send_email(address, smtp, notification).await,
     };
     match request.send().await {
         Ok(response) => {
@@ -430,4 +431,69 @@ fn pagerduty_request(
     client
         .post(service.events_url())
         .json(&pagerduty_body(service, notification))
+}
+
+/// The notification as an email through the configured SMTP server.
+async fn send_email(
+    address: &str,
+    smtp: &super::channels::Smtp,
+    notification: &Notification,
+) -> Outcome {
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    let failed = |error: String, retryable: bool| Outcome {
+        status_code: None,
+        error: Some(error),
+        retryable,
+    };
+    let parse = |text: &str, what: &str| {
+        text.parse::<lettre::message::Mailbox>()
+            .map_err(|error| format!("invalid {what} address {text:?}: {error}"))
+    };
+    let (from, to) = match (parse(&smtp.from, "from"), parse(address, "recipient")) {
+        (Ok(from), Ok(to)) => (from, to),
+        (Err(error), _) | (_, Err(error)) => return failed(error, false),
+    };
+    let value = notification
+        .value
+        .map(|value| format!("\nValue: {value}"))
+        .unwrap_or_default();
+    let body = format!(
+        "{}\n\nMonitor: {} (id {})\nQuery: {}\nGroup: {}\nState: {} → {}{value}\nNotification: {}\n",
+        notification.text,
+        notification.monitor_name,
+        notification.monitor_id,
+        notification.query,
+        notification.group,
+        notification.from.name(),
+        notification.to.name(),
+        notification.key,
+    );
+    let message = match Message::builder()
+        .from(from)
+        .to(to)
+        .subject(&notification.title)
+        .header(lettre::message::header::ContentType::TEXT_PLAIN)
+        .body(body)
+    {
+        Ok(message) => message,
+        Err(error) => return failed(format!("the email could not be built: {error}"), false),
+    };
+    let transport = match AsyncSmtpTransport::<Tokio1Executor>::from_url(&smtp.url) {
+        Ok(builder) => builder.timeout(Some(ATTEMPT_TIMEOUT)).build(),
+        Err(error) => return failed(format!("invalid SMTP url: {error}"), false),
+    };
+    match transport.send(message).await {
+        Ok(response) => Outcome {
+            status_code: Some(response.code().into()),
+            error: None,
+            retryable: false,
+        },
+        Err(error) => {
+            let permanent = error.is_permanent();
+            failed(
+                format!("the SMTP server refused or failed: {}", error_chain(&error)),
+                !permanent,
+            )
+        }
+    }
 }
