@@ -68,14 +68,24 @@ class Receiver:
     def __init__(self, port=0):
         self.received = []
         self.fail_with = None
+        self.failures_left = {}
+        self.hang_on = None
+        self.attempts = 0
         self.lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if receiver.hang_on and self.path == receiver.hang_on:
+                    time.sleep(60)  # never answers within the sender's timeout
+                    return
                 with receiver.lock:
+                    receiver.attempts += 1
                     status = receiver.fail_with or 202
+                    if receiver.failures_left.get(self.path, 0) > 0:
+                        receiver.failures_left[self.path] -= 1
+                        status = 500
                     if status == 202:
                         receiver.received.append({"path": self.path, "body": body.decode(),
                                                   "headers": {name.lower(): value for name, value in self.headers.items()}})
@@ -308,10 +318,10 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def start(binary, data_dir):
+def start(binary, data_dir, *extra):
     env = dict(os.environ, EVIDENT_API_KEY=API_KEY, EVIDENT_APP_KEY=APP_KEY, EVIDENT_LOG="warn")
     process = subprocess.Popen(
-        [binary, "serve", "--listen", "127.0.0.1:0", "--pg-listen", "127.0.0.1:0", "--data-dir", data_dir],
+        [binary, "serve", "--listen", "127.0.0.1:0", "--pg-listen", "127.0.0.1:0", "--data-dir", data_dir, *extra],
         stdout=subprocess.PIPE, env=env, text=True)
     for line in process.stdout:
         if line.startswith("evident listening on "):
@@ -535,3 +545,98 @@ def test_imported_cloudtrail_history_alerts_once_per_new_user_and_once_per_group
                 process.wait(timeout=30)
     finally:
         receiver.close()
+
+
+def own_events(node, query):
+    return call(node, "POST", "/api/v2/logs/events/search", {
+        "filter": {"query": f"source:evident {query}", "from": "now-1h"}, "sort": "timestamp", "page": {"limit": 1000}})["data"]
+
+
+def test_a_failing_channel_is_retried_and_a_hanging_one_delays_no_other(server):
+    """A receiver answering 500 twice gets the notification on the third
+    attempt (each attempt recorded); a receiver that never answers holds
+    back neither another monitor's alert nor ingest."""
+    receiver = Receiver()
+    receiver.failures_left = {"/flaky": 2}
+    receiver.hang_on = "/hang"
+    try:
+        with tempfile.TemporaryDirectory() as data_dir:
+            process, node = start(server["binary"], data_dir)
+            try:
+                for name, path in [("flaky", "/flaky"), ("stuck", "/hang"), ("healthy", "/healthy")]:
+                    call(node, "POST", "/api/v1/integration/webhooks/configuration/webhooks",
+                         {"name": name, "url": receiver.url(path), "payload": json.dumps({"text": "$TEXT_ONLY_MSG"})})
+                flaky = create(node, "Flaky", 'audits("@evt.name:flaky").rollup("count").last("5m") > 0', "flaky @webhook-flaky")
+                create(node, "Stuck", 'audits("@evt.name:stuck").rollup("count").last("5m") > 0', "stuck @webhook-stuck")
+                create(node, "Healthy", 'audits("@evt.name:healthy").rollup("count").last("5m") > 0', "healthy @webhook-healthy")
+
+                send_events(node, [{"evt": {"name": "stuck"}}])
+                time.sleep(0.5)
+                sent = time.monotonic()
+                send_events(node, [{"evt": {"name": "healthy"}}])
+                receiver.wait_for("/healthy", 1, timeout=5)
+                assert time.monotonic() - sent < 2.0
+
+                send_events(node, [{"evt": {"name": "flaky"}}])
+                receiver.wait_for("/flaky", 1, timeout=20)
+                attempts = [hit["attributes"]["attributes"]["notification"] for hit in own_events(
+                    node, f"@evt.name:monitor_notification @monitor.id:{flaky['id']}")]
+                assert [attempt["attempt"] for attempt in attempts] == [1, 2, 3]
+                assert [attempt["status_code"] for attempt in attempts] == [500, 500, 202]
+                state = call(node, "GET", f"/api/v1/monitor/{flaky['id']}")
+                assert state["last_notification"]["ok"] is True
+            finally:
+                process.terminate()
+                process.wait(timeout=30)
+    finally:
+        receiver.close()
+
+
+def test_email_reaches_a_real_smtp_server(server):
+    """`@secops@example.com` through aiosmtpd, parsed and checked."""
+    from email import message_from_bytes
+    from aiosmtpd.controller import Controller
+
+    class Inbox:
+        def __init__(self):
+            self.messages = []
+
+        async def handle_DATA(self, smtp, session, envelope):
+            self.messages.append(envelope)
+            return "250 OK"
+
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        with tempfile.TemporaryDirectory() as data_dir:
+            process, node = start(server["binary"], data_dir, "--smtp-url", f"smtp://127.0.0.1:{port}",
+                                  "--smtp-from", "evident@alerts.example.com")
+            try:
+                create(node, "Root console login",
+                       'audits("@evt.name:ConsoleLogin @usr.name:root").rollup("count").last("5m") > 0',
+                       "{{#is_alert}}Root signed in to the console ({{value}} times){{/is_alert}} @secops@example.com")
+                send_events(node, [{"evt": {"name": "ConsoleLogin"}, "usr": {"name": "root"}}])
+                deadline = time.monotonic() + 10
+                while not inbox.messages and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                assert len(inbox.messages) == 1
+                envelope = inbox.messages[0]
+                assert envelope.mail_from == "evident@alerts.example.com"
+                assert envelope.rcpt_tos == ["secops@example.com"]
+                message = message_from_bytes(envelope.content)
+                assert message["Subject"] == "[Triggered] Root console login"
+                assert message["To"] == "secops@example.com"
+                body = message.get_payload(decode=True).decode()
+                assert "Root signed in to the console (1 times)" in body
+                assert 'Query: audits("@evt.name:ConsoleLogin @usr.name:root")' in body
+                # Without an SMTP server, an address is an unknown handle.
+            finally:
+                process.terminate()
+                process.wait(timeout=30)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            create(server, "x", 'audits("x").rollup("count").last("5m") > 0', "@secops@example.com")
+        assert "no SMTP server is configured" in json.loads(refused.value.read())["errors"][0]
+    finally:
+        controller.stop()
