@@ -4,6 +4,7 @@ to end: events posted through the intake, the notification received by a
 real HTTP receiver (webhook, Slack, PagerDuty Events API v2), the recovery
 received, nothing lost nor sent twice across a kill -9."""
 
+import http.client
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import threading
 import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlparse
 
 import pytest
 from datadog_api_client import ApiClient, Configuration
@@ -640,3 +642,48 @@ def test_email_reaches_a_real_smtp_server(server):
         assert "no SMTP server is configured" in json.loads(refused.value.read())["errors"][0]
     finally:
         controller.stop()
+
+
+def test_ten_thousand_monitors_are_kept_and_evaluated_and_one_more_is_refused(server):
+    """10,000 monitors (the bound): each made, all listed, evaluated on the
+    next event within seconds; the 10,001st is refused with the reason."""
+    receiver = Receiver()
+    try:
+        with tempfile.TemporaryDirectory() as data_dir:
+            process, node = start(server["binary"], data_dir)
+            try:
+                call(node, "POST", "/api/v1/integration/webhooks/configuration/webhooks",
+                     {"name": "hook", "url": receiver.url("/hook"), "payload": json.dumps({"text": "$TEXT_ONLY_MSG"})})
+                url = urlparse(node["base"])
+                connection = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+                headers = {"DD-API-KEY": API_KEY, "DD-APPLICATION-KEY": APP_KEY, "Content-Type": "application/json"}
+                for index in range(10_000):
+                    kind = index % 4
+                    query = [
+                        f'audits("@evt.name:name{index % 500} @usr.id:u{index}").rollup("count").last("5m") > 0',
+                        f'audits("@evt.name:name{index % 500}").rollup("count").by("@usr.id").last("15m") > 1000',
+                        f'audits("@evt.name:name{index % 500}").new_value("@usr.id")',
+                        f'audits("@evt.name:name{index % 500} service:s{index}").rollup("count").last("1h") > 1000',
+                    ][kind]
+                    body = {"name": f"monitor {index}", "type": "audit alert", "query": query,
+                            "message": "{{value}} @webhook-hook" if kind == 0 else ""}
+                    connection.request("POST", "/api/v1/monitor", json.dumps(body), headers)
+                    response = connection.getresponse()
+                    text = response.read()
+                    assert response.status == 200, (index, response.status, text)
+                connection.request("POST", "/api/v1/monitor", json.dumps({
+                    "name": "one too many", "type": "audit alert", "query": 'audits("x").rollup("count").last("5m") > 0'}), headers)
+                response = connection.getresponse()
+                assert response.status == 400
+                assert "at most 10000 monitors" in json.loads(response.read())["errors"][0]
+                assert len(call(node, "GET", "/api/v1/monitor")) == 10_000
+                sent = time.monotonic()
+                send_events(node, [{"evt": {"name": "name8"}, "usr": {"id": "u8"}}])  # monitor 8 counts it
+                received = receiver.wait_for("/hook", 1, timeout=10)
+                assert time.monotonic() - sent < 5.0
+                assert received[0]["text"] == "1 @webhook-hook"
+            finally:
+                process.terminate()
+                process.wait(timeout=60)
+    finally:
+        receiver.close()

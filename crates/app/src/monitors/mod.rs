@@ -81,7 +81,7 @@ impl Monitors {
             saved.position.min(end)
         });
         let mut saved_monitors = saved.monitors;
-        for monitor in &definitions.monitors {
+        for monitor in definitions.monitors.values() {
             let compiled = match monitor.compile() {
                 Ok(compiled) => compiled,
                 Err(error) => {
@@ -162,8 +162,7 @@ impl Monitors {
     fn find(&self, id: i64) -> Result<Monitor, AppError> {
         lock(&self.definitions)
             .monitors
-            .iter()
-            .find(|monitor| monitor.id == id)
+            .get(&id)
             .cloned()
             .ok_or_else(|| AppError::not_found(format!("no monitor {id}")))
     }
@@ -386,7 +385,11 @@ impl Evident {
     /// Every monitor, by id; `name` filters by a part of the name, `tags`
     /// (comma-separated) keeps the monitors carrying all of them.
     pub fn list_monitors(&self, name: Option<&str>, tags: Option<&str>) -> Vec<Value> {
-        let definitions = lock(&self.monitors().definitions).monitors.clone();
+        let definitions: Vec<Monitor> = lock(&self.monitors().definitions)
+            .monitors
+            .values()
+            .cloned()
+            .collect();
         let deliveries = lock(&self.monitors().last_delivery).clone();
         let runtime = lock(&self.monitors().runtime);
         let wanted: Vec<&str> = tags
@@ -479,16 +482,7 @@ impl Evident {
         tokio::task::spawn_blocking(move || {
             let compiled = monitor.compile()?;
             let mut definitions = lock(&evident_monitors.definitions);
-            let mut changed = definitions.clone();
-            match changed
-                .monitors
-                .iter_mut()
-                .find(|slot| slot.id == monitor.id)
-            {
-                Some(slot) => *slot = monitor.clone(),
-                None => changed.monitors.push(monitor.clone()),
-            }
-            changed.next_id = changed.next_id.max(monitor.id + 1);
+            let next_id = definitions.next_id.max(monitor.id + 1);
             // The runtime is held while the history loads, so that no
             // event is counted twice or missed between the two.
             let mut runtime = lock(&evident_monitors.runtime);
@@ -513,9 +507,10 @@ impl Evident {
             };
             evident_monitors
                 .files
-                .write_definitions(&changed)
+                .write_monitor(&monitor, next_id)
                 .map_err(internal)?;
-            *definitions = changed;
+            definitions.next_id = next_id;
+            definitions.monitors.insert(monitor.id, monitor.clone());
             runtime.running.insert(
                 monitor.id,
                 Running {
@@ -618,13 +613,8 @@ impl Evident {
         let monitors = Arc::clone(&self.monitors);
         tokio::task::spawn_blocking(move || {
             let mut definitions = lock(&monitors.definitions);
-            let mut changed = definitions.clone();
-            changed.monitors.retain(|monitor| monitor.id != id);
-            monitors
-                .files
-                .write_definitions(&changed)
-                .map_err(internal)?;
-            *definitions = changed;
+            monitors.files.remove_monitor(id).map_err(internal)?;
+            definitions.monitors.remove(&id);
             let mut runtime = lock(&monitors.runtime);
             runtime.running.remove(&id);
             runtime.monitors_changed();

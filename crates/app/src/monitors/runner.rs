@@ -23,8 +23,9 @@ use crate::error::AppError;
 
 /// Events read from the log per step.
 pub const STEP_EVENTS: usize = 10_000;
-/// Unchanged state is saved at most this often.
-const SAVE_EVERY: Duration = Duration::from_secs(2);
+/// Without a trigger, state (the log position, windows' groups) is
+/// saved this often: a restart evaluates again what came after.
+const SAVE_EVERY: Duration = Duration::from_secs(10);
 const TICK_EVERY: Duration = Duration::from_secs(1);
 
 /// A monitor being evaluated.

@@ -1,6 +1,6 @@
 //! What monitors keep in the data directory, under `monitors/`:
-//! `monitors.json` (the definitions, replaced whole on each change, as
-//! saved views are), `state.json` (where evaluation stands in the log,
+//! `definitions/<id>.json` (each monitor, replaced whole on its change)
+//! and `next-id.json` (ids are never reused), `state.json` (where evaluation stands in the log,
 //! and the groups that triggered, replaced whole after each evaluation
 //! that triggered and every few seconds; windows are rebuilt from the
 //! stored events on start) and `values/<id>.bin` (what each new-value
@@ -27,11 +27,16 @@ pub enum MonitorStoreError {
 }
 
 /// The definitions.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default)]
 pub struct Definitions {
     /// The id the next monitor gets (ids are never reused).
     pub next_id: i64,
-    pub monitors: Vec<Monitor>,
+    pub monitors: BTreeMap<i64, Monitor>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct NextId {
+    next_id: i64,
 }
 
 /// One monitor's evaluation state.
@@ -79,6 +84,17 @@ fn read<T: for<'de> Deserialize<'de> + Default>(path: &Path) -> Result<T, Monito
     }
 }
 
+fn read_one<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, MonitorStoreError> {
+    let bytes = std::fs::read(path).map_err(|error| MonitorStoreError::Read {
+        path: path.to_owned(),
+        reason: error.to_string(),
+    })?;
+    serde_json::from_slice(&bytes).map_err(|error| MonitorStoreError::Read {
+        path: path.to_owned(),
+        reason: error.to_string(),
+    })
+}
+
 fn write<T: Serialize>(path: &Path, value: &T) -> Result<(), MonitorStoreError> {
     let failed = |source| MonitorStoreError::Write {
         path: path.to_owned(),
@@ -108,14 +124,68 @@ impl MonitorFiles {
         &self.dir
     }
 
+    /// Every monitor in `definitions/<id>.json`, and the next id.
     pub fn read_definitions(&self) -> Result<Definitions, MonitorStoreError> {
-        let mut definitions: Definitions = read(&self.dir.join("monitors.json"))?;
-        definitions.next_id = definitions.next_id.max(1);
-        Ok(definitions)
+        let dir = self.dir.join("definitions");
+        let mut monitors = BTreeMap::new();
+        let entries =
+            match std::fs::read_dir(&dir) {
+                Ok(entries) => entries.collect::<Result<Vec<_>, _>>().map_err(|error| {
+                    MonitorStoreError::Read {
+                        path: dir.clone(),
+                        reason: error.to_string(),
+                    }
+                })?,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+                Err(error) => {
+                    return Err(MonitorStoreError::Read {
+                        path: dir,
+                        reason: error.to_string(),
+                    });
+                }
+            };
+        for entry in entries {
+            let path = entry.path();
+            // Temporaries of an interrupted replace are not monitors.
+            if path.extension().and_then(|extension| extension.to_str()) != Some("json") {
+                continue;
+            }
+            let monitor: Monitor = read_one(&path)?;
+            monitors.insert(monitor.id, monitor);
+        }
+        let next =
+            read::<Option<NextId>>(&self.dir.join("next-id.json"))?.map_or(1, |next| next.next_id);
+        let highest = monitors.keys().next_back().map_or(0, |id| id + 1);
+        Ok(Definitions {
+            next_id: next.max(highest).max(1),
+            monitors,
+        })
     }
 
-    pub fn write_definitions(&self, definitions: &Definitions) -> Result<(), MonitorStoreError> {
-        write(&self.dir.join("monitors.json"), definitions)
+    /// Writes one monitor's definition (and the next id past it).
+    pub fn write_monitor(&self, monitor: &Monitor, next_id: i64) -> Result<(), MonitorStoreError> {
+        let dir = self.dir.join("definitions");
+        std::fs::create_dir_all(&dir).map_err(|source| MonitorStoreError::Write {
+            path: dir.clone(),
+            source,
+        })?;
+        write(&self.dir.join("next-id.json"), &NextId { next_id })?;
+        write(&dir.join(format!("{}.json", monitor.id)), monitor)
+    }
+
+    /// Removes one monitor's definition.
+    pub fn remove_monitor(&self, id: i64) -> Result<(), MonitorStoreError> {
+        let dir = self.dir.join("definitions");
+        let path = dir.join(format!("{id}.json"));
+        let failed = |source| MonitorStoreError::Write {
+            path: path.clone(),
+            source,
+        };
+        match std::fs::remove_file(&path) {
+            Ok(()) => evident_durable::sync_dir(&dir).map_err(failed),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(failed(error)),
+        }
     }
 
     pub fn read_state(&self) -> Result<SavedState, MonitorStoreError> {
