@@ -251,6 +251,12 @@ def test_seed_spike_of_blocked_decisions_pages_and_resolves(server, channels):
         "sort": "timestamp"})
     transitions = [hit["attributes"]["attributes"]["monitor"]["transition"] for hit in history["data"]]
     assert transitions == ["Triggered", "Recovered"]
+    with urllib.request.urlopen(f"{server['base']}/metrics", timeout=30) as response:
+        metrics = dict(line.rsplit(" ", 1) for line in response.read().decode().splitlines() if line.startswith("evident_monitor"))
+    assert int(metrics["evident_monitors"]) >= 1
+    assert int(metrics["evident_monitor_triggers_total"]) >= 2
+    assert int(metrics["evident_monitor_notifications_delivered_total"]) >= 2
+    assert "evident_monitor_lag_events" in metrics
     call(server, "DELETE", f"/api/v1/monitor/{monitor['id']}")
 
 

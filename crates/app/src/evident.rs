@@ -132,13 +132,19 @@ impl Evident {
         let importer = Arc::new(importer);
         let metrics = Metrics::default();
         metrics.add_source(state_samples(Arc::clone(&store), Arc::clone(&importer)));
+        let monitors = Arc::new(monitors);
+        {
+            let monitors = Arc::clone(&monitors);
+            let store = Arc::clone(&store);
+            metrics.add_source(move |samples| monitors.samples(&store, samples));
+        }
         Ok(Evident {
             store,
             access: Arc::new(access),
             access_changes: tokio::sync::Mutex::new(()),
             importer,
             views: Arc::new(views),
-            monitors: Arc::new(monitors),
+            monitors,
             retention: Arc::new(retention),
             settings_changes: tokio::sync::Mutex::new(()),
             geoip,

@@ -55,6 +55,16 @@ pub struct Monitors {
     pub(crate) dispatcher: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Delivery>>>,
     /// Each monitor's last delivery, as its page shows it.
     last_delivery: Mutex<std::collections::HashMap<i64, Value>>,
+    /// Counts for `/metrics`.
+    pub(crate) counts: Counts,
+}
+
+/// What monitors did since the server started, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Counts {
+    pub triggers: std::sync::atomic::AtomicU64,
+    pub delivered: std::sync::atomic::AtomicU64,
+    pub failed: std::sync::atomic::AtomicU64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -132,7 +142,71 @@ impl Monitors {
             pending: Mutex::new(pending),
             dispatcher: Mutex::new(None),
             last_delivery: Mutex::new(std::collections::HashMap::new()),
+            counts: Counts::default(),
         })
+    }
+
+    /// The monitors' gauges and counters, read at each render of `/metrics`.
+    pub(crate) fn samples(
+        &self,
+        store: &evident_store::Store,
+        samples: &mut Vec<crate::metrics::Sample>,
+    ) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (monitors, groups, lag) = {
+            let runtime = lock(&self.runtime);
+            let groups: usize = runtime
+                .running
+                .values()
+                .map(|running| running.saved.state.groups.len())
+                .sum();
+            let lag = evident_query::log_end(store).saturating_sub(runtime.position);
+            (runtime.running.len(), groups, lag)
+        };
+        let sample = |name, kind, help, value| crate::metrics::Sample {
+            name,
+            kind,
+            help,
+            value,
+        };
+        samples.extend([
+            sample(
+                "evident_monitors",
+                "gauge",
+                "Monitors evaluated.",
+                monitors as u64,
+            ),
+            sample(
+                "evident_monitor_groups",
+                "gauge",
+                "Groups the monitors hold.",
+                groups as u64,
+            ),
+            sample(
+                "evident_monitor_lag_events",
+                "gauge",
+                "Acknowledged events the monitors have not evaluated yet.",
+                lag,
+            ),
+            sample(
+                "evident_monitor_triggers_total",
+                "counter",
+                "State changes, reminders and new values that notified, since the server started.",
+                self.counts.triggers.load(Relaxed),
+            ),
+            sample(
+                "evident_monitor_notifications_delivered_total",
+                "counter",
+                "Notifications delivered to a handle, since the server started.",
+                self.counts.delivered.load(Relaxed),
+            ),
+            sample(
+                "evident_monitor_notifications_failed_total",
+                "counter",
+                "Notifications whose every attempt failed, since the server started.",
+                self.counts.failed.load(Relaxed),
+            ),
+        ]);
     }
 
     /// Notes how a delivery of `monitor`'s ended.
@@ -143,6 +217,12 @@ impl Monitors {
         error: &Option<String>,
         status_code: Option<u16>,
     ) {
+        let count = if error.is_none() {
+            &self.counts.delivered
+        } else {
+            &self.counts.failed
+        };
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         lock(&self.last_delivery).insert(
             monitor,
             json!({
@@ -246,6 +326,7 @@ impl Evident {
                     &monitors.files,
                     &mut runtime,
                     &monitors.outbox,
+                    &monitors.counts,
                     &record,
                 )
             };

@@ -252,6 +252,7 @@ pub fn step(
     files: &MonitorFiles,
     runtime: &mut Runtime,
     outbox: &std::sync::Mutex<Outbox>,
+    counts: &super::Counts,
     record: &dyn Fn(Vec<StoredEvent>) -> Result<(), AppError>,
 ) -> Result<Step, AppError> {
     let mut step = Step::default();
@@ -337,6 +338,9 @@ pub fn step(
             }
             notifications.push(queued);
         }
+        counts
+            .triggers
+            .fetch_add(events.len() as u64, std::sync::atomic::Ordering::Relaxed);
         // The record first: an alert may be recorded twice after a crash, never lost.
         if !events.is_empty() {
             record(events)?;
