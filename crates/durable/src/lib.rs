@@ -12,6 +12,10 @@
 //!   torn last line (no newline); opening cuts it back to the last whole
 //!   record, says so once, and the next append starts on a clean line.
 //!   Read-only readers ([`whole_lines`]) skip a torn line without cutting.
+//! - **append-only fixed-size records** ([`append_records`],
+//!   [`read_records`]): each append synced before it returns; a torn last
+//!   record (a length not a multiple of the record's) is ignored when
+//!   read and cut before the next append.
 //! - **written by object_store** on the local disk (segments, their
 //!   indexes, the manifest) ([`sync_written`]): synced after the put, so a
 //!   log file is dropped only once what replaces it is on the disk.
@@ -31,6 +35,44 @@ pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
     drop(file);
     fs::rename(&temporary, path)?;
     sync_folder(path)
+}
+
+/// Appends `bytes` (whole records of `record_len` bytes) to `path`,
+/// synced; a torn last record a crash left is cut first, and a new
+/// file's name is synced into its folder.
+pub fn append_records(path: &Path, record_len: usize, bytes: &[u8]) -> io::Result<()> {
+    if record_len == 0 || !bytes.len().is_multiple_of(record_len) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("records for {} are {record_len} bytes each", path.display()),
+        ));
+    }
+    let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+    let length = file.metadata()?.len();
+    let torn = length % record_len as u64;
+    if torn != 0 {
+        tracing::warn!(path = %path.display(), cut_bytes = torn, "cut a torn last record (a crash while it was written)");
+        file.set_len(length - torn)?;
+    }
+    file.write_all(bytes)?;
+    file.sync_data()?;
+    if length == 0 {
+        sync_folder(path)?;
+    }
+    Ok(())
+}
+
+/// The whole records of `path` (a torn last one left out); nothing when
+/// the file does not exist. Does not write.
+pub fn read_records(path: &Path, record_len: usize) -> io::Result<Vec<u8>> {
+    let mut bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(error),
+    };
+    let whole = bytes.len() - bytes.len() % record_len.max(1);
+    bytes.truncate(whole);
+    Ok(bytes)
 }
 
 /// Makes a file another library wrote (object_store's local store writes

@@ -16,5 +16,5 @@ pub mod gateway;
 pub mod serve;
 pub mod tls;
 
-pub use evident_app::{access, import, views};
+pub use evident_app::{access, import, monitors, views};
 pub use evident_cli::args as cli;

@@ -104,6 +104,9 @@ fn write<T: Serialize>(path: &Path, value: &T) -> Result<(), MonitorStoreError> 
     evident_durable::replace(path, &bytes).map_err(failed)
 }
 
+/// A learned value's record: its hash and event time, little-endian.
+const VALUE_RECORD: usize = 16;
+
 /// The `monitors/` folder.
 #[derive(Debug, Clone)]
 pub struct MonitorFiles {
@@ -113,10 +116,15 @@ pub struct MonitorFiles {
 impl MonitorFiles {
     pub fn open(data_dir: &Path) -> Result<MonitorFiles, MonitorStoreError> {
         let dir = data_dir.join("monitors");
-        std::fs::create_dir_all(&dir).map_err(|source| MonitorStoreError::Write {
+        let failed = |source| MonitorStoreError::Write {
             path: dir.clone(),
             source,
-        })?;
+        };
+        if !dir.exists() {
+            // The folder's name must survive a crash, as its files' do.
+            std::fs::create_dir_all(&dir).map_err(failed)?;
+            evident_durable::sync_dir(data_dir).map_err(failed)?;
+        }
         Ok(MonitorFiles { dir })
     }
 
@@ -165,10 +173,14 @@ impl MonitorFiles {
     /// Writes one monitor's definition (and the next id past it).
     pub fn write_monitor(&self, monitor: &Monitor, next_id: i64) -> Result<(), MonitorStoreError> {
         let dir = self.dir.join("definitions");
-        std::fs::create_dir_all(&dir).map_err(|source| MonitorStoreError::Write {
-            path: dir.clone(),
-            source,
-        })?;
+        if !dir.exists() {
+            let failed = |source| MonitorStoreError::Write {
+                path: dir.clone(),
+                source,
+            };
+            std::fs::create_dir_all(&dir).map_err(failed)?;
+            evident_durable::sync_dir(&self.dir).map_err(failed)?;
+        }
         write(&self.dir.join("next-id.json"), &NextId { next_id })?;
         write(&dir.join(format!("{}.json", monitor.id)), monitor)
     }
@@ -201,18 +213,14 @@ impl MonitorFiles {
     /// record ignored.
     pub fn read_values(&self, monitor: i64) -> Result<Vec<(u64, i64)>, MonitorStoreError> {
         let path = self.values_path(monitor);
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(error) => {
-                return Err(MonitorStoreError::Read {
-                    path,
-                    reason: error.to_string(),
-                });
+        let bytes = evident_durable::read_records(&path, VALUE_RECORD).map_err(|error| {
+            MonitorStoreError::Read {
+                path: path.clone(),
+                reason: error.to_string(),
             }
-        };
+        })?;
         Ok(bytes
-            .chunks_exact(16)
+            .chunks_exact(VALUE_RECORD)
             .map(|record| {
                 let mut hash = [0u8; 8];
                 let mut time = [0u8; 8];
@@ -229,35 +237,22 @@ impl MonitorFiles {
         monitor: i64,
         values: &[(u64, i64)],
     ) -> Result<(), MonitorStoreError> {
-        use std::io::Write;
         let path = self.values_path(monitor);
         let failed = |source| MonitorStoreError::Write {
             path: path.clone(),
             source,
         };
-        let dir = self.dir.join("values");
-        std::fs::create_dir_all(&dir).map_err(failed)?;
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(failed)?;
-        // A torn record from a crash would shift every later one: cut it.
-        let length = file.metadata().map_err(failed)?.len();
-        if length % 16 != 0 {
-            file.set_len(length - length % 16).map_err(failed)?;
+        let folder = self.dir.join("values");
+        if !folder.exists() {
+            std::fs::create_dir_all(&folder).map_err(failed)?;
+            evident_durable::sync_dir(&self.dir).map_err(failed)?;
         }
-        let mut bytes = Vec::with_capacity(values.len() * 16);
+        let mut bytes = Vec::with_capacity(values.len() * VALUE_RECORD);
         for (hash, time) in values {
             bytes.extend_from_slice(&hash.to_le_bytes());
             bytes.extend_from_slice(&time.to_le_bytes());
         }
-        file.write_all(&bytes).map_err(failed)?;
-        file.sync_data().map_err(failed)?;
-        if length == 0 {
-            evident_durable::sync_dir(&dir).map_err(failed)?;
-        }
-        Ok(())
+        evident_durable::append_records(&path, VALUE_RECORD, &bytes).map_err(failed)
     }
 
     /// Forgets a monitor's values (deleted, or its query changed).

@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use evident::access::{Access, KeyKind};
 use evident::import::poller::Positions;
 use evident::import::{DeadLetter, DeadLetters, ImportedFiles};
+use evident::monitors::outbox::{Notification, Outbox};
+use evident::monitors::store::MonitorFiles;
 use evident::views::{View, ViewStore};
 use evident_gateway::spool::Spool;
 use evident_model::{StoredEvent, Timestamp};
@@ -26,6 +28,17 @@ use crate::support::{API_KEY, APP_KEY, Server, total};
 /// Events acknowledged before the crash, all covered by a checkpoint but
 /// the last batch's.
 const ACKNOWLEDGED: usize = 21;
+
+/// A notification of the monitor the fixture keeps, to `@webhook-crash`.
+fn notification(number: u64) -> Notification {
+    serde_json::from_value(serde_json::json!({
+        "key": format!("1:*:{number}"), "monitor_id": 1, "monitor_name": "crash", "group": "*",
+        "group_values": {}, "from": "OK", "to": "Alert", "cause": "transition", "value": 11.0,
+        "threshold": 10.0, "at": 1, "decided": 1, "title": "[Triggered] crash", "text": "spike",
+        "handles": ["webhook-crash"], "tags": [], "priority": null, "query": "q",
+    }))
+    .expect("a notification")
+}
 
 /// A bucket folder whose delivery day the poller keeps.
 const TRAIL_FOLDER: &str = "s3://trail/AWSLogs/1/CloudTrail/us-east-1";
@@ -122,6 +135,27 @@ fn fixture(root: &Path) -> u64 {
         .append(&[b"{\"n\":1}".to_vec(), b"{\"n\":2}".to_vec()])
         .expect("batch");
     spool.append(&[b"{\"n\":3}".to_vec()]).expect("batch");
+    // Monitors: a definition, the outbox (two notifications), learned
+    // values (two records), the evaluation state.
+    let monitors = MonitorFiles::open(root).expect("monitors folder");
+    let monitor = serde_json::from_value(serde_json::json!({
+        "id": 1, "name": "crash", "type": "audit alert",
+        "query": "audits(\"*\").rollup(\"count\").last(\"5m\") > 10", "message": "spike @webhook-crash",
+        "tags": [], "options": {}, "priority": null, "created": "2026-01-01T00:00:00Z",
+        "modified": "2026-01-01T00:00:00Z", "creator": {"email": null, "handle": "crash", "name": null},
+    }))
+    .expect("a monitor");
+    monitors.write_monitor(&monitor, 2).expect("definition");
+    let (mut outbox, _) = Outbox::open(monitors.dir()).expect("outbox");
+    outbox.add(vec![notification(1)]).expect("queued");
+    outbox.add(vec![notification(2)]).expect("queued");
+    monitors.append_values(1, &[(7, 1)]).expect("values");
+    monitors.append_values(1, &[(8, 2)]).expect("values");
+    evident_durable::replace(
+        &monitors.dir().join("state.json"),
+        br#"{"position": 0, "monitors": {}}"#,
+    )
+    .expect("state");
     let report = verify(root, None).expect("verify");
     assert!(report.is_ok(), "{:?}", report.problems);
     LastVerify::new(&report, std::time::Duration::from_millis(1), false)
@@ -236,10 +270,54 @@ fn check(root: &Path, events: usize, imported_files: usize, what: &str) {
         })
         .count();
     assert_eq!(leftovers, 0, "{what}: a temporary left in the spool");
+    let monitors =
+        MonitorFiles::open(root).unwrap_or_else(|error| panic!("{what}: monitors: {error}"));
+    assert_eq!(
+        monitors
+            .read_definitions()
+            .expect("definitions")
+            .monitors
+            .len(),
+        1,
+        "{what}"
+    );
+    monitors
+        .read_state()
+        .unwrap_or_else(|error| panic!("{what}: state: {error}"));
+    let (mut outbox, pending) =
+        Outbox::open(monitors.dir()).unwrap_or_else(|error| panic!("{what}: outbox: {error}"));
+    assert!(
+        (1..=2).contains(&pending.len()),
+        "{what}: {} pending",
+        pending.len()
+    );
+    outbox
+        .add(vec![notification(3)])
+        .expect("queued after the crash");
+    let values = monitors.read_values(1).expect("values");
+    assert!(
+        (1..=2).contains(&values.len()),
+        "{what}: {} values",
+        values.len()
+    );
+    monitors
+        .append_values(1, &[(9, 3)])
+        .expect("values after the crash");
+    assert_eq!(
+        monitors.read_values(1).expect("values").len(),
+        values.len() + 1,
+        "{what}"
+    );
+    assert_eq!(
+        Outbox::open(monitors.dir()).expect("outbox").1.len(),
+        pending.len() + 1,
+        "{what}"
+    );
     for file in [
         "ledger/checkpoints.jsonl",
         "imported-files.jsonl",
         "dead-letter/dead-letters.jsonl",
+        "monitors/outbox.jsonl",
     ] {
         let text = fs::read_to_string(root.join(file)).expect("file");
         for line in text.lines() {
@@ -270,6 +348,7 @@ fn a_crash_at_any_byte_of_the_last_record_of_any_file_loses_nothing_acknowledged
         ("ledger/checkpoints.jsonl", ACKNOWLEDGED, 3),
         ("imported-files.jsonl", ACKNOWLEDGED, 2),
         ("dead-letter/dead-letters.jsonl", ACKNOWLEDGED, 3),
+        ("monitors/outbox.jsonl", ACKNOWLEDGED, 3),
     ] {
         let path = template.join(file);
         let (start, end) = (
@@ -318,6 +397,20 @@ fn a_crash_at_any_byte_of_the_last_record_of_any_file_loses_nothing_acknowledged
         );
     }
 
+    // A monitor's learned values: 16 bytes a record, a torn one ignored,
+    // then cut by the next append.
+    let values_end = fs::metadata(template.join("monitors/values/1.bin"))
+        .expect("values")
+        .len();
+    for length in values_end - 16..values_end {
+        run(
+            &|root| cut(&root.join("monitors/values/1.bin"), length),
+            ACKNOWLEDGED,
+            3,
+            format!("monitors/values/1.bin cut at {length} of {values_end}"),
+        );
+    }
+
     // Files replaced whole: a crash before the rename leaves a temporary
     // (`.tmp` beside it; object_store's local store stages a `#n` one).
     let segment = fs::read_dir(template.join("segments"))
@@ -334,6 +427,9 @@ fn a_crash_at_any_byte_of_the_last_record_of_any_file_loses_nothing_acknowledged
         ("views.json", ".tmp"),
         ("ledger/last-verify.json", ".tmp"),
         ("bucket-positions.json", ".tmp"),
+        ("monitors/definitions/1.json", ".tmp"),
+        ("monitors/next-id.json", ".tmp"),
+        ("monitors/state.json", ".tmp"),
         ("gateway-spool/00000000000000000002.jsonl", ".tmp"),
         ("segments/manifest.json", "#1"),
         (segment.as_str(), "#2"),
