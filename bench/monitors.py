@@ -14,7 +14,9 @@ monitor turns into a notification: the latency is from the probe's 202 to
 the webhook receiver having the notification. Prints events/s with and
 without monitors (and the ratio), latency p50/p99, and the server's memory
 (RSS) before the monitors, after creating them, and after the ingest, with
-the groups the monitors hold. Medians over --runs.
+the groups the monitors hold. Medians over --runs. Last, the memory of one
+new-value monitor fed --new-values distinct values, beside the same ingest
+without it.
 """
 
 import argparse
@@ -263,6 +265,61 @@ def run(binary, bodies, monitors, senders, seconds, work, rate=None):
     return figures
 
 
+def metric(base, name):
+    api = Api(base)
+    api.connection.request("GET", "/metrics", headers={"DD-APPLICATION-KEY": APP_KEY})
+    response = api.connection.getresponse()
+    for line in response.read().decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def new_value_memory(binary, values, work, monitor):
+    """RSS after `values` distinct values of one field went through a
+    new-value monitor learning them (or, without `monitor`, through no
+    monitor), once evaluation has caught up; what the monitor remembers and
+    its values file."""
+    figures = {}
+    with tempfile.TemporaryDirectory(dir=work) as data_dir:
+        process, base = start_evident(binary, data_dir)
+        try:
+            api = Api(base)
+            if monitor:
+                api.call("POST", "/api/v1/monitor", {
+                    "name": "every value", "type": "audit alert",
+                    "query": 'audits("@bench.value:*").new_value("@bench.value").learning("30d")',
+                    "message": "new {{new_value}}"})
+            figures["rss_before"] = rss_mb(process.pid)
+            url = urlparse(base)
+            connection = http.client.HTTPConnection(url.hostname, url.port, timeout=120)
+            for first in range(0, values, 1000):
+                batch = ",".join(f'{{"message":"v","bench":{{"value":"v{n}"}}}}' for n in range(first, min(values, first + 1000)))
+                body = gzip.compress(f"[{batch}]".encode(), compresslevel=1)
+                while True:
+                    connection.request("POST", "/api/v2/logs", body=body, headers={
+                        "DD-API-KEY": API_KEY, "Content-Type": "application/json", "Content-Encoding": "gzip"})
+                    response = connection.getresponse()
+                    response.read()
+                    if response.status == 202:
+                        break
+                    if response.status != 503:
+                        raise RuntimeError(f"intake answered {response.status}")
+                    time.sleep(float(response.getheader("Retry-After", "1")))
+            deadline = time.perf_counter() + 300
+            while monitor and metric(base, "evident_monitor_lag_events") > 0 and time.perf_counter() < deadline:
+                time.sleep(0.5)
+            time.sleep(11)  # the learned values are written with the next save
+            figures["rss_after"] = rss_mb(process.pid)
+            figures["remembered"] = metric(base, "evident_monitor_values")
+            values_dir = Path(data_dir) / "monitors" / "values"
+            figures["values_file"] = sum(path.stat().st_size for path in values_dir.glob("*")) if values_dir.exists() else 0
+        finally:
+            process.terminate()
+            process.wait(timeout=120)
+    return figures
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--evident", required=True, help="path to the evident binary (a release build)")
@@ -274,6 +331,8 @@ def main():
     parser.add_argument("--rate", type=float, default=20_000,
                         help="the sustained ingest rate (events/s) of the latency runs")
     parser.add_argument("--work", default=tempfile.gettempdir())
+    parser.add_argument("--new-values", type=int, default=1_200_000,
+                        help="distinct values sent through one new-value monitor, for its memory (0: skip)")
     args = parser.parse_args()
     bodies = make_batches(args.events, 42)
     without, with_monitors, steady = [], [], []
@@ -301,6 +360,13 @@ def main():
     print(f"  before monitors {median(with_monitors, 'rss_before'):7.0f} MB, with {args.monitors} monitors "
           f"{median(with_monitors, 'rss_monitors'):7.0f} MB, after the ingest {median(with_monitors, 'rss_after'):7.0f} MB "
           f"(without monitors: {median(without, 'rss_after'):.0f} MB)")
+    if args.new_values:
+        alone = new_value_memory(args.evident, args.new_values, args.work, monitor=False)
+        learned = new_value_memory(args.evident, args.new_values, args.work, monitor=True)
+        print(f"  a new-value monitor over {args.new_values:,} distinct values: remembers {learned['remembered']:,.0f} "
+              f"(at most 1,000,000: past it the values seen longest ago are forgotten); RSS after "
+              f"{learned['rss_after']:.0f} MB vs {alone['rss_after']:.0f} MB for the same ingest without it "
+              f"(+{learned['rss_after'] - alone['rss_after']:.0f} MB); values file {learned['values_file'] / 1e6:.1f} MB")
     per_monitor = (median(with_monitors, "rss_monitors") - median(with_monitors, "rss_before")) * 1024 / args.monitors
     print(f"  {per_monitor:.1f} KB a monitor; {median(with_monitors, 'groups'):.0f} groups held; state.json "
           f"{median(with_monitors, 'state_bytes') / 1e6:.1f} MB; monitors created in {median(with_monitors, 'create_seconds'):.1f} s")

@@ -124,5 +124,32 @@ test('a monitor is written in the editor, tested, alerts, and shows its history'
   await page.click('#monitor-mute');
   await page.waitForFunction(() => document.querySelector('#monitor-mute').textContent === 'Unmute');
   assert.match(await page.textContent('#monitor-summary'), /muted/);
+
+  // The notification options: no data, renotify, delay. Editing keeps the mute.
+  await page.click('#monitor-edit');
+  await page.waitForSelector('#monitor-editor:not([hidden])');
+  assert.equal(await page.isDisabled('#monitor-no-data-minutes'), true);
+  await page.check('#monitor-no-data');
+  await page.fill('#monitor-no-data-minutes', '30');
+  await page.selectOption('#monitor-renotify', '60');
+  await page.fill('#monitor-delay', '300');
+  await page.fill('#monitor-warning', '40');
+  await page.click('#monitor-save');
+  await page.waitForSelector('#monitor-page:not([hidden])');
+  const stored = await support.api(server.base, `/api/v1/monitor/${id}`, undefined, 'GET');
+  assert.equal(stored.options.notify_no_data, true);
+  assert.equal(stored.options.no_data_timeframe, 30);
+  assert.equal(stored.options.renotify_interval, 60);
+  assert.equal(stored.options.evaluation_delay, 300);
+  assert.deepEqual(stored.options.thresholds, { critical: 50, warning: 40 });
+  assert.ok('*' in stored.options.silenced, JSON.stringify(stored.options));
+  assert.match(await page.textContent('#monitor-summary'), /muted/);
+  // And they come back in the editor.
+  await page.click('#monitor-edit');
+  await page.waitForSelector('#monitor-editor:not([hidden])');
+  assert.equal(await page.isChecked('#monitor-no-data'), true);
+  assert.equal(await page.inputValue('#monitor-no-data-minutes'), '30');
+  assert.equal(await page.inputValue('#monitor-renotify'), '60');
+  assert.equal(await page.inputValue('#monitor-delay'), '300');
   await context.close();
 });

@@ -40,12 +40,12 @@ export async function stopEvident(server) {
   await exited;
 }
 
-/** A POST to the API with both keys; the JSON answer (null for a 202). */
-export async function api(base, pathname, body) {
+/** A request to the API with both keys (a POST unless `method` says); the JSON answer (null for a 202). */
+export async function api(base, pathname, body, method = 'POST') {
   const response = await fetch(`${base}${pathname}`, {
-    method: 'POST',
+    method,
     headers: { 'DD-API-KEY': API_KEY, 'DD-APPLICATION-KEY': APP_KEY, 'Content-Type': 'application/json' },
-    body: JSON.stringify(body),
+    body: method === 'GET' ? undefined : JSON.stringify(body),
   });
   if (!response.ok) assert.fail(`${pathname}: ${response.status} ${await response.text()}`);
   return response.status === 202 ? null : response.json();

@@ -113,10 +113,30 @@ function editorQuery() {
   return `audits(${quoteArgument(search)}).rollup(${measure})${by}.last(${quoteArgument($('#monitor-window').value)}) ${comparator} ${$('#monitor-critical').value || 0}`;
 }
 
+/** The monitor being edited, as stored: options the editor shows no field for (mutes, recovery thresholds) are kept. */
+let editedMonitor = null;
+
 function editorBody() {
   const body = { name: $('#monitor-name').value.trim(), type: 'audit alert', query: editorQuery(), message: $('#monitor-message-input').value };
-  const warning = $('#monitor-warning').value;
-  if ($('#monitor-kind').value !== 'new-value') body.options = { thresholds: warning === '' ? {} : { warning: Number(warning) } };
+  const options = { ...(editedMonitor?.options ?? {}) };
+  if ($('#monitor-kind').value === 'new-value') {
+    delete options.thresholds;
+    options.notify_no_data = false;
+    delete options.no_data_timeframe;
+  } else {
+    // The critical threshold is the query's.
+    const { critical, ...thresholds } = options.thresholds ?? {};
+    const warning = $('#monitor-warning').value;
+    if (warning === '') delete thresholds.warning; else thresholds.warning = Number(warning);
+    options.thresholds = thresholds;
+    options.notify_no_data = $('#monitor-no-data').checked;
+    if (options.notify_no_data) options.no_data_timeframe = Number($('#monitor-no-data-minutes').value); else delete options.no_data_timeframe;
+  }
+  const renotify = $('#monitor-renotify').value;
+  if (renotify === '') delete options.renotify_interval; else options.renotify_interval = Number(renotify);
+  const delay = Number($('#monitor-delay').value || 0);
+  if (delay > 0) options.evaluation_delay = delay; else delete options.evaluation_delay;
+  body.options = options;
   return body;
 }
 
@@ -127,6 +147,7 @@ function showKindFields() {
   $('#monitor-critical').required = kind !== 'new-value';
   $('#monitor-measure').hidden = $('#monitor-rollup').value === 'count';
   $('#monitor-new-field').required = kind === 'new-value';
+  $('#monitor-no-data-minutes').disabled = !$('#monitor-no-data').checked;
 }
 
 /** Fills the fields from a query the editor wrote (or one of the same forms). */
@@ -156,6 +177,15 @@ function fillEditor(monitor) {
     if (comparison) { $('#monitor-comparator').value = comparison[1]; $('#monitor-critical').value = comparison[2]; }
     $('#monitor-warning').value = monitor.options?.thresholds?.warning ?? '';
   }
+  const options = monitor.options ?? {};
+  $('#monitor-no-data').checked = Boolean(options.notify_no_data);
+  if (options.no_data_timeframe) $('#monitor-no-data-minutes').value = options.no_data_timeframe;
+  const renotify = String(options.renotify_interval ?? '');
+  if (renotify && ![...$('#monitor-renotify').options].some((option) => option.value === renotify)) {
+    $('#monitor-renotify').append(element('option', { value: renotify, text: `every ${renotify} minutes` }));
+  }
+  $('#monitor-renotify').value = renotify === '0' ? '' : renotify;
+  $('#monitor-delay').value = options.evaluation_delay || '';
   showKindFields();
 }
 
@@ -229,7 +259,8 @@ async function drawPreview() {
 async function showEditor(id) {
   const editing = id !== null && id !== undefined && id !== '';
   $('#editor-title').textContent = editing ? 'Edit monitor' : 'New monitor';
-  if (editing) fillEditor(await api('GET', `/api/v1/monitor/${encodeURIComponent(id)}`));
+  editedMonitor = editing ? await api('GET', `/api/v1/monitor/${encodeURIComponent(id)}`) : null;
+  if (editedMonitor) fillEditor(editedMonitor);
   for (const field of document.querySelectorAll('#monitor-form input, #monitor-form select, #monitor-form textarea')) {
     field.addEventListener('input', editorChanged);
   }

@@ -16,11 +16,11 @@ use std::time::Duration;
 
 use evident_model::Event;
 use serde::{Deserialize, Serialize};
-use twox_hash::XxHash3_64;
 
-use crate::query::{Kind, MonitorQuery, Rollup};
+use crate::observation::{Observation, hash};
+use crate::query::{Kind, MonitorQuery};
 use crate::state::{Level, Thresholds};
-use crate::window::{Contribution, Window};
+use crate::window::Window;
 
 /// The longest a backfill's alert is held after its last breach.
 pub const MAX_HOLD: Duration = Duration::from_secs(300);
@@ -188,73 +188,16 @@ impl MonitorState {
     }
 }
 
-/// The groups (key and values) an event falls in, or none when a `.by`
-/// field multiplies past reason.
-fn groups_of(query: &MonitorQuery, event: &Event) -> Vec<(String, BTreeMap<String, String>)> {
-    if query.group_by.is_empty() {
-        return vec![(WHOLE.to_owned(), BTreeMap::new())];
-    }
-    let mut groups = vec![(String::new(), BTreeMap::new())];
-    for (name, field) in &query.group_by {
-        let mut texts = evident_search::field_texts(field, event);
-        texts.sort();
-        texts.dedup();
-        if texts.is_empty() {
-            texts.push(MISSING.to_owned());
-        }
-        let label = name.strip_prefix('@').unwrap_or(name).to_owned();
-        groups = groups
-            .into_iter()
-            .flat_map(|(key, values)| {
-                let label = label.clone();
-                texts
-                    .iter()
-                    .map(move |text| {
-                        let mut values = values.clone();
-                        values.insert(label.clone(), text.clone());
-                        let key = if key.is_empty() {
-                            format!("{label}:{text}")
-                        } else {
-                            format!("{key},{label}:{text}")
-                        };
-                        (key, values)
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .take(100)
-            .collect();
-    }
-    groups
-}
-
-fn hash(parts: &[&str]) -> u64 {
-    let mut bytes = Vec::with_capacity(parts.iter().map(|part| part.len() + 1).sum());
-    for part in parts {
-        bytes.extend_from_slice(part.as_bytes());
-        bytes.push(0xff);
-    }
-    XxHash3_64::oneshot(&bytes)
-}
-
-fn contribution(rollup: &Rollup, event: &Event) -> Contribution {
-    match rollup {
-        Rollup::Count => Contribution::default(),
-        Rollup::Cardinality(_, field) => Contribution {
-            numbers: Vec::new(),
-            distinct: evident_search::field_texts(field, event)
-                .iter()
-                .map(|text| hash(&[text]))
-                .collect(),
-        },
-        Rollup::Sum(_, field) | Rollup::Avg(_, field) => Contribution {
-            numbers: evident_search::field_texts(field, event)
-                .iter()
-                .filter_map(|text| evident_search::ast::Number::parse(text))
-                .map(evident_search::ast::Number::as_f64)
-                .collect(),
-            distinct: Vec::new(),
-        },
-    }
+/// The groups of an observation: its own, or the whole group.
+fn groups_in(observation: &Observation) -> impl Iterator<Item = (&str, &BTreeMap<String, String>)> {
+    static NONE: BTreeMap<String, String> = BTreeMap::new();
+    let whole = observation.groups.is_empty().then_some((WHOLE, &NONE));
+    whole.into_iter().chain(
+        observation
+            .groups
+            .iter()
+            .map(|(key, values)| (key.as_str(), values)),
+    )
 }
 
 impl MonitorState {
@@ -264,43 +207,35 @@ impl MonitorState {
         let Some(time) = event.timestamp.map(|time| time.as_nanos()) else {
             return Vec::new();
         };
+        self.apply(definition, &Observation::of(definition, event, time), now)
+    }
+
+    /// [`MonitorState::observe`] of an event already taken apart.
+    pub fn apply(
+        &mut self,
+        definition: &Definition,
+        observation: &Observation,
+        now: i64,
+    ) -> Vec<Trigger> {
+        let time = observation.time;
         match &definition.query.kind {
             Kind::NewValue {
-                field,
-                learning,
-                forget,
-            } => self.observe_value(definition, &field.1, (*learning, *forget), event, time, now),
+                learning, forget, ..
+            } => self.observe_value(observation, (*learning, *forget), now),
             Kind::Threshold {
-                rollup,
-                window,
-                comparator,
-                ..
+                window, comparator, ..
             } => {
                 let live_end = now - nanos(definition.evaluation_delay);
-                let contribution = contribution(rollup, event);
+                // Older than the live window: judged in its own window.
+                let historical = time < live_end - nanos(*window) && comparator.upward();
                 let mut triggers = Vec::new();
-                for (key, values) in groups_of(&definition.query, event) {
-                    if !self.groups.contains_key(&key) && self.groups.len() >= MAX_GROUPS {
+                for (key, values) in groups_in(observation) {
+                    if !self.count_in_group(key, values, observation, *window, (now, 0)) {
                         self.dropped_groups += 1;
                         continue;
                     }
-                    let group = self
-                        .groups
-                        .entry(key.clone())
-                        .or_insert_with(|| GroupState {
-                            since: now,
-                            values,
-                            ..GroupState::default()
-                        });
-                    group.last_event = Some(group.last_event.map_or(time, |last| last.max(time)));
-                    self.windows
-                        .entry(key.clone())
-                        .or_insert_with(|| Window::new(*window))
-                        .add(time, &contribution);
-                    // Older than the live window: judged in its own window.
-                    let historical = time < live_end - nanos(*window);
-                    if historical && comparator.upward() {
-                        triggers.extend(self.judge(definition, &key, time, now, true));
+                    if historical {
+                        triggers.extend(self.judge(definition, key, time, now, true));
                     }
                 }
                 triggers
@@ -308,23 +243,59 @@ impl MonitorState {
         }
     }
 
+    /// Counts `observation` in group `key`'s window, the group made when
+    /// new (with `values`, at `now`, marked `created`) unless there are
+    /// too many already: whether it was counted. Allocates only for a new
+    /// group.
+    fn count_in_group(
+        &mut self,
+        key: &str,
+        values: &BTreeMap<String, String>,
+        observation: &Observation,
+        width: Duration,
+        (now, created): (i64, i64),
+    ) -> bool {
+        let time = observation.time;
+        if !self.groups.contains_key(key) {
+            if self.groups.len() >= MAX_GROUPS {
+                return false;
+            }
+            let group = GroupState {
+                since: now,
+                created,
+                values: values.clone(),
+                ..GroupState::default()
+            };
+            self.groups.insert(key.to_owned(), group);
+        }
+        if let Some(group) = self.groups.get_mut(key) {
+            group.last_event = Some(group.last_event.map_or(time, |last| last.max(time)));
+        }
+        if !self.windows.contains_key(key) {
+            self.windows.insert(key.to_owned(), Window::new(width));
+        }
+        let Some(window) = self.windows.get_mut(key) else {
+            return false;
+        };
+        window.add(time, &observation.contribution);
+        true
+    }
+
     fn observe_value(
         &mut self,
-        definition: &Definition,
-        field: &evident_search::Field,
+        observation: &Observation,
         (learning, forget): (Duration, Option<Duration>),
-        event: &Event,
-        time: i64,
         now: i64,
     ) -> Vec<Trigger> {
+        let time = observation.time;
         let learning_until = *self
             .learning_until
             .get_or_insert(time.saturating_add(nanos(learning)));
         let forget = forget.map(nanos);
         let mut triggers = Vec::new();
-        for (key, group_values) in groups_of(&definition.query, event) {
-            for value in evident_search::field_texts(field, event) {
-                let hashed = hash(&[&key, &value]);
+        for (key, group_values) in groups_in(observation) {
+            for value in &observation.values {
+                let hashed = hash(&[key, value]);
                 let previous = self.seen.get(&hashed).copied();
                 let known = previous.is_some_and(|seen| {
                     forget.is_none_or(|forget| time.saturating_sub(seen.last) <= forget)
@@ -379,7 +350,9 @@ impl MonitorState {
                     group_values: values,
                     from,
                     to: Level::Alert,
-                    cause: Cause::NewValue { value },
+                    cause: Cause::NewValue {
+                        value: value.clone(),
+                    },
                     value: None,
                     number: group.triggers,
                     at: time,
@@ -420,31 +393,15 @@ impl MonitorState {
     /// Counts a stored event in its group's window again, judging nothing:
     /// how windows come back after a restart.
     pub fn rebuild_window(&mut self, definition: &Definition, event: &Event, now: i64) {
-        let Kind::Threshold { rollup, window, .. } = &definition.query.kind else {
+        let Kind::Threshold { window, .. } = &definition.query.kind else {
             return;
         };
         let Some(time) = event.timestamp.map(|time| time.as_nanos()) else {
             return;
         };
-        let contribution = contribution(rollup, event);
-        for (key, values) in groups_of(&definition.query, event) {
-            if !self.groups.contains_key(&key) && self.groups.len() >= MAX_GROUPS {
-                continue;
-            }
-            let group = self
-                .groups
-                .entry(key.clone())
-                .or_insert_with(|| GroupState {
-                    since: now,
-                    created: now,
-                    values,
-                    ..GroupState::default()
-                });
-            group.last_event = Some(group.last_event.map_or(time, |last| last.max(time)));
-            self.windows
-                .entry(key)
-                .or_insert_with(|| Window::new(*window))
-                .add(time, &contribution);
+        let observation = Observation::of(definition, event, time);
+        for (key, values) in groups_in(&observation) {
+            self.count_in_group(key, values, &observation, *window, (now, now));
         }
     }
 

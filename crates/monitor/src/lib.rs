@@ -8,17 +8,24 @@
 //! - [`window`]: a group's rolling window in buckets by event time;
 //! - [`state`]: levels (OK, Warn, Alert, No Data) and thresholds, with
 //!   recovery thresholds;
-//! - [`evaluator`]: a monitor's groups, events in and ticks, triggers out;
-//! - [`percolate`]: which monitors an event may match, by their required terms;
+//! - [`observation`]: what one event brings to one monitor, taken once;
+//! - [`evaluator`]: a monitor's groups, events (or observations) in and
+//!   ticks, triggers out;
+//! - [`percolate`]: which monitors an event may match, by its term hashes;
+//! - [`watch`]: a set of monitors filed for percolation, turning events
+//!   into observations wherever they are parsed;
 //! - [`template`]: message variables, conditional blocks and `@handle`s.
 
 pub mod evaluator;
+pub mod observation;
 pub mod percolate;
 pub mod query;
 pub mod state;
 pub mod template;
+pub mod watch;
 pub mod window;
 
 pub use evaluator::{Cause, Definition, MonitorState, Trigger};
+pub use observation::Observation;
 pub use query::{Comparator, Kind, MonitorQuery, QueryError, Rollup, parse};
 pub use state::{Level, Thresholds};

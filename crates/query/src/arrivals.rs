@@ -6,15 +6,26 @@ use std::sync::Arc;
 
 use evident_search::Expr;
 use evident_store::Store;
+use evident_store::tail::TailEvent;
 
 use crate::QueryError;
 use crate::candidates::{Plan, parse_tail_event};
 
+/// An event at its position in the log.
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    pub position: u64,
+    /// Its exact stored bytes.
+    pub payload: Arc<[u8]>,
+    /// Still in the unsealed tail: what the tail knows of it (its time and
+    /// term hashes) without parsing.
+    pub unsealed: Option<Arc<TailEvent>>,
+}
+
 /// Matching events from a position on, oldest first.
 #[derive(Debug)]
 pub struct Arrivals {
-    /// Each event's position in the log and its exact stored bytes.
-    pub events: Vec<(u64, Arc<[u8]>)>,
+    pub events: Vec<Arrival>,
     /// Where to continue: one past the last position looked at.
     pub next: u64,
 }
@@ -36,7 +47,7 @@ pub fn arrivals(
     let snapshot = store.snapshot();
     let plan = Plan::new(filter);
     let mut events = Vec::new();
-    let full = |events: &Vec<(u64, Arc<[u8]>)>| events.len() >= limit;
+    let full = |events: &Vec<Arrival>| events.len() >= limit;
     for sealed in &snapshot.sealed {
         let meta = &sealed.meta;
         if meta.end_sequence <= from {
@@ -60,8 +71,12 @@ pub fn arrivals(
                     .map(|(sequence, raw, _)| (sequence, raw))
                     .collect()
             };
-            for (sequence, raw) in read {
-                events.push((sequence, raw));
+            for (sequence, payload) in read {
+                events.push(Arrival {
+                    position: sequence,
+                    payload,
+                    unsealed: None,
+                });
                 if full(&events) {
                     return Ok(Arrivals {
                         events,
@@ -71,14 +86,15 @@ pub fn arrivals(
             }
         }
     }
-    for (sequence, event) in plan.tail_rows(&snapshot.tail) {
-        if sequence < from {
-            continue;
-        }
+    for (sequence, event) in plan.tail_rows_from(&snapshot.tail, from) {
         let matched =
             plan.exact || plan.matches(&*parse_tail_event(&snapshot.tail, sequence, event)?);
         if matched {
-            events.push((sequence, Arc::clone(&event.payload)));
+            events.push(Arrival {
+                position: sequence,
+                payload: Arc::clone(&event.payload),
+                unsealed: Some(Arc::clone(event)),
+            });
             if full(&events) {
                 return Ok(Arrivals {
                     events,

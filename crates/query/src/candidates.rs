@@ -115,11 +115,18 @@ impl<'q> Plan<'q> {
 
     /// The tail's candidates, in log order.
     pub fn tail_rows<'s>(&self, tail: &'s Tail) -> Vec<(u64, &'s Arc<TailEvent>)> {
+        self.tail_rows_from(tail, tail.start())
+    }
+
+    /// The tail's candidates at positions `from` and later, in log order.
+    pub fn tail_rows_from<'s>(&self, tail: &'s Tail, from: u64) -> Vec<(u64, &'s Arc<TailEvent>)> {
         match self.alternatives.as_slice() {
-            [one] => tail.candidates(one),
+            [one] => tail.candidates_from(one, from),
             sets => {
-                let mut rows: Vec<(u64, &Arc<TailEvent>)> =
-                    sets.iter().flat_map(|set| tail.candidates(set)).collect();
+                let mut rows: Vec<(u64, &Arc<TailEvent>)> = sets
+                    .iter()
+                    .flat_map(|set| tail.candidates_from(set, from))
+                    .collect();
                 rows.sort_unstable_by_key(|(sequence, _)| *sequence);
                 rows.dedup_by_key(|(sequence, _)| *sequence);
                 rows

@@ -27,7 +27,7 @@ pub mod search;
 pub mod sql;
 
 pub use aggregate::{Buckets, aggregate, timeseries};
-pub use arrivals::{Arrivals, arrivals, log_end};
+pub use arrivals::{Arrival, Arrivals, arrivals, log_end};
 pub use candidates::{SortKey, Window, matching_events};
 pub use evident_store::{Snapshot, Store};
 pub use search::{Order, Page, search};

@@ -306,24 +306,36 @@ impl Tail {
     /// The events holding every term of `hashes` (all of them when it is
     /// empty), with their sequence numbers, in log order.
     pub fn candidates(&self, hashes: &[u64]) -> Vec<(u64, &Arc<TailEvent>)> {
-        if hashes.is_empty() {
-            return self.iter().collect();
-        }
+        self.candidates_from(hashes, self.start)
+    }
+
+    /// [`Tail::candidates`] at sequence numbers `from` and later: chunks
+    /// wholly before it are skipped, so that following the log costs what
+    /// arrived since, not the whole tail.
+    pub fn candidates_from(&self, hashes: &[u64], from: u64) -> Vec<(u64, &Arc<TailEvent>)> {
         let mut found = Vec::new();
         let mut first = self.start;
         for chunk in self.chunks.iter().chain(self.small.iter()) {
-            for row in chunk.candidates(hashes) {
-                if let Some(event) = chunk.events.get(row as usize) {
-                    found.push((first + u64::from(row), event));
+            let end = first + chunk.events.len() as u64;
+            if end > from {
+                if hashes.is_empty() {
+                    found.extend((first..end).zip(&chunk.events));
+                } else {
+                    for row in chunk.candidates(hashes) {
+                        if let Some(event) = chunk.events.get(row as usize) {
+                            found.push((first + u64::from(row), event));
+                        }
+                    }
                 }
             }
-            first += chunk.events.len() as u64;
+            first = end;
         }
         for (event, sequence) in self.open.iter().zip(first..) {
             if event.holds(hashes) {
                 found.push((sequence, event));
             }
         }
+        found.retain(|(sequence, _)| *sequence >= from);
         found
     }
 
@@ -481,6 +493,17 @@ mod tests {
         assert_eq!(found, vec![11, 14, 17, 20]);
         assert!(tail.candidates(&[7]).is_empty());
         assert_eq!(tail.candidates(&[]).len(), 11);
+        // From a position: inside a frozen chunk, inside the open events.
+        let from = |hashes: &[u64], from| -> Vec<u64> {
+            tail.candidates_from(hashes, from)
+                .iter()
+                .map(|(s, _)| *s)
+                .collect()
+        };
+        assert_eq!(from(&[1, 100], 12), vec![14, 17, 20]);
+        assert_eq!(from(&[], 19), vec![19, 20]);
+        assert_eq!(from(&[], 21), Vec::<u64>::new());
+        assert_eq!(from(&[100], 5).len(), 11);
         assert!(tail.get(20).is_some() && tail.get(21).is_none() && tail.get(9).is_none());
 
         let sealed = tail.drop_front(8);

@@ -14,6 +14,8 @@ use crate::Evident;
 use crate::access::KeyKind;
 use crate::error::{AppError, ErrorKind};
 use crate::metrics::Internal;
+use crate::monitors::inbox::{Observations, Prepared};
+use evident_monitor::watch::Scratch;
 
 /// A request body for the intake, as received.
 #[derive(Debug)]
@@ -128,9 +130,18 @@ impl Evident {
         // Decompressing and parsing up to 5 MB is CPU work: off the async
         // threads. Each event leaves as its bytes and its tail facts; the
         // parsed form is dropped here, while it is still in the cache.
-        type Encoded = (Vec<Vec<u8>>, Vec<TailFacts>, usize);
+        // With monitors, the same pass takes what each event brings them
+        // (evaluation judges it later, in log order).
+        type Encoded = (
+            Vec<Vec<u8>>,
+            Vec<TailFacts>,
+            usize,
+            Option<Vec<Observations>>,
+        );
         let geoip = self.geoip.clone();
-        let (payloads, facts, truncated) =
+        let watch = self.monitors.inbox.watch();
+        let generation = watch.as_ref().map(|watch| watch.generation());
+        let (payloads, facts, truncated, observations) =
             tokio::task::spawn_blocking(move || -> Result<Encoded, DecodeError> {
                 let bytes = decompress(&body, content_encoding.as_deref())?;
                 let items = parse_items(&bytes, content_type.as_deref())?;
@@ -155,8 +166,23 @@ impl Evident {
                     .collect();
                 let truncated = events.iter().filter(|event| event.truncated).count();
                 let payloads = events.iter().map(StoredEvent::to_bytes).collect();
-                let facts = events.iter().map(TailFacts::of).collect();
-                Ok((payloads, facts, truncated))
+                let facts: Vec<TailFacts> = events.iter().map(TailFacts::of).collect();
+                let observations = watch.map(|watch| {
+                    let mut scratch = Scratch::default();
+                    events
+                        .iter()
+                        .zip(&facts)
+                        .map(|(stored, facts)| {
+                            watch.observe(
+                                &facts.terms,
+                                facts.time,
+                                &mut &stored.event,
+                                &mut scratch,
+                            )
+                        })
+                        .collect()
+                });
+                Ok((payloads, facts, truncated, observations))
             })
             .await
             .map_err(|error| AppError::task("intake", error))?
@@ -169,10 +195,18 @@ impl Evident {
             tracing::info!(truncated, "events above 1 MB were truncated");
         }
         let count = payloads.len();
-        self.store
+        let positions = self
+            .store
             .commit_encoded(payloads, facts)
             .await
             .map_err(|error| AppError::from_wal(&error, "this batch"))?;
+        if let (Some(generation), Some(observations)) = (generation, observations) {
+            self.monitors.inbox.push(Prepared {
+                generation,
+                first: positions.start,
+                events: observations.into_iter().map(Some).collect(),
+            });
+        }
         Ok(count)
     }
 }

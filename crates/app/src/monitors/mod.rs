@@ -15,6 +15,7 @@ pub mod channels;
 pub mod definition;
 pub mod dispatch;
 pub mod events;
+pub mod inbox;
 pub mod outbox;
 pub mod runner;
 pub mod store;
@@ -30,6 +31,7 @@ use serde_json::{Value, json};
 pub use self::channel_ops::ChannelBody;
 use self::channels::Channels;
 use self::definition::{Creator, Monitor, MonitorBody};
+use self::inbox::Inbox;
 use self::outbox::{Delivery, Outbox};
 use self::runner::{Running, Runtime};
 use self::store::{Definitions, MonitorFiles, Saved};
@@ -48,6 +50,8 @@ pub struct Monitors {
     definitions: Mutex<Definitions>,
     pub(crate) runtime: Mutex<Runtime>,
     pub(crate) outbox: Mutex<Outbox>,
+    /// What the intake prepares for evaluation.
+    pub(crate) inbox: Inbox,
     pub(crate) channels: Channels,
     /// Deliveries found pending at start, taken by the dispatcher.
     pending: Mutex<Vec<Delivery>>,
@@ -65,6 +69,10 @@ pub struct Counts {
     pub triggers: std::sync::atomic::AtomicU64,
     pub delivered: std::sync::atomic::AtomicU64,
     pub failed: std::sync::atomic::AtomicU64,
+    /// Events judged from the intake's observations.
+    pub prepared: std::sync::atomic::AtomicU64,
+    /// Events read back from the log to be judged.
+    pub read_back: std::sync::atomic::AtomicU64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -138,6 +146,7 @@ impl Monitors {
             definitions: Mutex::new(definitions),
             runtime: Mutex::new(runtime),
             outbox: Mutex::new(outbox),
+            inbox: Inbox::default(),
             channels,
             pending: Mutex::new(pending),
             dispatcher: Mutex::new(None),
@@ -160,9 +169,15 @@ impl Monitors {
                 .values()
                 .map(|running| running.saved.state.groups.len())
                 .sum();
+            let values: usize = runtime
+                .running
+                .values()
+                .map(|running| running.saved.state.values_seen())
+                .sum();
             let lag = evident_query::log_end(store).saturating_sub(runtime.position);
-            (runtime.running.len(), groups, lag)
+            (runtime.running.len(), (groups, values), lag)
         };
+        let (groups, values) = groups;
         let sample = |name, kind, help, value| crate::metrics::Sample {
             name,
             kind,
@@ -181,6 +196,24 @@ impl Monitors {
                 "gauge",
                 "Groups the monitors hold.",
                 groups as u64,
+            ),
+            sample(
+                "evident_monitor_values",
+                "gauge",
+                "Values the new-value monitors remember (at most 1,000,000 each).",
+                values as u64,
+            ),
+            sample(
+                "evident_monitor_events_prepared_total",
+                "counter",
+                "Events judged from what the intake prepared as it parsed them, since the server started.",
+                self.counts.prepared.load(Relaxed),
+            ),
+            sample(
+                "evident_monitor_events_read_back_total",
+                "counter",
+                "Events the monitors read back from the log to judge them, since the server started.",
+                self.counts.read_back.load(Relaxed),
             ),
             sample(
                 "evident_monitor_lag_events",
@@ -326,6 +359,7 @@ impl Evident {
                     &monitors.files,
                     &mut runtime,
                     &monitors.outbox,
+                    &monitors.inbox,
                     &monitors.counts,
                     &record,
                 )

@@ -7,16 +7,19 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use evident_model::{StoredEvent, Timestamp};
-use evident_monitor::percolate::Percolator;
+use evident_model::{Event, StoredEvent, Timestamp};
 use evident_monitor::query::Kind;
+use evident_monitor::watch::{EventSource, Scratch, Watch};
 use evident_monitor::{Level, MonitorState, Trigger, template};
 use evident_store::Store;
+use evident_store::term_index::{event_term_hashes, term_hash};
 
 use super::definition::{Compiled, Monitor};
 use super::events::alert_event;
+use super::inbox::{Inbox, Observations, Waiting};
 use super::outbox::{Delivery, Notification, Outbox};
 use super::store::{MonitorFiles, Saved, SavedRef, SavedStateRef};
 use crate::error::AppError;
@@ -41,8 +44,13 @@ pub struct Running {
 pub struct Runtime {
     pub position: u64,
     pub running: BTreeMap<i64, Running>,
-    /// The monitors filed by term, with their ids; rebuilt after a change.
-    index: Option<(Percolator, Vec<i64>)>,
+    /// The monitors filed for percolation; rebuilt after a change.
+    watch: Option<Arc<Watch>>,
+    /// Counts the changes: the generation of the next watch.
+    generation: u64,
+    /// Observations the intake prepared, by position.
+    waiting: Waiting,
+    scratch: Scratch,
     dirty: bool,
     last_saved: Instant,
     last_tick: Option<Instant>,
@@ -53,7 +61,10 @@ impl Runtime {
         Runtime {
             position,
             running: BTreeMap::new(),
-            index: None,
+            watch: None,
+            generation: 0,
+            waiting: Waiting::default(),
+            scratch: Scratch::default(),
             dirty: false,
             last_saved: Instant::now(),
             last_tick: None,
@@ -62,20 +73,28 @@ impl Runtime {
 
     /// A monitor was added, changed or removed: file them again.
     pub fn monitors_changed(&mut self) {
-        self.index = None;
+        self.watch = None;
+        self.generation += 1;
+        self.waiting.clear();
         self.dirty = true;
     }
 
-    fn take_index(&mut self) -> (Percolator, Vec<i64>) {
-        self.index.take().unwrap_or_else(|| {
-            let ids: Vec<i64> = self.running.keys().copied().collect();
-            let percolator = Percolator::new(
-                self.running
-                    .values()
-                    .map(|running| &running.compiled.definition.query.filter),
-            );
-            (percolator, ids)
-        })
+    /// The monitors filed for percolation, built (and published to the
+    /// intake) after a change.
+    fn watch(&mut self, inbox: &Inbox) -> Arc<Watch> {
+        if let Some(watch) = &self.watch {
+            return Arc::clone(watch);
+        }
+        let watch = Arc::new(Watch::new(
+            self.generation,
+            self.running
+                .iter()
+                .map(|(id, running)| (*id, running.compiled.definition.clone())),
+            term_hash,
+        ));
+        inbox.publish((!watch.is_empty()).then(|| Arc::clone(&watch)));
+        self.watch = Some(Arc::clone(&watch));
+        watch
     }
 
     /// Writes where evaluation stands: the values new-value monitors
@@ -252,6 +271,7 @@ pub fn step(
     files: &MonitorFiles,
     runtime: &mut Runtime,
     outbox: &std::sync::Mutex<Outbox>,
+    inbox: &Inbox,
     counts: &super::Counts,
     record: &dyn Fn(Vec<StoredEvent>) -> Result<(), AppError>,
 ) -> Result<Step, AppError> {
@@ -259,44 +279,51 @@ pub fn step(
     let now = now_nanos();
     if runtime.running.is_empty() {
         runtime.position = evident_query::log_end(store);
+        inbox.publish(None);
+        inbox.take();
         return Ok(step);
     }
     let all =
         evident_search::parse_filter("*").map_err(|error| AppError::internal(error.to_string()))?;
     let arrivals = evident_query::arrivals(store, &all, runtime.position, STEP_EVENTS)
         .map_err(|error| AppError::internal(format!("monitors could not read the log: {error}")))?;
+    let watch = runtime.watch(inbox);
+    runtime
+        .waiting
+        .receive(inbox.take(), watch.generation(), runtime.position);
     let mut triggers: Vec<(i64, Trigger)> = Vec::new();
-    let (percolator, ids) = runtime.take_index();
-    let mut seen = Vec::new();
-    for (position, raw) in &arrivals.events {
-        let stored = match StoredEvent::from_bytes(raw) {
-            Ok(stored) => stored,
-            Err(error) => {
-                tracing::warn!(position, %error, "monitors skipped an event that does not parse");
-                continue;
+    let mut terms = Vec::new();
+    let mut read_back = 0u64;
+    for arrival in &arrivals.events {
+        let position = arrival.position;
+        let observations = match runtime.waiting.take(position) {
+            Some(observations) => observations,
+            None => {
+                read_back += 1;
+                observe_arrival(&watch, arrival, &mut terms, &mut runtime.scratch)
             }
         };
-        let mut event = stored.event;
-        // An event without its own time is judged at its arrival.
-        event.timestamp = Some(event.timestamp.unwrap_or(stored.discovery_timestamp));
-        for candidate in percolator.candidates(&event, &mut seen) {
-            let id = ids[candidate];
-            let Some(running) = runtime.running.get_mut(&id) else {
+        for (index, observation) in &observations {
+            let Some(watched) = watch.monitor(*index as usize) else {
                 continue;
             };
-            if *position < running.saved.from
-                || !evident_search::matches(&running.compiled.definition.query.filter, &event)
-            {
+            let Some(running) = runtime.running.get_mut(&watched.id) else {
+                continue;
+            };
+            if position < running.saved.from {
                 continue;
             }
             let definition = &running.compiled.definition;
-            for trigger in running.saved.state.observe(definition, &event, now) {
-                triggers.push((id, trigger));
+            for trigger in running.saved.state.apply(definition, observation, now) {
+                triggers.push((watched.id, trigger));
             }
             runtime.dirty = true;
         }
     }
-    runtime.index = Some((percolator, ids));
+    runtime.waiting.forget_before(arrivals.next);
+    let prepared = arrivals.events.len() as u64 - read_back;
+    counts.prepared.fetch_add(prepared, Ordering::Relaxed);
+    counts.read_back.fetch_add(read_back, Ordering::Relaxed);
     step.events = arrivals.events.len();
     let tick_due = runtime
         .last_tick
@@ -340,7 +367,7 @@ pub fn step(
         }
         counts
             .triggers
-            .fetch_add(events.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
         // The record first: an alert may be recorded twice after a crash, never lost.
         if !events.is_empty() {
             record(events)?;
@@ -371,6 +398,64 @@ pub fn step(
         runtime.save(files)?;
     }
     Ok(step)
+}
+
+/// An event the intake prepared nothing for (written by someone else,
+/// or prepared for another watch), as `watch` sees it: the tail's term
+/// hashes pick the candidates, and it is parsed only if one needs it.
+fn observe_arrival(
+    watch: &Watch,
+    arrival: &evident_query::Arrival,
+    terms: &mut Vec<u64>,
+    scratch: &mut Scratch,
+) -> Observations {
+    let position = arrival.position;
+    if let Some(unsealed) = &arrival.unsealed {
+        let mut source = Unparsed {
+            payload: &arrival.payload,
+            position,
+            parsed: None,
+        };
+        return watch.observe(
+            &unsealed.facts.terms,
+            unsealed.facts.time,
+            &mut source,
+            scratch,
+        );
+    }
+    match StoredEvent::from_bytes(&arrival.payload) {
+        Ok(stored) => {
+            event_term_hashes(&stored.event, terms);
+            watch.observe(terms, stored.time_nanos(), &mut &stored.event, scratch)
+        }
+        Err(error) => {
+            tracing::warn!(position, %error, "monitors skipped an event that does not parse");
+            Vec::new()
+        }
+    }
+}
+
+/// A stored event parsed when first asked for.
+struct Unparsed<'a> {
+    payload: &'a [u8],
+    position: u64,
+    parsed: Option<Option<StoredEvent>>,
+}
+
+impl EventSource for Unparsed<'_> {
+    fn event(&mut self) -> Option<&Event> {
+        let (payload, position) = (self.payload, self.position);
+        self.parsed
+            .get_or_insert_with(|| match StoredEvent::from_bytes(payload) {
+                Ok(stored) => Some(stored),
+                Err(error) => {
+                    tracing::warn!(position, %error, "monitors skipped an event that does not parse");
+                    None
+                }
+            })
+            .as_ref()
+            .map(|stored| &stored.event)
+    }
 }
 
 /// The stored events `definition`'s live window can see, at log

@@ -66,7 +66,7 @@ pub(crate) fn live(store: &Store, body: LiveBody) -> Result<(Value, usize), AppE
     let hits = arrivals
         .events
         .iter()
-        .map(|(_, raw)| super::hit::render(raw, Flavor::Logs))
+        .map(|arrival| super::hit::render(&arrival.payload, Flavor::Logs))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|error| AppError::internal(format!("a stored event does not render: {error}")))?;
     let count = hits.len();

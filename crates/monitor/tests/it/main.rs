@@ -4,3 +4,4 @@
 mod evaluate;
 mod percolate;
 mod query;
+mod watch;

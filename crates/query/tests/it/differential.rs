@@ -403,10 +403,15 @@ fn arrivals_follow_the_log_from_any_position_page_by_page() {
                     let page =
                         arrivals(&fixture.store, &filter, position, limit).expect("arrivals");
                     assert!(page.events.len() <= limit);
-                    for (at, raw) in &page.events {
-                        let stored = StoredEvent::from_bytes(raw).expect("stored bytes");
-                        assert_eq!(stored.id, fixture.events[*at as usize].id);
-                        found.push(*at);
+                    for arrival in &page.events {
+                        let at = arrival.position;
+                        let stored =
+                            StoredEvent::from_bytes(&arrival.payload).expect("stored bytes");
+                        assert_eq!(stored.id, fixture.events[at as usize].id);
+                        if let Some(unsealed) = &arrival.unsealed {
+                            assert_eq!(unsealed.facts.time, stored.time_nanos());
+                        }
+                        found.push(at);
                     }
                     if page.events.is_empty() {
                         assert_eq!(page.next, total, "the end is where following goes on");
