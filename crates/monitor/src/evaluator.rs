@@ -18,7 +18,7 @@ use evident_model::Event;
 use serde::{Deserialize, Serialize};
 
 use crate::observation::{Observation, hash};
-use crate::query::{Kind, MonitorQuery};
+use crate::query::{Kind, MonitorQuery, Rollup};
 use crate::state::{Level, Thresholds};
 use crate::window::Window;
 
@@ -30,6 +30,9 @@ pub const MAX_GROUPS: usize = 10_000;
 /// The most values a new-value monitor remembers; past it the values
 /// seen longest ago are forgotten first (and may alert again).
 pub const MAX_VALUES: usize = 1_000_000;
+/// Every this many ticks, every group is judged (and stale buckets
+/// dropped); in between, only those whose level may move.
+const FULL_PASS: u64 = 10;
 /// How long a new-value monitor shows `Alert` after a new value.
 pub const NEW_VALUE_ALERT: Duration = Duration::from_secs(300);
 /// The group of a monitor without `.by`.
@@ -103,6 +106,9 @@ pub struct GroupState {
     /// The newest event time seen for the group.
     pub last_event: Option<i64>,
     pub values: BTreeMap<String, String>,
+    /// An event came since the last tick.
+    #[serde(skip)]
+    pub touched: bool,
 }
 
 /// A value a new-value monitor has seen: when last, and when that was
@@ -143,6 +149,11 @@ pub struct MonitorState {
     /// Whether quiet groups are kept when saved (a monitor with no data).
     #[serde(default)]
     pub keep_quiet_groups: bool,
+    /// Ticks so far, and the end of the live window the last one judged.
+    #[serde(skip)]
+    ticks: u64,
+    #[serde(skip)]
+    judged_through: i64,
 }
 
 impl Serialize for MonitorState {
@@ -256,7 +267,10 @@ impl MonitorState {
         (now, created): (i64, i64),
     ) -> bool {
         let time = observation.time;
-        if !self.groups.contains_key(key) {
+        if let Some(group) = self.groups.get_mut(key) {
+            group.last_event = Some(group.last_event.map_or(time, |last| last.max(time)));
+            group.touched = true;
+        } else {
             if self.groups.len() >= MAX_GROUPS {
                 return false;
             }
@@ -264,20 +278,20 @@ impl MonitorState {
                 since: now,
                 created,
                 values: values.clone(),
+                last_event: Some(time),
+                touched: true,
                 ..GroupState::default()
             };
             self.groups.insert(key.to_owned(), group);
         }
-        if let Some(group) = self.groups.get_mut(key) {
-            group.last_event = Some(group.last_event.map_or(time, |last| last.max(time)));
+        match self.windows.get_mut(key) {
+            Some(window) => window.add(time, &observation.contribution),
+            None => {
+                let mut window = Window::new(width);
+                window.add(time, &observation.contribution);
+                self.windows.insert(key.to_owned(), window);
+            }
         }
-        if !self.windows.contains_key(key) {
-            self.windows.insert(key.to_owned(), Window::new(width));
-        }
-        let Some(window) = self.windows.get_mut(key) else {
-            return false;
-        };
-        window.add(time, &observation.contribution);
         true
     }
 
@@ -451,7 +465,12 @@ impl MonitorState {
                 // A new value's alert ends quietly: there is nothing to recover.
                 self.groups.retain(|_, group| group.held_until > now);
             }
-            Kind::Threshold { window, .. } => {
+            Kind::Threshold {
+                window,
+                rollup,
+                comparator,
+                ..
+            } => {
                 // A monitor without groups is judged with no events at all.
                 if definition.query.group_by.is_empty() && !self.groups.contains_key(WHOLE) {
                     self.groups.insert(
@@ -462,25 +481,50 @@ impl MonitorState {
                         },
                     );
                 }
-                let keys: Vec<String> = self.groups.keys().cloned().collect();
+                self.ticks += 1;
+                // A count or a cardinality only falls as time passes: above
+                // its threshold, a quiet OK group stays OK. Every group is
+                // judged every FULL_PASS ticks all the same (so its shown
+                // value follows), and always when the value may rise alone.
+                let falls_alone = comparator.upward()
+                    && matches!(rollup, Rollup::Count | Rollup::Cardinality(..))
+                    && definition.no_data.is_none();
+                let full_pass = !falls_alone || self.ticks % FULL_PASS == 1;
+                let judged_through = self.judged_through;
+                let keys: Vec<String> = self
+                    .groups
+                    .iter_mut()
+                    .filter_map(|(key, group)| {
+                        // An event stamped past the last live end enters the
+                        // window as time passes, touched or not.
+                        let entering = group.last_event.is_some_and(|last| last > judged_through);
+                        let due =
+                            full_pass || group.touched || entering || group.level != Level::Ok;
+                        group.touched = false;
+                        due.then(|| key.clone())
+                    })
+                    .collect();
                 for key in keys {
                     triggers.extend(self.judge(definition, &key, live_end, now, false));
                 }
-                // Buckets no live window will see again, and groups with
-                // nothing left to say.
-                let forget = live_end - nanos(*window);
-                for window in self.windows.values_mut() {
-                    window.forget_before(forget);
+                self.judged_through = live_end;
+                if full_pass {
+                    // Buckets no live window will see again, and groups
+                    // with nothing left to say.
+                    let forget = live_end - nanos(*window);
+                    for window in self.windows.values_mut() {
+                        window.forget_before(forget);
+                    }
+                    self.windows.retain(|_, window| !window.is_empty());
+                    let grouped = !definition.query.group_by.is_empty();
+                    let windows = &self.windows;
+                    self.groups.retain(|key, group| {
+                        !grouped
+                            || group.level != Level::Ok
+                            || windows.contains_key(key)
+                            || group.held_until > now
+                    });
                 }
-                self.windows.retain(|_, window| !window.is_empty());
-                let grouped = !definition.query.group_by.is_empty();
-                let windows = &self.windows;
-                self.groups.retain(|key, group| {
-                    !grouped
-                        || group.level != Level::Ok
-                        || windows.contains_key(key)
-                        || group.held_until > now
-                });
             }
         }
         if let Some(interval) = definition.renotify_interval {

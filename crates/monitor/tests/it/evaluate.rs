@@ -89,6 +89,61 @@ fn a_threshold_alerts_when_crossed_and_recovers_when_the_window_passes() {
 }
 
 #[test]
+fn events_behind_the_evaluation_delay_alert_once_the_live_window_reaches_them() {
+    // Ticks judge only the groups whose level may move: a group touched
+    // long before its events enter the live window must still be judged
+    // when they do, with no event since.
+    let mut monitor = definition(
+        r#"audits("*").rollup("count").by("@usr.email").last("5m") > 2"#,
+        2.0,
+    );
+    monitor.evaluation_delay = Duration::from_secs(95);
+    let mut state = MonitorState::default();
+    let events: Vec<Event> = (0..3)
+        .map(|index| {
+            event(
+                NOW + index * SECOND,
+                json!({"usr": {"email": "bob@example.com"}}),
+            )
+        })
+        .collect();
+    let triggers = run(&monitor, &mut state, &events, NOW + 3 * MINUTE);
+    let alerts: Vec<i64> = triggers
+        .iter()
+        .filter(|trigger| trigger.to == Level::Alert)
+        .map(|trigger| (trigger.at - NOW) / SECOND)
+        .collect();
+    // Their 5-second bucket is in the live window from +95 s of wall clock
+    // (the live end then being +0 s), not from the next full pass (+100 s).
+    assert_eq!(alerts, vec![0], "{triggers:?}");
+}
+
+#[test]
+fn a_quiet_group_is_judged_again_when_the_window_lets_go() {
+    // Untouched OK groups are skipped between full passes; an alerting one
+    // is judged every tick, so it recovers as soon as its window empties.
+    let monitor = definition(
+        r#"audits("*").rollup("count").by("@usr.email").last("1m") > 1"#,
+        1.0,
+    );
+    let mut state = MonitorState::default();
+    let events: Vec<Event> = (0..2)
+        .map(|index| {
+            event(
+                NOW + index * SECOND,
+                json!({"usr": {"email": "ann@example.com"}}),
+            )
+        })
+        .collect();
+    let triggers = run(&monitor, &mut state, &events, NOW + 3 * MINUTE);
+    let moves: Vec<(Level, i64)> = triggers
+        .iter()
+        .map(|trigger| (trigger.to, (trigger.at - NOW) / SECOND))
+        .collect();
+    assert_eq!(moves, vec![(Level::Alert, 1), (Level::Ok, 60)]);
+}
+
+#[test]
 fn grouped_monitors_alert_per_group() {
     let monitor = definition(
         r#"audits("*").rollup("count").by("@usr.email").last("5m") > 2"#,
