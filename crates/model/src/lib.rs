@@ -14,6 +14,7 @@
 //! since the Unix epoch, in UTC.
 
 mod event;
+pub mod prehashed;
 mod stored;
 mod time_bound;
 mod timestamp;

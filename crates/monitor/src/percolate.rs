@@ -13,32 +13,14 @@
 //! terms' contract: a matching event holds every term of one
 //! alternative); monitors that require no term are candidates always.
 
-use std::collections::{BTreeSet, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::BTreeSet;
+
+use evident_model::prehashed::Prehashed;
 
 use evident_search::Expr;
 
-/// Term hashes are XXH3 already: used as they are.
-#[derive(Debug, Default, Clone, Copy)]
-struct TermHasher(u64);
-
-impl Hasher for TermHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
-        }
-    }
-
-    fn write_u64(&mut self, value: u64) {
-        self.0 = value;
-    }
-}
-
-type ByTerm<V> = HashMap<u64, V, BuildHasherDefault<TermHasher>>;
+/// Filed by term hash (XXH3 already: used as it is).
+type ByTerm<V> = Prehashed<u64, V>;
 
 /// Alternatives filed under one anchor that share their other terms.
 #[derive(Debug)]

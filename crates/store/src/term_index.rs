@@ -13,9 +13,6 @@
 //! postings: row offsets, ascending, as LEB128 deltas. The deltas of
 //! frequent terms repeat, so the frame is about half the plain size.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-
 use evident_model::Event;
 
 /// Version 3: `@status` terms fall back to the reserved status; older
@@ -29,34 +26,7 @@ const MAX_FILE_BYTES: u64 = 4 << 30;
 
 /// A term's 64-bit hash; a collision only adds candidates (and, for the
 /// counts of exact queries, is as unlikely as 2^-64 per term pair).
-/// A map keyed by hashes (of terms, of ids), which are uniform already:
-/// hashing them again (SipHash by default) only costs time.
-pub(crate) type Prehashed<K, V> = HashMap<K, V, BuildHasherDefault<PrehashedHasher>>;
-
-/// Passes a hash through as its own hash.
-#[derive(Debug, Default)]
-pub(crate) struct PrehashedHasher(u64);
-
-impl Hasher for PrehashedHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only hash keys use this hasher; fold anything else in anyway.
-        for byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
-        }
-    }
-
-    fn write_u64(&mut self, value: u64) {
-        self.0 = value;
-    }
-
-    fn write_u128(&mut self, value: u128) {
-        self.0 = value as u64 ^ (value >> 64) as u64;
-    }
-}
+pub(crate) use evident_model::prehashed::Prehashed;
 
 /// XXH3 is specified and stable across releases, unlike the standard
 /// library's hasher: the hashes are persisted.
