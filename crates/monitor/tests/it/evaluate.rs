@@ -17,7 +17,7 @@ fn event(time: i64, attributes: serde_json::Value) -> Event {
     }
 }
 
-fn definition(query: &str, critical: f64) -> Definition {
+pub(crate) fn definition(query: &str, critical: f64) -> Definition {
     Definition {
         query: parse(query).expect(query),
         thresholds: Thresholds {

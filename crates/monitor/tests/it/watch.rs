@@ -4,11 +4,9 @@
 //! candidate needs it) give every monitor the same triggers as matching
 //! each event against each monitor's filter and observing it.
 
-use std::time::Duration;
-
 use evident_model::{Event, Timestamp};
 use evident_monitor::watch::{EventSource, Scratch, Watch};
-use evident_monitor::{Definition, MonitorState, Thresholds, Trigger, parse};
+use evident_monitor::{Definition, MonitorState, Trigger, parse};
 use serde_json::json;
 use twox_hash::XxHash3_64;
 
@@ -19,22 +17,22 @@ fn hash(term: &str) -> u64 {
     XxHash3_64::oneshot(term.as_bytes())
 }
 
+/// A monitor whose critical threshold is its query's.
 fn definition(query: &str) -> Definition {
-    let query = parse(query).expect(query);
-    let critical = match &query.kind {
-        evident_monitor::Kind::Threshold { threshold, .. } => *threshold,
+    let critical = match parse(query).expect(query).kind {
+        evident_monitor::Kind::Threshold { threshold, .. } => threshold,
         evident_monitor::Kind::NewValue { .. } => 0.0,
     };
-    Definition {
-        query,
-        thresholds: Thresholds {
-            critical,
-            ..Thresholds::default()
-        },
-        no_data: None,
-        renotify_interval: None,
-        evaluation_delay: Duration::ZERO,
-    }
+    super::evaluate::definition(query, critical)
+}
+
+/// An event's term hashes, sorted and distinct, as the intake derives them.
+fn terms(event: &Event) -> Vec<u64> {
+    let mut terms = Vec::new();
+    evident_search::terms::visit_event_terms(event, &mut |term| terms.push(hash(term)));
+    terms.sort_unstable();
+    terms.dedup();
+    terms
 }
 
 /// An event source that counts how often it was asked.
@@ -106,12 +104,10 @@ fn a_watch_gives_every_monitor_what_matching_each_one_would() {
                 ..Event::default()
             };
             let time = event.timestamp.map_or(now, Timestamp::as_nanos);
-            let mut terms = Vec::new();
-            evident_search::terms::visit_event_terms(&event, &mut |term| terms.push(hash(term)));
-            terms.sort_unstable();
-            terms.dedup();
             let mut source = &event;
-            for (index, observation) in watch.observe(&terms, time, &mut source, &mut scratch) {
+            for (index, observation) in
+                watch.observe(&terms(&event), time, &mut source, &mut scratch)
+            {
                 let index = index as usize;
                 from_watch.extend(by_watch[index].apply(&definitions[index], &observation, now));
             }
@@ -161,12 +157,8 @@ fn counts_whose_terms_decide_them_never_ask_for_the_event() {
         ..Event::default()
     };
     let observe = |event: &Event| {
-        let mut terms = Vec::new();
-        evident_search::terms::visit_event_terms(event, &mut |term| terms.push(hash(term)));
-        terms.sort_unstable();
-        terms.dedup();
         let mut source = Counting { event, asked: 0 };
-        let observations = watch.observe(&terms, NOW, &mut source, &mut Scratch::default());
+        let observations = watch.observe(&terms(event), NOW, &mut source, &mut Scratch::default());
         let indexes: Vec<u32> = observations.iter().map(|(index, _)| *index).collect();
         (indexes, source.asked)
     };
